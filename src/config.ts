@@ -1,0 +1,73 @@
+/**
+ * Runtime configuration from the Worker's env, validated once per isolate with zod. Model overrides
+ * (MODEL_OVERRIDES) adjust a manifest's placement, SLO or batching without rebuilding; the merged
+ * manifest is validated again, so a bad override fails with a message naming the model and field.
+ */
+import { z } from "zod";
+import { CATALOG, type CatalogEntry } from "./models/catalog";
+import { ConfigError, describeIssues, manifestSchema, type ModelManifest } from "./models/manifest";
+
+const overridesSchema = z.record(
+  z.string(),
+  z
+    .object({
+      placement: z.enum(["edge", "origin"]).optional(),
+      slo: z.object({ percentile: z.number(), ms: z.number() }).partial().strict().optional(),
+      batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number() }).partial().strict().optional(),
+    })
+    .strict(),
+);
+
+/** What the Worker and its buffers run with. */
+export interface RuntimeConfig {
+  /** Served models with overrides applied. */
+  models: ReadonlyMap<string, CatalogEntry>;
+  /** Bodies larger than this get 413 before parsing, in bytes. */
+  maxBodyBytes: number;
+  /** Origin pool base URLs (no trailing slash). */
+  originUrls: string[];
+}
+
+let cached: { key: string; config: RuntimeConfig } | undefined;
+
+/** The validated configuration for `env`, computed once per isolate (and again if env changes). */
+export function runtimeConfig(env: Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS">): RuntimeConfig {
+  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}`;
+  if (cached?.key !== key) cached = { key, config: buildConfig(env) };
+  return cached.config;
+}
+
+function buildConfig(env: Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS">): RuntimeConfig {
+  const overrides = overridesSchema.safeParse(parseJson("MODEL_OVERRIDES", env.MODEL_OVERRIDES || "{}"));
+  if (!overrides.success) throw new ConfigError(describeIssues("MODEL_OVERRIDES", overrides.error));
+  for (const name of Object.keys(overrides.data)) {
+    if (!CATALOG.has(name)) throw new ConfigError(`MODEL_OVERRIDES: ${name}: no such model`);
+  }
+  const models = new Map<string, CatalogEntry>();
+  for (const [name, entry] of CATALOG) {
+    const o = overrides.data[name];
+    models.set(name, o ? { ...entry, manifest: applyOverride(entry.manifest, o) } : entry);
+  }
+  const maxBodyBytes = Number(env.MAX_BODY_BYTES || 33554432);
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new ConfigError("MAX_BODY_BYTES: must be an integer >= 1024");
+  const originUrls = (env.ORIGIN_URLS || "").split(",").map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
+  for (const url of originUrls) {
+    if (!/^https?:\/\/[^/]+$/.test(url)) throw new ConfigError(`ORIGIN_URLS: "${url}" must be a base URL like http://127.0.0.1:8801`);
+  }
+  return { models, maxBodyBytes, originUrls };
+}
+
+function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {
+  const merged = { ...manifest, placement: o.placement ?? manifest.placement, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
+  const result = manifestSchema.safeParse(merged);
+  if (!result.success) throw new ConfigError(describeIssues(`MODEL_OVERRIDES.${manifest.name}`, result.error));
+  return result.data;
+}
+
+function parseJson(field: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${field}: not valid JSON`);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Model manifests (models/<name>/manifest.json): what a model takes and returns, where it runs, its
+ * latency SLO and its batching limits. Validated once at start-up; a bad manifest fails fast with a
+ * message naming the file and the field.
+ */
+import { z } from "zod";
+import { DATATYPES } from "../protocol/datatypes";
+
+const dim = z.number().int().min(-1, "dimension must be -1 (dynamic) or >= 0");
+
+const tensorSpec = z
+  .object({
+    name: z.string().min(1),
+    datatype: z.enum(DATATYPES),
+    /** Shape with -1 for dynamic dimensions; the batch axis is one of them. */
+    shape: z.array(dim),
+    /** Upper bounds for each dimension (required to bound dynamic non-batch dims). */
+    maxShape: z.array(z.number().int().positive()).optional(),
+    /** Axis along which requests are concatenated: 0 by default, null for a tensor shared by the batch. */
+    batchAxis: z.number().int().nonnegative().nullable().default(0),
+    /** Inputs only: value to fill when a request omits this input (makes it optional). */
+    default: z.number().optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.batchAxis !== null && (t.batchAxis >= t.shape.length || t.shape[t.batchAxis] !== -1)) {
+      ctx.addIssue({ code: "custom", path: ["batchAxis"], message: "must point at a -1 dimension of shape" });
+    }
+    if (t.maxShape && t.maxShape.length !== t.shape.length) {
+      ctx.addIssue({ code: "custom", path: ["maxShape"], message: "must have as many dimensions as shape" });
+    }
+  });
+
+/** A manifest's description of one input or output tensor. */
+export type TensorSpec = z.infer<typeof tensorSpec>;
+
+const batchingSpec = z
+  .object({
+    /** Most rows one batch may hold. */
+    maxBatch: z.number().int().min(1).max(1024),
+    /** Longest time the oldest request of a batch waits for company, in ms. */
+    windowMs: z.number().min(0).max(60_000),
+    /** Most rows a shard's buffer holds before new requests get 503. */
+    maxQueueRows: z.number().int().min(1),
+    /** Buffer Durable Objects per model; requests spread over them. */
+    shards: z.number().int().min(1).max(256),
+    /** Most rows (shape[batchAxis]) one request may carry. */
+    maxRowsPerRequest: z.number().int().min(1),
+  })
+  .strict();
+
+/** Batching limits of a model. */
+export type BatchingConfig = z.infer<typeof batchingSpec>;
+
+/** Schema of models/<name>/manifest.json. */
+export const manifestSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "lowercase letters, digits, '.', '_' and '-' only"),
+    version: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/),
+    description: z.string().default(""),
+    source: z.object({ package: z.string(), file: z.string(), license: z.string() }).strict(),
+    placement: z.enum(["edge", "origin"]),
+    inputs: z.array(tensorSpec).min(1),
+    outputs: z.array(tensorSpec).min(1),
+    slo: z.object({ percentile: z.number().gt(0).lt(1), ms: z.number().positive() }).strict(),
+    batching: batchingSpec,
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.batching.maxRowsPerRequest > m.batching.maxBatch) {
+      ctx.addIssue({ code: "custom", path: ["batching", "maxRowsPerRequest"], message: "must not exceed maxBatch" });
+    }
+    if (m.batching.maxBatch > m.batching.maxQueueRows) {
+      ctx.addIssue({ code: "custom", path: ["batching", "maxQueueRows"], message: "must be at least maxBatch" });
+    }
+    m.inputs.forEach((t, i) => {
+      if (!t.maxShape && t.shape.some((d, axis) => d === -1 && axis !== t.batchAxis)) {
+        ctx.addIssue({ code: "custom", path: ["inputs", i, "maxShape"], message: "is required to bound dynamic dimensions other than the batch axis" });
+      }
+    });
+    if (!m.inputs.some((t) => t.batchAxis !== null)) {
+      ctx.addIssue({ code: "custom", path: ["inputs"], message: "at least one input needs a batch axis" });
+    }
+  });
+
+/** A validated model manifest. */
+export type ModelManifest = z.infer<typeof manifestSchema>;
+
+/** Thrown when a manifest or configuration is invalid; the message names the file and the field. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Formats zod issues as "file: field.path: message" lines. */
+export function describeIssues(file: string, error: z.ZodError): string {
+  return error.issues.map((i) => `${file}: ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("\n");
+}
+
+/** Validates a parsed manifest; `file` names it in errors. Throws ConfigError. */
+export function parseManifest(json: unknown, file: string): ModelManifest {
+  const result = manifestSchema.safeParse(json);
+  if (!result.success) throw new ConfigError(describeIssues(file, result.error));
+  const expected = file.split("/").at(-2);
+  if (expected && file.endsWith("manifest.json") && expected !== result.data.name) {
+    throw new ConfigError(`${file}: name: "${result.data.name}" must match its folder "${expected}"`);
+  }
+  return result.data;
+}

@@ -1,0 +1,89 @@
+/**
+ * Open Inference Protocol tensor datatypes and the typed arrays that hold them.
+ * BYTES and FP16 are not supported by the runtimes we ship, so they are not listed.
+ */
+
+/** Datatypes this runtime accepts, by their protocol names. */
+export const DATATYPES = ["BOOL", "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "INT64", "UINT64", "FP32", "FP64"] as const;
+
+/** An Open Inference Protocol datatype name. */
+export type Datatype = (typeof DATATYPES)[number];
+
+/** Any typed array that can hold tensor data. */
+export type TensorData =
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
+  | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
+
+interface DatatypeInfo {
+  /** Creates a zero-filled array of n elements. */
+  allocate(n: number): TensorData;
+  /** onnxruntime's name for the type. */
+  ortType: string;
+  /** Whether JSON values are integers (so 1.5 is rejected) and their bounds. */
+  integer?: { min: number | bigint; max: number | bigint };
+  isBigInt?: boolean;
+  isBool?: boolean;
+}
+
+const INFO: Record<Datatype, DatatypeInfo> = {
+  BOOL: { allocate: (n) => new Uint8Array(n), ortType: "bool", isBool: true },
+  UINT8: { allocate: (n) => new Uint8Array(n), ortType: "uint8", integer: { min: 0, max: 255 } },
+  INT8: { allocate: (n) => new Int8Array(n), ortType: "int8", integer: { min: -128, max: 127 } },
+  UINT16: { allocate: (n) => new Uint16Array(n), ortType: "uint16", integer: { min: 0, max: 65535 } },
+  INT16: { allocate: (n) => new Int16Array(n), ortType: "int16", integer: { min: -32768, max: 32767 } },
+  UINT32: { allocate: (n) => new Uint32Array(n), ortType: "uint32", integer: { min: 0, max: 4294967295 } },
+  INT32: { allocate: (n) => new Int32Array(n), ortType: "int32", integer: { min: -2147483648, max: 2147483647 } },
+  INT64: { allocate: (n) => new BigInt64Array(n), ortType: "int64", integer: { min: -(2n ** 63n), max: 2n ** 63n - 1n }, isBigInt: true },
+  UINT64: { allocate: (n) => new BigUint64Array(n), ortType: "uint64", integer: { min: 0n, max: 2n ** 64n - 1n }, isBigInt: true },
+  FP32: { allocate: (n) => new Float32Array(n), ortType: "float32" },
+  FP64: { allocate: (n) => new Float64Array(n), ortType: "float64" },
+};
+
+/** Allocates a zero-filled typed array for n elements of a datatype. */
+export function allocateTensorData(datatype: Datatype, n: number): TensorData {
+  return INFO[datatype].allocate(n);
+}
+
+/** onnxruntime's type name ("float32", "int64", ...) for a protocol datatype. */
+export function ortTypeOf(datatype: Datatype): string {
+  return INFO[datatype].ortType;
+}
+
+/** The protocol datatype for an onnxruntime type name, or undefined if unsupported. */
+export function datatypeOfOrtType(ortType: string): Datatype | undefined {
+  return DATATYPES.find((d) => INFO[d].ortType === ortType);
+}
+
+/**
+ * Writes one JSON value into `out[i]`, or returns why it cannot be: integers must be whole and in
+ * range, BOOL takes true/false, floats take any finite number.
+ */
+export function writeJsonValue(datatype: Datatype, out: TensorData, i: number, value: unknown): string | undefined {
+  const info = INFO[datatype];
+  if (info.isBool) {
+    if (typeof value !== "boolean") return "expected true or false";
+    out[i] = value ? 1 : 0;
+    return undefined;
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) return "expected a finite number";
+  if (info.integer) {
+    if (!Number.isInteger(value)) return "expected an integer";
+    if (info.isBigInt) {
+      if (!Number.isSafeInteger(value)) return "integer outside the safe JSON range";
+      const big = BigInt(value);
+      if (big < (info.integer.min as bigint) || big > (info.integer.max as bigint)) return "integer out of range";
+      out[i] = big;
+      return undefined;
+    }
+    if (value < (info.integer.min as number) || value > (info.integer.max as number)) return "integer out of range";
+  }
+  out[i] = value;
+  return undefined;
+}
+
+/** Converts tensor data to plain JSON values (int64 as numbers; BOOL as booleans). */
+export function toJsonValues(datatype: Datatype, data: TensorData): Array<number | boolean> {
+  if (INFO[datatype].isBool) return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (INFO[datatype].isBigInt) return Array.from(data as BigInt64Array, (v) => Number(v));
+  return Array.from(data as Float32Array);
+}

@@ -1,0 +1,25 @@
+/**
+ * The one interface every place a batch can run implements: onnxruntime-web inside the edge
+ * isolate, or a pool of Open Inference Protocol origin servers. Buffers do not care which.
+ */
+import type { Tensor } from "../protocol/tensor";
+
+/** Where a batch ran, as reported to clients. */
+export type Placement = "edge" | "origin";
+
+/** What a runner returns for one batch. */
+export interface RunResult {
+  /** Every manifest output, in manifest order, with the batch's rows. */
+  outputs: Tensor[];
+  /** Label of the server that ran it ("edge", or the origin replica's index). */
+  servedBy: string;
+  /** Time the origin reported for the hop, when the batch left the isolate (ms). */
+  originMs?: number;
+}
+
+/** Runs one batch of a model. Implementations keep their sessions warm across calls. */
+export interface ModelRunner {
+  readonly placement: Placement;
+  /** Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible failure. */
+  run(inputs: Tensor[], deadlineAtMs: number): Promise<RunResult>;
+}
