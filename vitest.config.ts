@@ -1,10 +1,38 @@
+/**
+ * Test projects: "workers" and "workers-buffer" run Worker and Durable Object code inside real
+ * workerd (vitest-pool-workers), each with its own model overrides; "node" runs pure modules, the
+ * origin server and the planner in Node.
+ */
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+
+/** A workers project whose Worker runs with `overrides` as MODEL_OVERRIDES. */
+function workersProject(name: string, include: string[], exclude: string[], overrides: object): TestProjectInlineConfiguration {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: { bindings: { MODEL_OVERRIDES: JSON.stringify(overrides), MAX_BODY_BYTES: String(4 * 1024 * 1024), ORIGIN_URLS: "" } },
+      }),
+    ],
+    test: { name, include, exclude, globalSetup: ["test/setup/references.ts"], testTimeout: 30_000 },
+  };
+}
+
 export default defineConfig({
   test: {
     projects: [
-      { plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })], test: { name: "workers", include: ["test/edge/**/*.test.ts"] } },
-      { test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] } },
+      workersProject("workers", ["test/edge/**/*.test.ts"], ["test/edge/buffer/**"], {
+        // A window long enough to observe, short enough to wait for.
+        "ppocr-cls": { batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4 } },
+        // No origin in the workers tests: the detector runs at the edge here (the origin tests cover the pool).
+        "ppocr-det": { placement: "edge" },
+      }),
+      workersProject("workers-buffer", ["test/edge/buffer/**/*.test.ts"], [], {
+        // A long window: batches leave only by size, so size release, deadlines, queue bounds and aborts are deterministic.
+        "silero-vad": { slo: { ms: 10_000 }, batching: { maxBatch: 8, windowMs: 5_000, maxQueueRows: 16, shards: 1, maxRowsPerRequest: 8 } },
+      }),
+      { test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"], testTimeout: 60_000 } },
     ],
   },
 });

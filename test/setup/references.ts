@@ -1,0 +1,44 @@
+/**
+ * Global setup of the workers test project (runs in Node): computes onnxruntime-node reference
+ * outputs for the fixture inputs, and loads the Open Inference Protocol schemas from the spec, then
+ * hands both to the tests through vitest's provide/inject (workerd can read neither file).
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import * as ort from "onnxruntime-node";
+import type { TestProject } from "vitest/node";
+import { parse } from "yaml";
+import { MODEL_INPUTS } from "../fixtures/model-inputs";
+
+/** Reference outputs: model → output name → {shape, data}. */
+export type References = Record<string, Record<string, { shape: number[]; data: number[] }>>;
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    references: References;
+    oipSchemas: Record<string, unknown>;
+  }
+}
+
+const root = resolve(import.meta.dirname, "..", "..");
+
+export default async function setup(project: TestProject): Promise<void> {
+  const references: References = {};
+  for (const [model, inputs] of Object.entries(MODEL_INPUTS)) {
+    const session = await ort.InferenceSession.create(resolve(root, "models", model, "model.onnx"));
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of inputs) feeds[input.name] = new ort.Tensor("float32", Float32Array.from(input.data), input.shape);
+    if (model === "silero-vad") {
+      feeds.state = new ort.Tensor("float32", new Float32Array(2 * 128), [2, 1, 128]);
+      feeds.sr = new ort.Tensor("int64", BigInt64Array.from([16000n]), []);
+    }
+    const results = await session.run(feeds);
+    references[model] = Object.fromEntries(
+      Object.entries(results).map(([name, t]) => [name, { shape: [...t.dims], data: Array.from(t.data as Float32Array) }]),
+    );
+    await session.release();
+  }
+  project.provide("references", references);
+  const spec = parse(readFileSync(resolve(root, "test", "spec", "open_inference_rest.yaml"), "utf8"));
+  project.provide("oipSchemas", spec.components.schemas);
+}
