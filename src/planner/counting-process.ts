@@ -1,0 +1,140 @@
+/**
+ * The counting process of a MAP: P(n, t), the m x m matrix whose (i, j) entry is the probability of
+ * exactly n arrivals in (0, t] and phase j at t given phase i at 0, and its integral
+ * J(n, t) = int_0^t P(n, u) du (seconds). These are the blocks of the matrix exponential of the
+ * level-phase CTMC (requests in buffer, phase), whose generator is block bidiagonal with D0 on the
+ * diagonal and D1 above it; they do not depend on where the CTMC is truncated, so one computation
+ * serves every maxBatch.
+ *
+ * Computed by uniformisation (exact up to a 1e-15 truncation of the Poisson series) with scaling and
+ * squaring for long horizons: P(., s + t) = P(., s) * P(., t) (block convolution in n) and
+ * J(., s + t) = J(., s) + P(., s) * J(., t).
+ */
+import type { MarkovianArrival } from "./arrival";
+
+/** P(n, t) and J(n, t) for n = 0 .. levels - 1, each block m x m row-major at offset n * m * m. */
+export interface CountingMatrices {
+  readonly levels: number;
+  readonly phases: number;
+  /** Horizon, seconds. */
+  readonly tS: number;
+  readonly p: Float64Array;
+  readonly j: Float64Array;
+}
+
+/** Largest uniformised mean (theta * t) handled without splitting the horizon. */
+const MAX_UNIFORM_MEAN = 16;
+
+/** Truncated block convolution: out_n = sum_{k <= n} x_k y_{n-k}, for n < levels. */
+export function blockConvolve(x: Float64Array, y: Float64Array, levels: number, m: number, out = new Float64Array(levels * m * m)): Float64Array {
+  const mm = m * m;
+  out.fill(0);
+  if (m === 1) {
+    for (let n = 0; n < levels; n++) {
+      let s = 0;
+      for (let k = 0; k <= n; k++) s += x[k]! * y[n - k]!;
+      out[n] = s;
+    }
+    return out;
+  }
+  for (let n = 0; n < levels; n++) {
+    const o = n * mm;
+    for (let k = 0; k <= n; k++) {
+      const xo = k * mm;
+      const yo = (n - k) * mm;
+      for (let r = 0; r < m; r++)
+        for (let q = 0; q < m; q++) {
+          const a = x[xo + r * m + q]!;
+          if (a === 0) continue;
+          for (let c = 0; c < m; c++) out[o + r * m + c]! += a * y[yo + q * m + c]!;
+        }
+    }
+  }
+  return out;
+}
+
+/** P(., 0) = [I, 0, 0, ...] and J(., 0) = 0. */
+export function countingAtZero(phases: number, levels: number): CountingMatrices {
+  const p = new Float64Array(levels * phases * phases);
+  for (let i = 0; i < phases; i++) p[i * phases + i] = 1;
+  return { levels, phases, tS: 0, p, j: new Float64Array(levels * phases * phases) };
+}
+
+/** P(n, t) and J(n, t) for n < levels by uniformisation, splitting long horizons. */
+export function countingMatrices(arrival: MarkovianArrival, tS: number, levels: number): CountingMatrices {
+  const m = arrival.phases;
+  if (tS <= 0) return countingAtZero(m, levels);
+  let theta = 0;
+  for (let i = 0; i < m; i++) theta = Math.max(theta, -arrival.d0.data[i * m + i]!);
+  const halvings = theta * tS > MAX_UNIFORM_MEAN ? Math.ceil(Math.log2((theta * tS) / MAX_UNIFORM_MEAN)) : 0;
+  let result = uniformise(arrival, tS / 2 ** halvings, levels, theta);
+  for (let h = 0; h < halvings; h++) result = combine(result, result);
+  return result;
+}
+
+/** The counting matrices over s + t from those over s (first) and over t (second). */
+export function combine(first: CountingMatrices, second: CountingMatrices): CountingMatrices {
+  const { levels, phases } = first;
+  const p = blockConvolve(first.p, second.p, levels, phases);
+  const j = blockConvolve(first.p, second.j, levels, phases);
+  for (let i = 0; i < j.length; i++) j[i]! += first.j[i]!;
+  return { levels, phases, tS: first.tS + second.tS, p, j };
+}
+
+function uniformise(arrival: MarkovianArrival, tS: number, levels: number, theta: number): CountingMatrices {
+  const m = arrival.phases;
+  const mm = m * m;
+  // A0 = I + D0 / theta (no arrival), A1 = D1 / theta (one arrival): one step of the uniformised chain.
+  const a0 = new Float64Array(mm);
+  const a1 = new Float64Array(mm);
+  for (let i = 0; i < mm; i++) {
+    a0[i] = arrival.d0.data[i]! / theta;
+    a1[i] = arrival.d1.data[i]! / theta;
+  }
+  for (let i = 0; i < m; i++) a0[i * m + i]! += 1;
+  const mean = theta * tS;
+  let v = new Float64Array(levels * mm); // V^(k)_n: n arrivals in k uniformised steps
+  let next = new Float64Array(levels * mm);
+  for (let i = 0; i < m; i++) v[i * m + i] = 1;
+  const p = new Float64Array(levels * mm);
+  const j = new Float64Array(levels * mm);
+  let weight = Math.exp(-mean);
+  let cumulative = 0;
+  for (let k = 0; ; k++) {
+    cumulative += weight;
+    const tail = Math.max(0, 1 - cumulative) / theta; // int_0^t Poisson(theta u) pmf at k du
+    const top = Math.min(k, levels - 1);
+    for (let idx = 0; idx < (top + 1) * mm; idx++) {
+      p[idx]! += weight * v[idx]!;
+      j[idx]! += tail * v[idx]!;
+    }
+    if (1 - cumulative < 1e-15 && k >= mean) break;
+    // V^(k+1)_n = V^(k)_n A0 + V^(k)_{n-1} A1
+    const nextTop = Math.min(k + 1, levels - 1);
+    next.fill(0, 0, (nextTop + 1) * mm);
+    for (let n = 0; n <= nextTop; n++) {
+      const o = n * mm;
+      for (let r = 0; r < m; r++)
+        for (let q = 0; q < m; q++) {
+          const stay = n <= top ? v[o + r * m + q]! : 0;
+          const up = n > 0 ? v[o - mm + r * m + q]! : 0;
+          if (stay === 0 && up === 0) continue;
+          for (let c = 0; c < m; c++) next[o + r * m + c]! += stay * a0[q * m + c]! + up * a1[q * m + c]!;
+        }
+    }
+    [v, next] = [next, v];
+    weight *= mean / (k + 1);
+  }
+  return { levels, phases: m, tS, p, j };
+}
+
+/**
+ * The counting matrices at the grid points t_i = i * tS / steps, i = 0 .. steps, by stepping.
+ * Entry i of the result holds P(., t_i) and J(., t_i).
+ */
+export function countingGrid(arrival: MarkovianArrival, tS: number, levels: number, steps: number): CountingMatrices[] {
+  const step = countingMatrices(arrival, tS / steps, levels);
+  const grid: CountingMatrices[] = [countingAtZero(arrival.phases, levels)];
+  for (let i = 1; i <= steps; i++) grid.push(i === 1 ? step : combine(grid[i - 1]!, step));
+  return grid;
+}

@@ -1,0 +1,187 @@
+/**
+ * Request latency = wait in the buffer + queueing delay of its batch + service of its batch
+ * (+ a fixed per-batch overhead such as the edge-origin round trip).
+ *
+ * Unbounded servers: exact, F(x) = sum_k P(W <= x - s(k), K = k) from the request-wait table.
+ * Fixed servers: the batch's queueing delay D comes from queueing.ts (0 w.p. 1 - Pw, else
+ * exponential with rate eta) and is taken as independent of (W, K), so
+ *   F(x) = (1 - Pw) F0(x) + Pw sum_k int_0^inf P(W <= x - s(k) - d, K = k) eta e^(-eta d) dd,
+ * where the integral is done in closed form over the table's linear pieces.
+ * Percentiles: bisection on F (the smallest x with F(x) >= q).
+ */
+import { type MarkovianArrival, splitAcrossShards } from "./arrival";
+import { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
+import { countingGrid } from "./counting-process";
+import { type QueueDelay, type ServerSpec, type BatchStream, queueDelay } from "./queueing";
+import { type RequestWaitTable, jointWaitCdf, requestWaitTable, waitCdf } from "./request-wait";
+import { type ServiceSpec, serviceTable } from "./service-time";
+
+/** Default number of grid steps over the window for the request-wait table. */
+export const DEFAULT_GRID_STEPS = 128;
+
+/** The latency distribution of a request for one configuration. */
+export interface LatencyDistribution {
+  /** P(latency <= xMs). */
+  cdf(xMs: number): number;
+  /** The smallest latency (ms) x with P(latency <= x) >= q, q in (0, 1); Infinity when unstable. */
+  percentile(q: number): number;
+}
+
+/** Moments of the batch stream of one buffer, for the queueing approximation. */
+export function batchStream(batches: BatchSizeDistribution, table: RequestWaitTable, serviceByBatchMs: Float64Array): BatchStream {
+  let serviceMeanMs = 0;
+  let serviceSecondMomentMs2 = 0;
+  batches.probs.forEach((p, i) => {
+    serviceMeanMs += p * serviceByBatchMs[i]!;
+    serviceSecondMomentMs2 += p * serviceByBatchMs[i]! ** 2;
+  });
+  const interReleaseMeanMs = batches.meanIdleMs + batches.meanOpenMs;
+  const interReleaseSecondMomentMs2 = batches.idleSecondMomentMs2 + table.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs;
+  return { batchRatePerS: batches.batchRatePerS, interReleaseMeanMs, interReleaseSecondMomentMs2, serviceMeanMs, serviceSecondMomentMs2 };
+}
+
+/** Builds the latency distribution from a request-wait table, s(k) for k = 1..B, and the queue. */
+export function latencyDistribution(table: RequestWaitTable, serviceByBatchMs: Float64Array, queue?: QueueDelay, extraMs = 0): LatencyDistribution {
+  const B = table.maxBatch;
+  const offsets = Float64Array.from({ length: B }, (_, i) => serviceByBatchMs[i]! + extraMs);
+  const minMs = Math.min(...offsets);
+  const maxMs = Math.max(...offsets) + table.windowMs;
+  if (queue && !queue.isStable) return { cdf: () => 0, percentile: () => Infinity };
+  const waitProb = queue ? queue.waitProb : 0;
+  const convolved = waitProb > 0 ? exponentialSmoothing(table, queue!.decayPerMs) : undefined;
+  const cdf = (xMs: number): number => {
+    let direct = 0;
+    let delayed = 0;
+    for (let k = 1; k <= B; k++) {
+      const y = xMs - offsets[k - 1]!;
+      if (waitProb < 1) direct += jointWaitCdf(table, k, y);
+      if (convolved) delayed += convolved(k, y);
+    }
+    return Math.min(1, (1 - waitProb) * direct + waitProb * delayed);
+  };
+  const percentile = (q: number): number => {
+    let lo = minMs - 1e-9;
+    let hi = maxMs;
+    if (convolved) while (cdf(hi) < q) hi += Math.max(hi, 1);
+    for (let it = 0; it < 100 && hi - lo > 1e-7 * Math.max(1, hi); it++) {
+      const mid = (lo + hi) / 2;
+      if (cdf(mid) >= q) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  };
+  return { cdf, percentile };
+}
+
+/**
+ * Phi_k(z) = int_{-inf}^{z} P(W <= y, K = k) eta e^(-eta (z - y)) dy, exact for the table's
+ * piecewise-linear values: precomputed at the grid points, then one partial segment per call.
+ */
+function exponentialSmoothing(table: RequestWaitTable, eta: number): (size: number, zMs: number) => number {
+  const { steps, stepMs, values, windowMs, taggedProbs } = table;
+  const width = steps + 1;
+  const decay = Math.exp(-eta * stepMs);
+  // Integral over a segment of length len ending at its right end, of the linear function from v0 to v1.
+  const segment = (v0: number, v1: number, len: number): number => {
+    if (len <= 0) return 0;
+    const e = Math.exp(-eta * len);
+    const slope = (v1 - v0) / len;
+    // int_0^len (v0 + slope u) eta e^(-eta (len - u)) du
+    return v1 - slope / eta - e * (v0 - slope / eta);
+  };
+  const atGrid = new Float64Array(values.length);
+  for (let k = 0; k < table.maxBatch; k++)
+    for (let i = 1; i < width; i++) {
+      const o = k * width + i;
+      atGrid[o] = decay * atGrid[o - 1]! + segment(values[o - 1]!, values[o]!, stepMs);
+    }
+  return (size, zMs) => {
+    if (zMs < 0) return 0;
+    const o = (size - 1) * width;
+    if (zMs >= windowMs) {
+      const e = Math.exp(-eta * (zMs - windowMs));
+      return e * atGrid[o + steps]! + (1 - e) * taggedProbs[size - 1]!;
+    }
+    const i = Math.min(Math.floor(zMs / stepMs), steps - 1);
+    const len = zMs - i * stepMs;
+    const vz = values[o + i]! + ((values[o + i + 1]! - values[o + i]!) * len) / stepMs;
+    return Math.exp(-eta * len) * atGrid[o + i]! + segment(values[o + i]!, vz, len);
+  };
+}
+
+/** One configuration to evaluate. */
+export interface LatencyInput {
+  /** Arrivals to the whole model (all shards). */
+  arrival: MarkovianArrival;
+  service: ServiceSpec;
+  servers: ServerSpec;
+  maxBatch: number;
+  windowMs: number;
+  /** Buffers the arrivals are split across (uniformly at random); default 1. */
+  shards?: number;
+  /** Fixed time added to every request outside the servers (e.g. network), ms; default 0. */
+  extraMs?: number;
+  /** Grid steps over the window; default DEFAULT_GRID_STEPS. */
+  gridSteps?: number;
+}
+
+/** The model's prediction for one configuration. */
+export interface LatencyEstimate {
+  maxBatch: number;
+  windowMs: number;
+  shards: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  meanBatch: number;
+  /** batchSizeProbs[k - 1] = P(batch size = k). */
+  batchSizeProbs: number[];
+  /** Mean wait in the buffer, ms. */
+  meanBufferWaitMs: number;
+  /** Per-server utilisation (busy fraction); for unbounded servers the mean number of busy batches. */
+  utilisation: number;
+  isStable: boolean;
+  queue?: QueueDelay;
+  distribution: LatencyDistribution;
+  batches: BatchSizeDistribution;
+}
+
+/** Evaluates one configuration: batch sizes, queueing and latency percentiles. */
+export function estimateLatency(input: LatencyInput): LatencyEstimate {
+  const shards = input.shards ?? 1;
+  const steps = input.gridSteps ?? DEFAULT_GRID_STEPS;
+  const perShard = splitAcrossShards(input.arrival, shards);
+  const levels = Math.max(1, input.maxBatch - 1);
+  const grid = countingGrid(perShard, input.windowMs / 1000, levels, steps);
+  const batches = batchSizeDistribution(perShard, grid[steps]!, input.maxBatch);
+  const table = requestWaitTable(perShard, grid, batches);
+  return estimateFromTable(batches, table, input, shards);
+}
+
+/** The same as estimateLatency from an already computed buffer model (used by the optimizer). */
+export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyEstimate {
+  const service = serviceTable(input.service, batches.maxBatch);
+  const stream = batchStream(batches, table, service);
+  let queue: QueueDelay | undefined;
+  let utilisation: number;
+  if (input.servers.kind === "fixed") {
+    const isShared = (input.servers.scope ?? "shared") === "shared";
+    queue = queueDelay(stream, isShared ? shards : 1, input.servers.count);
+    utilisation = queue.utilisation;
+  } else utilisation = (shards * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+  const distribution = latencyDistribution(table, service, queue, input.extraMs ?? 0);
+  let meanBufferWaitMs = 0;
+  for (let i = 0; i < table.steps; i++) meanBufferWaitMs += (1 - (waitCdf(table, i * table.stepMs) + waitCdf(table, (i + 0.999999) * table.stepMs)) / 2) * table.stepMs;
+  return {
+    maxBatch: batches.maxBatch,
+    windowMs: batches.windowMs,
+    shards,
+    latencyMs: { p50: distribution.percentile(0.5), p95: distribution.percentile(0.95), p99: distribution.percentile(0.99) },
+    meanBatch: batches.meanBatch,
+    batchSizeProbs: Array.from(batches.probs),
+    meanBufferWaitMs,
+    utilisation,
+    isStable: queue ? queue.isStable : true,
+    ...(queue ? { queue } : {}),
+    distribution,
+    batches,
+  };
+}
