@@ -156,18 +156,33 @@ export function estimateLatency(input: LatencyInput): LatencyEstimate {
   return estimateFromTable(batches, table, input, shards);
 }
 
-/** The same as estimateLatency from an already computed buffer model (used by the optimizer). */
-export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyEstimate {
+/** The parts of the model the optimizer reuses: the distribution, the queue and the batch stream. */
+export interface LatencyModel {
+  distribution: LatencyDistribution;
+  queue?: QueueDelay;
+  stream: BatchStream;
+  /** Per-server utilisation (fixed) or mean number of batches in service (unbounded). */
+  utilisation: number;
+  isStable: boolean;
+}
+
+/** Builds the latency model of a configuration from its buffer model (batch sizes and wait table). */
+export function latencyModel(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyModel {
   const service = serviceTable(input.service, batches.maxBatch);
   const stream = batchStream(batches, table, service);
-  let queue: QueueDelay | undefined;
-  let utilisation: number;
-  if (input.servers.kind === "fixed") {
-    const isShared = (input.servers.scope ?? "shared") === "shared";
-    queue = queueDelay(stream, isShared ? shards : 1, input.servers.count);
-    utilisation = queue.utilisation;
-  } else utilisation = (shards * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+  if (input.servers.kind === "unbounded") {
+    const utilisation = (shards * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+    return { distribution: latencyDistribution(table, service, undefined, input.extraMs ?? 0), stream, utilisation, isStable: true };
+  }
+  const isShared = (input.servers.scope ?? "shared") === "shared";
+  const queue = queueDelay(stream, isShared ? shards : 1, input.servers.count);
   const distribution = latencyDistribution(table, service, queue, input.extraMs ?? 0);
+  return { distribution, queue, stream, utilisation: queue.utilisation, isStable: queue.isStable };
+}
+
+/** The same as estimateLatency from an already computed buffer model. */
+export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyEstimate {
+  const { distribution, queue, utilisation, isStable } = latencyModel(batches, table, input, shards);
   let meanBufferWaitMs = 0;
   for (let i = 0; i < table.steps; i++) meanBufferWaitMs += (1 - (waitCdf(table, i * table.stepMs) + waitCdf(table, (i + 0.999999) * table.stepMs)) / 2) * table.stepMs;
   return {
@@ -179,7 +194,7 @@ export function estimateFromTable(batches: BatchSizeDistribution, table: Request
     batchSizeProbs: Array.from(batches.probs),
     meanBufferWaitMs,
     utilisation,
-    isStable: queue ? queue.isStable : true,
+    isStable,
     ...(queue ? { queue } : {}),
     distribution,
     batches,

@@ -4,22 +4,23 @@
  * shorter timeout_ms), and answer with the outputs and how they were served.
  */
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { dispatchToBuffer } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
-import { badRequest, tooLarge } from "../protocol/errors";
+import { badRequest } from "../protocol/errors";
 import { parseInferRequest } from "../protocol/infer-request";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
 import { lookupModel } from "./lookup";
+import { readBodyText } from "./read-body";
 
 async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const startMs = Date.now();
   const config = runtimeConfig(c.env);
   const { manifest } = lookupModel(config, c.req.param("model")!, c.req.param("version"));
+  const text = await readBodyText(c.req.raw, config.maxBodyBytes);
   let body: unknown;
   try {
-    body = JSON.parse(await c.req.text());
+    body = JSON.parse(text);
   } catch {
     throw badRequest("request body is not valid JSON");
   }
@@ -36,10 +37,5 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
 
 /** Routes for inference. */
 export const inferRoutes = new Hono<{ Bindings: Env }>()
-  .use("/v2/models/*", async (c, next) => {
-    if (c.req.method !== "POST") return next();
-    const maxSize = runtimeConfig(c.env).maxBodyBytes;
-    return bodyLimit({ maxSize, onError: () => { throw tooLarge(`request body larger than ${maxSize} bytes`); } })(c, next);
-  })
   .post("/v2/models/:model/infer", infer)
   .post("/v2/models/:model/versions/:version/infer", infer);

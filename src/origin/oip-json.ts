@@ -1,0 +1,68 @@
+/**
+ * The JSON form of the edge-to-origin hop: a batch's tensors become one Open Inference Protocol
+ * infer request, and the origin's answer is checked against the manifest before it is trusted
+ * (every output present, datatype and shape as declared, data length equal to the shape's). Any
+ * OIP server (gpu-origin, Triton, KServe) answers this form. Pure: no I/O.
+ */
+import type { ModelManifest } from "../models/manifest";
+import { allocateTensorData, toJsonValues, writeJsonValue, type TensorData } from "../protocol/datatypes";
+import { elementCount, type Tensor } from "../protocol/tensor";
+
+/** The body of the infer request for a batch: `inputs` in manifest order; `timeoutMs` tells the origin the batch's budget. */
+export function encodeInferRequest(inputs: Tensor[], id: string, timeoutMs: number): string {
+  return JSON.stringify({
+    id,
+    parameters: { timeout_ms: Math.max(1, Math.floor(timeoutMs)) },
+    inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonValues(t.datatype, t.data) })),
+  });
+}
+
+/** An answer that does not fit the manifest or the request. */
+export class MalformedResponseError extends Error {
+  override name = "MalformedResponseError";
+}
+
+/**
+ * The outputs of an infer response (already JSON-parsed), in manifest order. Throws
+ * MalformedResponseError when the id differs from `expectedId` (when the server echoes one) or an
+ * output is missing, mistyped or mis-shaped. Floats may be null (JSON's encoding of NaN).
+ */
+export function decodeInferResponse(manifest: ModelManifest, body: unknown, expectedId: string): Tensor[] {
+  if (typeof body !== "object" || body === null) throw new MalformedResponseError("response is not a JSON object");
+  const { id, outputs } = body as { id?: unknown; outputs?: unknown };
+  if (id !== undefined && id !== expectedId) throw new MalformedResponseError("response id does not match the request");
+  if (!Array.isArray(outputs)) throw new MalformedResponseError("response has no outputs array");
+  return manifest.outputs.map((spec): Tensor => {
+    const out = outputs.find((o: { name?: unknown }) => o?.name === spec.name) as { datatype?: unknown; shape?: unknown; data?: unknown } | undefined;
+    if (!out) throw new MalformedResponseError(`output '${spec.name}' is missing`);
+    if (out.datatype !== spec.datatype) throw new MalformedResponseError(`output '${spec.name}' has datatype ${String(out.datatype)}, expected ${spec.datatype}`);
+    const shape = out.shape;
+    if (!Array.isArray(shape) || shape.length !== spec.shape.length || !shape.every((d, axis) => Number.isInteger(d) && d >= 0 && (spec.shape[axis] === -1 || d === spec.shape[axis]))) {
+      throw new MalformedResponseError(`output '${spec.name}' has shape ${JSON.stringify(shape)}, expected [${spec.shape}]`);
+    }
+    if (!Array.isArray(out.data)) throw new MalformedResponseError(`output '${spec.name}' has no data array`);
+    return { name: spec.name, datatype: spec.datatype, shape: shape as number[], data: decodeValues(spec.name, spec.datatype, shape as number[], out.data) };
+  });
+}
+
+function decodeValues(name: string, datatype: Tensor["datatype"], shape: number[], values: unknown[]): TensorData {
+  const flat = values.length && Array.isArray(values[0]) ? (values.flat(shape.length) as unknown[]) : values;
+  const count = elementCount(shape);
+  if (flat.length !== count) throw new MalformedResponseError(`output '${name}' has ${flat.length} values for ${count} elements`);
+  const data = allocateTensorData(datatype, count);
+  if (datatype === "FP32" || datatype === "FP64") {
+    const floats = data as Float32Array;
+    for (let i = 0; i < count; i++) {
+      const v = flat[i];
+      if (typeof v === "number") floats[i] = v;
+      else if (v === null) floats[i] = NaN;
+      else throw new MalformedResponseError(`output '${name}': value ${i} is not a number`);
+    }
+    return data;
+  }
+  for (let i = 0; i < count; i++) {
+    const problem = writeJsonValue(datatype, data, i, flat[i]);
+    if (problem) throw new MalformedResponseError(`output '${name}': value ${i}: ${problem}`);
+  }
+  return data;
+}

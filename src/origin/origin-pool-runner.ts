@@ -1,0 +1,86 @@
+/**
+ * ModelRunner that forwards each batch, as one Open Inference Protocol request, to the origin
+ * replica with the fewest outstanding requests. A failed attempt goes to another replica only when
+ * retry-policy says it is safe and the deadline leaves time for it; otherwise the batch fails with
+ * one InferenceError. Either way `run` settles exactly once, so every request of the batch gets
+ * exactly one answer from the buffer.
+ */
+import type { ModelManifest } from "../models/manifest";
+import { unavailable } from "../protocol/errors";
+import type { Tensor } from "../protocol/tensor";
+import type { ModelRunner, RunResult } from "../runner/model-runner";
+import { decodeInferResponse, encodeInferRequest, MalformedResponseError } from "./oip-json";
+import type { AttemptResult, OriginPool } from "./origin-pool";
+import { clientErrorFor, shouldRetry, type AttemptFailure } from "./retry-policy";
+
+/** Weight of the newest attempt in the running estimate of an attempt's duration. */
+const ATTEMPT_EWMA_WEIGHT = 0.2;
+
+/** One attempt as observed by `onAttempt` (tests and benchmarks). */
+export interface AttemptRecord {
+  replica: number;
+  result: AttemptResult;
+}
+
+/** Runs a model's batches on an origin pool. */
+export class OriginPoolRunner implements ModelRunner {
+  readonly placement = "origin";
+  /** Running estimate of a successful attempt's duration, in ms (0 until one succeeded). */
+  expectedAttemptMs = 0;
+  /** Called after every attempt, for observation. */
+  onAttempt?: (record: AttemptRecord) => void;
+  private readonly path: string;
+
+  constructor(
+    private readonly manifest: ModelManifest,
+    private readonly pool: OriginPool,
+  ) {
+    this.path = `/v2/models/${encodeURIComponent(manifest.name)}/versions/${encodeURIComponent(manifest.version)}/infer`;
+  }
+
+  async run(inputs: Tensor[], deadlineAtMs: number): Promise<RunResult> {
+    void this.pool.refreshHealth();
+    const tried = new Set<number>();
+    let lastFailure: AttemptFailure | undefined;
+    for (;;) {
+      const index = await this.choose(tried, deadlineAtMs);
+      if (index === undefined) throw lastFailure ? clientErrorFor(lastFailure) : unavailable("no origin replica is available");
+      const startMs = this.pool.now();
+      if (startMs >= deadlineAtMs) throw unavailable("deadline exceeded before the batch reached the origin");
+      tried.add(index);
+      const id = randomId();
+      const result = await this.pool.attempt(index, this.path, encodeInferRequest(inputs, id, deadlineAtMs - startMs), deadlineAtMs);
+      this.onAttempt?.({ replica: index, result });
+      if (result.ok) {
+        try {
+          const outputs = decodeInferResponse(this.manifest, result.body, id);
+          this.expectedAttemptMs = this.expectedAttemptMs ? this.expectedAttemptMs + ATTEMPT_EWMA_WEIGHT * (result.durationMs - this.expectedAttemptMs) : result.durationMs;
+          return { outputs, servedBy: `origin/${index}`, originMs: result.durationMs };
+        } catch (error) {
+          if (!(error instanceof MalformedResponseError)) throw error;
+          // A 200 whose body does not fit the model: the batch may have run; do not retry.
+          this.pool.state.record(index, { kind: "failed" }, this.pool.now());
+          throw clientErrorFor({ kind: "server-error", status: 200 });
+        }
+      }
+      lastFailure = result.failure;
+      if (!shouldRetry(result.failure, this.pool.now(), deadlineAtMs, this.expectedAttemptMs)) throw clientErrorFor(result.failure);
+    }
+  }
+
+  /** An untried admitted replica; when none is admitted, waits for the due probes (within the deadline). */
+  private async choose(tried: ReadonlySet<number>, deadlineAtMs: number): Promise<number | undefined> {
+    const index = this.pool.state.pick(this.pool.now(), tried);
+    if (index !== undefined || this.pool.state.hasAdmitted()) return index;
+    const remainingMs = deadlineAtMs - this.pool.now();
+    if (remainingMs <= 0) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.pool.refreshHealth(), new Promise<void>((resolve) => (timer = setTimeout(resolve, remainingMs)))]);
+    clearTimeout(timer);
+    return this.pool.state.pick(this.pool.now(), tried);
+  }
+}
+
+function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,129 @@
+/**
+ * The I/O side of an origin pool: signed fetches to one replica with the batch's deadline as the
+ * timeout, readiness probes of the replicas PoolState says are due, and the classification of each
+ * attempt's ending (ok, refused/reset, 503, timeout, other). Decisions stay in PoolState and
+ * retry-policy; this layer only moves bytes. fetch + WebCrypto only, so it runs in workerd and Node.
+ * Pools are kept per isolate (module scope), one per configured URL list and secret.
+ */
+import { signHop } from "./hop-signature";
+import { DEFAULT_POOL_OPTIONS, PoolState, type PoolOptions } from "./pool-state";
+import type { AttemptFailure } from "./retry-policy";
+
+/** Longest wait for a readiness probe, in ms. */
+const PROBE_TIMEOUT_MS = 1000;
+
+/** How one attempt ended: the parsed JSON body, or why it failed. */
+export type AttemptResult =
+  | { ok: true; body: unknown; durationMs: number; serverTiming: string | null }
+  | { ok: false; failure: AttemptFailure; durationMs: number };
+
+/** Options of a pool; tests pass their own clock and fetch. */
+export interface OriginPoolOptions {
+  options?: Partial<PoolOptions>;
+  fetch?: typeof fetch;
+  /** Epoch ms clock; Date.now by default. */
+  now?: () => number;
+}
+
+const encoder = new TextEncoder();
+
+/** A pool of OIP origin replicas shared by every model runner that forwards to it. */
+export class OriginPool {
+  readonly state: PoolState;
+  readonly now: () => number;
+  private readonly fetcher: typeof fetch;
+  private probing?: Promise<void>;
+
+  constructor(
+    urls: readonly string[],
+    private readonly secret: string,
+    { options, fetch: fetcher, now }: OriginPoolOptions = {},
+  ) {
+    this.state = new PoolState(urls, { ...DEFAULT_POOL_OPTIONS, ...options });
+    this.fetcher = fetcher ?? ((input, init) => fetch(input, init));
+    this.now = now ?? (() => Date.now());
+  }
+
+  /**
+   * Probes the replicas that are due a readiness check (GET /v2/health/ready, unsigned: any OIP
+   * server answers it) and records the results. Resolves when those probes ended; concurrent callers
+   * share one round.
+   */
+  refreshHealth(): Promise<void> {
+    const due = this.state.dueChecks(this.now());
+    if (!due.length) return this.probing ?? Promise.resolve();
+    const round = Promise.all(due.map((index) => this.probe(index))).then(() => undefined);
+    this.probing = round.finally(() => {
+      if (this.probing === round) this.probing = undefined;
+    });
+    return round;
+  }
+
+  /** Sends one signed POST of `body` to replica `index`; aborts at `deadlineAtMs`. Never rejects. */
+  async attempt(index: number, path: string, body: string, deadlineAtMs: number): Promise<AttemptResult> {
+    const startMs = this.now();
+    const bytes = encoder.encode(body);
+    const signal = AbortSignal.timeout(Math.max(1, deadlineAtMs - startMs));
+    this.state.started(index);
+    let result: AttemptResult;
+    try {
+      const headers = { "content-type": "application/json", ...(await signHop(this.secret, { method: "POST", path, body: bytes }, startMs)) };
+      const response = await this.fetcher(this.state.urlOf(index) + path, { method: "POST", headers, body: bytes, signal });
+      const text = await response.text();
+      const durationMs = this.now() - startMs;
+      if (response.status === 200) {
+        result = parseBody(text, durationMs, response.headers.get("server-timing"));
+      } else if (response.status === 503 || response.status === 429) {
+        result = { ok: false, failure: { kind: "unavailable", status: response.status, retryAfterMs: retryAfterMs(response.headers.get("retry-after")) }, durationMs };
+      } else {
+        result = { ok: false, failure: { kind: "server-error", status: response.status }, durationMs };
+      }
+    } catch {
+      // fetch or the body read rejected: our deadline abort, or the connection was refused/reset.
+      result = { ok: false, failure: signal.aborted ? { kind: "timeout" } : { kind: "network" }, durationMs: this.now() - startMs };
+    }
+    const nowMs = this.now();
+    if (result.ok) this.state.finished(index, { kind: "ok", durationMs: result.durationMs }, nowMs);
+    else if (result.failure.kind === "unavailable") this.state.finished(index, { kind: "busy", retryAfterMs: result.failure.retryAfterMs }, nowMs);
+    else this.state.finished(index, { kind: "failed" }, nowMs);
+    return result;
+  }
+
+  private async probe(index: number): Promise<void> {
+    let isReady = false;
+    try {
+      const response = await this.fetcher(`${this.state.urlOf(index)}/v2/health/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      await response.arrayBuffer();
+      isReady = response.status === 200;
+    } catch {
+      isReady = false;
+    }
+    this.state.checked(index, isReady, this.now());
+  }
+}
+
+function parseBody(text: string, durationMs: number, serverTiming: string | null): AttemptResult {
+  try {
+    return { ok: true, body: JSON.parse(text), durationMs, serverTiming };
+  } catch {
+    return { ok: false, failure: { kind: "server-error", status: 200 }, durationMs };
+  }
+}
+
+function retryAfterMs(header: string | null): number {
+  const seconds = Number(header);
+  return header !== null && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 1000;
+}
+
+const pools = new Map<string, OriginPool>();
+
+/** The isolate's pool for these URLs and secret, created on first use. */
+export function originPoolFor(urls: readonly string[], secret: string): OriginPool {
+  const key = `${urls.join(",")}\n${secret}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = new OriginPool(urls, secret);
+    pools.set(key, pool);
+  }
+  return pool;
+}

@@ -1,0 +1,98 @@
+/**
+ * Cost per hour of serving one model with a given plan, from the unit prices.
+ *
+ * Edge placement: every request is one Worker request and one Durable Object request; each batch
+ * also costs `alarmsPerBatch` DO requests (the alarm kept as a backstop for the window timer).
+ * The batch runs inside the shard's DO: its service time is billed as Worker CPU-ms when
+ * `isServiceBilledAsCpu` (the team's conservative default; Cloudflare's DO price list bills DO
+ * compute by duration only, so set it to false to follow the list strictly), and every shard's DO
+ * is billed duration (GB-s at 128 MB) for the fraction of time it is active: holding a window or
+ * running / awaiting a batch.
+ * Origin placement: the same edge request and DO costs (the shards buffer and forward), DO duration
+ * while a window is open or a batch is in flight to the origin, plus `poolSize` instance-hours.
+ * The active fraction of a shard is 1 - (1 - open) (1 - busy), treating the two as independent.
+ */
+import type { Prices } from "./prices";
+
+/** Where the model runs. */
+export type Placement = "edge" | "origin";
+
+/** What the cost model needs to know about a plan's steady state. */
+export interface CostInput {
+  placement: Placement;
+  /** Requests per second to the model (all shards). */
+  ratePerS: number;
+  shards: number;
+  /** Origin replicas (origin placement only). */
+  poolSize?: number;
+  meanBatch: number;
+  /** Mean time a shard's window stays open per batch, ms. */
+  meanOpenMs: number;
+  /** Mean service time of a batch, ms. */
+  meanServiceMs: number;
+  /** Mean time a batch is in flight after its release (queueing + service + network), ms. */
+  meanInFlightMs: number;
+}
+
+/** Options of the cost model. */
+export interface CostOptions {
+  /** DO requests per batch for the window alarm; default 1. */
+  alarmsPerBatch?: number;
+  /** Worker CPU ms spent per request outside the model (parsing, routing); default 0. */
+  workerCpuMsPerRequest?: number;
+  /** Bill edge batch service time as Worker CPU-ms; default true. */
+  isServiceBilledAsCpu?: boolean;
+}
+
+/** Cost per hour by item, USD. */
+export interface CostBreakdown {
+  workerRequests: number;
+  workerCpu: number;
+  durableObjectRequests: number;
+  durableObjectDuration: number;
+  originInstances: number;
+  totalUsdPerHour: number;
+  usdPerMillionRequests: number;
+  /** One-off cost of starting the pool (instance-hours billed before it is ready), USD. */
+  startupUsd: number;
+  /** Seconds before a new origin pool serves (0 at the edge). */
+  startupS: number;
+}
+
+/** The cost per hour of a plan. */
+export function costPerHour(input: CostInput, prices: Prices, options: CostOptions = {}): CostBreakdown {
+  const alarmsPerBatch = options.alarmsPerBatch ?? 1;
+  const cpuPerRequest = options.workerCpuMsPerRequest ?? 0;
+  const isServiceBilledAsCpu = options.isServiceBilledAsCpu ?? true;
+  const requestsPerHour = input.ratePerS * 3600;
+  const batchesPerHour = requestsPerHour / input.meanBatch;
+  const perMillion = (count: number, usd: number): number => (count / 1e6) * usd;
+
+  const workerRequests = perMillion(requestsPerHour, prices.workers.usdPerMillionRequests);
+  const serviceCpuMs = input.placement === "edge" && isServiceBilledAsCpu ? batchesPerHour * input.meanServiceMs : 0;
+  const workerCpu = perMillion(requestsPerHour * cpuPerRequest + serviceCpuMs, prices.workers.usdPerMillionCpuMs);
+  const durableObjectRequests = perMillion(requestsPerHour + batchesPerHour * alarmsPerBatch, prices.durableObjects.usdPerMillionRequests);
+
+  const batchRatePerShardPerMs = input.ratePerS / input.meanBatch / input.shards / 1000;
+  const open = Math.min(1, batchRatePerShardPerMs * input.meanOpenMs);
+  const busy = Math.min(1, batchRatePerShardPerMs * input.meanInFlightMs);
+  const activeFraction = 1 - (1 - open) * (1 - busy);
+  const gbSeconds = input.shards * activeFraction * prices.durableObjects.memoryGb * 3600;
+  const durableObjectDuration = perMillion(gbSeconds, prices.durableObjects.usdPerMillionGbS);
+
+  const pool = input.placement === "origin" ? (input.poolSize ?? 0) : 0;
+  const originInstances = pool * prices.origin.usdPerHour;
+  const totalUsdPerHour = workerRequests + workerCpu + durableObjectRequests + durableObjectDuration + originInstances;
+  const startupS = pool > 0 ? prices.origin.startupS : 0;
+  return {
+    workerRequests,
+    workerCpu,
+    durableObjectRequests,
+    durableObjectDuration,
+    originInstances,
+    totalUsdPerHour,
+    usdPerMillionRequests: requestsPerHour > 0 ? (totalUsdPerHour / requestsPerHour) * 1e6 : 0,
+    startupUsd: (originInstances * startupS) / 3600,
+    startupS,
+  };
+}

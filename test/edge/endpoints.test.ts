@@ -1,0 +1,78 @@
+import { Validator, type Schema } from "@cfworker/json-schema";
+import { SELF } from "cloudflare:test";
+import { describe, expect, inject, it } from "vitest";
+import { MODEL_INPUTS } from "../fixtures/model-inputs";
+import { infer } from "./helpers";
+
+/** Validates a body against one of the OIP spec's component schemas (refs resolved in place). */
+function conforms(schemaName: string, body: unknown): boolean {
+  const schemas = JSON.parse(JSON.stringify(inject("oipSchemas")).replaceAll("#/components/schemas/", "#/$defs/"));
+  const result = new Validator({ ...schemas[schemaName], $defs: schemas } as Schema, "2019-09", false).validate(body);
+  if (!result.valid) console.error(schemaName, JSON.stringify(result.errors.slice(0, 3)));
+  return result.valid;
+}
+
+const get = (path: string) => SELF.fetch(`http://edge.test${path}`);
+
+describe("Open Inference Protocol endpoints", () => {
+  it("checks responses against the spec for real (a body missing required fields fails)", () => {
+    expect(conforms("inference_response", { outputs: [] })).toBe(false);
+    expect(conforms("metadata_server_response", { name: "x" })).toBe(false);
+  });
+
+  it("reports liveness and readiness", async () => {
+    expect((await get("/v2/health/live")).status).toBe(200);
+    expect((await get("/v2/health/ready")).status).toBe(200);
+  });
+
+  it("describes the server", async () => {
+    const response = await get("/v2");
+    expect(response.status).toBe(200);
+    expect(conforms("metadata_server_response", await response.json())).toBe(true);
+  });
+
+  for (const model of Object.keys(MODEL_INPUTS)) {
+    it(`describes ${model} with and without its version`, async () => {
+      const plain = await get(`/v2/models/${model}`);
+      expect(plain.status).toBe(200);
+      const body = (await plain.json()) as { name: string; versions: string[]; inputs: unknown[] };
+      expect(conforms("metadata_model_response", body)).toBe(true);
+      expect(body.name).toBe(model);
+      const versioned = await get(`/v2/models/${model}/versions/${body.versions[0]}`);
+      expect(await versioned.json()).toEqual(body);
+      expect((await get(`/v2/models/${model}/ready`)).status).toBe(200);
+      expect((await get(`/v2/models/${model}/versions/${body.versions[0]}/ready`)).status).toBe(200);
+    });
+  }
+
+  it("answers 404 for an unknown model or version, in the error schema", async () => {
+    for (const path of ["/v2/models/nope", "/v2/models/nope/ready", "/v2/models/ppocr-cls/versions/9", "/v2/models/ppocr-cls/versions/9/ready"]) {
+      const response = await get(path);
+      expect(response.status, path).toBe(404);
+      expect(conforms("metadata_model_error_response", await response.json())).toBe(true);
+    }
+  });
+
+  it("infers with and without a version, and the response conforms to the spec", async () => {
+    for (const path of ["ppocr-cls", "ppocr-cls/versions/1"]) {
+      const response = await infer(path, { id: "a", inputs: MODEL_INPUTS["ppocr-cls"] });
+      expect(response.status).toBe(200);
+      expect(conforms("inference_response", await response.json())).toBe(true);
+    }
+  });
+
+  it("says how a request was served", async () => {
+    const response = await infer("ppocr-cls", { inputs: MODEL_INPUTS["ppocr-cls"] });
+    expect(response.headers.get("server-timing")).toMatch(/^queue;dur=[\d.]+, infer;dur=[\d.]+, total;dur=[\d.]+$/);
+    expect(Number(response.headers.get("x-batch-size"))).toBeGreaterThanOrEqual(1);
+    expect(response.headers.get("x-served-by")).toBe("edge");
+    expect(response.headers.get("x-placement")).toBe("edge");
+  });
+
+  it("serves per-shard statistics", async () => {
+    await infer("ppocr-cls", { inputs: MODEL_INPUTS["ppocr-cls"] });
+    const response = await get("/v2/models/ppocr-cls/stats");
+    const body = (await response.json()) as { model_stats: Array<{ shards: Array<{ batches: number }> }> };
+    expect(body.model_stats[0]!.shards[0]!.batches).toBeGreaterThan(0);
+  });
+});
