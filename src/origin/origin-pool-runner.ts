@@ -76,7 +76,7 @@ export class OriginPoolRunner implements ModelRunner {
     if (remainingMs <= 0) return undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.pool.refreshHealth(), new Promise<void>((resolve) => (timer = setTimeout(resolve, remainingMs)))]);
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
     return this.pool.state.pick(this.pool.now(), tried);
   }
 }

@@ -1,0 +1,144 @@
+/**
+ * gpu-origin as a real process on loopback: results through the pool match onnxruntime-node, the
+ * hop signature is enforced, a model that fails to load leaves the server live but not ready, and
+ * SIGTERM drains. Processes are bounded and always killed in afterAll.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OriginPool } from "../../../src/origin/origin-pool";
+import { OriginPoolRunner } from "../../../src/origin/origin-pool-runner";
+import type { Tensor } from "../../../src/protocol/tensor";
+import { manifestOf, maxAbsDiff, runReference, seededFloats, signedFetch, vadInputs } from "./fixtures";
+import { startOrigin, stopOrigin, TEST_SECRET, waitReady, type OriginProcess } from "./origin-process";
+
+const INFER_PATH = "/v2/models/silero-vad/infer";
+const VAD_BODY = JSON.stringify({ inputs: [{ name: "input", datatype: "FP32", shape: [1, 512], data: Array.from(seededFloats(512, 7)) }] });
+
+describe("gpu-origin", () => {
+  let main: OriginProcess | undefined;
+  let broken: OriginProcess | undefined;
+  let draining: OriginProcess | undefined;
+  const brokenDir = mkdtempSync(join(tmpdir(), "origin-broken-"));
+
+  beforeAll(async () => {
+    mkdirSync(join(brokenDir, "silero-vad"));
+    copyFileSync(join(import.meta.dirname, "..", "..", "..", "models", "silero-vad", "manifest.json"), join(brokenDir, "silero-vad", "manifest.json"));
+    writeFileSync(join(brokenDir, "silero-vad", "model.onnx"), "not an onnx model");
+    [main, broken, draining] = await Promise.all([
+      startOrigin(["--models", "ppocr-det,silero-vad"]),
+      startOrigin(["--models-dir", brokenDir]),
+      startOrigin(["--models", "silero-vad", "--window-ms", "1500"]),
+    ]);
+    await Promise.all([waitReady(main), waitReady(draining)]);
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all([stopOrigin(main), stopOrigin(broken), stopOrigin(draining)]);
+    rmSync(brokenDir, { recursive: true, force: true });
+  });
+
+  it("returns ppocr-det outputs through the pool that match onnxruntime-node within 1e-4", async () => {
+    const manifest = manifestOf("ppocr-det");
+    const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 3, 64, 64], data: seededFloats(3 * 64 * 64, 42) }];
+    const runner = new OriginPoolRunner(manifest, new OriginPool([main!.url], TEST_SECRET));
+    const result = await runner.run(inputs, Date.now() + 20_000);
+    const reference = await runReference("ppocr-det", inputs);
+    expect(result.servedBy).toBe("origin/0");
+    expect(result.originMs).toBeGreaterThan(0);
+    expect(result.outputs[0]!.shape).toEqual([1, 1, 64, 64]);
+    expect(maxAbsDiff(result.outputs[0]!.data as Float32Array, reference["sigmoid_0.tmp_0"]!)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it("merges rows of silero-vad batches and returns each request its own rows", async () => {
+    const runner = new OriginPoolRunner(manifestOf("silero-vad"), new OriginPool([main!.url], TEST_SECRET));
+    const [one, three] = await Promise.all([runner.run(vadInputs(1, 1), Date.now() + 10_000), runner.run(vadInputs(3, 3), Date.now() + 10_000)]);
+    const [refOne, refThree] = [await runReference("silero-vad", vadInputs(1, 1)), await runReference("silero-vad", vadInputs(3, 3))];
+    expect(maxAbsDiff(one.outputs[0]!.data as Float32Array, refOne.output!)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(three.outputs[1]!.data as Float32Array, refThree.stateN!)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it("leaves live and ready open but answers 401 to an unsigned request", async () => {
+    expect((await fetch(`${main!.url}/v2/health/live`)).status).toBe(200);
+    expect((await fetch(`${main!.url}/v2/health/ready`)).status).toBe(200);
+    for (const [path, method] of [["/v2", "GET"], ["/v2/models/silero-vad", "GET"], [INFER_PATH, "POST"]] as const) {
+      const response = await fetch(main!.url + path, { method, ...(method === "POST" && { body: VAD_BODY }) });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: "request refused: unsigned hop signature" });
+    }
+  });
+
+  it("accepts a signed infer request and reports its timings", async () => {
+    const response = await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("server-timing")).toMatch(/auth;dur=[\d.]+, decode;dur=[\d.]+, queue;dur=[\d.]+, infer;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+/);
+    const body = (await response.json()) as { model_name: string; outputs: Array<{ name: string; shape: number[] }> };
+    expect(body.model_name).toBe("silero-vad");
+    expect(body.outputs.map((o) => [o.name, o.shape])).toEqual([["output", [1, 1]], ["stateN", [2, 1, 128]]]);
+  });
+
+  it("answers 401 to tampered, stale, future-dated, wrongly keyed and replayed requests", async () => {
+    const cases = {
+      tamperedBody: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY.replace("0.", "1."), signedBody: VAD_BODY }),
+      tamperedPath: await signedFetch(main!.url, "/v2/models/ppocr-det/infer", { method: "POST", body: VAD_BODY, signedPath: INFER_PATH }),
+      stale: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, atMs: Date.now() - 31_000 }),
+      future: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, atMs: Date.now() + 31_000 }),
+      wrongSecret: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, secret: "another-secret-0123456789" }),
+    };
+    for (const [name, response] of Object.entries(cases)) expect([name, response.status]).toEqual([name, 401]);
+    expect(((await cases.stale.json()) as { error: string }).error).toBe("request refused: stale hop signature");
+
+    const { signHop } = await import("../../../src/origin/hop-signature");
+    const headers = { ...(await signHop(TEST_SECRET, { method: "POST", path: INFER_PATH, body: VAD_BODY }, Date.now())), "content-type": "application/json" };
+    const first = await fetch(main!.url + INFER_PATH, { method: "POST", headers, body: VAD_BODY });
+    const replay = await fetch(main!.url + INFER_PATH, { method: "POST", headers, body: VAD_BODY });
+    expect([first.status, replay.status]).toEqual([200, 401]);
+    expect(await replay.json()).toEqual({ error: "request refused: replayed hop signature" });
+  });
+
+  it("answers protocol errors as {error} JSON that names no host, path or stack", async () => {
+    const responses = [
+      await signedFetch(main!.url, "/v2/models/nope"),
+      await signedFetch(main!.url, "/v2/models/silero-vad/versions/9"),
+      await signedFetch(main!.url, INFER_PATH, { method: "POST", body: "{not json" }),
+      await signedFetch(main!.url, INFER_PATH, { method: "POST", body: JSON.stringify({ inputs: [{ name: "input", datatype: "FP32", shape: [1, 3], data: [1, 2, 3] }] }) }),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([404, 404, 400, 400]);
+    for (const r of responses) {
+      const text = await r.text();
+      expect(Object.keys(JSON.parse(text))).toEqual(["error"]);
+      expect(text).not.toMatch(/127\.0\.0\.1|localhost|\/work|\/tmp|node_modules|\bat \w+ \(/);
+    }
+  });
+
+  it("stays live but not ready, and answers 503 for a model that failed to load", async () => {
+    await expect.poll(() => broken!.output(), { timeout: 20_000 }).toMatch(/not ready: silero-vad failed to load/);
+    expect((await fetch(`${broken!.url}/v2/health/live`)).status).toBe(200);
+    expect((await fetch(`${broken!.url}/v2/health/ready`)).status).toBe(503);
+    expect((await signedFetch(broken!.url, "/v2/models/silero-vad/ready")).status).toBe(503);
+    const infer = await signedFetch(broken!.url, INFER_PATH, { method: "POST", body: VAD_BODY });
+    expect(infer.status).toBe(503);
+    expect(infer.headers.get("retry-after")).toBe("5");
+    expect(await infer.json()).toEqual({ error: "model 'silero-vad' is not ready" });
+  });
+
+  it("drains on SIGTERM: turns not-ready, answers new work 503, finishes queued work and exits 0", async () => {
+    const origin = draining!;
+    const runner = new OriginPoolRunner(manifestOf("silero-vad"), new OriginPool([origin.url], TEST_SECRET));
+    // A 1.5 s batch window keeps these three requests in flight while the signal arrives.
+    const inFlight = [1, 2, 3].map((seed) => runner.run(vadInputs(1, seed), Date.now() + 20_000));
+    await expect
+      .poll(async () => ((await (await signedFetch(origin.url, "/v2/models/silero-vad/stats")).json()) as { model_stats: Array<{ queuedRows: number }> }).model_stats[0]!.queuedRows, { timeout: 10_000, interval: 20 })
+      .toBe(3);
+    origin.child.kill("SIGTERM");
+    await expect.poll(async () => (await fetch(`${origin.url}/v2/health/ready`)).status, { timeout: 1000, interval: 10 }).toBe(503);
+    const refused = await signedFetch(origin.url, INFER_PATH, { method: "POST", body: VAD_BODY });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ error: "server is shutting down" });
+    const results = await Promise.all(inFlight);
+    expect(results.map((r) => r.outputs[0]!.shape)).toEqual([[1, 1], [1, 1], [1, 1]]);
+    expect(await origin.exited).toBe(0);
+    expect(origin.output()).toMatch(/drained; exiting/);
+  });
+});
