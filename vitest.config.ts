@@ -24,7 +24,7 @@ export default defineConfig({
     projects: [
       workersProject("workers", ["test/edge/**/*.test.ts"], ["test/edge/buffer/**"], {
         // A window long enough to observe, short enough to wait for.
-        "ppocr-cls": { batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4 } },
+        "ppocr-cls": { slo: { ms: 30_000 }, batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4 } },
         // No origin in the workers tests: the detector runs at the edge here (the origin tests cover the pool).
         "ppocr-det": { placement: "edge" },
       }),

@@ -30,7 +30,7 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
     c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>,
     manifest,
     { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs: startMs + budgetMs },
-    c.req.raw.signal,
+    { signal: c.req.raw.signal, waitUntil: (promise) => c.executionCtx.waitUntil(promise) },
   );
   return c.json(inferResponseBody(manifest, request.id, result.outputs), 200, servedHeaders(result, Date.now() - startMs));
 }
