@@ -2,6 +2,7 @@ import { Validator, type Schema } from "@cfworker/json-schema";
 import { SELF } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
+import "../fixtures/provided-context";
 import { infer } from "./helpers";
 
 /** Validates a body against one of the OIP spec's component schemas (refs resolved in place). */

@@ -1,6 +1,7 @@
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
+import "../fixtures/provided-context";
 import { infer, maxAbsDiff, type InferBody } from "./helpers";
 
 const references = inject("references");

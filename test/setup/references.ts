@@ -9,16 +9,7 @@ import * as ort from "onnxruntime-node";
 import type { TestProject } from "vitest/node";
 import { parse } from "yaml";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
-
-/** Reference outputs: model → output name → {shape, data}. */
-export type References = Record<string, Record<string, { shape: number[]; data: number[] }>>;
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    references: References;
-    oipSchemas: Record<string, unknown>;
-  }
-}
+import type { References } from "../fixtures/provided-context";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
