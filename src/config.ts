@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { CATALOG, type CatalogEntry } from "./models/catalog";
 import { ConfigError, describeIssues, manifestSchema, type ModelManifest } from "./models/manifest";
+import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
 
 const overridesSchema = z.record(
   z.string(),
@@ -26,18 +27,23 @@ export interface RuntimeConfig {
   maxBodyBytes: number;
   /** Origin pool base URLs (no trailing slash). */
   originUrls: string[];
+  /** Shared HMAC secret that signs every edge-to-origin request (the ORIGIN_SECRET secret); required when originUrls is set. */
+  originSecret?: string;
 }
+
+/** The env fields the config reads; ORIGIN_SECRET is a secret (.dev.vars locally), so it may be absent from the generated Env. */
+type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & { ORIGIN_SECRET?: string };
 
 let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
-export function runtimeConfig(env: Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS">): RuntimeConfig {
-  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}`;
+export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
+  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}\n${env.ORIGIN_SECRET ?? ""}`;
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
 
-function buildConfig(env: Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS">): RuntimeConfig {
+function buildConfig(env: ConfigEnv): RuntimeConfig {
   const overrides = overridesSchema.safeParse(parseJson("MODEL_OVERRIDES", env.MODEL_OVERRIDES || "{}"));
   if (!overrides.success) throw new ConfigError(describeIssues("MODEL_OVERRIDES", overrides.error));
   for (const name of Object.keys(overrides.data)) {
@@ -54,7 +60,10 @@ function buildConfig(env: Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIG
   for (const url of originUrls) {
     if (!/^https?:\/\/[^/]+$/.test(url)) throw new ConfigError(`ORIGIN_URLS: "${url}" must be a base URL like http://127.0.0.1:8801`);
   }
-  return { models, maxBodyBytes, originUrls };
+  const originSecret = env.ORIGIN_SECRET || undefined;
+  if (originSecret !== undefined && originSecret.length < MIN_SECRET_LENGTH) throw new ConfigError(`ORIGIN_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (originUrls.length && originSecret === undefined) throw new ConfigError("ORIGIN_SECRET: is required when ORIGIN_URLS is set (a Worker secret; .dev.vars locally)");
+  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }) };
 }
 
 function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {

@@ -5,6 +5,8 @@
 import type { RuntimeConfig } from "../config";
 import { OrtWebRunner } from "../edge/ort-web-runner";
 import type { CatalogEntry } from "../models/catalog";
+import { originPoolFor } from "../origin/origin-pool";
+import { OriginPoolRunner } from "../origin/origin-pool-runner";
 import { unavailable } from "../protocol/errors";
 import type { ModelRunner } from "./model-runner";
 
@@ -13,13 +15,16 @@ const runners = new Map<string, ModelRunner>();
 /** The runner for a model under `config`, created on first use. */
 export function runnerFor(entry: CatalogEntry, config: RuntimeConfig): ModelRunner {
   const { manifest } = entry;
-  const key = `${manifest.name}@${manifest.placement}`;
+  const key = manifest.placement === "origin" ? `${manifest.name}@origin:${config.originUrls.join(",")}` : `${manifest.name}@edge`;
   let runner = runners.get(key);
   if (!runner) {
-    if (manifest.placement === "origin") throw unavailable(`model '${manifest.name}' runs on the origin pool, which is not configured`, 5);
-    runner = new OrtWebRunner(manifest, entry.weights);
+    if (manifest.placement === "origin") {
+      if (!config.originUrls.length || !config.originSecret) throw unavailable(`model '${manifest.name}' runs on the origin pool, which is not configured`, 5);
+      runner = new OriginPoolRunner(manifest, originPoolFor(config.originUrls, config.originSecret));
+    } else {
+      runner = new OrtWebRunner(manifest, entry.weights);
+    }
     runners.set(key, runner);
   }
-  void config;
   return runner;
 }

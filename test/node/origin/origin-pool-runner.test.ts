@@ -1,0 +1,127 @@
+/**
+ * OriginPoolRunner's retry rules against scripted replicas (a fake fetch per URL): which failures
+ * move a batch to another replica, which end it, and that each run settles exactly once.
+ */
+import { describe, expect, it } from "vitest";
+import { parseManifest } from "../../../src/models/manifest";
+import { OriginPool } from "../../../src/origin/origin-pool";
+import { OriginPoolRunner, type AttemptRecord } from "../../../src/origin/origin-pool-runner";
+import type { PoolOptions } from "../../../src/origin/pool-state";
+import type { Tensor } from "../../../src/protocol/tensor";
+
+const manifest = parseManifest(
+  {
+    name: "double", version: "1", source: { package: "-", file: "-", license: "-" }, placement: "origin",
+    inputs: [{ name: "x", datatype: "FP32", shape: [-1, 2] }], outputs: [{ name: "y", datatype: "FP32", shape: [-1, 2] }],
+    slo: { percentile: 0.99, ms: 1000 }, batching: { maxBatch: 8, windowMs: 1, maxQueueRows: 8, shards: 1, maxRowsPerRequest: 8 },
+  },
+  "double",
+);
+const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 2], data: Float32Array.of(1, 2) }];
+
+type Behaviour = "ok" | "refuse" | "503" | "500" | "hang" | "bad-shape";
+
+/** A pool of scripted replicas "http://r0", "http://r1", ...; `script[i]` gives replica i's answer to each infer. */
+function scriptedPool(script: Behaviour[][], options: Partial<PoolOptions> = {}, now: () => number = () => Date.now()) {
+  const calls: string[] = [];
+  const fetcher = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = String(input);
+    const replica = Number(/http:\/\/r(\d+)/.exec(url)![1]);
+    calls.push(url.replace(/^http:\/\/r\d+/, `r${replica}`));
+    if (url.endsWith("/v2/health/ready")) return Response.json({ ready: true });
+    const behaviour = script[replica]!.shift() ?? "ok";
+    if (behaviour === "refuse") throw new TypeError("fetch failed: connect ECONNREFUSED");
+    if (behaviour === "503") return Response.json({ error: "busy" }, { status: 503, headers: { "Retry-After": "1" } });
+    if (behaviour === "500") return Response.json({ error: "internal error" }, { status: 500 });
+    if (behaviour === "hang") {
+      return new Promise((_, reject) => init!.signal!.addEventListener("abort", () => reject(init!.signal!.reason)));
+    }
+    const request = JSON.parse(new TextDecoder().decode(init!.body as Uint8Array)) as { id: string; inputs: Array<{ shape: number[]; data: number[] }> };
+    const x = request.inputs[0]!;
+    const shape = behaviour === "bad-shape" ? [x.shape[0]!, 3] : x.shape;
+    return Response.json({ model_name: "double", id: request.id, outputs: [{ name: "y", datatype: "FP32", shape, data: x.data.map((v) => v * 2) }] });
+  };
+  const pool = new OriginPool(script.map((_, i) => `http://r${i}`), "unit-test-secret-0123456789", { fetch: fetcher, now, options: { healthIntervalMs: 60_000, ...options } });
+  // Periodic health checks are not under test here: mark every replica checked now.
+  for (const i of pool.state.dueChecks(now())) pool.state.checked(i, true, now());
+  const runner = new OriginPoolRunner(manifest, pool);
+  const attempts: AttemptRecord[] = [];
+  runner.onAttempt = (a) => attempts.push(a);
+  return { pool, runner, attempts, calls };
+}
+
+const outcome = (a: AttemptRecord) => `${a.replica}:${a.result.ok ? "ok" : a.result.failure.kind}`;
+
+describe("OriginPoolRunner", () => {
+  it("sends a batch as one signed OIP request and reports the replica and hop time", async () => {
+    const { runner, calls } = scriptedPool([["ok"]]);
+    const result = await runner.run(inputs, Date.now() + 5000);
+    expect(Array.from(result.outputs[0]!.data as Float32Array)).toEqual([2, 4]);
+    expect(result.servedBy).toBe("origin/0");
+    expect(result.originMs).toBeGreaterThanOrEqual(0);
+    expect(calls).toEqual(["r0/v2/models/double/versions/1/infer"]);
+  });
+
+  it("retries a refused connection on another replica", async () => {
+    const { runner, attempts } = scriptedPool([["refuse"], ["ok"]]);
+    const result = await runner.run(inputs, Date.now() + 5000);
+    expect(result.servedBy).toBe("origin/1");
+    expect(attempts.map(outcome)).toEqual(["0:network", "1:ok"]);
+  });
+
+  it("retries a 503 on another replica", async () => {
+    const { runner, attempts } = scriptedPool([["503"], ["ok"]]);
+    expect((await runner.run(inputs, Date.now() + 5000)).servedBy).toBe("origin/1");
+    expect(attempts.map(outcome)).toEqual(["0:unavailable", "1:ok"]);
+  });
+
+  it("does not retry after a 500, which may have run", async () => {
+    const { runner, attempts } = scriptedPool([["500"], ["ok"]]);
+    await expect(runner.run(inputs, Date.now() + 5000)).rejects.toMatchObject({ status: 500 });
+    expect(attempts.map(outcome)).toEqual(["0:server-error"]);
+  });
+
+  it("does not retry after a timeout, and answers 503", async () => {
+    const { runner, attempts } = scriptedPool([["hang"], ["ok"]]);
+    await expect(runner.run(inputs, Date.now() + 30)).rejects.toMatchObject({ status: 503, message: "deadline exceeded at the origin" });
+    expect(attempts.map(outcome)).toEqual(["0:timeout"]);
+  });
+
+  it("does not retry when the deadline leaves less than an attempt's expected time", async () => {
+    const { runner, attempts } = scriptedPool([["refuse"], ["ok"]]);
+    runner.expectedAttemptMs = 10_000;
+    await expect(runner.run(inputs, Date.now() + 1000)).rejects.toMatchObject({ status: 503, message: "no origin replica could be reached" });
+    expect(attempts.map(outcome)).toEqual(["0:network"]);
+  });
+
+  it("answers 500 without retrying when a 200 does not fit the manifest", async () => {
+    const { runner, attempts } = scriptedPool([["bad-shape"], ["ok"]]);
+    await expect(runner.run(inputs, Date.now() + 5000)).rejects.toMatchObject({ status: 500 });
+    expect(attempts.map(outcome)).toEqual(["0:ok"]);
+  });
+
+  it("fails with one 503 when every replica refuses, trying each once", async () => {
+    const { runner, attempts } = scriptedPool([["refuse"], ["refuse"], ["refuse"]]);
+    await expect(runner.run(inputs, Date.now() + 5000)).rejects.toMatchObject({ status: 503 });
+    expect(attempts.map(outcome).sort()).toEqual(["0:network", "1:network", "2:network"]);
+  });
+
+  it("keeps an ejected replica out until its backoff ends, then re-admits it after a readiness probe", async () => {
+    let clockMs = 1_000_000;
+    const { runner, pool, calls } = scriptedPool([["refuse"]], { ejectAfterFailures: 1, baseBackoffMs: 1000 }, () => clockMs);
+    await expect(runner.run(inputs, clockMs + 5000)).rejects.toMatchObject({ status: 503, message: "no origin replica could be reached" });
+    expect(pool.state.snapshot()[0]!.state).toBe("ejected");
+    clockMs += 500;
+    await expect(runner.run(inputs, clockMs + 5000)).rejects.toMatchObject({ status: 503, message: "no origin replica is available" });
+    clockMs += 500;
+    expect((await runner.run(inputs, clockMs + 5000)).servedBy).toBe("origin/0");
+    expect(calls).toEqual(["r0/v2/models/double/versions/1/infer", "r0/v2/health/ready", "r0/v2/models/double/versions/1/infer"]);
+    expect(pool.state.snapshot()[0]!.state).toBe("admitted");
+  });
+
+  it("spreads concurrent batches over replicas by outstanding requests", async () => {
+    const { runner } = scriptedPool([[], [], []]);
+    const results = await Promise.all(Array.from({ length: 6 }, () => runner.run(inputs, Date.now() + 5000)));
+    expect(results.map((r) => r.servedBy).sort()).toEqual(["origin/0", "origin/0", "origin/1", "origin/1", "origin/2", "origin/2"]);
+  });
+});
