@@ -24,13 +24,13 @@ export default defineConfig({
     projects: [
       workersProject("workers", ["test/edge/**/*.test.ts"], ["test/edge/buffer/**"], {
         // A window long enough to observe, short enough to wait for.
-        "ppocr-cls": { slo: { ms: 30_000 }, batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4 } },
+        "ppocr-cls": { slo: { ms: 30_000 }, batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4, adaptiveWindow: false } },
         // No origin in the workers tests: the detector runs at the edge here (the origin tests cover the pool).
         "ppocr-det": { placement: "edge" },
       }),
       workersProject("workers-buffer", ["test/edge/buffer/**/*.test.ts"], [], {
         // A long window: batches leave only by size, so size release, deadlines, queue bounds and aborts are deterministic.
-        "silero-vad": { slo: { ms: 10_000 }, batching: { maxBatch: 8, windowMs: 5_000, maxQueueRows: 16, shards: 1, maxRowsPerRequest: 8 } },
+        "silero-vad": { slo: { ms: 10_000 }, batching: { maxBatch: 8, windowMs: 5_000, maxQueueRows: 16, shards: 1, maxRowsPerRequest: 8, adaptiveWindow: false } },
       }),
       { test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"], testTimeout: 60_000 } },
     ],

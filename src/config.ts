@@ -14,7 +14,7 @@ const overridesSchema = z.record(
     .object({
       placement: z.enum(["edge", "origin"]).optional(),
       slo: z.object({ percentile: z.number(), ms: z.number() }).partial().strict().optional(),
-      batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number() }).partial().strict().optional(),
+      batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number(), adaptiveWindow: z.boolean() }).partial().strict().optional(),
     })
     .strict(),
 );

@@ -3,7 +3,16 @@
  * `maxBatch` rows or when its oldest request has waited `windowMs`. Requests are grouped by batch key
  * (equal non-batch dims), FIFO within a group. Bounded by `maxQueueRows`; requests past their
  * deadline are expired, never released. Pure: time is passed in, nothing here reads a clock.
+ *
+ * With `adaptiveWindow`, a batch does not wait for company that is not coming: when the arrival
+ * rate of the last second predicts fewer than MIN_EXPECTED_ARRIVALS arrivals within the window, it
+ * is released at once (at light load waiting only adds latency; under load the window applies).
  */
+
+/** Below this many expected arrivals within the window, an adaptive window releases at once. */
+export const MIN_EXPECTED_ARRIVALS = 0.1;
+/** How far back arrivals count towards the rate estimate, in ms. */
+const RATE_HORIZON_MS = 1_000;
 
 /** Limits that govern release and admission. */
 export interface QueueLimits {
@@ -13,6 +22,8 @@ export interface QueueLimits {
   windowMs: number;
   /** Most rows held at once; more are refused. */
   maxQueueRows: number;
+  /** Release at once when the recent arrival rate predicts no company within the window. */
+  adaptiveWindow?: boolean;
 }
 
 /** A request waiting in the buffer, with whatever the caller needs to answer it (`payload`). */
@@ -29,8 +40,8 @@ export interface QueuedRequest<T> {
 export interface ReleasedBatch<T> {
   requests: QueuedRequest<T>[];
   rows: number;
-  /** "size": the group reached maxBatch; "window": its oldest request waited windowMs. */
-  reason: "size" | "window";
+  /** "size": the group reached maxBatch; "window": its oldest request waited windowMs; "idle": no company was expected. */
+  reason: "size" | "window" | "idle";
   /** When the window of the oldest request ended (the ideal release time for "window"). */
   windowEndsAtMs: number;
 }
@@ -39,6 +50,8 @@ export interface ReleasedBatch<T> {
 export class BatchQueue<T> {
   private readonly groups = new Map<string, QueuedRequest<T>[]>();
   private rows = 0;
+  /** Arrival times within the last RATE_HORIZON_MS, oldest first. */
+  private readonly recentArrivalsMs: number[] = [];
 
   constructor(public limits: QueueLimits) {}
 
@@ -54,7 +67,15 @@ export class BatchQueue<T> {
     if (group) group.push(request);
     else this.groups.set(request.batchKey, [request]);
     this.rows += request.rows;
+    this.recentArrivalsMs.push(request.enqueuedAtMs);
+    while (this.recentArrivalsMs[0]! <= request.enqueuedAtMs - RATE_HORIZON_MS) this.recentArrivalsMs.shift();
     return true;
+  }
+
+  /** Requests expected to arrive within one window at the recent arrival rate. */
+  expectedArrivalsInWindow(nowMs: number): number {
+    const recent = this.recentArrivalsMs.filter((t) => t > nowMs - RATE_HORIZON_MS).length;
+    return (recent / RATE_HORIZON_MS) * this.limits.windowMs;
   }
 
   /** Removes a waiting request (its client went away); undefined if it is not waiting. */
@@ -94,19 +115,25 @@ export class BatchQueue<T> {
   }
 
   /** The next time something becomes due (a window ends or a deadline passes), if anything waits. */
-  nextDueAtMs(): number | undefined {
+  nextDueAtMs(nowMs: number): number | undefined {
     let due: number | undefined;
+    const isIdle = this.isIdle(nowMs);
     for (const group of this.groups.values()) {
       for (const r of group) due = Math.min(due ?? Infinity, r.deadlineAtMs);
-      due = Math.min(due ?? Infinity, group[0]!.enqueuedAtMs + this.limits.windowMs);
+      due = Math.min(due ?? Infinity, isIdle ? nowMs : group[0]!.enqueuedAtMs + this.limits.windowMs);
     }
     return due;
+  }
+
+  private isIdle(nowMs: number): boolean {
+    return this.limits.adaptiveWindow === true && this.expectedArrivalsInWindow(nowMs) < MIN_EXPECTED_ARRIVALS;
   }
 
   private releaseReason(group: QueuedRequest<T>[], nowMs: number): ReleasedBatch<T>["reason"] | undefined {
     const rows = group.reduce((n, r) => n + r.rows, 0);
     if (rows >= this.limits.maxBatch) return "size";
     if (nowMs >= group[0]!.enqueuedAtMs + this.limits.windowMs) return "window";
+    if (this.isIdle(nowMs)) return "idle";
     return undefined;
   }
 

@@ -157,7 +157,7 @@ export class BatchBuffer extends DurableObject<Env> {
 
   /** Arms the in-memory timer for the next due time, and the alarm as a backstop. */
   private schedule(): void {
-    const dueAtMs = this.queue?.nextDueAtMs();
+    const dueAtMs = this.queue?.nextDueAtMs(this.now());
     if (dueAtMs === undefined) {
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.timer = this.timerAtMs = undefined;

@@ -12,6 +12,8 @@ export interface BufferStatsSnapshot {
   rows: number;
   releasedBySize: number;
   releasedByWindow: number;
+  /** Released at once because no company was expected within the window (adaptive window). */
+  releasedIdle: number;
   expired: number;
   rejectedFull: number;
   cancelled: number;
@@ -24,16 +26,17 @@ export interface BufferStatsSnapshot {
 
 /** Accumulates a buffer's statistics. */
 export class BufferStats {
-  private readonly counts = { batches: 0, rows: 0, releasedBySize: 0, releasedByWindow: 0, expired: 0, rejectedFull: 0, cancelled: 0, failedBatches: 0 };
+  private readonly counts = { batches: 0, rows: 0, releasedBySize: 0, releasedByWindow: 0, releasedIdle: 0, expired: 0, rejectedFull: 0, cancelled: 0, failedBatches: 0 };
   private readonly windowErrorMs: number[] = [];
   private readonly batchRows: number[] = [];
 
   /** Records a released batch; `windowErrorMs` only when the release measured the timer's precision. */
-  released(rows: number, reason: "size" | "window", windowErrorMs?: number): void {
+  released(rows: number, reason: "size" | "window" | "idle", windowErrorMs?: number): void {
     this.counts.batches++;
     this.counts.rows += rows;
     if (reason === "size") this.counts.releasedBySize++;
-    else this.counts.releasedByWindow++;
+    else if (reason === "window") this.counts.releasedByWindow++;
+    else this.counts.releasedIdle++;
     push(this.batchRows, rows);
     if (windowErrorMs !== undefined) push(this.windowErrorMs, windowErrorMs);
   }

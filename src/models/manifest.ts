@@ -46,6 +46,8 @@ const batchingSpec = z
     shards: z.number().int().min(1).max(256),
     /** Most rows (shape[batchAxis]) one request may carry. */
     maxRowsPerRequest: z.number().int().min(1),
+    /** Skip the window when the recent arrival rate predicts no company within it (see BatchQueue). */
+    adaptiveWindow: z.boolean().default(true),
   })
   .strict();
 

@@ -1,12 +1,14 @@
 /**
  * The JSON form of the edge-to-origin hop: a batch's tensors become one Open Inference Protocol
- * infer request, and the origin's answer is checked against the manifest before it is trusted
- * (every output present, datatype and shape as declared, data length equal to the shape's). Any
- * OIP server (gpu-origin, Triton, KServe) answers this form. Pure: no I/O.
+ * infer request, and the origin's answer (JSON, or the binary extension's header and bytes) is
+ * checked against the manifest before it is trusted (every output present, datatype and shape as
+ * declared, data length equal to the shape's). Any OIP server (gpu-origin, Triton, KServe) answers
+ * the JSON form. Pure: no I/O.
  */
 import type { ModelManifest } from "../models/manifest";
 import { allocateTensorData, toJsonValues, writeJsonValue, type TensorData } from "../protocol/datatypes";
 import { elementCount, type Tensor } from "../protocol/tensor";
+import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
 
 /** The body of the infer request for a batch: `inputs` in manifest order; `timeoutMs` tells the origin the batch's budget. */
 export function encodeInferRequest(inputs: Tensor[], id: string, timeoutMs: number): string {
@@ -23,25 +25,47 @@ export class MalformedResponseError extends Error {
 }
 
 /**
- * The outputs of an infer response (already JSON-parsed), in manifest order. Throws
- * MalformedResponseError when the id differs from `expectedId` (when the server echoes one) or an
- * output is missing, mistyped or mis-shaped. Floats may be null (JSON's encoding of NaN).
+ * The outputs of an infer response (its JSON, or the JSON header of a binary-extension body with
+ * the bytes after it as `payload`), in manifest order. Throws MalformedResponseError when the id
+ * differs from `expectedId` (when the server echoes one) or an output is missing, mistyped or
+ * mis-shaped. JSON floats may be null (JSON's encoding of NaN).
  */
-export function decodeInferResponse(manifest: ModelManifest, body: unknown, expectedId: string): Tensor[] {
+export function decodeInferResponse(manifest: ModelManifest, body: unknown, expectedId: string, payload?: Uint8Array): Tensor[] {
   if (typeof body !== "object" || body === null) throw new MalformedResponseError("response is not a JSON object");
   const { id, outputs } = body as { id?: unknown; outputs?: unknown };
   if (id !== undefined && id !== expectedId) throw new MalformedResponseError("response id does not match the request");
   if (!Array.isArray(outputs)) throw new MalformedResponseError("response has no outputs array");
-  return manifest.outputs.map((spec): Tensor => {
-    const out = outputs.find((o: { name?: unknown }) => o?.name === spec.name) as { datatype?: unknown; shape?: unknown; data?: unknown } | undefined;
-    if (!out) throw new MalformedResponseError(`output '${spec.name}' is missing`);
-    if (out.datatype !== spec.datatype) throw new MalformedResponseError(`output '${spec.name}' has datatype ${String(out.datatype)}, expected ${spec.datatype}`);
-    const shape = out.shape;
-    if (!Array.isArray(shape) || shape.length !== spec.shape.length || !shape.every((d, axis) => Number.isInteger(d) && d >= 0 && (spec.shape[axis] === -1 || d === spec.shape[axis]))) {
-      throw new MalformedResponseError(`output '${spec.name}' has shape ${JSON.stringify(shape)}, expected [${spec.shape}]`);
+  const reader = new BinaryReader(payload ?? new Uint8Array(0));
+  const decoded = new Map<string, Tensor>();
+  try {
+    // Binary data follows the header's order of outputs, so walk them in that order.
+    for (const out of outputs as Array<{ name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown; parameters?: unknown }>) {
+      const size = typeof out === "object" && out !== null ? binaryDataSize(out) : undefined;
+      const spec = manifest.outputs.find((s) => s.name === out?.name);
+      if (!spec || decoded.has(spec.name)) {
+        if (size !== undefined) reader.skip(size);
+        continue;
+      }
+      if (out.datatype !== spec.datatype) throw new MalformedResponseError(`output '${spec.name}' has datatype ${String(out.datatype)}, expected ${spec.datatype}`);
+      const shape = out.shape;
+      if (!Array.isArray(shape) || shape.length !== spec.shape.length || !shape.every((d, axis) => Number.isInteger(d) && d >= 0 && (spec.shape[axis] === -1 || d === spec.shape[axis]))) {
+        throw new MalformedResponseError(`output '${spec.name}' has shape ${JSON.stringify(shape)}, expected [${spec.shape}]`);
+      }
+      let data: TensorData;
+      if (size !== undefined) data = reader.take(spec.datatype, elementCount(shape as number[]), size);
+      else if (Array.isArray(out.data)) data = decodeValues(spec.name, spec.datatype, shape as number[], out.data);
+      else throw new MalformedResponseError(`output '${spec.name}' has no data`);
+      decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape: shape as number[], data });
     }
-    if (!Array.isArray(out.data)) throw new MalformedResponseError(`output '${spec.name}' has no data array`);
-    return { name: spec.name, datatype: spec.datatype, shape: shape as number[], data: decodeValues(spec.name, spec.datatype, shape as number[], out.data) };
+    reader.finish();
+  } catch (error) {
+    if (error instanceof BinaryFormatError) throw new MalformedResponseError(error.message);
+    throw error;
+  }
+  return manifest.outputs.map((spec) => {
+    const tensor = decoded.get(spec.name);
+    if (!tensor) throw new MalformedResponseError(`output '${spec.name}' is missing`);
+    return tensor;
   });
 }
 

@@ -8,9 +8,9 @@
  * vector of the embedded chain "opening phase -> release phase -> phase after the next arrival",
  * alpha = alpha (S + J(B-2, T) D1) (-D0)^-1 D1 with S = sum_{n <= B-2} P(n, T). For Poisson it is 1.
  */
-import { type MarkovianArrival, nextArrivalPhaseMatrix, timeToArrivalMoments } from "./arrival";
+import { type MarkovianArrival, nextArrivalPhaseMatrix, timeToArrivalMatrix } from "./arrival";
 import type { CountingMatrices } from "./counting-process";
-import { type Matrix, dot, stationary, vecMul, mul, rowSums } from "./matrix";
+import { type Matrix, dot, mul, stationary, vecMul } from "./matrix";
 
 /** What one buffer does for a (maxBatch, windowMs) pair under one shard's arrivals. */
 export interface BatchSizeDistribution {
@@ -42,49 +42,82 @@ export interface BatchSizeDistribution {
  * (`atWindow.tS` = windowMs / 1000, with at least max(1, B - 1) levels).
  */
 export function batchSizeDistribution(arrival: MarkovianArrival, atWindow: CountingMatrices, maxBatch: number, nextPhase: Matrix = nextArrivalPhaseMatrix(arrival)): BatchSizeDistribution {
+  return batchSizeSweep(arrival, atWindow, nextPhase)(maxBatch);
+}
+
+/**
+ * Prepares the batch size distributions of one window for every maxBatch up to atWindow.levels + 1
+ * and returns a function of maxBatch. Shared prefix sums make each call O(B m + m^3).
+ */
+export function batchSizeSweep(arrival: MarkovianArrival, atWindow: CountingMatrices, nextPhase: Matrix = nextArrivalPhaseMatrix(arrival)): (maxBatch: number) => BatchSizeDistribution {
   const m = arrival.phases;
   const mm = m * m;
-  if (maxBatch > 1 && atWindow.levels < maxBatch - 1) throw new RangeError(`need ${maxBatch - 1} levels, have ${atWindow.levels}`);
-  // release = S + J(B-2, T) D1: from the opening phase to the phase at release.
-  const release: Matrix = { n: m, data: new Float64Array(mm) };
-  if (maxBatch === 1) for (let i = 0; i < m; i++) release.data[i * m + i] = 1;
-  else {
-    for (let n = 0; n <= maxBatch - 2; n++) for (let i = 0; i < mm; i++) release.data[i]! += atWindow.p[n * mm + i]!;
-    const jLast: Matrix = { n: m, data: atWindow.j.subarray((maxBatch - 2) * mm, (maxBatch - 1) * mm) };
-    const viaFull = mul(jLast, arrival.d1);
-    for (let i = 0; i < mm; i++) release.data[i]! += viaFull.data[i]!;
+  const L = atWindow.levels;
+  // rows[n] = P(n, T) 1, openRows[n] = J(n, T) 1; prefix[n] = sum_{i < n} P(i, T); viaFull[n] = J(n, T) D1.
+  const rows = new Float64Array(L * m);
+  const openRows = new Float64Array(L * m);
+  const prefix = new Float64Array((L + 1) * mm);
+  const viaFull = new Float64Array(L * mm);
+  for (let n = 0; n < L; n++) {
+    for (let r = 0; r < m; r++)
+      for (let c = 0; c < m; c++) {
+        const idx = n * mm + r * m + c;
+        rows[n * m + r]! += atWindow.p[idx]!;
+        openRows[n * m + r]! += atWindow.j[idx]!;
+        prefix[(n + 1) * mm + r * m + c] = prefix[n * mm + r * m + c]! + atWindow.p[idx]!;
+        for (let q = 0; q < m; q++) viaFull[idx]! += atWindow.j[n * mm + r * m + q]! * arrival.d1.data[q * m + c]!;
+      }
   }
-  const openingPhase = m === 1 ? Float64Array.of(1) : stationary(mul(release, nextPhase));
-  const releasePhase = vecMul(openingPhase, release);
-
-  const probs = new Float64Array(maxBatch);
-  let below = 0;
-  let meanOpenS = 0;
-  for (let k = 1; k < maxBatch; k++) {
-    const block: Matrix = { n: m, data: atWindow.p.subarray((k - 1) * mm, k * mm) };
-    probs[k - 1] = Math.max(0, dot(openingPhase, rowSums(block)));
-    below += probs[k - 1]!;
-    const jBlock: Matrix = { n: m, data: atWindow.j.subarray((k - 1) * mm, k * mm) };
-    meanOpenS += dot(openingPhase, rowSums(jBlock));
-  }
-  const fullProb = Math.max(0, 1 - below);
-  probs[maxBatch - 1] = fullProb;
-  let meanBatch = 0;
-  probs.forEach((p, i) => (meanBatch += (i + 1) * p));
-  const taggedProbs = probs.map((p, i) => ((i + 1) * p) / meanBatch);
-  const idle = timeToArrivalMoments(arrival, releasePhase);
-  return {
-    maxBatch,
-    windowMs: atWindow.tS * 1000,
-    openingPhase,
-    releasePhase,
-    probs,
-    taggedProbs,
-    meanBatch,
-    fullProb,
-    meanOpenMs: meanOpenS * 1000,
-    meanIdleMs: idle.meanS * 1000,
-    idleSecondMomentMs2: idle.secondMomentS2 * 1e6,
-    batchRatePerS: arrival.ratePerS / meanBatch,
+  const toArrival = timeToArrivalMatrix(arrival);
+  const ones = new Float64Array(m).fill(1);
+  const firstMoment = vecMul(ones, transpose(toArrival)); // (-D0)^-1 1
+  const secondMoment = vecMul(firstMoment, transpose(toArrival)); // (-D0)^-2 1
+  const windowMs = atWindow.tS * 1000;
+  return (maxBatch) => {
+    if (maxBatch < 1 || (maxBatch > 1 && L < maxBatch - 1)) throw new RangeError(`maxBatch ${maxBatch} needs ${maxBatch - 1} levels, have ${L}`);
+    // release = sum_{n <= B-2} P(n, T) + J(B-2, T) D1: from the opening phase to the phase at release.
+    const release: Matrix = { n: m, data: new Float64Array(mm) };
+    if (maxBatch === 1) for (let i = 0; i < m; i++) release.data[i * m + i] = 1;
+    else for (let i = 0; i < mm; i++) release.data[i] = prefix[(maxBatch - 1) * mm + i]! + viaFull[(maxBatch - 2) * mm + i]!;
+    const openingPhase = m === 1 ? Float64Array.of(1) : stationary(mul(release, nextPhase));
+    const releasePhase = vecMul(openingPhase, release);
+    const probs = new Float64Array(maxBatch);
+    let below = 0;
+    let meanOpenS = 0;
+    let meanBatch = 0;
+    for (let k = 1; k < maxBatch; k++) {
+      let pk = 0;
+      for (let r = 0; r < m; r++) {
+        pk += openingPhase[r]! * rows[(k - 1) * m + r]!;
+        meanOpenS += openingPhase[r]! * openRows[(k - 1) * m + r]!;
+      }
+      probs[k - 1] = Math.max(0, pk);
+      below += probs[k - 1]!;
+      meanBatch += k * probs[k - 1]!;
+    }
+    const fullProb = Math.max(0, 1 - below);
+    probs[maxBatch - 1] = fullProb;
+    meanBatch += maxBatch * fullProb;
+    const taggedProbs = probs.map((p, i) => ((i + 1) * p) / meanBatch);
+    return {
+      maxBatch,
+      windowMs,
+      openingPhase,
+      releasePhase,
+      probs,
+      taggedProbs,
+      meanBatch,
+      fullProb,
+      meanOpenMs: meanOpenS * 1000,
+      meanIdleMs: dot(releasePhase, firstMoment) * 1000,
+      idleSecondMomentMs2: 2 * dot(releasePhase, secondMoment) * 1e6,
+      batchRatePerS: arrival.ratePerS / meanBatch,
+    };
   };
+}
+
+function transpose(a: Matrix): Matrix {
+  const t: Matrix = { n: a.n, data: new Float64Array(a.n * a.n) };
+  for (let i = 0; i < a.n; i++) for (let j = 0; j < a.n; j++) t.data[j * a.n + i] = a.data[i * a.n + j]!;
+  return t;
 }

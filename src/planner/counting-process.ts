@@ -25,21 +25,21 @@ export interface CountingMatrices {
 /** Largest uniformised mean (theta * t) handled without splitting the horizon. */
 const MAX_UNIFORM_MEAN = 16;
 
-/** Truncated block convolution: out_n = sum_{k <= n} x_k y_{n-k}, for n < levels. */
-export function blockConvolve(x: Float64Array, y: Float64Array, levels: number, m: number, out = new Float64Array(levels * m * m)): Float64Array {
+/** Truncated block convolution: out_n = sum_{k <= n} x_k y_{n-k}, for n < levels; y_k is taken as 0 for k > yBand. */
+export function blockConvolve(x: Float64Array, y: Float64Array, levels: number, m: number, out = new Float64Array(levels * m * m), yBand = levels - 1): Float64Array {
   const mm = m * m;
   out.fill(0);
   if (m === 1) {
     for (let n = 0; n < levels; n++) {
       let s = 0;
-      for (let k = 0; k <= n; k++) s += x[k]! * y[n - k]!;
+      for (let k = Math.max(0, n - yBand); k <= n; k++) s += x[k]! * y[n - k]!;
       out[n] = s;
     }
     return out;
   }
   for (let n = 0; n < levels; n++) {
     const o = n * mm;
-    for (let k = 0; k <= n; k++) {
+    for (let k = Math.max(0, n - yBand); k <= n; k++) {
       const xo = k * mm;
       const yo = (n - k) * mm;
       for (let r = 0; r < m; r++)
@@ -64,6 +64,7 @@ export function countingAtZero(phases: number, levels: number): CountingMatrices
 export function countingMatrices(arrival: MarkovianArrival, tS: number, levels: number): CountingMatrices {
   const m = arrival.phases;
   if (tS <= 0) return countingAtZero(m, levels);
+  if (m === 1) return poissonCounting(-arrival.d0.data[0]!, tS, levels);
   let theta = 0;
   for (let i = 0; i < m; i++) theta = Math.max(theta, -arrival.d0.data[i * m + i]!);
   const halvings = theta * tS > MAX_UNIFORM_MEAN ? Math.ceil(Math.log2((theta * tS) / MAX_UNIFORM_MEAN)) : 0;
@@ -129,12 +130,53 @@ function uniformise(arrival: MarkovianArrival, tS: number, levels: number, theta
 }
 
 /**
- * The counting matrices at the grid points t_i = i * tS / steps, i = 0 .. steps, by stepping.
- * Entry i of the result holds P(., t_i) and J(., t_i).
+ * The counting matrices at the grid points t_i = i * tS / steps, i = 0 .. steps: entry i holds
+ * P(., t_i) and J(., t_i). Poisson uses the closed forms; a MAP steps by the counting matrices over
+ * one grid step, whose blocks vanish (below 1e-18) beyond a few levels, so the convolution is banded.
  */
 export function countingGrid(arrival: MarkovianArrival, tS: number, levels: number, steps: number): CountingMatrices[] {
+  if (arrival.phases === 1) return poissonGrid(-arrival.d0.data[0]!, tS, levels, steps);
   const step = countingMatrices(arrival, tS / steps, levels);
+  const band = significantLevels(step) - 1;
   const grid: CountingMatrices[] = [countingAtZero(arrival.phases, levels)];
-  for (let i = 1; i <= steps; i++) grid.push(i === 1 ? step : combine(grid[i - 1]!, step));
+  for (let i = 1; i <= steps; i++) {
+    const prev = grid[i - 1]!;
+    const p = blockConvolve(prev.p, step.p, levels, arrival.phases, undefined, band);
+    const j = blockConvolve(prev.p, step.j, levels, arrival.phases, undefined, band);
+    for (let x = 0; x < j.length; x++) j[x]! += prev.j[x]!;
+    grid.push({ levels, phases: arrival.phases, tS: (tS * i) / steps, p, j });
+  }
   return grid;
+}
+
+/** Number of leading levels of c with an entry of P above 1e-18 or of J above 1e-18 * t. */
+function significantLevels(c: CountingMatrices): number {
+  const mm = c.phases * c.phases;
+  for (let n = c.levels - 1; n >= 0; n--)
+    for (let i = 0; i < mm; i++) if (c.p[n * mm + i]! > 1e-18 || c.j[n * mm + i]! > 1e-18 * c.tS) return n + 1;
+  return 1;
+}
+
+/** Closed forms for Poisson(rate): P(n, t) = e^(-rate t) (rate t)^n / n!, J(n, t) = P(N(t) > n) / rate. */
+export function poissonCounting(ratePerS: number, tS: number, levels: number): CountingMatrices {
+  const p = new Float64Array(levels);
+  const j = new Float64Array(levels);
+  const mean = ratePerS * tS;
+  let cdf = 0;
+  for (let n = 0; n < levels; n++) {
+    p[n] = mean > 0 ? Math.exp(-mean + n * Math.log(mean) - logFactorial(n)) : n === 0 ? 1 : 0;
+    cdf += p[n]!;
+    j[n] = Math.max(0, 1 - cdf) / ratePerS;
+  }
+  return { levels, phases: 1, tS, p, j };
+}
+
+function poissonGrid(ratePerS: number, tS: number, levels: number, steps: number): CountingMatrices[] {
+  return Array.from({ length: steps + 1 }, (_, i) => poissonCounting(ratePerS, (tS * i) / steps, levels));
+}
+
+const logFactorials: number[] = [0];
+function logFactorial(n: number): number {
+  for (let k = logFactorials.length; k <= n; k++) logFactorials.push(logFactorials[k - 1]! + Math.log(k));
+  return logFactorials[n]!;
 }

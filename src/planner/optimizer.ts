@@ -14,14 +14,14 @@
  * Alternatives: the next cheapest feasible plans with another (placement, shards, pool size).
  */
 import { type MarkovianArrival, nextArrivalPhaseMatrix, splitAcrossShards } from "./arrival";
-import { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
+import { type BatchSizeDistribution, batchSizeSweep } from "./batch-size";
 import { type CostBreakdown, type CostOptions, type Placement, costPerHour } from "./cost-model";
-import { type CountingMatrices, countingGrid, countingMatrices } from "./counting-process";
+import { countingGrid, countingMatrices } from "./counting-process";
 import { DEFAULT_GRID_STEPS, latencyDistribution, latencyModel } from "./latency-model";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
 import type { ServerSpec } from "./queueing";
-import { type RequestWaitTable, requestWaitTable } from "./request-wait";
+import { type RequestWaitTable, windowWaitTables } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
 /** How a placement serves: its service time per batch and a fixed overhead per batch (network), ms. */
@@ -141,16 +141,16 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     perShardArrivals.set(shards, perShard);
     const nextPhase = nextArrivalPhaseMatrix(perShard);
     space.windowMs.forEach((windowMs, windowIndex) => {
-      const atWindow = countingMatrices(perShard, windowMs / 1000, levels);
+      const sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels), nextPhase);
       for (const maxBatch of space.maxBatch) {
-        const batches = batchSizeDistribution(perShard, atWindow, maxBatch, nextPhase);
+        const batches = sweep(maxBatch);
         for (const placement of placements) {
           stats.configurations += placement === "origin" ? pools.length : 1;
           const service = services.get(placement)!;
           const extraMs = input.placements[placement]!.extraMs ?? 0;
           let meanServiceMs = 0;
           batches.probs.forEach((p, i) => (meanServiceMs += p * service[i]!));
-          if (taggedServiceQuantile(batches, service, serviceOrders.get(placement)!, q) + extraMs > sloMs) continue;
+          if (latencyUpperBoundAt(batches, service, serviceOrders.get(placement)!, sloMs - extraMs) < q) continue;
           const load = (batches.batchRatePerS * meanServiceMs) / 1000; // busy servers per shard
           let poolSize = 0;
           if (placement === "edge" && load >= 1) continue;
@@ -167,16 +167,20 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     });
   }
 
-  const grids = new Map<string, CountingMatrices[]>();
+  const windowTables = new Map<string, (batches: BatchSizeDistribution) => RequestWaitTable>();
   const tables = new Map<string, RequestWaitTable>();
   const tableFor = (c: Candidate): RequestWaitTable => {
     const key = `${c.shards}/${c.windowIndex}/${c.maxBatch}`;
     let table = tables.get(key);
     if (!table) {
-      const gridKey = `${c.shards}/${c.windowIndex}`;
-      let grid = grids.get(gridKey);
-      if (!grid) grids.set(gridKey, (grid = countingGrid(perShardArrivals.get(c.shards)!, space.windowMs[c.windowIndex]! / 1000, levels, steps)));
-      tables.set(key, (table = requestWaitTable(perShardArrivals.get(c.shards)!, grid, c.batches)));
+      const windowKey = `${c.shards}/${c.windowIndex}`;
+      let forWindow = windowTables.get(windowKey);
+      if (!forWindow) {
+        const perShard = perShardArrivals.get(c.shards)!;
+        forWindow = windowWaitTables(perShard, countingGrid(perShard, space.windowMs[c.windowIndex]! / 1000, levels, steps));
+        windowTables.set(windowKey, forWindow);
+      }
+      tables.set(key, (table = forWindow(c.batches)));
     }
     return table;
   };
@@ -193,6 +197,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       continue;
     }
     stats.latencyChecks++;
+    if (process.env.TRACE) console.log("check", c.placement, c.shards, c.poolSize, c.maxBatch, space.windowMs[c.windowIndex], c.costUsdPerHour.toFixed(6));
     const option = input.placements[c.placement]!;
     const servers: ServerSpec = c.placement === "edge" ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: c.poolSize, scope: "shared" };
     const table = tableFor(c);
@@ -234,15 +239,17 @@ function sizesByServiceTime(service: Float64Array): number[] {
   return Array.from({ length: service.length }, (_, i) => i).sort((a, b) => service[a]! - service[b]!);
 }
 
-/** The q-quantile of the service time of a request's batch: a lower bound of its latency. */
-function taggedServiceQuantile(batches: BatchSizeDistribution, service: Float64Array, order: number[], q: number): number {
-  let mass = 0;
-  let last = 0;
+/**
+ * An upper bound of P(latency <= xMs) from the batch sizes alone: a request waits at least the
+ * service of its batch, and the opener of a batch released by the window also waits the window.
+ */
+function latencyUpperBoundAt(batches: BatchSizeDistribution, service: Float64Array, order: number[], xMs: number): number {
+  let bound = 0;
   for (const i of order) {
+    if (service[i]! > xMs) break;
     if (i >= batches.maxBatch) continue;
-    mass += batches.taggedProbs[i]!;
-    last = service[i]!;
-    if (mass >= q - 1e-12) break;
+    bound += batches.taggedProbs[i]!;
+    if (i < batches.maxBatch - 1 && batches.windowMs + service[i]! > xMs) bound -= batches.probs[i]! / batches.meanBatch;
   }
-  return last;
+  return bound;
 }

@@ -15,7 +15,6 @@
 import type { MarkovianArrival } from "./arrival";
 import type { BatchSizeDistribution } from "./batch-size";
 import type { CountingMatrices } from "./counting-process";
-import { rowSums } from "./matrix";
 
 /** P(W <= y, K = k) on a grid over the window, for k = 1 .. maxBatch. */
 export interface RequestWaitTable {
@@ -36,62 +35,100 @@ export interface RequestWaitTable {
  * with at least max(1, B - 1) levels) and the batch size distribution for the same window.
  */
 export function requestWaitTable(arrival: MarkovianArrival, grid: readonly CountingMatrices[], batches: BatchSizeDistribution): RequestWaitTable {
-  const B = batches.maxBatch;
+  return windowWaitTables(arrival, grid)(batches);
+}
+
+/**
+ * Prepares the tables of one window for every maxBatch the grid's levels allow (B <= levels + 1)
+ * and returns a function of the batch size distribution. E_k is linear in the opening phase
+ * distribution alpha, which depends on maxBatch, so the sums are kept per opening phase and combined
+ * with each maxBatch's alpha: O(m^2 L^2 steps) once, then O(m B steps) per maxBatch.
+ */
+export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): (batches: BatchSizeDistribution) => RequestWaitTable {
   const steps = grid.length - 1;
+  const width = steps + 1;
   const m = arrival.phases;
   const mm = m * m;
-  const alpha = batches.openingPhase;
-  const stepMs = batches.windowMs / steps;
-  const width = steps + 1;
-  const values = new Float64Array(B * width);
-  const L = Math.max(0, B - 1); // levels used: n = 0 .. B - 2
-  // a[i][n] = alpha P(n, t_i) and c[i][n] = alpha J(n, t_i) (row vectors); b = P 1, d = P D1 1 (columns).
-  const a = new Float64Array(width * L * m);
-  const c = new Float64Array(width * L * m);
+  const L = grid[0]!.levels; // levels n = 0 .. L - 1; sizes up to L + 1
+  const sizes = L + 1;
+  // b[i][n] = P(n, t_i) 1 and d[i][n] = P(n, t_i) D1 1 (columns, indexed by start phase r).
   const b = new Float64Array(width * L * m);
   const d = new Float64Array(width * L * m);
-  const d1Ones = rowSums(arrival.d1);
+  const d1Ones = new Float64Array(m);
+  for (let r = 0; r < m; r++) for (let c = 0; c < m; c++) d1Ones[r]! += arrival.d1.data[r * m + c]!;
   for (let i = 0; i < width; i++) {
-    const { p, j } = grid[i]!;
-    for (let n = 0; n < L; n++) {
-      const o = (i * L + n) * m;
+    const p = grid[i]!.p;
+    for (let n = 0; n < L; n++)
       for (let r = 0; r < m; r++)
-        for (let col = 0; col < m; col++) {
-          const pv = p[n * mm + r * m + col]!;
-          a[o + col]! += alpha[r]! * pv;
-          c[o + col]! += alpha[r]! * j[n * mm + r * m + col]!;
-          b[o + r]! += pv;
-          d[o + r]! += pv * d1Ones[col]!;
+        for (let c = 0; c < m; c++) {
+          const v = p[n * mm + r * m + c]!;
+          b[(i * L + n) * m + r]! += v;
+          d[(i * L + n) * m + r]! += v * d1Ones[c]!;
         }
-    }
   }
-  const dotAt = (x: Float64Array, xi: number, y: Float64Array, yi: number): number => {
-    let s = 0;
-    for (let r = 0; r < m; r++) s += x[xi + r]! * y[yi + r]!;
-    return s;
+  // below[r][k][i]: E_k(y_i) for k < B from opening phase r; full[r][B][i]: E_B(y_i) from phase r.
+  const below = new Float64Array(m * sizes * width);
+  const full = new Float64Array(m * sizes * width);
+  for (let r = 0; r < m; r++)
+    for (let i = 0; i < width; i++) {
+      const back = grid[steps - i]!; // counting matrices at T - y_i
+      for (let k = 2; k <= sizes; k++) {
+        let e = 0;
+        for (let j = 1; j <= k - 1; j++) {
+          const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
+          const bo = (i * L + k - j) * m;
+          if (k - j >= L) continue;
+          let s = 0;
+          for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
+          e += (k - j) * s;
+        }
+        below[(r * sizes + k - 1) * width + i] = e;
+      }
+      let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
+      let viaOpen = 0;
+      for (let B = 1; B <= sizes; B++) {
+        if (B >= 2) {
+          reached -= b[(i * L + B - 2) * m + r]!;
+          viaOpen = 0;
+          for (let j = 1; j <= B - 1; j++) {
+            const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
+            const dO = (i * L + B - j - 1) * m;
+            let s = 0;
+            for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
+            viaOpen += (B - j) * s;
+          }
+        }
+        full[(r * sizes + B - 1) * width + i] = viaOpen + B * Math.max(0, reached);
+      }
+    }
+  return (batches) => {
+    const B = batches.maxBatch;
+    if (B > sizes) throw new RangeError(`maxBatch ${B} needs ${B - 1} levels, the grid has ${L}`);
+    const alpha = batches.openingPhase;
+    const values = new Float64Array(B * width);
+    for (let r = 0; r < m; r++) {
+      const w = alpha[r]! / batches.meanBatch;
+      if (w === 0) continue;
+      for (let k = 2; k < B; k++) {
+        const o = (r * sizes + k - 1) * width;
+        for (let i = 0; i < width; i++) values[(k - 1) * width + i]! += w * below[o + i]!;
+      }
+      const o = (r * sizes + B - 1) * width;
+      for (let i = 0; i < width; i++) values[(B - 1) * width + i]! += w * full[o + i]!;
+    }
+    // E[R^2] = 2 int_0^T u P(R > u) du, with P(R > t_i) = sum_{n <= B-2} alpha P(n, t_i) 1.
+    const stepMs = batches.windowMs / steps;
+    let openSecondMomentMs2 = 0;
+    let previous = 0;
+    for (let i = 0; i < width && B > 1; i++) {
+      let survival = 0;
+      for (let n = 0; n <= B - 2; n++) for (let r = 0; r < m; r++) survival += alpha[r]! * b[(i * L + n) * m + r]!;
+      const u = i * stepMs * survival;
+      if (i > 0) openSecondMomentMs2 += (previous + u) * stepMs;
+      previous = u;
+    }
+    return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs, openSecondMomentMs2 };
   };
-  const survival = new Float64Array(width); // P(window still open at t_i), t_i < T
-  for (let i = 0; i < width; i++) {
-    for (let n = 0; n < L; n++) for (let r = 0; r < m; r++) survival[i]! += a[(i * L + n) * m + r]!;
-    const back = steps - i; // grid index of T - y_i
-    for (let k = 2; k < B; k++) {
-      let e = 0;
-      for (let jj = 1; jj <= k - 1; jj++) e += (k - jj) * dotAt(a, (back * L + jj - 1) * m, b, (i * L + k - jj) * m);
-      values[(k - 1) * width + i] = e;
-    }
-    let full = B * Math.max(0, 1 - survival[i]!);
-    for (let jj = 1; jj <= B - 1; jj++) full += (B - jj) * dotAt(c, (back * L + jj - 1) * m, d, (i * L + B - jj - 1) * m);
-    values[(B - 1) * width + i] = full;
-  }
-  for (let i = 0; i < values.length; i++) values[i]! /= batches.meanBatch;
-  let openSecond = 0;
-  for (let i = 0; i < steps; i++) {
-    const u0 = i * stepMs;
-    const u1 = (i + 1) * stepMs;
-    openSecond += (u0 * survival[i]! + u1 * survival[i + 1]!) * stepMs; // 2 * trapezoid of u S(u)
-  }
-  if (B === 1) openSecond = 0;
-  return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs, openSecondMomentMs2: openSecond };
 }
 
 /** P(W <= yMs, K = size) from the table (linear between grid points). */

@@ -14,12 +14,12 @@ describe("BatchQueue", () => {
     queue.add(request("a", 0));
     queue.add(request("b", 5));
     expect(queue.takeReady(9.9)).toBeUndefined();
-    expect(queue.nextDueAtMs()).toBe(10);
+    expect(queue.nextDueAtMs(5)).toBe(10);
     const batch = queue.takeReady(10)!;
     expect(batch).toMatchObject({ reason: "window", rows: 2, windowEndsAtMs: 10 });
     expect(batch.requests.map((r) => r.id)).toEqual(["a", "b"]);
     expect(queue.queuedRows).toBe(0);
-    expect(queue.nextDueAtMs()).toBeUndefined();
+    expect(queue.nextDueAtMs(10)).toBeUndefined();
   });
 
   it("releases at maxBatch rows at once, counting multi-row requests, FIFO", () => {
@@ -58,10 +58,10 @@ describe("BatchQueue", () => {
     const queue = new BatchQueue<string>({ ...limits, windowMs: 100 });
     queue.add(request("a", 0, 1, "k", 50));
     queue.add(request("b", 1, 1, "k", 500));
-    expect(queue.nextDueAtMs()).toBe(50);
+    expect(queue.nextDueAtMs(1)).toBe(50);
     expect(queue.expire(49)).toEqual([]);
     expect(queue.expire(50).map((r) => r.id)).toEqual(["a"]);
-    expect(queue.nextDueAtMs()).toBe(101);
+    expect(queue.nextDueAtMs(50)).toBe(101);
     expect(queue.takeReady(101)!.requests.map((r) => r.id)).toEqual(["b"]);
   });
 
@@ -78,5 +78,22 @@ describe("BatchQueue", () => {
     queue.add(request("a", 0, 4));
     queue.limits = { ...limits, maxBatch: 2 };
     expect(queue.takeReady(0)).toMatchObject({ rows: 4, reason: "size" });
+  });
+
+  it("with an adaptive window, releases at once when no company is expected, and waits under load", () => {
+    const queue = new BatchQueue<string>({ ...limits, windowMs: 10, adaptiveWindow: true });
+    queue.add(request("lone", 0));
+    expect(queue.nextDueAtMs(0)).toBe(0);
+    expect(queue.takeReady(0)).toMatchObject({ reason: "idle", rows: 1 });
+    // 19 more arrivals within the last second, each released by its window.
+    for (let i = 1; i <= 19; i++) {
+      queue.add(request(`r${i}`, i * 50));
+      expect(queue.takeReady(i * 50 + 10)).toMatchObject({ reason: "window" });
+    }
+    // 21 arrivals in the last second predict 0.21 within a 10 ms window: worth waiting for.
+    queue.add(request("busy", 960));
+    expect(queue.expectedArrivalsInWindow(960)).toBeCloseTo(0.21);
+    expect(queue.takeReady(960)).toBeUndefined();
+    expect(queue.takeReady(970)).toMatchObject({ reason: "window" });
   });
 });

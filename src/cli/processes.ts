@@ -1,0 +1,76 @@
+/**
+ * Starting and stopping the local processes: the edge Worker under `wrangler dev` and origin
+ * replicas under tsx, all on 127.0.0.1. Used by `npm start`, the benchmarks and the end-to-end tests.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { resolve } from "node:path";
+
+/** Repository root. */
+export const ROOT = resolve(import.meta.dirname, "..", "..");
+
+/** A started process with its base URL. */
+export interface Started {
+  url: string;
+  process: ChildProcess;
+  /** Sends SIGTERM and resolves when the process has exited (SIGKILL after `graceMs`). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const bin = (name: string) => resolve(ROOT, "node_modules", ".bin", name);
+
+/** Polls `url` until it answers 200, for at most `timeoutMs`; rejects if the process exits first. */
+export async function waitForReady(url: string, child: ChildProcess, timeoutMs = 120_000): Promise<void> {
+  const endMs = Date.now() + timeoutMs;
+  while (Date.now() < endMs) {
+    if (child.exitCode !== null) throw new Error(`process for ${url} exited with code ${child.exitCode}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms`);
+}
+
+function started(url: string, child: ChildProcess): Started {
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  return {
+    url,
+    process: child,
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Options for the edge Worker. */
+export interface EdgeOptions {
+  port: number;
+  /** Worker vars (MODEL_OVERRIDES, ORIGIN_URLS, ...). Secrets come from .dev.vars. */
+  vars?: Record<string, string>;
+  /** Worker entry to run instead of wrangler.toml's main (bench workers). */
+  script?: string;
+  /** Where the child's output goes. */
+  stdio?: "inherit" | "ignore";
+}
+
+/** Starts the edge Worker with `wrangler dev` and resolves once /v2/health/live answers. */
+export async function startEdge({ port, vars = {}, script, stdio = "ignore" }: EdgeOptions): Promise<Started> {
+  const args = ["dev", ...(script ? [script] : []), "--config", resolve(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", resolve(ROOT, ".wrangler", `state-${port}`)];
+  for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
+  const child = spawn(bin("wrangler"), args, { cwd: ROOT, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
+  const edge = started(`http://127.0.0.1:${port}`, child);
+  try {
+    await waitForReady(`${edge.url}/v2/health/live`, child);
+  } catch (error) {
+    await edge.stop(1_000);
+    throw error;
+  }
+  return edge;
+}
