@@ -146,7 +146,7 @@ export class ModelBatcher {
   private armTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const dueAtMs = this.queue.nextDueAtMs();
+    const dueAtMs = this.queue.nextDueAtMs(this.now());
     if (dueAtMs === undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -3,16 +3,20 @@
  * edge, on Hono. GET /v2/health/live and /v2/health/ready are open (probes and load balancers);
  * every other endpoint (server and model metadata, model readiness, statistics, infer) needs a
  * valid, fresh, unreplayed hop signature, else 401. The error handler is the one place errors
- * become responses: no hostnames, paths or stack traces reach a client. Infer answers carry
+ * become responses: no hostnames, paths or stack traces reach a client. Infer takes JSON or the
+ * binary tensor extension (Inference-Header-Content-Length) and answers in binary when asked
+ * (parameters.binary_data_output, or an output's binary_data). Infer answers carry
  * `Server-Timing` (auth, decode, queue, infer = session.run, encode, total) and `X-Batch-Size`.
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ModelManifest } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
+import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/origin/oip-binary";
 import { badRequest, InferenceError, notFound, tooLarge, unavailable } from "../src/protocol/errors";
 import { parseInferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";
+import { parseBinaryInferRequest, type BinaryInferRequest } from "./binary-infer-request";
 import type { HostedModel, ModelHost } from "./model-host";
 import { ReplayGuard } from "./replay-guard";
 
@@ -64,25 +68,27 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     if (isDraining()) throw unavailable("server is shutting down");
     if (hosted.status.state !== "ready") throw unavailable(`model '${hosted.manifest.name}' is not ready`, 5);
     const decodeStartMs = now();
-    let json: unknown;
-    try {
-      json = JSON.parse(decoder.decode(c.get("body")));
-    } catch {
-      throw badRequest("request body is not valid JSON");
-    }
-    const request = parseInferRequest(json, hosted.manifest);
+    const request = parseBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
     const decodeMs = now() - decodeStartMs;
     const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? DEFAULT_TIMEOUT_MS));
     const encodeStartMs = now();
     const wanted = new Set(request.outputs);
-    const text = JSON.stringify(inferResponseBody(hosted.manifest, request.id, result.outputs.filter((t) => wanted.has(t.name))));
+    const outputs = result.outputs.filter((t) => wanted.has(t.name));
+    const headers: Record<string, string> = { "x-batch-size": String(result.batchRows) };
+    let body: string | Uint8Array;
+    if (request.wantsBinaryOutputs) {
+      const packed = packBinary({ model_name: hosted.manifest.name, model_version: hosted.manifest.version, ...(request.id !== undefined && { id: request.id }), outputs: binaryEntries(outputs) }, outputs);
+      body = packed.body;
+      headers["content-type"] = BINARY_CONTENT_TYPE;
+      headers[INFERENCE_HEADER_LENGTH] = String(packed.headerLength);
+    } else {
+      body = JSON.stringify(inferResponseBody(hosted.manifest, request.id, outputs));
+      headers["content-type"] = "application/json";
+    }
     const endMs = now();
     const timing = { auth: c.get("authMs"), decode: decodeMs, queue: result.queueMs, infer: result.inferMs, encode: endMs - encodeStartMs, total: endMs - c.get("startMs") };
-    return c.body(text, 200, {
-      "content-type": "application/json",
-      "server-timing": Object.entries(timing).map(([k, v]) => `${k};dur=${v.toFixed(3)}`).join(", "),
-      "x-batch-size": String(result.batchRows),
-    });
+    headers["server-timing"] = Object.entries(timing).map(([k, v]) => `${k};dur=${v.toFixed(3)}`).join(", ");
+    return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
   };
 
   return new Hono<Env>()
@@ -102,7 +108,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       const authStartMs = now();
       if (secret !== undefined) {
         const url = new URL(c.req.url);
-        const verdict = await verifyHop(secret, { method: c.req.method, path: url.pathname + url.search, body }, (name) => c.req.header(name), Date.now());
+        const parts = { method: c.req.method, path: url.pathname + url.search, body, inferenceHeaderLength: c.req.header(INFERENCE_HEADER_LENGTH) };
+        const verdict = await verifyHop(secret, parts, (name) => c.req.header(name), Date.now());
         if (!verdict.ok) throw new InferenceError(401, `request refused: ${verdict.reason} hop signature`);
         if (!replays.accept(verdict.nonce, verdict.timestampMs, Date.now())) throw new InferenceError(401, "request refused: replayed hop signature");
       }
@@ -135,6 +142,32 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     const isReady = isModelReady(m);
     return c.json({ name: m.manifest.name, ready: isReady }, isReady ? 200 : 503);
   }
+}
+
+/** Parses an infer body: the binary tensor extension when Inference-Header-Content-Length is set, else JSON. */
+function parseBody(body: Uint8Array, headerLength: string | undefined, manifest: ModelManifest): BinaryInferRequest {
+  if (headerLength !== undefined) {
+    let unpacked: ReturnType<typeof unpackBinary>;
+    try {
+      unpacked = unpackBinary(body, headerLength);
+    } catch (error) {
+      throw badRequest(`invalid binary request: ${(error as Error).message}`);
+    }
+    return parseBinaryInferRequest(unpacked.header, unpacked.payload, manifest);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(body));
+  } catch {
+    throw badRequest("request body is not valid JSON");
+  }
+  return { ...parseInferRequest(json, manifest), wantsBinaryOutputs: wantsBinary(json) };
+}
+
+/** Whether a JSON request asks for binary outputs (parameters.binary_data_output or an output's binary_data). */
+function wantsBinary(json: unknown): boolean {
+  const request = json as { parameters?: { binary_data_output?: unknown }; outputs?: Array<{ parameters?: { binary_data?: unknown } }> };
+  return request.parameters?.binary_data_output === true || (Array.isArray(request.outputs) && request.outputs.some((o) => o?.parameters?.binary_data === true));
 }
 
 function metadata(m: ModelManifest, provider: string, maxBatch: number) {

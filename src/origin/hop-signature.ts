@@ -8,7 +8,9 @@
  *   X-Hop-Timestamp: epoch milliseconds at signing
  *   X-Hop-Nonce:     random hex, unique per request (the origin remembers it to refuse replays)
  *   X-Hop-Signature: hex HMAC-SHA256 of the canonical string below
- * Canonical string: "hop-v1\n" + METHOD + "\n" + path?query + "\n" + timestamp + "\n" + nonce + "\n" + hex(sha256(body))
+ * Canonical string: "hop-v1\n" + METHOD + "\n" + path?query + "\n" + timestamp + "\n" + nonce + "\n" +
+ * hex(sha256(body)) + "\n" + Inference-Header-Content-Length (empty when absent: it says where a
+ * binary-extension body's JSON ends, so it is signed too).
  */
 
 /** Header names carrying the signature. */
@@ -29,6 +31,8 @@ export interface SignedParts {
   /** Path and query as sent, e.g. "/v2/models/ppocr-det/infer". */
   path: string;
   body: Uint8Array | string;
+  /** The Inference-Header-Content-Length header, when the body uses the binary tensor extension. */
+  inferenceHeaderLength?: string | number | null;
 }
 
 /** Headers to add to a request so the origin accepts it. */
@@ -76,7 +80,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 async function canonical(parts: SignedParts, timestamp: string, nonce: string): Promise<Uint8Array> {
   const body = typeof parts.body === "string" ? encoder.encode(parts.body) : parts.body;
   const bodyHash = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>)));
-  return encoder.encode(`hop-v1\n${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${bodyHash}`);
+  return encoder.encode(`hop-v1\n${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${bodyHash}\n${parts.inferenceHeaderLength ?? ""}`);
 }
 
 async function hmac(secret: string, data: Uint8Array): Promise<Uint8Array> {

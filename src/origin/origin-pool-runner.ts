@@ -1,6 +1,6 @@
 /**
- * ModelRunner that forwards each batch, as one Open Inference Protocol request, to the origin
- * replica with the fewest outstanding requests. A failed attempt goes to another replica only when
+ * ModelRunner that forwards each batch, as one Open Inference Protocol request (binary tensor
+ * extension by default, JSON on request), to the origin replica with the fewest outstanding requests. A failed attempt goes to another replica only when
  * retry-policy says it is safe and the deadline leaves time for it; otherwise the batch fails with
  * one InferenceError. Either way `run` settles exactly once, so every request of the batch gets
  * exactly one answer from the buffer.
@@ -10,11 +10,17 @@ import { unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import type { ModelRunner, RunResult } from "../runner/model-runner";
 import { decodeInferResponse, encodeInferRequest, MalformedResponseError } from "./oip-json";
-import type { AttemptResult, OriginPool } from "./origin-pool";
+import { BINARY_CONTENT_TYPE, encodeBinaryInferRequest } from "./oip-binary";
+import type { AttemptResult, HopRequest, OriginPool } from "./origin-pool";
 import { clientErrorFor, shouldRetry, type AttemptFailure } from "./retry-policy";
 
 /** Weight of the newest attempt in the running estimate of an attempt's duration. */
 const ATTEMPT_EWMA_WEIGHT = 0.2;
+
+/** How tensors travel on the hop. */
+export type HopWire = "binary" | "json";
+
+const encoder = new TextEncoder();
 
 /** One attempt as observed by `onAttempt` (tests and benchmarks). */
 export interface AttemptRecord {
@@ -34,6 +40,8 @@ export class OriginPoolRunner implements ModelRunner {
   constructor(
     private readonly manifest: ModelManifest,
     private readonly pool: OriginPool,
+    /** "binary" (default): the OIP binary tensor extension (gpu-origin, Triton); "json": plain OIP JSON. */
+    readonly wire: HopWire = "binary",
   ) {
     this.path = `/v2/models/${encodeURIComponent(manifest.name)}/versions/${encodeURIComponent(manifest.version)}/infer`;
   }
@@ -49,11 +57,11 @@ export class OriginPoolRunner implements ModelRunner {
       if (startMs >= deadlineAtMs) throw unavailable("deadline exceeded before the batch reached the origin");
       tried.add(index);
       const id = randomId();
-      const result = await this.pool.attempt(index, this.path, encodeInferRequest(inputs, id, deadlineAtMs - startMs), deadlineAtMs);
+      const result = await this.pool.attempt(index, this.encode(inputs, id, deadlineAtMs - startMs), deadlineAtMs);
       this.onAttempt?.({ replica: index, result });
       if (result.ok) {
         try {
-          const outputs = decodeInferResponse(this.manifest, result.body, id);
+          const outputs = decodeInferResponse(this.manifest, result.body, id, result.payload);
           this.expectedAttemptMs = this.expectedAttemptMs ? this.expectedAttemptMs + ATTEMPT_EWMA_WEIGHT * (result.durationMs - this.expectedAttemptMs) : result.durationMs;
           return { outputs, servedBy: `origin/${index}`, originMs: result.durationMs };
         } catch (error) {
@@ -66,6 +74,13 @@ export class OriginPoolRunner implements ModelRunner {
       lastFailure = result.failure;
       if (!shouldRetry(result.failure, this.pool.now(), deadlineAtMs, this.expectedAttemptMs)) throw clientErrorFor(result.failure);
     }
+  }
+
+  /** The wire form of a batch: the binary tensor extension, or plain JSON for servers without it. */
+  private encode(inputs: Tensor[], id: string, timeoutMs: number): HopRequest {
+    if (this.wire === "json") return { path: this.path, body: encoder.encode(encodeInferRequest(inputs, id, timeoutMs)), contentType: "application/json" };
+    const { body, headerLength } = encodeBinaryInferRequest(inputs, id, timeoutMs);
+    return { path: this.path, body, contentType: BINARY_CONTENT_TYPE, inferenceHeaderLength: headerLength };
   }
 
   /** An untried admitted replica; when none is admitted, waits for the due probes (within the deadline). */

@@ -6,15 +6,28 @@
  * Pools are kept per isolate (module scope), one per configured URL list and secret.
  */
 import { signHop } from "./hop-signature";
+import { INFERENCE_HEADER_LENGTH, unpackBinary } from "./oip-binary";
 import { DEFAULT_POOL_OPTIONS, PoolState, type PoolOptions } from "./pool-state";
 import type { AttemptFailure } from "./retry-policy";
 
 /** Longest wait for a readiness probe, in ms. */
 const PROBE_TIMEOUT_MS = 1000;
 
-/** How one attempt ended: the parsed JSON body, or why it failed. */
+/** One infer request as it goes on the wire. */
+export interface HopRequest {
+  path: string;
+  body: Uint8Array;
+  contentType: string;
+  /** Set when the body uses the binary tensor extension. */
+  inferenceHeaderLength?: number;
+}
+
+/**
+ * How one attempt ended: the answer's JSON (the whole body, or a binary-extension body's header with
+ * the tensor bytes after it as `payload`), or why it failed.
+ */
 export type AttemptResult =
-  | { ok: true; body: unknown; durationMs: number; serverTiming: string | null }
+  | { ok: true; body: unknown; payload?: Uint8Array; durationMs: number; serverTiming: string | null }
   | { ok: false; failure: AttemptFailure; durationMs: number };
 
 /** Options of a pool; tests pass their own clock and fetch. */
@@ -25,7 +38,7 @@ export interface OriginPoolOptions {
   now?: () => number;
 }
 
-const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** A pool of OIP origin replicas shared by every model runner that forwards to it. */
 export class OriginPool {
@@ -59,20 +72,21 @@ export class OriginPool {
     return round;
   }
 
-  /** Sends one signed POST of `body` to replica `index`; aborts at `deadlineAtMs`. Never rejects. */
-  async attempt(index: number, path: string, body: string, deadlineAtMs: number): Promise<AttemptResult> {
+  /** Sends one signed POST to replica `index`; aborts at `deadlineAtMs`. Never rejects. */
+  async attempt(index: number, request: HopRequest, deadlineAtMs: number): Promise<AttemptResult> {
     const startMs = this.now();
-    const bytes = encoder.encode(body);
+    const { path, body, contentType, inferenceHeaderLength } = request;
     const signal = AbortSignal.timeout(Math.max(1, deadlineAtMs - startMs));
     this.state.started(index);
     let result: AttemptResult;
     try {
-      const headers = { "content-type": "application/json", ...(await signHop(this.secret, { method: "POST", path, body: bytes }, startMs)) };
-      const response = await this.fetcher(this.state.urlOf(index) + path, { method: "POST", headers, body: bytes, signal });
-      const text = await response.text();
+      const headers: Record<string, string> = { "content-type": contentType, ...(await signHop(this.secret, { method: "POST", path, body, inferenceHeaderLength }, startMs)) };
+      if (inferenceHeaderLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(inferenceHeaderLength);
+      const response = await this.fetcher(this.state.urlOf(index) + path, { method: "POST", headers, body: body as Uint8Array<ArrayBuffer>, signal });
+      const bytes = new Uint8Array(await response.arrayBuffer());
       const durationMs = this.now() - startMs;
       if (response.status === 200) {
-        result = parseBody(text, durationMs, response.headers.get("server-timing"));
+        result = parseAnswer(bytes, response.headers.get(INFERENCE_HEADER_LENGTH), durationMs, response.headers.get("server-timing"));
       } else if (response.status === 503 || response.status === 429) {
         result = { ok: false, failure: { kind: "unavailable", status: response.status, retryAfterMs: retryAfterMs(response.headers.get("retry-after")) }, durationMs };
       } else {
@@ -102,9 +116,13 @@ export class OriginPool {
   }
 }
 
-function parseBody(text: string, durationMs: number, serverTiming: string | null): AttemptResult {
+function parseAnswer(bytes: Uint8Array, headerLength: string | null, durationMs: number, serverTiming: string | null): AttemptResult {
   try {
-    return { ok: true, body: JSON.parse(text), durationMs, serverTiming };
+    if (headerLength !== null) {
+      const { header, payload } = unpackBinary(bytes, headerLength);
+      return { ok: true, body: header, payload, durationMs, serverTiming };
+    }
+    return { ok: true, body: JSON.parse(decoder.decode(bytes)), durationMs, serverTiming };
   } catch {
     return { ok: false, failure: { kind: "server-error", status: 200 }, durationMs };
   }

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { parseManifest } from "../../../src/models/manifest";
 import { OriginPool } from "../../../src/origin/origin-pool";
-import { OriginPoolRunner, type AttemptRecord } from "../../../src/origin/origin-pool-runner";
+import { unpackBinary } from "../../../src/origin/oip-binary";
+import { OriginPoolRunner, type AttemptRecord, type HopWire } from "../../../src/origin/origin-pool-runner";
 import type { PoolOptions } from "../../../src/origin/pool-state";
 import type { Tensor } from "../../../src/protocol/tensor";
 
@@ -22,8 +23,9 @@ const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 2], data: Fl
 type Behaviour = "ok" | "refuse" | "503" | "500" | "hang" | "bad-shape";
 
 /** A pool of scripted replicas "http://r0", "http://r1", ...; `script[i]` gives replica i's answer to each infer. */
-function scriptedPool(script: Behaviour[][], options: Partial<PoolOptions> = {}, now: () => number = () => Date.now()) {
+function scriptedPool(script: Behaviour[][], options: Partial<PoolOptions> = {}, now: () => number = () => Date.now(), wire: HopWire = "binary") {
   const calls: string[] = [];
+  const wires: string[] = [];
   const fetcher = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = String(input);
     const replica = Number(/http:\/\/r(\d+)/.exec(url)![1]);
@@ -36,30 +38,42 @@ function scriptedPool(script: Behaviour[][], options: Partial<PoolOptions> = {},
     if (behaviour === "hang") {
       return new Promise((_, reject) => init!.signal!.addEventListener("abort", () => reject(init!.signal!.reason)));
     }
-    const request = JSON.parse(new TextDecoder().decode(init!.body as Uint8Array)) as { id: string; inputs: Array<{ shape: number[]; data: number[] }> };
+    const body = init!.body as Uint8Array;
+    const headerLength = (init!.headers as Record<string, string>)["inference-header-content-length"];
+    wires.push(headerLength === undefined ? "json" : "binary");
+    const { header, payload } = headerLength === undefined ? { header: JSON.parse(new TextDecoder().decode(body)), payload: undefined } : unpackBinary(body, headerLength);
+    const request = header as { id: string; inputs: Array<{ shape: number[]; data?: number[] }> };
     const x = request.inputs[0]!;
+    const values = x.data ?? Array.from(new Float32Array(payload!.slice().buffer));
     const shape = behaviour === "bad-shape" ? [x.shape[0]!, 3] : x.shape;
-    return Response.json({ model_name: "double", id: request.id, outputs: [{ name: "y", datatype: "FP32", shape, data: x.data.map((v) => v * 2) }] });
+    return Response.json({ model_name: "double", id: request.id, outputs: [{ name: "y", datatype: "FP32", shape, data: values.map((v) => v * 2) }] });
   };
   const pool = new OriginPool(script.map((_, i) => `http://r${i}`), "unit-test-secret-0123456789", { fetch: fetcher, now, options: { healthIntervalMs: 60_000, ...options } });
   // Periodic health checks are not under test here: mark every replica checked now.
   for (const i of pool.state.dueChecks(now())) pool.state.checked(i, true, now());
-  const runner = new OriginPoolRunner(manifest, pool);
+  const runner = new OriginPoolRunner(manifest, pool, wire);
   const attempts: AttemptRecord[] = [];
   runner.onAttempt = (a) => attempts.push(a);
-  return { pool, runner, attempts, calls };
+  return { pool, runner, attempts, calls, wires };
 }
 
 const outcome = (a: AttemptRecord) => `${a.replica}:${a.result.ok ? "ok" : a.result.failure.kind}`;
 
 describe("OriginPoolRunner", () => {
   it("sends a batch as one signed OIP request and reports the replica and hop time", async () => {
-    const { runner, calls } = scriptedPool([["ok"]]);
+    const { runner, calls, wires } = scriptedPool([["ok"]]);
     const result = await runner.run(inputs, Date.now() + 5000);
+    expect(wires).toEqual(["binary"]);
     expect(Array.from(result.outputs[0]!.data as Float32Array)).toEqual([2, 4]);
     expect(result.servedBy).toBe("origin/0");
     expect(result.originMs).toBeGreaterThanOrEqual(0);
     expect(calls).toEqual(["r0/v2/models/double/versions/1/infer"]);
+  });
+
+  it("sends plain OIP JSON when the pool is configured for servers without the binary extension", async () => {
+    const { runner, wires } = scriptedPool([["ok"]], {}, () => Date.now(), "json");
+    expect(Array.from((await runner.run(inputs, Date.now() + 5000)).outputs[0]!.data as Float32Array)).toEqual([2, 4]);
+    expect(wires).toEqual(["json"]);
   });
 
   it("retries a refused connection on another replica", async () => {

@@ -7,6 +7,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeBinaryInferRequest, unpackBinary } from "../../../src/origin/oip-binary";
+import { decodeInferResponse } from "../../../src/origin/oip-json";
 import { OriginPool } from "../../../src/origin/origin-pool";
 import { OriginPoolRunner } from "../../../src/origin/origin-pool-runner";
 import type { Tensor } from "../../../src/protocol/tensor";
@@ -39,16 +41,26 @@ describe("gpu-origin", () => {
     rmSync(brokenDir, { recursive: true, force: true });
   });
 
-  it("returns ppocr-det outputs through the pool that match onnxruntime-node within 1e-4", async () => {
+  it.each(["binary", "json"] as const)("returns ppocr-det outputs through the pool (%s hop) that match onnxruntime-node within 1e-4", async (wire) => {
     const manifest = manifestOf("ppocr-det");
     const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 3, 64, 64], data: seededFloats(3 * 64 * 64, 42) }];
-    const runner = new OriginPoolRunner(manifest, new OriginPool([main!.url], TEST_SECRET));
+    const runner = new OriginPoolRunner(manifest, new OriginPool([main!.url], TEST_SECRET), wire);
     const result = await runner.run(inputs, Date.now() + 20_000);
     const reference = await runReference("ppocr-det", inputs);
     expect(result.servedBy).toBe("origin/0");
     expect(result.originMs).toBeGreaterThan(0);
     expect(result.outputs[0]!.shape).toEqual([1, 1, 64, 64]);
     expect(maxAbsDiff(result.outputs[0]!.data as Float32Array, reference["sigmoid_0.tmp_0"]!)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it("answers a JSON request that asks for binary outputs in the binary extension", async () => {
+    const body = JSON.stringify({ ...JSON.parse(VAD_BODY), parameters: { binary_data_output: true } });
+    const response = await signedFetch(main!.url, INFER_PATH, { method: "POST", body });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/octet-stream");
+    const { header, payload } = unpackBinary(new Uint8Array(await response.arrayBuffer()), response.headers.get("inference-header-content-length"));
+    const outputs = decodeInferResponse(manifestOf("silero-vad"), header, "unused", payload);
+    expect(outputs.map((t) => t.shape)).toEqual([[1, 1], [2, 1, 128]]);
   });
 
   it("merges rows of silero-vad batches and returns each request its own rows", async () => {
@@ -95,6 +107,12 @@ describe("gpu-origin", () => {
     const replay = await fetch(main!.url + INFER_PATH, { method: "POST", headers, body: VAD_BODY });
     expect([first.status, replay.status]).toEqual([200, 401]);
     expect(await replay.json()).toEqual({ error: "request refused: replayed hop signature" });
+
+    // The binary extension's header length is signed too: moving the JSON/binary boundary is tampering.
+    const packed = encodeBinaryInferRequest(vadInputs(1, 1), "b", 1000);
+    const signed = await signHop(TEST_SECRET, { method: "POST", path: INFER_PATH, body: packed.body, inferenceHeaderLength: packed.headerLength }, Date.now());
+    const moved = await fetch(main!.url + INFER_PATH, { method: "POST", headers: { ...signed, "inference-header-content-length": String(packed.headerLength - 1) }, body: packed.body });
+    expect(moved.status).toBe(401);
   });
 
   it("answers protocol errors as {error} JSON that names no host, path or stack", async () => {
