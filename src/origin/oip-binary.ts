@@ -33,7 +33,7 @@ export function binaryEntries(tensors: Tensor[]): BinaryTensorEntry[] {
 }
 
 /** JSON header + tensor bytes in one body; `headerLength` goes in Inference-Header-Content-Length. */
-export function packBinary(header: object, tensors: Tensor[]): { body: Uint8Array; headerLength: number } {
+export function packBinary(header: object, tensors: Tensor[]): { body: Uint8Array<ArrayBuffer>; headerLength: number } {
   checkEndianness();
   const json = encoder.encode(JSON.stringify(header));
   const body = new Uint8Array(json.length + tensors.reduce((n, t) => n + t.data.byteLength, 0));
@@ -47,7 +47,7 @@ export function packBinary(header: object, tensors: Tensor[]): { body: Uint8Arra
 }
 
 /** The body of a binary infer request for a batch, asking for binary outputs. */
-export function encodeBinaryInferRequest(inputs: Tensor[], id: string, timeoutMs: number): { body: Uint8Array; headerLength: number } {
+export function encodeBinaryInferRequest(inputs: Tensor[], id: string, timeoutMs: number): { body: Uint8Array<ArrayBuffer>; headerLength: number } {
   return packBinary({ id, parameters: { timeout_ms: Math.max(1, Math.floor(timeoutMs)), binary_data_output: true }, inputs: binaryEntries(inputs) }, inputs);
 }
 
