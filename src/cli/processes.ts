@@ -74,3 +74,30 @@ export async function startEdge({ port, vars = {}, script, stdio = "ignore" }: E
   }
   return edge;
 }
+
+/** Options for one origin replica. */
+export interface OriginOptions {
+  port: number;
+  /** Shared edge-to-origin HMAC secret. */
+  secret: string;
+  /** Extra command-line flags for gpu-origin. */
+  args?: string[];
+  stdio?: "inherit" | "ignore";
+}
+
+/** Starts a gpu-origin replica on 127.0.0.1 and resolves once it is ready. */
+export async function startOrigin({ port, secret, args = [], stdio = "ignore" }: OriginOptions): Promise<Started> {
+  const child = spawn(bin("tsx"), [resolve(ROOT, "gpu-origin", "main.ts"), "--port", String(port), ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", stdio, stdio],
+    env: { ...process.env, ORIGIN_SECRET: secret },
+  });
+  const origin = started(`http://127.0.0.1:${port}`, child);
+  try {
+    await waitForReady(`${origin.url}/v2/health/ready`, child);
+  } catch (error) {
+    await origin.stop(1_000);
+    throw error;
+  }
+  return origin;
+}

@@ -1,0 +1,87 @@
+/**
+ * Open-loop load: requests are sent at Poisson arrival times whether or not earlier ones have
+ * finished, as real clients do, so queueing shows up in the latencies. Bounded in count and time;
+ * loopback targets only. Latency is measured from each request's scheduled send time.
+ */
+
+/** One load step's outcome. */
+export interface LoadResult {
+  ratePerS: number;
+  sent: number;
+  ok: number;
+  /** Responses by non-200 status. */
+  errors: Record<string, number>;
+  /** Latencies of successful requests, ms. */
+  latenciesMs: number[];
+  /** Batch sizes reported by successful responses (X-Batch-Size). */
+  batchSizes: number[];
+  /** Server-Timing entries of successful responses, summed per name. */
+  serverTimingMs: Record<string, number[]>;
+  elapsedS: number;
+}
+
+/** A seeded uniform generator in [0, 1) (mulberry32), so runs are repeatable. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Options of one open-loop step. */
+export interface LoadOptions {
+  url: string;
+  body: string;
+  ratePerS: number;
+  /** Most requests sent. */
+  count: number;
+  /** Hard stop for sending and waiting, ms. */
+  maxDurationMs: number;
+  seed?: number;
+}
+
+/** Sends `count` POSTs at Poisson arrivals of `ratePerS`, and collects latencies and headers. */
+export async function openLoop({ url, body, ratePerS, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
+  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
+  const random = seededRandom(seed);
+  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, elapsedS: 0 };
+  const startMs = performance.now();
+  const deadline = AbortSignal.timeout(maxDurationMs);
+  const inFlight: Promise<void>[] = [];
+  let nextAtMs = 0;
+  for (let i = 0; i < count; i++) {
+    nextAtMs += (-Math.log(1 - random()) / ratePerS) * 1000;
+    if (nextAtMs > maxDurationMs) break;
+    const waitMs = startMs + nextAtMs - performance.now();
+    if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
+    const scheduledMs = startMs + nextAtMs;
+    result.sent++;
+    inFlight.push(send(url, body, deadline, scheduledMs, result));
+  }
+  await Promise.all(inFlight);
+  result.elapsedS = (performance.now() - startMs) / 1000;
+  return result;
+}
+
+async function send(url: string, body: string, signal: AbortSignal, scheduledMs: number, result: LoadResult): Promise<void> {
+  try {
+    const response = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" }, signal });
+    await response.arrayBuffer();
+    if (response.status !== 200) {
+      result.errors[response.status] = (result.errors[response.status] ?? 0) + 1;
+      return;
+    }
+    result.ok++;
+    result.latenciesMs.push(performance.now() - scheduledMs);
+    result.batchSizes.push(Number(response.headers.get("x-batch-size")));
+    for (const [, name, dur] of (response.headers.get("server-timing") ?? "").matchAll(/(\w+);dur=([\d.]+)/g)) {
+      (result.serverTimingMs[name!] ??= []).push(Number(dur));
+    }
+  } catch {
+    result.errors.network = (result.errors.network ?? 0) + 1;
+  }
+}
