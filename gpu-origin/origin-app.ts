@@ -6,18 +6,18 @@
  * become responses: no hostnames, paths or stack traces reach a client. Infer takes JSON or the
  * binary tensor extension (Inference-Header-Content-Length) and answers in binary when asked
  * (parameters.binary_data_output, or an output's binary_data). Infer answers carry
- * `Server-Timing` (auth, decode, queue, infer = session.run, encode, total) and `X-Batch-Size`.
+ * `Server-Timing` (read = body, auth, decode, queue, infer = session.run, encode, total) and `X-Batch-Size`.
  */
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { ModelManifest } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/origin/oip-binary";
-import { badRequest, InferenceError, notFound, tooLarge, unavailable } from "../src/protocol/errors";
+import { badRequest, InferenceError, notFound, unavailable } from "../src/protocol/errors";
 import { parseInferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import { parseBinaryInferRequest, type BinaryInferRequest } from "./binary-infer-request";
 import type { HostedModel, ModelHost } from "./model-host";
+import { readBody } from "./read-body";
 import { ReplayGuard } from "./replay-guard";
 
 /** Server name and version reported by GET /v2. */
@@ -41,7 +41,7 @@ export interface OriginAppOptions {
   now?: () => number;
 }
 
-type Env = { Variables: { body: Uint8Array; startMs: number; authMs: number } };
+type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number } };
 
 const decoder = new TextDecoder();
 
@@ -86,7 +86,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       headers["content-type"] = "application/json";
     }
     const endMs = now();
-    const timing = { auth: c.get("authMs"), decode: decodeMs, queue: result.queueMs, infer: result.inferMs, encode: endMs - encodeStartMs, total: endMs - c.get("startMs") };
+    const timing = { read: c.get("readMs"), auth: c.get("authMs"), decode: decodeMs, queue: result.queueMs, infer: result.inferMs, encode: endMs - encodeStartMs, total: endMs - c.get("startMs") };
     headers["server-timing"] = Object.entries(timing).map(([k, v]) => `${k};dur=${v.toFixed(3)}`).join(", ");
     return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
   };
@@ -99,13 +99,10 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .use("*", async (c, next) => {
       c.set("startMs", now());
-      if (c.req.method !== "POST") return next();
-      return bodyLimit({ maxSize: options.maxBodyBytes, onError: () => { throw tooLarge(`request body larger than ${options.maxBodyBytes} bytes`); } })(c, next);
-    })
-    .use("*", async (c, next) => {
-      const body = c.req.method === "POST" ? new Uint8Array(await c.req.arrayBuffer()) : new Uint8Array(0);
-      c.set("body", body);
+      c.set("body", c.req.method === "POST" ? await readBody(c.req.raw, options.maxBodyBytes) : new Uint8Array(0));
+      const body = c.get("body");
       const authStartMs = now();
+      c.set("readMs", authStartMs - c.get("startMs"));
       if (secret !== undefined) {
         const url = new URL(c.req.url);
         const parts = { method: c.req.method, path: url.pathname + url.search, body, inferenceHeaderLength: c.req.header(INFERENCE_HEADER_LENGTH) };

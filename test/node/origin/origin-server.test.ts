@@ -30,7 +30,7 @@ describe("gpu-origin", () => {
     writeFileSync(join(brokenDir, "silero-vad", "model.onnx"), "not an onnx model");
     [main, broken, draining] = await Promise.all([
       startOrigin(["--models", "ppocr-det,silero-vad"]),
-      startOrigin(["--models-dir", brokenDir]),
+      startOrigin(["--models-dir", brokenDir, "--max-body-bytes", "65536"]),
       startOrigin(["--models", "silero-vad", "--window-ms", "1500"]),
     ]);
     await Promise.all([waitReady(main), waitReady(draining)]);
@@ -139,6 +139,18 @@ describe("gpu-origin", () => {
     expect(infer.status).toBe(503);
     expect(infer.headers.get("retry-after")).toBe("5");
     expect(await infer.json()).toEqual({ error: "model 'silero-vad' is not ready" });
+  });
+
+  it("answers 413 to a body over --max-body-bytes, with or without Content-Length", async () => {
+    const big = new Uint8Array(70_000);
+    const sized = await fetch(broken!.url + INFER_PATH, { method: "POST", body: big });
+    const chunked = await fetch(broken!.url + INFER_PATH, {
+      method: "POST",
+      body: new ReadableStream({ start: (c) => { c.enqueue(big); c.close(); } }),
+      duplex: "half",
+    } as RequestInit);
+    expect([sized.status, chunked.status]).toEqual([413, 413]);
+    expect(await sized.json()).toEqual({ error: "request body larger than 65536 bytes" });
   });
 
   it("drains on SIGTERM: turns not-ready, answers new work 503, finishes queued work and exits 0", async () => {
