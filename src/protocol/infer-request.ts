@@ -2,10 +2,13 @@
  * Parses an Open Inference Protocol infer request body against a model manifest: checks every name,
  * datatype, shape and data length, fills optional inputs from their defaults, and computes the
  * number of rows and the batch key (requests with equal keys can be concatenated into one batch).
- * Pure: no I/O. Every failure is a 400/413 InferenceError naming the offending tensor.
+ * Tensor data comes as JSON `data`, or, with the binary tensor extension, as bytes after the JSON
+ * header (`parameters.binary_data_size`); both may mix in one request. Pure: no I/O. Every failure
+ * is a 400/413 InferenceError naming the offending tensor.
  */
 import { z } from "zod";
 import type { ModelManifest, TensorSpec } from "../models/manifest";
+import { BinaryFormatError, BinaryReader, binaryDataSize } from "../origin/oip-binary";
 import { allocateTensorData, writeJsonValue } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
 import { elementCount, type Tensor } from "./tensor";
@@ -20,7 +23,7 @@ const requestSchema = z.object({
         shape: z.array(z.number()).max(16),
         datatype: z.string().max(16),
         parameters: z.record(z.string(), z.unknown()).optional(),
-        data: z.array(z.unknown()),
+        data: z.array(z.unknown()).optional(),
       }),
     )
     .min(1)
@@ -41,10 +44,16 @@ export interface InferRequest {
   batchKey: string;
   /** Client's own deadline budget (parameters.timeout_ms), if it gave one. */
   timeoutMs?: number;
+  /** The client asked for outputs in the binary tensor extension. */
+  wantsBinaryOutputs: boolean;
 }
 
-/** Parses and validates a JSON body (already `JSON.parse`d) for `manifest`. Throws InferenceError. */
-export function parseInferRequest(body: unknown, manifest: ModelManifest): InferRequest {
+/**
+ * Parses and validates a request for `manifest`: `body` is the JSON body (or the binary extension's
+ * JSON header), already `JSON.parse`d; `payload` the bytes after that header, if any. Throws
+ * InferenceError.
+ */
+export function parseInferRequest(body: unknown, manifest: ModelManifest, payload: Uint8Array = new Uint8Array(0)): InferRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -59,10 +68,11 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest): Infer
   }
 
   const decoded = new Map<string, Tensor>();
+  const reader = new BinaryReader(payload);
   let rows: number | undefined;
-  for (const spec of manifest.inputs) {
-    const input = given.get(spec.name);
-    if (!input) continue;
+  // Binary data is read in the order the request lists its inputs.
+  for (const input of request.inputs) {
+    const spec = manifest.inputs.find((s) => s.name === input.name)!;
     if (input.datatype !== spec.datatype) throw badRequest(`input '${spec.name}': datatype ${input.datatype} given, ${spec.datatype} expected`);
     const shape = checkShape(spec, input.shape, manifest);
     if (spec.batchAxis !== null) {
@@ -70,8 +80,9 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest): Infer
       if (rows !== undefined && r !== rows) throw badRequest(`input '${spec.name}': ${r} rows, but other inputs have ${rows}`);
       rows = r;
     }
-    decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape, data: decodeData(spec, shape, input.data) });
+    decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape, data: decodeData(spec, shape, input, reader) });
   }
+  binaryChecked(() => reader.finish());
   if (rows === undefined) throw badRequest(`model '${manifest.name}' needs input '${manifest.inputs.find((s) => s.batchAxis !== null)!.name}'`);
 
   const inputs = manifest.inputs.map((spec) => decoded.get(spec.name) ?? defaultInput(spec, rows!, manifest.name));
@@ -82,6 +93,7 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest): Infer
     rows,
     batchKey: batchKeyOf(manifest.inputs, inputs),
     ...timeoutOf(request.parameters),
+    wantsBinaryOutputs: request.parameters?.binary_data_output === true || (request.outputs ?? []).some((o) => o.parameters?.binary_data === true),
   };
 }
 
@@ -104,8 +116,14 @@ function checkShape(spec: TensorSpec, shape: number[], manifest: ModelManifest):
   return shape;
 }
 
-function decodeData(spec: TensorSpec, shape: number[], data: unknown[]): Tensor["data"] {
+type RequestInput = z.infer<typeof requestSchema>["inputs"][number];
+
+function decodeData(spec: TensorSpec, shape: number[], input: RequestInput, reader: BinaryReader): Tensor["data"] {
   const count = elementCount(shape);
+  const binarySize = binaryDataSize(input);
+  if (binarySize !== undefined) return binaryChecked(() => reader.take(spec.datatype, count, binarySize));
+  const data = input.data;
+  if (!data) throw badRequest(`input '${spec.name}' has neither data nor parameters.binary_data_size`);
   const flat = data.some(Array.isArray) ? flatten(data, shape.length) : data;
   if (flat.length !== count) throw badRequest(`input '${spec.name}': ${flat.length} values for shape [${shape}] (${count} expected)`);
   const out = allocateTensorData(spec.datatype, count);
@@ -114,6 +132,16 @@ function decodeData(spec: TensorSpec, shape: number[], data: unknown[]): Tensor[
     if (problem) throw badRequest(`input '${spec.name}': value ${i}: ${problem} for ${spec.datatype}`);
   }
   return out;
+}
+
+/** Runs a binary read, turning format errors into 400s. */
+function binaryChecked<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof BinaryFormatError) throw badRequest(`invalid binary tensor data: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Flattens nested row-major data, refusing nesting deeper than the tensor's rank. */

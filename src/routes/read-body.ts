@@ -1,16 +1,16 @@
 /**
- * Reads a request body as text, refusing more than `maxBytes`: a declared Content-Length over the
+ * Reads a request body, refusing more than `maxBytes`: a declared Content-Length over the
  * limit is refused before anything is read, and a body without one is cut off as soon as it passes
  * the limit, so an oversized request never gets buffered or parsed.
  */
 import { tooLarge } from "../protocol/errors";
 
-/** The body as UTF-8 text, or a 413 InferenceError when it is larger than `maxBytes`. */
-export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+/** The body's bytes, or a 413 InferenceError when it is larger than `maxBytes`. */
+export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   const refuse = () => tooLarge(`request body larger than ${maxBytes} bytes`);
   if (declared > maxBytes) throw refuse();
-  if (!request.body) return "";
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -30,5 +30,5 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  return bytes;
 }

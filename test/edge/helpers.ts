@@ -2,12 +2,12 @@
 import { env, SELF } from "cloudflare:test";
 import type { BatchBuffer } from "../../src/buffer/batch-buffer";
 
-/** POSTs a JSON body (or raw string) to a model's infer endpoint. */
+/** POSTs a JSON body (or raw string or bytes) to a model's infer endpoint. */
 export function infer(model: string, body: unknown, init: RequestInit = {}): Promise<Response> {
   return SELF.fetch(`http://edge.test/v2/models/${model}/infer`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: typeof body === "string" ? body : JSON.stringify(body),
+    body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
     ...init,
   });
 }

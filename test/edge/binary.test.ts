@@ -1,0 +1,49 @@
+import { describe, expect, inject, it } from "vitest";
+import { INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../../src/origin/oip-binary";
+import { MODEL_INPUTS } from "../fixtures/model-inputs";
+import "../fixtures/provided-context";
+import { infer, maxAbsDiff } from "./helpers";
+
+const cls = MODEL_INPUTS["ppocr-cls"]![0]!;
+const clsTensor = { name: "x", datatype: "FP32" as const, shape: cls.shape, data: Float32Array.from(cls.data) };
+
+/** A binary-extension request body for the cls fixture; `extra` bytes are appended to test bounds. */
+function binaryRequest(parameters: Record<string, unknown>, sizeDelta = 0) {
+  const header = { id: "bin", parameters, inputs: [{ name: "x", datatype: "FP32", shape: cls.shape, parameters: { binary_data_size: clsTensor.data.byteLength + sizeDelta } }] };
+  return packBinary(header, [clsTensor]);
+}
+
+const post = (packed: { body: Uint8Array; headerLength: number }, headerLength = String(packed.headerLength)) =>
+  infer("ppocr-cls", packed.body, { headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: headerLength } });
+
+describe("binary tensor extension at the edge", () => {
+  it("takes binary inputs and answers JSON that matches onnxruntime-node", async () => {
+    const response = await post(binaryRequest({}));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { id: string; outputs: Array<{ data: number[] }> };
+    expect(body.id).toBe("bin");
+    expect(maxAbsDiff(body.outputs[0]!.data, inject("references")["ppocr-cls"]!["softmax_0.tmp_0"]!.data)).toBeLessThan(1e-4);
+  });
+
+  it("answers in binary when asked", async () => {
+    const response = await post(binaryRequest({ binary_data_output: true }));
+    expect(response.headers.get("content-type")).toBe("application/octet-stream");
+    const { header, payload } = unpackBinary(new Uint8Array(await response.arrayBuffer()), response.headers.get(INFERENCE_HEADER_LENGTH));
+    const output = (header as { outputs: Array<{ shape: number[]; parameters: { binary_data_size: number } }> }).outputs[0]!;
+    expect(output).toMatchObject({ shape: [1, 2], parameters: { binary_data_size: 8 } });
+    const values = new Float32Array(payload.slice().buffer);
+    expect(maxAbsDiff(Array.from(values), inject("references")["ppocr-cls"]!["softmax_0.tmp_0"]!.data)).toBeLessThan(1e-4);
+  });
+
+  it("rejects inconsistent binary bodies with 400", async () => {
+    for (const [packed, headerLength] of [
+      [binaryRequest({}, -4), undefined],
+      [binaryRequest({}), "999999999"],
+      [binaryRequest({}), "abc"],
+    ] as const) {
+      const response = await post(packed, headerLength);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/binary/);
+    }
+  });
+});
