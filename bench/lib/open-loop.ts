@@ -35,7 +35,8 @@ export function seededRandom(seed: number): () => number {
 /** Options of one open-loop step. */
 export interface LoadOptions {
   url: string;
-  body: string;
+  body: string | Uint8Array<ArrayBuffer>;
+  headers?: Record<string, string>;
   ratePerS: number;
   /** Most requests sent. */
   count: number;
@@ -45,7 +46,7 @@ export interface LoadOptions {
 }
 
 /** Sends `count` POSTs at Poisson arrivals of `ratePerS`, and collects latencies and headers. */
-export async function openLoop({ url, body, ratePerS, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
+export async function openLoop({ url, body, headers = { "content-type": "application/json" }, ratePerS, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
   const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, elapsedS: 0 };
@@ -60,16 +61,16 @@ export async function openLoop({ url, body, ratePerS, count, maxDurationMs, seed
     if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
     const scheduledMs = startMs + nextAtMs;
     result.sent++;
-    inFlight.push(send(url, body, deadline, scheduledMs, result));
+    inFlight.push(send(url, { method: "POST", body, headers, signal: deadline }, scheduledMs, result));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;
   return result;
 }
 
-async function send(url: string, body: string, signal: AbortSignal, scheduledMs: number, result: LoadResult): Promise<void> {
+async function send(url: string, init: RequestInit, scheduledMs: number, result: LoadResult): Promise<void> {
   try {
-    const response = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" }, signal });
+    const response = await fetch(url, init);
     await response.arrayBuffer();
     if (response.status !== 200) {
       result.errors[response.status] = (result.errors[response.status] ?? 0) + 1;
