@@ -166,6 +166,14 @@ describe("gpu-origin", () => {
     const refused = await signedFetch(origin.url, INFER_PATH, { method: "POST", body: VAD_BODY });
     expect(refused.status).toBe(503);
     expect(await refused.json()).toEqual({ error: "server is shutting down" });
+    // The pool routes around it: its 503 sends the batch to the other replica.
+    const pool = new OriginPool([origin.url, main!.url], TEST_SECRET);
+    pool.state.started(1); // one outstanding on the healthy replica, so the draining one is picked first
+    const rerouted = new OriginPoolRunner(manifestOf("silero-vad"), pool);
+    const attempts: string[] = [];
+    rerouted.onAttempt = (a) => attempts.push(`${a.replica}:${a.result.ok ? "ok" : a.result.failure.kind}`);
+    expect((await rerouted.run(vadInputs(1, 4), Date.now() + 10_000)).servedBy).toBe("origin/1");
+    expect(attempts).toEqual(["0:unavailable", "1:ok"]);
     const results = await Promise.all(inFlight);
     expect(results.map((r) => r.outputs[0]!.shape)).toEqual([[1, 1], [1, 1], [1, 1]]);
     expect(await origin.exited).toBe(0);
