@@ -13,9 +13,8 @@ import type { ModelManifest } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/origin/oip-binary";
 import { badRequest, InferenceError, notFound, unavailable } from "../src/protocol/errors";
-import { parseInferRequest } from "../src/protocol/infer-request";
+import { parseInferRequest, type InferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";
-import { parseBinaryInferRequest, type BinaryInferRequest } from "./binary-infer-request";
 import type { HostedModel, ModelHost } from "./model-host";
 import { readBody } from "./read-body";
 import { ReplayGuard } from "./replay-guard";
@@ -142,7 +141,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
 }
 
 /** Parses an infer body: the binary tensor extension when Inference-Header-Content-Length is set, else JSON. */
-function parseBody(body: Uint8Array, headerLength: string | undefined, manifest: ModelManifest): BinaryInferRequest {
+function parseBody(body: Uint8Array, headerLength: string | undefined, manifest: ModelManifest): InferRequest {
   if (headerLength !== undefined) {
     let unpacked: ReturnType<typeof unpackBinary>;
     try {
@@ -150,7 +149,7 @@ function parseBody(body: Uint8Array, headerLength: string | undefined, manifest:
     } catch (error) {
       throw badRequest(`invalid binary request: ${(error as Error).message}`);
     }
-    return parseBinaryInferRequest(unpacked.header, unpacked.payload, manifest);
+    return parseInferRequest(unpacked.header, manifest, unpacked.payload);
   }
   let json: unknown;
   try {
@@ -158,13 +157,7 @@ function parseBody(body: Uint8Array, headerLength: string | undefined, manifest:
   } catch {
     throw badRequest("request body is not valid JSON");
   }
-  return { ...parseInferRequest(json, manifest), wantsBinaryOutputs: wantsBinary(json) };
-}
-
-/** Whether a JSON request asks for binary outputs (parameters.binary_data_output or an output's binary_data). */
-function wantsBinary(json: unknown): boolean {
-  const request = json as { parameters?: { binary_data_output?: unknown }; outputs?: Array<{ parameters?: { binary_data?: unknown } }> };
-  return request.parameters?.binary_data_output === true || (Array.isArray(request.outputs) && request.outputs.some((o) => o?.parameters?.binary_data === true));
+  return parseInferRequest(json, manifest);
 }
 
 function metadata(m: ModelManifest, provider: string, maxBatch: number) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseBinaryInferRequest } from "../../../gpu-origin/binary-infer-request";
 import { binaryEntries, BinaryReader, encodeBinaryInferRequest, packBinary, unpackBinary } from "../../../src/origin/oip-binary";
 import { decodeInferResponse } from "../../../src/origin/oip-json";
+import { parseInferRequest } from "../../../src/protocol/infer-request";
 import type { Tensor } from "../../../src/protocol/tensor";
 import { manifestOf, vadInputs } from "./fixtures";
 
@@ -10,16 +10,16 @@ const vad = manifestOf("silero-vad");
 function parse(header: object, tensors: Tensor[]) {
   const { body, headerLength } = packBinary(header, tensors);
   const { header: h, payload } = unpackBinary(body, String(headerLength));
-  return parseBinaryInferRequest(h, payload, vad);
+  return parseInferRequest(h, vad, payload);
 }
 
 describe("OIP binary tensor extension", () => {
-  it("round-trips a batch: the origin parses what the edge encodes, defaults filled, binary outputs requested", () => {
+  it("round-trips a batch: the origin's parser reads what the pool encodes, binary outputs requested", () => {
     const inputs = vadInputs(3, 5);
     const { body, headerLength } = encodeBinaryInferRequest(inputs, "id1", 500);
     expect(body.length - headerLength).toBe(3 * 512 * 4 + 2 * 3 * 128 * 4 + 8);
     const { header, payload } = unpackBinary(body, String(headerLength));
-    const request = parseBinaryInferRequest(header, payload, vad);
+    const request = parseInferRequest(header, vad, payload);
     expect(request).toMatchObject({ id: "id1", rows: 3, timeoutMs: 500, wantsBinaryOutputs: true, outputs: ["output", "stateN"] });
     expect(request.inputs.map((t) => t.data)).toEqual(inputs.map((t) => t.data));
     expect(request.batchKey).toBe("input:*x512;state:2x*x128;sr=16000");
@@ -43,7 +43,7 @@ describe("OIP binary tensor extension", () => {
       [{ inputs: [{ ...entry, name: "audio" }] }, [audio!], 400, /unexpected input 'audio'/],
       [{ inputs: [{ ...entry, datatype: "FP64" }] }, [audio!], 400, /datatype FP64 given/],
       [{ inputs: [{ ...entry, shape: [64, 512], parameters: { binary_data_size: 64 * 512 * 4 } }] }, [{ ...audio!, data: new Float32Array(64 * 512) }], 413, /64 rows, at most 32/],
-      [{ inputs: [{ name: "input", datatype: "FP32", shape: [2, 512] }] }, [], 400, /needs data or parameters.binary_data_size/],
+      [{ inputs: [{ name: "input", datatype: "FP32", shape: [2, 512] }] }, [], 400, /has neither data nor parameters.binary_data_size/],
     ];
     for (const [header, tensors, status, message] of cases) {
       expect(() => parse(header, tensors)).toThrow(expect.objectContaining({ status, message: expect.stringMatching(message) }));
