@@ -59,14 +59,40 @@ export interface CostBreakdown {
   startupS: number;
 }
 
+function perMillion(count: number, usd: number): number {
+  return (count / 1e6) * usd;
+}
+
 /** The cost per hour of a plan. */
 export function costPerHour(input: CostInput, prices: Prices, options: CostOptions = {}): CostBreakdown {
+  const parts = new Float64Array(5);
+  const totalUsdPerHour = costParts(input, prices, options, parts);
+  const [workerRequests, workerCpu, durableObjectRequests, durableObjectDuration, originInstances] = parts as unknown as number[];
+  const requestsPerHour = input.ratePerS * 3600;
+  const startupS = originInstances! > 0 ? prices.origin.startupS : 0;
+  return {
+    workerRequests: workerRequests!,
+    workerCpu: workerCpu!,
+    durableObjectRequests: durableObjectRequests!,
+    durableObjectDuration: durableObjectDuration!,
+    originInstances: originInstances!,
+    totalUsdPerHour,
+    usdPerMillionRequests: requestsPerHour > 0 ? (totalUsdPerHour / requestsPerHour) * 1e6 : 0,
+    startupUsd: (originInstances! * startupS) / 3600,
+    startupS,
+  };
+}
+
+/**
+ * The total cost per hour, USD; with `parts`, also writes the items (worker requests, worker CPU,
+ * DO requests, DO duration, origin instances). The optimizer calls it once per configuration.
+ */
+export function costParts(input: CostInput, prices: Prices, options: CostOptions = {}, parts?: Float64Array): number {
   const alarmsPerBatch = options.alarmsPerBatch ?? 1;
   const cpuPerRequest = options.workerCpuMsPerRequest ?? 0;
   const isServiceBilledAsCpu = options.isServiceBilledAsCpu ?? true;
   const requestsPerHour = input.ratePerS * 3600;
   const batchesPerHour = requestsPerHour / input.meanBatch;
-  const perMillion = (count: number, usd: number): number => (count / 1e6) * usd;
 
   const workerRequests = perMillion(requestsPerHour, prices.workers.usdPerMillionRequests);
   const serviceCpuMs = input.placement === "edge" && isServiceBilledAsCpu ? batchesPerHour * input.meanServiceMs : 0;
@@ -80,19 +106,7 @@ export function costPerHour(input: CostInput, prices: Prices, options: CostOptio
   const gbSeconds = input.shards * activeFraction * prices.durableObjects.memoryGb * 3600;
   const durableObjectDuration = perMillion(gbSeconds, prices.durableObjects.usdPerMillionGbS);
 
-  const pool = input.placement === "origin" ? (input.poolSize ?? 0) : 0;
-  const originInstances = pool * prices.origin.usdPerHour;
-  const totalUsdPerHour = workerRequests + workerCpu + durableObjectRequests + durableObjectDuration + originInstances;
-  const startupS = pool > 0 ? prices.origin.startupS : 0;
-  return {
-    workerRequests,
-    workerCpu,
-    durableObjectRequests,
-    durableObjectDuration,
-    originInstances,
-    totalUsdPerHour,
-    usdPerMillionRequests: requestsPerHour > 0 ? (totalUsdPerHour / requestsPerHour) * 1e6 : 0,
-    startupUsd: (originInstances * startupS) / 3600,
-    startupS,
-  };
+  const originInstances = input.placement === "origin" ? (input.poolSize ?? 0) * prices.origin.usdPerHour : 0;
+  if (parts) parts.set([workerRequests, workerCpu, durableObjectRequests, durableObjectDuration, originInstances]);
+  return workerRequests + workerCpu + durableObjectRequests + durableObjectDuration + originInstances;
 }

@@ -7,8 +7,9 @@
  * serves every maxBatch.
  *
  * Computed by uniformisation (exact up to a 1e-15 truncation of the Poisson series) with scaling and
- * squaring for long horizons: P(., s + t) = P(., s) * P(., t) (block convolution in n) and
- * J(., s + t) = J(., s) + P(., s) * J(., t).
+ * squaring for long horizons: P(., s + t) = P(., s) * P(., t) (block convolution in n),
+ * J(., s + t) = J(., s) + P(., s) * J(., t) and, for the first moment K(n, t) = int_0^t u P(n, u) du,
+ * K(., s + t) = K(., s) + P(., s) * (s J(., t) + K(., t)).
  */
 import type { MarkovianArrival } from "./arrival";
 
@@ -20,6 +21,8 @@ export interface CountingMatrices {
   readonly tS: number;
   readonly p: Float64Array;
   readonly j: Float64Array;
+  /** K(n, t) = int_0^t u P(n, u) du (seconds^2); computed by countingMatrices, absent on grid points. */
+  readonly k?: Float64Array;
 }
 
 /** Largest uniformised mean (theta * t) handled without splitting the horizon. */
@@ -57,7 +60,7 @@ export function blockConvolve(x: Float64Array, y: Float64Array, levels: number, 
 export function countingAtZero(phases: number, levels: number): CountingMatrices {
   const p = new Float64Array(levels * phases * phases);
   for (let i = 0; i < phases; i++) p[i * phases + i] = 1;
-  return { levels, phases, tS: 0, p, j: new Float64Array(levels * phases * phases) };
+  return { levels, phases, tS: 0, p, j: new Float64Array(levels * phases * phases), k: new Float64Array(levels * phases * phases) };
 }
 
 /** P(n, t) and J(n, t) for n < levels by uniformisation, splitting long horizons. */
@@ -79,7 +82,11 @@ export function combine(first: CountingMatrices, second: CountingMatrices): Coun
   const p = blockConvolve(first.p, second.p, levels, phases);
   const j = blockConvolve(first.p, second.j, levels, phases);
   for (let i = 0; i < j.length; i++) j[i]! += first.j[i]!;
-  return { levels, phases, tS: first.tS + second.tS, p, j };
+  if (!first.k || !second.k) return { levels, phases, tS: first.tS + second.tS, p, j };
+  const shifted = Float64Array.from(second.k, (v, i) => v + first.tS * second.j[i]!);
+  const k = blockConvolve(first.p, shifted, levels, phases);
+  for (let i = 0; i < k.length; i++) k[i]! += first.k[i]!;
+  return { levels, phases, tS: first.tS + second.tS, p, j, k };
 }
 
 function uniformise(arrival: MarkovianArrival, tS: number, levels: number, theta: number): CountingMatrices {
@@ -99,15 +106,19 @@ function uniformise(arrival: MarkovianArrival, tS: number, levels: number, theta
   for (let i = 0; i < m; i++) v[i * m + i] = 1;
   const p = new Float64Array(levels * mm);
   const j = new Float64Array(levels * mm);
+  const firstMoment = new Float64Array(levels * mm);
   let weight = Math.exp(-mean);
   let cumulative = 0;
   for (let k = 0; ; k++) {
     cumulative += weight;
+    const nextWeight = (weight * mean) / (k + 1);
     const tail = Math.max(0, 1 - cumulative) / theta; // int_0^t Poisson(theta u) pmf at k du
+    const tail2 = (Math.max(0, 1 - cumulative - nextWeight) * (k + 1)) / theta ** 2; // int_0^t u (same) du
     const top = Math.min(k, levels - 1);
     for (let idx = 0; idx < (top + 1) * mm; idx++) {
       p[idx]! += weight * v[idx]!;
       j[idx]! += tail * v[idx]!;
+      firstMoment[idx]! += tail2 * v[idx]!;
     }
     if (1 - cumulative < 1e-15 && k >= mean) break;
     // V^(k+1)_n = V^(k)_n A0 + V^(k)_{n-1} A1
@@ -124,9 +135,9 @@ function uniformise(arrival: MarkovianArrival, tS: number, levels: number, theta
         }
     }
     [v, next] = [next, v];
-    weight *= mean / (k + 1);
+    weight = nextWeight;
   }
-  return { levels, phases: m, tS, p, j };
+  return { levels, phases: m, tS, p, j, k: firstMoment };
 }
 
 /**
@@ -157,18 +168,23 @@ function significantLevels(c: CountingMatrices): number {
   return 1;
 }
 
-/** Closed forms for Poisson(rate): P(n, t) = e^(-rate t) (rate t)^n / n!, J(n, t) = P(N(t) > n) / rate. */
+/**
+ * Closed forms for Poisson(rate): P(n, t) = e^(-rate t) (rate t)^n / n!, J(n, t) = P(N(t) > n) / rate
+ * and K(n, t) = (n + 1) P(N(t) > n + 1) / rate^2.
+ */
 export function poissonCounting(ratePerS: number, tS: number, levels: number): CountingMatrices {
-  const p = new Float64Array(levels);
+  const p = new Float64Array(levels + 1);
   const j = new Float64Array(levels);
+  const k = new Float64Array(levels);
   const mean = ratePerS * tS;
+  for (let n = 0; n <= levels; n++) p[n] = mean > 0 ? Math.exp(-mean + n * Math.log(mean) - logFactorial(n)) : n === 0 ? 1 : 0;
   let cdf = 0;
   for (let n = 0; n < levels; n++) {
-    p[n] = mean > 0 ? Math.exp(-mean + n * Math.log(mean) - logFactorial(n)) : n === 0 ? 1 : 0;
     cdf += p[n]!;
     j[n] = Math.max(0, 1 - cdf) / ratePerS;
+    k[n] = ((n + 1) * Math.max(0, 1 - cdf - p[n + 1]!)) / ratePerS ** 2;
   }
-  return { levels, phases: 1, tS, p, j };
+  return { levels, phases: 1, tS, p: p.subarray(0, levels), j, k };
 }
 
 function poissonGrid(ratePerS: number, tS: number, levels: number, steps: number): CountingMatrices[] {

@@ -11,13 +11,21 @@
  */
 import { type MarkovianArrival, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
-import { countingGrid } from "./counting-process";
+import { countingGrid, countingMatrices } from "./counting-process";
 import { type QueueDelay, type ServerSpec, type BatchStream, queueDelay } from "./queueing";
 import { type RequestWaitTable, jointWaitCdf, requestWaitTable, waitCdf } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
-/** Default number of grid steps over the window for the request-wait table. */
-export const DEFAULT_GRID_STEPS = 128;
+/**
+ * Grid steps over the window for the request-wait table: enough for about 1/8 arrival per step
+ * (theta = the per-shard MAP's largest phase exit rate), between 32 and maxSteps (default 256;
+ * 1024 for Poisson, whose grid is in closed form and cheap).
+ */
+export function defaultGridSteps(perShard: MarkovianArrival, windowMs: number, maxSteps = perShard.phases === 1 ? 1024 : 256): number {
+  let theta = 0;
+  for (let i = 0; i < perShard.phases; i++) theta = Math.max(theta, -perShard.d0.data[i * perShard.phases + i]!);
+  return Math.min(maxSteps, Math.max(32, Math.ceil((8 * theta * windowMs) / 1000)));
+}
 
 /** The latency distribution of a request for one configuration. */
 export interface LatencyDistribution {
@@ -28,7 +36,7 @@ export interface LatencyDistribution {
 }
 
 /** Moments of the batch stream of one buffer, for the queueing approximation. */
-export function batchStream(batches: BatchSizeDistribution, table: RequestWaitTable, serviceByBatchMs: Float64Array): BatchStream {
+export function batchStream(batches: BatchSizeDistribution, serviceByBatchMs: Float64Array): BatchStream {
   let serviceMeanMs = 0;
   let serviceSecondMomentMs2 = 0;
   batches.probs.forEach((p, i) => {
@@ -36,7 +44,7 @@ export function batchStream(batches: BatchSizeDistribution, table: RequestWaitTa
     serviceSecondMomentMs2 += p * serviceByBatchMs[i]! ** 2;
   });
   const interReleaseMeanMs = batches.meanIdleMs + batches.meanOpenMs;
-  const interReleaseSecondMomentMs2 = batches.idleSecondMomentMs2 + table.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs;
+  const interReleaseSecondMomentMs2 = batches.idleSecondMomentMs2 + batches.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs;
   return { batchRatePerS: batches.batchRatePerS, interReleaseMeanMs, interReleaseSecondMomentMs2, serviceMeanMs, serviceSecondMomentMs2 };
 }
 
@@ -121,7 +129,7 @@ export interface LatencyInput {
   shards?: number;
   /** Fixed time added to every request outside the servers (e.g. network), ms; default 0. */
   extraMs?: number;
-  /** Grid steps over the window; default DEFAULT_GRID_STEPS. */
+  /** Grid steps over the window; default defaultGridSteps(). */
   gridSteps?: number;
 }
 
@@ -147,11 +155,11 @@ export interface LatencyEstimate {
 /** Evaluates one configuration: batch sizes, queueing and latency percentiles. */
 export function estimateLatency(input: LatencyInput): LatencyEstimate {
   const shards = input.shards ?? 1;
-  const steps = input.gridSteps ?? DEFAULT_GRID_STEPS;
   const perShard = splitAcrossShards(input.arrival, shards);
+  const steps = input.gridSteps ?? defaultGridSteps(perShard, input.windowMs);
   const levels = Math.max(1, input.maxBatch - 1);
   const grid = countingGrid(perShard, input.windowMs / 1000, levels, steps);
-  const batches = batchSizeDistribution(perShard, grid[steps]!, input.maxBatch);
+  const batches = batchSizeDistribution(perShard, countingMatrices(perShard, input.windowMs / 1000, levels), input.maxBatch);
   const table = requestWaitTable(perShard, grid, batches);
   return estimateFromTable(batches, table, input, shards);
 }
@@ -169,7 +177,7 @@ export interface LatencyModel {
 /** Builds the latency model of a configuration from its buffer model (batch sizes and wait table). */
 export function latencyModel(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyModel {
   const service = serviceTable(input.service, batches.maxBatch);
-  const stream = batchStream(batches, table, service);
+  const stream = batchStream(batches, service);
   if (input.servers.kind === "unbounded") {
     const utilisation = (shards * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
     return { distribution: latencyDistribution(table, service, undefined, input.extraMs ?? 0), stream, utilisation, isStable: true };

@@ -1,9 +1,17 @@
-/** A binary min-heap keyed by a number, used by the optimizer's best-first search. */
+/** A binary min-heap with a comparison function, used by the optimizer's best-first search. */
 
-/** Min-heap of items ordered by `key(item)` (ties in insertion order are not guaranteed). */
+/** Min-heap of items ordered by `isBefore(a, b)` (true when a comes first). */
 export class MinHeap<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly key: (item: T) => number) {}
+  private readonly items: T[];
+
+  /** A heap of `initial` (heapified in O(n)). */
+  constructor(
+    private readonly isBefore: (a: T, b: T) => boolean,
+    initial: T[] = [],
+  ) {
+    this.items = initial;
+    for (let i = (initial.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
 
   /** Number of items. */
   get size(): number {
@@ -17,7 +25,7 @@ export class MinHeap<T> {
     let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.key(a[parent]!) <= this.key(a[i]!)) break;
+      if (!this.isBefore(a[i]!, a[parent]!)) break;
       [a[parent], a[i]] = [a[i]!, a[parent]!];
       i = parent;
     }
@@ -31,18 +39,23 @@ export class MinHeap<T> {
     const last = a.pop()!;
     if (a.length > 0) {
       a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.key(a[l]!) < this.key(a[m]!)) m = l;
-        if (r < a.length && this.key(a[r]!) < this.key(a[m]!)) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i]!, a[m]!];
-        i = m;
-      }
+      this.siftDown(0);
     }
     return top;
+  }
+
+  private siftDown(start: number): void {
+    const a = this.items;
+    let i = start;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.isBefore(a[l]!, a[m]!)) m = l;
+      if (r < a.length && this.isBefore(a[r]!, a[m]!)) m = r;
+      if (m === i) return;
+      [a[m], a[i]] = [a[i]!, a[m]!];
+      i = m;
+    }
   }
 }

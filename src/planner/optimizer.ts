@@ -2,25 +2,26 @@
  * The optimizer: the cheapest plan (placement, maxBatch, windowMs, shards, origin pool size) whose
  * chosen latency percentile meets the SLO, plus the next-best alternatives.
  *
- * Best-first search over all configurations. Batch size distributions depend only on (shards,
- * window, maxBatch); they come from one set of counting matrices per (shards, window) covering every
- * maxBatch. From them follow, cheaply, stability, a lower bound of the cost (no queueing) and a
- * necessary latency condition (a request waits at least the service of its batch). The survivors go
- * into a heap by cost; the heap's top is checked against the full latency model (counting matrices
- * on a grid over the window, cached per (shards, window)), its exact cost computed and re-queued. The
- * first checked, feasible configuration popped is optimal: every other one costs at least as much.
- * An origin configuration that fails with c replicas is re-queued with c + 1 unless even unbounded
- * servers miss the SLO (more replicas cannot help then).
- * Alternatives: the next cheapest feasible plans with another (placement, shards, pool size).
+ * Best-first search over every configuration. Batch size distributions depend only on (shards,
+ * window, maxBatch) and come from one set of counting matrices per (shards, window) that covers
+ * every maxBatch; they give, cheaply and exactly, the cost (including the queueing approximation's
+ * mean wait, which sets how long a Durable Object stays active), stability, and a necessary latency
+ * condition (a request waits at least its batch's service; a window's opener also waits the window).
+ * The survivors go into a heap by cost. The heap's top is checked against the full latency model
+ * (counting matrices on a grid over the window, built once per (shards, window) for all maxBatch);
+ * the first one that meets the SLO is optimal, since everything left costs at least as much.
+ * An origin configuration that misses the SLO with c replicas is re-queued with the next pool size
+ * unless even unbounded servers miss it (more replicas cannot help then).
+ * Alternatives: the next cheapest feasible plans, each with another (placement, shards, pool size).
  */
 import { type MarkovianArrival, nextArrivalPhaseMatrix, splitAcrossShards } from "./arrival";
-import { type BatchSizeDistribution, batchSizeSweep } from "./batch-size";
-import { type CostBreakdown, type CostOptions, type Placement, costPerHour } from "./cost-model";
+import { type BatchSizeDistribution, type BatchSizeSweep, type BatchSummary, batchSizeSweep } from "./batch-size";
+import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costParts, costPerHour } from "./cost-model";
 import { countingGrid, countingMatrices } from "./counting-process";
-import { DEFAULT_GRID_STEPS, latencyDistribution, latencyModel } from "./latency-model";
+import { defaultGridSteps, latencyDistribution, latencyModel } from "./latency-model";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
-import type { ServerSpec } from "./queueing";
+import { type BatchStream, type ServerSpec, meanQueueWaitMs } from "./queueing";
 import { type RequestWaitTable, windowWaitTables } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
@@ -56,6 +57,9 @@ export const DEFAULT_SEARCH_SPACE: SearchSpace = { maxBatch: upTo(64), windowMs:
 /** Default cap on requests per second through one shard (a Durable Object's soft limit is ~1000/s). */
 export const DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD = 1000;
 
+/** Default cap on the optimizer's grid steps per window (see defaultGridSteps). */
+export const OPTIMIZER_MAX_GRID_STEPS = 128;
+
 /** What to optimise. */
 export interface OptimizeInput {
   arrival: MarkovianArrival;
@@ -68,6 +72,7 @@ export interface OptimizeInput {
   maxRequestsPerSPerShard?: number;
   /** How many alternatives to return; default 4. */
   alternatives?: number;
+  /** Grid steps over each window; default defaultGridSteps() capped at OPTIMIZER_MAX_GRID_STEPS. */
   gridSteps?: number;
 }
 
@@ -95,143 +100,173 @@ export interface OptimizeResult {
   alternatives: Plan[];
   /** Why there is no plan (when plan is null). */
   reason?: string;
+  /** configurations: size of the search space; candidates: those passing the cheap checks; latencyChecks: full model evaluations. */
   stats: { configurations: number; candidates: number; latencyChecks: number };
 }
 
-interface Candidate {
-  placement: Placement;
-  shards: number;
-  windowIndex: number;
-  maxBatch: number;
-  poolSize: number;
-  batches: BatchSizeDistribution;
-  costUsdPerHour: number;
-  isChecked: boolean;
-  plan?: Plan;
+/** Candidates in struct-of-arrays form (the search space can hold millions of configurations). */
+class Candidates {
+  readonly cost: number[] = [];
+  readonly placement: number[] = []; // index into PLACEMENTS
+  readonly shards: number[] = [];
+  readonly windowIndex: number[] = [];
+  readonly maxBatch: number[] = [];
+  readonly poolSize: number[] = [];
+
+  add(cost: number, placement: number, shards: number, windowIndex: number, maxBatch: number, poolSize: number): number {
+    this.cost.push(cost);
+    this.placement.push(placement);
+    this.shards.push(shards);
+    this.windowIndex.push(windowIndex);
+    this.maxBatch.push(maxBatch);
+    this.poolSize.push(poolSize);
+    return this.cost.length - 1;
+  }
+
+  /** Cheaper first; ties: shorter window, then smaller maxBatch, then fewer shards. */
+  isBefore = (a: number, b: number): boolean =>
+    this.cost[a] !== this.cost[b]
+      ? this.cost[a]! < this.cost[b]!
+      : this.windowIndex[a] !== this.windowIndex[b]
+        ? this.windowIndex[a]! < this.windowIndex[b]!
+        : this.maxBatch[a] !== this.maxBatch[b]
+          ? this.maxBatch[a]! < this.maxBatch[b]!
+          : this.shards[a]! < this.shards[b]!;
 }
+
+const PLACEMENTS: readonly Placement[] = ["edge", "origin"];
 
 /** Finds the cheapest plan meeting the SLO; see the module doc for the search. */
 export function optimize(input: OptimizeInput): OptimizeResult {
   const space: SearchSpace = { ...DEFAULT_SEARCH_SPACE, ...input.space };
   const prices = input.prices ?? DEFAULT_PRICES;
-  const steps = input.gridSteps ?? DEFAULT_GRID_STEPS;
   const { percentile: q, ms: sloMs } = input.slo;
-  const placements = (["edge", "origin"] as const).filter((p) => input.placements[p]);
-  const wantedAlternatives = input.alternatives ?? 4;
+  const placements = PLACEMENTS.filter((p) => input.placements[p]);
   const perShardCap = input.maxRequestsPerSPerShard ?? DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD;
-  const maxB = Math.max(...space.maxBatch);
-  const levels = Math.max(1, maxB - 1);
+  const levels = Math.max(1, Math.max(...space.maxBatch) - 1);
   const pools = [...space.poolSize].sort((a, b) => a - b);
-  const services = new Map(placements.map((p) => [p, serviceTable(input.placements[p]!.service, maxB)]));
-  const serviceOrders = new Map(placements.map((p) => [p, sizesByServiceTime(services.get(p)!)]));
+  const services = PLACEMENTS.map((p) => (input.placements[p] ? serviceTable(input.placements[p].service, levels + 1) : new Float64Array(0)));
+  const serviceOrders = services.map(sizesByServiceTime);
+  const extras = PLACEMENTS.map((p) => input.placements[p]?.extraMs ?? 0);
   const stats = { configurations: 0, candidates: 0, latencyChecks: 0 };
-  const heap = new MinHeap<Candidate>((c) => c.costUsdPerHour);
   const perShardArrivals = new Map<number, MarkovianArrival>();
+  const sweeps = new Map<string, BatchSizeSweep>();
+  const candidates = new Candidates();
+  const probs = new Float64Array(levels + 1);
 
-  const cost = (c: Omit<Candidate, "costUsdPerHour" | "isChecked">, meanServiceMs: number, meanInFlightMs: number): CostBreakdown =>
-    costPerHour(
-      { placement: c.placement, ratePerS: input.arrival.ratePerS, shards: c.shards, poolSize: c.poolSize, meanBatch: c.batches.meanBatch, meanOpenMs: c.batches.meanOpenMs, meanServiceMs, meanInFlightMs },
-      prices,
-      input.costOptions,
-    );
+  /** The cost input of a configuration with its queueing; undefined when unstable. */
+  const costInputOf = (placement: number, shards: number, poolSize: number, batches: BatchSummary, stream: BatchStream): CostInput | undefined => {
+    const waitMs = placement === 0 ? meanQueueWaitMs(stream, 1, 1) : meanQueueWaitMs(stream, shards, poolSize);
+    if (!Number.isFinite(waitMs)) return undefined;
+    return {
+      placement: PLACEMENTS[placement]!,
+      ratePerS: input.arrival.ratePerS,
+      shards,
+      poolSize,
+      meanBatch: batches.meanBatch,
+      meanOpenMs: batches.meanOpenMs,
+      meanServiceMs: stream.serviceMeanMs,
+      meanInFlightMs: waitMs + stream.serviceMeanMs + extras[placement]!,
+    };
+  };
+  const totalCost = (costInput: CostInput | undefined): number | undefined => (costInput ? costParts(costInput, prices, input.costOptions) : undefined);
 
   for (const shards of space.shards) {
+    stats.configurations += space.windowMs.length * space.maxBatch.length * placements.reduce((s, p) => s + (p === "origin" ? pools.length : 1), 0);
     if (input.arrival.ratePerS / shards > perShardCap) continue;
     const perShard = splitAcrossShards(input.arrival, shards);
     perShardArrivals.set(shards, perShard);
     const nextPhase = nextArrivalPhaseMatrix(perShard);
     space.windowMs.forEach((windowMs, windowIndex) => {
       const sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels), nextPhase);
+      sweeps.set(`${shards}/${windowIndex}`, sweep);
       for (const maxBatch of space.maxBatch) {
-        const batches = sweep(maxBatch);
-        for (const placement of placements) {
-          stats.configurations += placement === "origin" ? pools.length : 1;
-          const service = services.get(placement)!;
-          const extraMs = input.placements[placement]!.extraMs ?? 0;
-          let meanServiceMs = 0;
-          batches.probs.forEach((p, i) => (meanServiceMs += p * service[i]!));
-          if (latencyUpperBoundAt(batches, service, serviceOrders.get(placement)!, sloMs - extraMs) < q) continue;
-          const load = (batches.batchRatePerS * meanServiceMs) / 1000; // busy servers per shard
-          let poolSize = 0;
-          if (placement === "edge" && load >= 1) continue;
-          if (placement === "origin") {
-            const needed = pools.find((c) => c > load * shards);
-            if (needed === undefined) continue;
-            poolSize = needed;
-          }
-          const base = { placement, shards, windowIndex, maxBatch, poolSize, batches };
-          heap.push({ ...base, costUsdPerHour: cost(base, meanServiceMs, meanServiceMs + extraMs).totalUsdPerHour, isChecked: false });
-          stats.candidates++;
+        const batches = sweep.summarise(maxBatch, probs);
+        for (let placement = 0; placement < 2; placement++) {
+          if (!input.placements[PLACEMENTS[placement]!]) continue;
+          const service = services[placement]!;
+          if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
+          const stream = streamOf(batches, probs, maxBatch, service);
+          const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+          const poolSize = placement === 1 ? smallestAbove(pools, busyPerShard * shards) : 0;
+          if (poolSize === undefined) continue;
+          const cost = totalCost(costInputOf(placement, shards, poolSize, batches, stream));
+          if (cost !== undefined) candidates.add(cost, placement, shards, windowIndex, maxBatch, poolSize);
         }
       }
     });
   }
+  stats.candidates = candidates.cost.length;
+  const heap = new MinHeap(candidates.isBefore, Array.from({ length: candidates.cost.length }, (_, i) => i));
 
   const windowTables = new Map<string, (batches: BatchSizeDistribution) => RequestWaitTable>();
-  const tables = new Map<string, RequestWaitTable>();
-  const tableFor = (c: Candidate): RequestWaitTable => {
-    const key = `${c.shards}/${c.windowIndex}/${c.maxBatch}`;
-    let table = tables.get(key);
-    if (!table) {
-      const windowKey = `${c.shards}/${c.windowIndex}`;
-      let forWindow = windowTables.get(windowKey);
-      if (!forWindow) {
-        const perShard = perShardArrivals.get(c.shards)!;
-        forWindow = windowWaitTables(perShard, countingGrid(perShard, space.windowMs[c.windowIndex]! / 1000, levels, steps));
-        windowTables.set(windowKey, forWindow);
-      }
-      tables.set(key, (table = forWindow(c.batches)));
+  const tableFor = (shards: number, windowIndex: number, batches: BatchSizeDistribution): RequestWaitTable => {
+    const key = `${shards}/${windowIndex}`;
+    let forWindow = windowTables.get(key);
+    if (!forWindow) {
+      const perShard = perShardArrivals.get(shards)!;
+      const windowMs = space.windowMs[windowIndex]!;
+      const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs, OPTIMIZER_MAX_GRID_STEPS);
+      windowTables.set(key, (forWindow = windowWaitTables(perShard, countingGrid(perShard, windowMs / 1000, levels, steps))));
     }
-    return table;
+    return forWindow(batches);
   };
 
   const found: Plan[] = [];
   const takenKeys = new Set<string>();
-  while (heap.size > 0 && found.length < 1 + wantedAlternatives) {
-    const c = heap.pop()!;
-    const planKey = `${c.placement}/${c.shards}/${c.poolSize}`;
+  const wanted = 1 + (input.alternatives ?? 4);
+  while (heap.size > 0 && found.length < wanted) {
+    const i = heap.pop()!;
+    const [placement, shards, windowIndex, maxBatch, poolSize] = [candidates.placement[i]!, candidates.shards[i]!, candidates.windowIndex[i]!, candidates.maxBatch[i]!, candidates.poolSize[i]!];
+    const planKey = `${placement}/${shards}/${poolSize}`;
     if (takenKeys.has(planKey)) continue;
-    if (c.isChecked) {
-      found.push(c.plan!);
-      takenKeys.add(planKey);
-      continue;
-    }
     stats.latencyChecks++;
-    if (process.env.TRACE) console.log("check", c.placement, c.shards, c.poolSize, c.maxBatch, space.windowMs[c.windowIndex], c.costUsdPerHour.toFixed(6));
-    const option = input.placements[c.placement]!;
-    const servers: ServerSpec = c.placement === "edge" ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: c.poolSize, scope: "shared" };
-    const table = tableFor(c);
-    const model = latencyModel(c.batches, table, { service: option.service, servers, extraMs: option.extraMs ?? 0 }, c.shards);
+    const option = input.placements[PLACEMENTS[placement]!]!;
+    const servers: ServerSpec = placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: poolSize, scope: "shared" };
+    const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
+    const table = tableFor(shards, windowIndex, batches);
+    const model = latencyModel(batches, table, { service: option.service, servers, extraMs: extras[placement]! }, shards);
     if (model.isStable && model.distribution.cdf(sloMs) >= q) {
       const d = model.distribution;
-      const inFlight = (model.queue?.meanWaitMs ?? 0) + model.stream.serviceMeanMs + (option.extraMs ?? 0);
-      const exact = cost(c, model.stream.serviceMeanMs, inFlight);
-      const plan: Plan = {
-        placement: c.placement,
-        maxBatch: c.maxBatch,
-        windowMs: space.windowMs[c.windowIndex]!,
-        shards: c.shards,
-        poolSize: c.poolSize,
+      found.push({
+        placement: PLACEMENTS[placement]!,
+        maxBatch,
+        windowMs: space.windowMs[windowIndex]!,
+        shards,
+        poolSize,
         latencyMs: { p50: d.percentile(0.5), p95: d.percentile(0.95), p99: d.percentile(0.99) },
         sloLatencyMs: d.percentile(q),
-        meanBatch: c.batches.meanBatch,
+        meanBatch: batches.meanBatch,
         utilisation: model.utilisation,
-        cost: exact,
-      };
-      heap.push({ ...c, costUsdPerHour: exact.totalUsdPerHour, isChecked: true, plan });
-    } else if (c.placement === "origin") {
-      const next = pools.find((p) => p > c.poolSize);
-      const isHopeless = latencyDistribution(table, serviceTable(option.service, c.maxBatch), undefined, option.extraMs ?? 0).cdf(sloMs) < q;
-      if (next !== undefined && !isHopeless) heap.push({ ...c, poolSize: next, costUsdPerHour: c.costUsdPerHour + (next - c.poolSize) * prices.origin.usdPerHour });
+        cost: costPerHour(costInputOf(placement, shards, poolSize, batches, model.stream)!, prices, input.costOptions),
+      });
+      takenKeys.add(planKey);
+    } else if (placement === 1) {
+      const next = smallestAbove(pools, poolSize);
+      const isHopeless = latencyDistribution(table, services[placement]!, undefined, extras[placement]!).cdf(sloMs) < q;
+      const cost = next === undefined || isHopeless ? undefined : totalCost(costInputOf(placement, shards, next, batches, model.stream));
+      if (cost !== undefined) heap.push(candidates.add(cost, placement, shards, windowIndex, maxBatch, next!));
     }
   }
   const [plan, ...alternatives] = found;
   return {
     plan: plan ?? null,
     alternatives,
-    ...(plan ? {} : { reason: `no configuration in the search space meets p${q * 100} <= ${sloMs} ms` }),
+    ...(plan ? {} : { reason: `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
     stats,
   };
+}
+
+/** The smallest value of a sorted list above x, or undefined. */
+function smallestAbove(sorted: number[], x: number): number | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! > x) hi = mid;
+    else lo = mid + 1;
+  }
+  return sorted[lo];
 }
 
 /** Batch sizes minus one, ordered by service time (it need not be monotone for tables). */
@@ -240,16 +275,34 @@ function sizesByServiceTime(service: Float64Array): number[] {
 }
 
 /**
- * An upper bound of P(latency <= xMs) from the batch sizes alone: a request waits at least the
- * service of its batch, and the opener of a batch released by the window also waits the window.
+ * An upper bound of P(latency <= xMs) from the batch sizes alone (probs[k - 1] = P(size = k)): a
+ * request waits at least the service of its batch, and the opener of a batch released by the window
+ * also waits the window.
  */
-function latencyUpperBoundAt(batches: BatchSizeDistribution, service: Float64Array, order: number[], xMs: number): number {
+function latencyUpperBoundAt(probs: Float64Array, meanBatch: number, maxBatch: number, windowMs: number, service: Float64Array, order: number[], xMs: number): number {
   let bound = 0;
   for (const i of order) {
     if (service[i]! > xMs) break;
-    if (i >= batches.maxBatch) continue;
-    bound += batches.taggedProbs[i]!;
-    if (i < batches.maxBatch - 1 && batches.windowMs + service[i]! > xMs) bound -= batches.probs[i]! / batches.meanBatch;
+    if (i >= maxBatch) continue;
+    bound += ((i + 1) * probs[i]!) / meanBatch;
+    if (i < maxBatch - 1 && windowMs + service[i]! > xMs) bound -= probs[i]! / meanBatch;
   }
   return bound;
+}
+
+/** The batch stream moments from a summary and its size probabilities (see batchStream). */
+function streamOf(batches: BatchSummary, probs: Float64Array, maxBatch: number, service: Float64Array): BatchStream {
+  let serviceMeanMs = 0;
+  let serviceSecondMomentMs2 = 0;
+  for (let i = 0; i < maxBatch; i++) {
+    serviceMeanMs += probs[i]! * service[i]!;
+    serviceSecondMomentMs2 += probs[i]! * service[i]! ** 2;
+  }
+  return {
+    batchRatePerS: batches.batchRatePerS,
+    interReleaseMeanMs: batches.meanIdleMs + batches.meanOpenMs,
+    interReleaseSecondMomentMs2: batches.idleSecondMomentMs2 + batches.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs,
+    serviceMeanMs,
+    serviceSecondMomentMs2,
+  };
 }

@@ -61,6 +61,24 @@ export function superposedScv(scv: number, streams: number, utilisation: number)
 }
 
 /**
+ * The mean queueing delay of a batch (ms) when `streams` identical buffers feed `servers` FIFO
+ * servers; Infinity when unstable. The same number as queueDelay(...).meanWaitMs, without allocating.
+ */
+export function meanQueueWaitMs(stream: BatchStream, streams: number, servers: number): number {
+  const offeredLoad = (streams * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+  const utilisation = offeredLoad / servers;
+  if (utilisation >= 1) return Infinity;
+  if (utilisation <= 0) return 0;
+  const scvA = Math.max(0, stream.interReleaseSecondMomentMs2 / stream.interReleaseMeanMs ** 2 - 1);
+  const ca2 = superposedScv(scvA, streams, utilisation);
+  const cs2 = Math.max(0, stream.serviceSecondMomentMs2 / stream.serviceMeanMs ** 2 - 1);
+  if (ca2 + cs2 === 0) return 0;
+  let meanWaitMs = ((erlangC(servers, offeredLoad) * stream.serviceMeanMs) / (servers * (1 - utilisation))) * ((ca2 + cs2) / 2);
+  if (servers === 1 && ca2 < 1) meanWaitMs *= Math.exp((-2 * (1 - utilisation) * (1 - ca2) ** 2) / (3 * utilisation * (ca2 + cs2)));
+  return meanWaitMs;
+}
+
+/**
  * The approximate queueing delay of a batch when `streams` identical buffers feed `servers` FIFO
  * servers.
  */
@@ -69,14 +87,12 @@ export function queueDelay(stream: BatchStream, streams: number, servers: number
   const utilisation = offeredLoad / servers;
   if (utilisation >= 1) return { utilisation, isStable: false, waitProb: 1, decayPerMs: 0, meanWaitMs: Infinity };
   if (utilisation <= 0) return { utilisation, isStable: true, waitProb: 0, decayPerMs: Infinity, meanWaitMs: 0 };
-  const meanA = stream.interReleaseMeanMs;
-  const scvA = Math.max(0, stream.interReleaseSecondMomentMs2 / meanA ** 2 - 1);
+  const scvA = Math.max(0, stream.interReleaseSecondMomentMs2 / stream.interReleaseMeanMs ** 2 - 1);
   const ca2 = superposedScv(scvA, streams, utilisation);
   const cs2 = Math.max(0, stream.serviceSecondMomentMs2 / stream.serviceMeanMs ** 2 - 1);
   const variability = (ca2 + cs2) / 2;
   if (variability === 0) return { utilisation, isStable: true, waitProb: 0, decayPerMs: Infinity, meanWaitMs: 0 };
-  let meanWaitMs = ((erlangC(servers, offeredLoad) * stream.serviceMeanMs) / (servers * (1 - utilisation))) * variability;
-  if (servers === 1 && ca2 < 1) meanWaitMs *= Math.exp((-2 * (1 - utilisation) * (1 - ca2) ** 2) / (3 * utilisation * (ca2 + cs2)));
+  const meanWaitMs = meanQueueWaitMs(stream, streams, servers);
   const decayPerMs = (servers * (1 - utilisation)) / (stream.serviceMeanMs * variability);
   const waitProb = Math.min(1, meanWaitMs * decayPerMs);
   return { utilisation, isStable: true, waitProb, decayPerMs: waitProb >= 1 ? 1 / meanWaitMs : decayPerMs, meanWaitMs };

@@ -26,8 +26,6 @@ export interface RequestWaitTable {
   readonly values: Float64Array;
   /** P(K = k) for the request (the value for y >= T). */
   readonly taggedProbs: Float64Array;
-  /** Second moment of the time a window stays open, ms^2 (trapezoid rule on the grid). */
-  readonly openSecondMomentMs2: number;
 }
 
 /**
@@ -67,12 +65,29 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
         }
   }
   // below[r][k][i]: E_k(y_i) for k < B from opening phase r; full[r][B][i]: E_B(y_i) from phase r.
+  // Sizes that a window almost never ends with (E_k <= k P(k-1 more arrivals in T) < 1e-15) and
+  // maxBatch values it almost never reaches (E_B <= B P(reach B) < 1e-15) are left at 0.
   const below = new Float64Array(m * sizes * width);
   const full = new Float64Array(m * sizes * width);
+  const isSizeNegligible = new Uint8Array(sizes + 1);
+  const isFullNegligible = new Uint8Array(sizes + 1);
+  for (let k = 1; k <= sizes; k++) {
+    let endsAtK = 0;
+    let reachesK = 0;
+    for (let r = 0; r < m; r++) {
+      endsAtK = Math.max(endsAtK, k - 1 < L ? b[(steps * L + k - 1) * m + r]! : 1);
+      let notReached = 0;
+      for (let n = 0; n <= k - 2; n++) notReached += b[(steps * L + n) * m + r]!;
+      reachesK = Math.max(reachesK, 1 - notReached);
+    }
+    isSizeNegligible[k] = k * endsAtK < 1e-15 ? 1 : 0;
+    isFullNegligible[k] = k * reachesK < 1e-15 ? 1 : 0;
+  }
   for (let r = 0; r < m; r++)
     for (let i = 0; i < width; i++) {
       const back = grid[steps - i]!; // counting matrices at T - y_i
       for (let k = 2; k <= sizes; k++) {
+        if (isSizeNegligible[k]) continue;
         let e = 0;
         for (let j = 1; j <= k - 1; j++) {
           const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
@@ -87,8 +102,8 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
       let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
       let viaOpen = 0;
       for (let B = 1; B <= sizes; B++) {
-        if (B >= 2) {
-          reached -= b[(i * L + B - 2) * m + r]!;
+        if (B >= 2) reached -= b[(i * L + B - 2) * m + r]!;
+        if (B >= 2 && !isFullNegligible[B]) {
           viaOpen = 0;
           for (let j = 1; j <= B - 1; j++) {
             const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
@@ -98,7 +113,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
             viaOpen += (B - j) * s;
           }
         }
-        full[(r * sizes + B - 1) * width + i] = viaOpen + B * Math.max(0, reached);
+        full[(r * sizes + B - 1) * width + i] = isFullNegligible[B] ? 0 : viaOpen + B * Math.max(0, reached);
       }
     }
   return (batches) => {
@@ -116,18 +131,8 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
       const o = (r * sizes + B - 1) * width;
       for (let i = 0; i < width; i++) values[(B - 1) * width + i]! += w * full[o + i]!;
     }
-    // E[R^2] = 2 int_0^T u P(R > u) du, with P(R > t_i) = sum_{n <= B-2} alpha P(n, t_i) 1.
     const stepMs = batches.windowMs / steps;
-    let openSecondMomentMs2 = 0;
-    let previous = 0;
-    for (let i = 0; i < width && B > 1; i++) {
-      let survival = 0;
-      for (let n = 0; n <= B - 2; n++) for (let r = 0; r < m; r++) survival += alpha[r]! * b[(i * L + n) * m + r]!;
-      const u = i * stepMs * survival;
-      if (i > 0) openSecondMomentMs2 += (previous + u) * stepMs;
-      previous = u;
-    }
-    return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs, openSecondMomentMs2 };
+    return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs };
   };
 }
 
