@@ -1,0 +1,18 @@
+/**
+ * The cost/SLO planner: an analytic latency model of micro-batching under Poisson or MAP arrivals
+ * (after BATCH, SC20) extended with queueing for fixed servers and the edge/origin split, a seeded
+ * simulator to check it, a cost model from public price lists, and an optimizer. Pure TypeScript:
+ * no platform imports, clocks or I/O, so the Worker, the origin, the CLIs and the benchmarks share it.
+ */
+export { type ArrivalSpec, type MarkovianArrival, mapProblems, splitAcrossShards, toMarkovianArrival } from "./arrival";
+export { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
+export { type CostBreakdown, type CostInput, type CostOptions, type Placement, costPerHour } from "./cost-model";
+export { countingMatrices } from "./counting-process";
+export { type LatencyDistribution, type LatencyEstimate, type LatencyInput, estimateLatency } from "./latency-model";
+export { type OptimizeInput, type OptimizeResult, type Plan, type PlacementOption, type SearchSpace, DEFAULT_SEARCH_SPACE, geometricWindows, optimize } from "./optimizer";
+export { DEFAULT_PRICES, type PriceOverrides, type Prices, withPrices } from "./prices";
+export { type ParsedProblem, type Problem, parseProblem, problemSchema } from "./problem";
+export { type QueueDelay, type ServerSpec, queueDelay } from "./queueing";
+export { type LinearFit, type ServiceSample, type ServiceSpec, fitLinear, serviceMs } from "./service-time";
+export { type SimulationInput, type SimulationResult, simulate } from "./simulator";
+export { type Evaluation, type Solution, solveProblem } from "./solve-problem";
