@@ -29,16 +29,18 @@ export interface RuntimeConfig {
   originUrls: string[];
   /** Shared HMAC secret that signs every edge-to-origin request (the ORIGIN_SECRET secret); required when originUrls is set. */
   originSecret?: string;
+  /** How tensors travel to the origin (ORIGIN_WIRE): "binary", the OIP binary tensor extension (default; gpu-origin, Triton), or "json" for servers without it. */
+  originWire: "binary" | "json";
 }
 
 /** The env fields the config reads; ORIGIN_SECRET is a secret (.dev.vars locally), so it may be absent from the generated Env. */
-type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & { ORIGIN_SECRET?: string };
+type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & { ORIGIN_SECRET?: string; ORIGIN_WIRE?: string };
 
 let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}\n${env.ORIGIN_SECRET ?? ""}`;
+  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}\n${env.ORIGIN_SECRET ?? ""}\n${env.ORIGIN_WIRE ?? ""}`;
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -63,7 +65,9 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   const originSecret = env.ORIGIN_SECRET || undefined;
   if (originSecret !== undefined && originSecret.length < MIN_SECRET_LENGTH) throw new ConfigError(`ORIGIN_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
   if (originUrls.length && originSecret === undefined) throw new ConfigError("ORIGIN_SECRET: is required when ORIGIN_URLS is set (a Worker secret; .dev.vars locally)");
-  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }) };
+  const originWire = env.ORIGIN_WIRE || "binary";
+  if (originWire !== "binary" && originWire !== "json") throw new ConfigError('ORIGIN_WIRE: must be "binary" or "json"');
+  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }), originWire };
 }
 
 function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {
