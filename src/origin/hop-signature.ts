@@ -47,13 +47,16 @@ export type HopVerdict =
   | { ok: true; nonce: string; timestampMs: number }
   | { ok: false; reason: "unsigned" | "malformed" | "stale" | "bad-signature" };
 
+/** SHA-256 of a body; WebCrypto's by default, a platform's faster one may be passed in (Node: node:crypto, ~3x). */
+export type Sha256 = (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
 /** Checks a request's signature headers against `parts` and the verifier's clock `nowMs`. */
 export async function verifyHop(
   secret: string,
   parts: SignedParts,
   header: (name: string) => string | null | undefined,
   nowMs: number,
-  maxAgeMs = MAX_SIGNATURE_AGE_MS,
+  { maxAgeMs = MAX_SIGNATURE_AGE_MS, sha256 = webCryptoSha256 }: { maxAgeMs?: number; sha256?: Sha256 } = {},
 ): Promise<HopVerdict> {
   const timestamp = header(HOP_HEADERS.timestamp);
   const nonce = header(HOP_HEADERS.nonce);
@@ -64,7 +67,7 @@ export async function verifyHop(
   }
   const timestampMs = Number(timestamp);
   if (Math.abs(nowMs - timestampMs) > maxAgeMs) return { ok: false, reason: "stale" };
-  const expected = await hmac(secret, await canonical(parts, timestamp, nonce));
+  const expected = await hmac(secret, await canonical(parts, timestamp, nonce, sha256));
   if (!constantTimeEqual(expected, fromHex(signature))) return { ok: false, reason: "bad-signature" };
   return { ok: true, nonce, timestampMs };
 }
@@ -77,9 +80,9 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-async function canonical(parts: SignedParts, timestamp: string, nonce: string): Promise<Uint8Array> {
+async function canonical(parts: SignedParts, timestamp: string, nonce: string, sha256: Sha256 = webCryptoSha256): Promise<Uint8Array> {
   const body = typeof parts.body === "string" ? encoder.encode(parts.body) : parts.body;
-  const bodyHash = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>)));
+  const bodyHash = toHex(await sha256(body));
   return encoder.encode(`hop-v1\n${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${bodyHash}\n${parts.inferenceHeaderLength ?? ""}`);
 }
 
@@ -90,6 +93,10 @@ async function hmac(secret: string, data: Uint8Array): Promise<Uint8Array> {
     keys.set(secret, key);
   }
   return new Uint8Array(await crypto.subtle.sign("HMAC", await key, data as Uint8Array<ArrayBuffer>));
+}
+
+async function webCryptoSha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
 function randomNonce(): string {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { constantTimeEqual, HOP_HEADERS, signHop, verifyHop } from "../../../src/origin/hop-signature";
 
@@ -13,6 +14,13 @@ describe("hop signature", () => {
   it("accepts a request signed with the shared secret and returns its nonce", async () => {
     const headers = await signHop(SECRET, parts, T0, "00112233445566778899aabbccddeeff");
     expect(await verify(headers, {}, T0 + 29_999)).toEqual({ ok: true, nonce: "00112233445566778899aabbccddeeff", timestampMs: T0 });
+  });
+
+  it("verifies with an injected SHA-256 (node:crypto) what WebCrypto signed", async () => {
+    const headers = await signHop(SECRET, parts, T0, "00112233445566778899aabbccddeeff");
+    const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest();
+    expect(await verifyHop(SECRET, parts, (name) => headers[name], T0, { sha256 })).toMatchObject({ ok: true });
+    expect(await verifyHop(SECRET, { ...parts, body: "{}" }, (name) => headers[name], T0, { sha256 })).toEqual({ ok: false, reason: "bad-signature" });
   });
 
   it("signs the same parts identically (deterministic for a fixed nonce and time)", async () => {
