@@ -142,8 +142,10 @@ export interface LatencyEstimate {
   meanBatch: number;
   /** batchSizeProbs[k - 1] = P(batch size = k). */
   batchSizeProbs: number[];
-  /** Mean wait in the buffer, ms. */
+  /** Mean wait in the buffer, ms (trapezoid rule on the table's grid). */
   meanBufferWaitMs: number;
+  /** Mean request latency, ms: buffer wait + queueing + service of its batch + extraMs. */
+  meanLatencyMs: number;
   /** Per-server utilisation (busy fraction); for unbounded servers the mean number of busy batches. */
   utilisation: number;
   isStable: boolean;
@@ -191,6 +193,8 @@ export function latencyModel(batches: BatchSizeDistribution, table: RequestWaitT
 /** The same as estimateLatency from an already computed buffer model. */
 export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyEstimate {
   const { distribution, queue, utilisation, isStable } = latencyModel(batches, table, input, shards);
+  const service = serviceTable(input.service, batches.maxBatch);
+  const meanServiceSeenMs = batches.taggedProbs.reduce((sum, p, i) => sum + p * service[i]!, 0);
   let meanBufferWaitMs = 0;
   for (let i = 0; i < table.steps; i++) meanBufferWaitMs += (1 - (waitCdf(table, i * table.stepMs) + waitCdf(table, (i + 0.999999) * table.stepMs)) / 2) * table.stepMs;
   return {
@@ -201,6 +205,7 @@ export function estimateFromTable(batches: BatchSizeDistribution, table: Request
     meanBatch: batches.meanBatch,
     batchSizeProbs: Array.from(batches.probs),
     meanBufferWaitMs,
+    meanLatencyMs: isStable ? meanBufferWaitMs + (queue?.meanWaitMs ?? 0) + meanServiceSeenMs + (input.extraMs ?? 0) : Infinity,
     utilisation,
     isStable,
     ...(queue ? { queue } : {}),
