@@ -71,7 +71,7 @@ export function latencyDistribution(table: RequestWaitTable, serviceByBatchMs: F
     let lo = minMs - 1e-9;
     let hi = maxMs;
     if (convolved) while (cdf(hi) < q) hi += Math.max(hi, 1);
-    for (let it = 0; it < 100 && hi - lo > 1e-7 * Math.max(1, hi); it++) {
+    for (let it = 0; it < 100 && hi - lo > 1e-9 * Math.max(1, hi); it++) {
       const mid = (lo + hi) / 2;
       if (cdf(mid) >= q) hi = mid;
       else lo = mid;

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { estimateLatency } from "../../../src/planner/latency-model";
+import { type OptimizeInput, optimize } from "../../../src/planner/optimizer";
+import { EXAMPLE_MAP, poisson } from "./fixtures";
+
+const edgeService = { kind: "linear" as const, baseMs: 10, perItemMs: 4 };
+const originService = { kind: "linear" as const, baseMs: 5, perItemMs: 0.5 };
+const smallSpace = { maxBatch: [1, 2, 4, 8, 16], windowMs: [2, 10, 50, 200], shards: [1, 2, 3], poolSize: [1, 2, 3, 4] };
+
+describe("optimize", () => {
+  it("returns a plan whose predicted percentile meets the SLO, checked independently", () => {
+    const { plan } = optimize({ arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 150 }, placements: { edge: { service: edgeService } }, space: smallSpace });
+    expect(plan).not.toBeNull();
+    const check = estimateLatency({ arrival: EXAMPLE_MAP, service: edgeService, servers: { kind: "fixed", count: 1, scope: "per-shard" }, maxBatch: plan!.maxBatch, windowMs: plan!.windowMs, shards: plan!.shards });
+    expect(check.distribution.percentile(0.95)).toBeLessThanOrEqual(150);
+    expect(plan!.sloLatencyMs).toBeCloseTo(check.distribution.percentile(0.95), 0);
+  });
+
+  it("finds the cheapest feasible configuration of a small space (brute force agrees)", () => {
+    const input: OptimizeInput = { arrival: poisson(120), slo: { percentile: 0.99, ms: 120 }, placements: { edge: { service: edgeService }, origin: { service: originService, extraMs: 30 } }, space: smallSpace, alternatives: 50 };
+    const { plan, alternatives } = optimize(input);
+    expect(plan).not.toBeNull();
+    // Every other (placement, shards, pool) the search found is at least as expensive.
+    for (const a of alternatives) expect(a.cost.totalUsdPerHour).toBeGreaterThanOrEqual(plan!.cost.totalUsdPerHour);
+    // Brute force over the edge configurations.
+    let cheapestEdge = Infinity;
+    for (const shards of smallSpace.shards)
+      for (const windowMs of smallSpace.windowMs)
+        for (const maxBatch of smallSpace.maxBatch) {
+          const single = optimize({ ...input, placements: { edge: { service: edgeService } }, space: { maxBatch: [maxBatch], windowMs: [windowMs], shards: [shards], poolSize: [1] }, alternatives: 0 });
+          if (single.plan) cheapestEdge = Math.min(cheapestEdge, single.plan.cost.totalUsdPerHour);
+        }
+    expect(plan!.cost.totalUsdPerHour).toBeLessThanOrEqual(cheapestEdge + 1e-12);
+  });
+
+  it("goes to the origin when the edge cannot keep up, sizing the pool for the load", () => {
+    const slowEdge = { kind: "linear" as const, baseMs: 50, perItemMs: 40 }; // 40 ms per item: at most 25 req/s per DO
+    const result = optimize({ arrival: poisson(200), slo: { percentile: 0.95, ms: 400 }, placements: { edge: { service: slowEdge }, origin: { service: { kind: "linear", baseMs: 20, perItemMs: 2 }, extraMs: 20 } }, space: smallSpace });
+    expect(result.plan?.placement).toBe("origin");
+    expect(result.plan!.utilisation).toBeLessThan(1);
+    expect(result.plan!.cost.originInstances).toBeGreaterThan(0);
+  });
+
+  it("returns no plan, with a reason, when the SLO is below any service time", () => {
+    const result = optimize({ arrival: poisson(10), slo: { percentile: 0.5, ms: 5 }, placements: { edge: { service: edgeService } }, space: smallSpace });
+    expect(result.plan).toBeNull();
+    expect(result.reason).toMatch(/no configuration .* p50 <= 5 ms/);
+  });
+
+  it("searches the full default space (64 x 50 x 16 x 64) within a few seconds even on a shared machine", () => {
+    const started = performance.now();
+    const result = optimize({ arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 300 }, placements: { edge: { service: edgeService }, origin: { service: originService, extraMs: 20 } } });
+    expect(result.stats.configurations).toBe(64 * 50 * 16 * (1 + 64));
+    expect(result.plan).not.toBeNull();
+    expect(performance.now() - started).toBeLessThan(5000); // the 100 ms target is measured by bench/planner-speed.ts
+  });
+});
