@@ -27,6 +27,8 @@ import type { Tensor } from "../src/protocol/tensor";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SECRET = `bench-${Math.random().toString(36).slice(2)}-secret`;
+/** Sub-ms epoch clock for the pool, so its hop times (originMs) are not rounded to whole ms like Date.now. */
+const hiResNow = () => performance.timeOrigin + performance.now();
 
 interface Origin {
   url: string;
@@ -101,7 +103,7 @@ async function sampleBatches(runner: OriginPoolRunner, inputs: Tensor[], iterati
 }
 
 async function overheadAndHop(url: string, wire: HopWire) {
-  const runner = new OriginPoolRunner(manifestOf("silero-vad"), new OriginPool([url], SECRET), wire);
+  const runner = new OriginPoolRunner(manifestOf("silero-vad"), new OriginPool([url], SECRET, { now: hiResNow }), wire);
   const rows: Array<Record<string, number | string>> = [];
   for (const batch of [1, 2, 4, 8, 16, 32]) {
     const samples = await sampleBatches(runner, vadInputs(batch), 150, 20);
@@ -131,7 +133,7 @@ async function overheadAndHop(url: string, wire: HopWire) {
 }
 
 async function detThroughput(url: string, wire: HopWire) {
-  const runner = new OriginPoolRunner(manifestOf("ppocr-det"), new OriginPool([url], SECRET), wire);
+  const runner = new OriginPoolRunner(manifestOf("ppocr-det"), new OriginPool([url], SECRET, { now: hiResNow }), wire);
   const rows: Array<Record<string, number | string>> = [];
   for (const batch of [1, 2, 4, 8]) {
     const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [batch, 3, 320, 320], data: floats(batch * 3 * 320 * 320, 9) }];

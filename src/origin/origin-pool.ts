@@ -76,7 +76,7 @@ export class OriginPool {
   async attempt(index: number, request: HopRequest, deadlineAtMs: number): Promise<AttemptResult> {
     const startMs = this.now();
     const { path, body, contentType, inferenceHeaderLength } = request;
-    const signal = AbortSignal.timeout(Math.max(1, deadlineAtMs - startMs));
+    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadlineAtMs - startMs)));
     this.state.started(index);
     let result: AttemptResult;
     try {

@@ -76,6 +76,11 @@ describe("OriginPoolRunner", () => {
     expect(wires).toEqual(["json"]);
   });
 
+  it("accepts fractional deadlines and sub-ms clocks (timeouts are whole ms)", async () => {
+    const { runner } = scriptedPool([["ok"]], {}, () => performance.timeOrigin + performance.now());
+    expect((await runner.run(inputs, Date.now() + 5000.5)).servedBy).toBe("origin/0");
+  });
+
   it("retries a refused connection on another replica", async () => {
     const { runner, attempts } = scriptedPool([["refuse"], ["ok"]]);
     const result = await runner.run(inputs, Date.now() + 5000);
