@@ -5,9 +5,11 @@
  * MODEL_OVERRIDES, takes 500 client requests while one replica is killed with SIGKILL: every HTTP
  * request gets exactly one response, and all succeed (their deadlines leave room for a retry).
  */
+import { rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEdge, type Started } from "../../../src/cli/processes";
+import { ROOT, startEdge, type Started } from "../../../src/cli/processes";
 import { maxAbsDiff, runReference, seededFloats } from "./fixtures";
 import { startOrigin, stopOrigin, TEST_SECRET, waitReady, type OriginProcess } from "./origin-process";
 
@@ -26,6 +28,7 @@ async function freePort(): Promise<number> {
 describe("edge Worker in front of the origin pool", () => {
   let replicas: OriginProcess[] = [];
   let edge: Started | undefined;
+  let edgePort: number | undefined;
 
   beforeAll(async () => {
     replicas = await Promise.all([0, 1, 2].map(() => startOrigin(["--models", "ppocr-det,silero-vad"])));
@@ -34,12 +37,15 @@ describe("edge Worker in front of the origin pool", () => {
       "silero-vad": { placement: "origin", slo: { ms: 20_000 }, batching: { maxBatch: 8, windowMs: 2, maxQueueRows: 512, shards: 2, maxRowsPerRequest: 8 } },
       "ppocr-det": { slo: { ms: 30_000 } },
     };
-    edge = await startEdge({ port: await freePort(), vars: { ORIGIN_URLS: replicas.map((r) => r.url).join(","), ORIGIN_SECRET: TEST_SECRET, MODEL_OVERRIDES: JSON.stringify(overrides) } });
+    edgePort = await freePort();
+    edge = await startEdge({ port: edgePort, vars: { ORIGIN_URLS: replicas.map((r) => r.url).join(","), ORIGIN_SECRET: TEST_SECRET, MODEL_OVERRIDES: JSON.stringify(overrides) } });
   }, 120_000);
 
   afterAll(async () => {
     await edge?.stop(5_000);
     await Promise.all(replicas.map(stopOrigin));
+    // startEdge persists Durable Object state per port; this run's is of no further use.
+    if (edgePort !== undefined) rmSync(join(ROOT, ".wrangler", `state-${edgePort}`), { recursive: true, force: true });
   });
 
   it("serves ppocr-det from an origin replica with outputs that match onnxruntime-node within 1e-4", async () => {
