@@ -13,7 +13,7 @@ import { type MarkovianArrival, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
 import { countingGrid, countingMatrices } from "./counting-process";
 import { type QueueDelay, type ServerSpec, type BatchStream, queueDelay } from "./queueing";
-import { type RequestWaitTable, jointWaitCdf, requestWaitTable, waitCdf } from "./request-wait";
+import { type RequestWaitTable, jointWaitCdf, requestWaitTable, segment as segmentIntegral, waitCdf } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
 /**
@@ -89,14 +89,7 @@ function exponentialSmoothing(table: RequestWaitTable, eta: number): (size: numb
   const { steps, stepMs, values, windowMs, taggedProbs } = table;
   const width = steps + 1;
   const decay = Math.exp(-eta * stepMs);
-  // Integral over a segment of length len ending at its right end, of the linear function from v0 to v1.
-  const segment = (v0: number, v1: number, len: number): number => {
-    if (len <= 0) return 0;
-    const e = Math.exp(-eta * len);
-    const slope = (v1 - v0) / len;
-    // int_0^len (v0 + slope u) eta e^(-eta (len - u)) du
-    return v1 - slope / eta - e * (v0 - slope / eta);
-  };
+  const segment = (v0: number, v1: number, len: number): number => segmentIntegral(v0, v1, len, eta);
   const atGrid = new Float64Array(values.length);
   for (let k = 0; k < table.maxBatch; k++)
     for (let i = 1; i < width; i++) {

@@ -18,11 +18,11 @@ import { type MarkovianArrival, nextArrivalPhaseMatrix, splitAcrossShards } from
 import { type BatchSizeDistribution, type BatchSizeSweep, type BatchSummary, batchSizeSweep } from "./batch-size";
 import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costParts, costPerHour } from "./cost-model";
 import { countingGrid, countingMatrices } from "./counting-process";
-import { defaultGridSteps, latencyDistribution, latencyModel } from "./latency-model";
+import { batchStream, defaultGridSteps, latencyModel } from "./latency-model";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
-import { type BatchStream, type ServerSpec, meanQueueWaitMs } from "./queueing";
-import { type RequestWaitTable, windowWaitTables } from "./request-wait";
+import { type BatchStream, type ServerSpec, meanQueueWaitMs, queueDelay } from "./queueing";
+import { type RequestWaitTable, type WindowWaitTables, requestWaitTable, windowWaitTables } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
 /** How a placement serves: its service time per batch and a fixed overhead per batch (network), ms. */
@@ -57,8 +57,11 @@ export const DEFAULT_SEARCH_SPACE: SearchSpace = { maxBatch: upTo(64), windowMs:
 /** Default cap on requests per second through one shard (a Durable Object's soft limit is ~1000/s). */
 export const DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD = 1000;
 
-/** Default cap on the optimizer's grid steps per window (see defaultGridSteps). */
-export const OPTIMIZER_MAX_GRID_STEPS = 128;
+/**
+ * Cap on the grid steps per window while screening (see defaultGridSteps). A configuration that
+ * passes the screen is checked again, and its percentiles computed, on the full default grid.
+ */
+export const OPTIMIZER_MAX_GRID_STEPS = 32;
 
 /** What to optimise. */
 export interface OptimizeInput {
@@ -72,7 +75,7 @@ export interface OptimizeInput {
   maxRequestsPerSPerShard?: number;
   /** How many alternatives to return; default 4. */
   alternatives?: number;
-  /** Grid steps over each window; default defaultGridSteps() capped at OPTIMIZER_MAX_GRID_STEPS. */
+  /** Grid steps over each window; default defaultGridSteps(), capped at OPTIMIZER_MAX_GRID_STEPS while screening. */
   gridSteps?: number;
 }
 
@@ -199,17 +202,25 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   stats.candidates = candidates.cost.length;
   const heap = new MinHeap(candidates.isBefore, Array.from({ length: candidates.cost.length }, (_, i) => i));
 
-  const windowTables = new Map<string, (batches: BatchSizeDistribution) => RequestWaitTable>();
-  const tableFor = (shards: number, windowIndex: number, batches: BatchSizeDistribution): RequestWaitTable => {
+  const windowTables = new Map<string, WindowWaitTables>();
+  const tablesFor = (shards: number, windowIndex: number): WindowWaitTables => {
     const key = `${shards}/${windowIndex}`;
-    let forWindow = windowTables.get(key);
-    if (!forWindow) {
+    let tables = windowTables.get(key);
+    if (!tables) {
       const perShard = perShardArrivals.get(shards)!;
       const windowMs = space.windowMs[windowIndex]!;
       const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs, OPTIMIZER_MAX_GRID_STEPS);
-      windowTables.set(key, (forWindow = windowWaitTables(perShard, countingGrid(perShard, windowMs / 1000, levels, steps))));
+      windowTables.set(key, (tables = windowWaitTables(perShard, countingGrid(perShard, windowMs / 1000, levels, steps))));
     }
-    return forWindow(batches);
+    return tables;
+  };
+  const offsets = services.map((service, p) => service.map((s) => s + extras[p]!));
+  /** The table on the full default grid, for the final check and the reported percentiles. */
+  const accurateTable = (shards: number, windowIndex: number, batches: BatchSizeDistribution): RequestWaitTable => {
+    const perShard = perShardArrivals.get(shards)!;
+    const windowMs = space.windowMs[windowIndex]!;
+    const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs);
+    return requestWaitTable(perShard, countingGrid(perShard, windowMs / 1000, Math.max(1, batches.maxBatch - 1), steps), batches);
   };
 
   const found: Plan[] = [];
@@ -224,9 +235,13 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     const option = input.placements[PLACEMENTS[placement]!]!;
     const servers: ServerSpec = placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: poolSize, scope: "shared" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
-    const table = tableFor(shards, windowIndex, batches);
-    const model = latencyModel(batches, table, { service: option.service, servers, extraMs: extras[placement]! }, shards);
-    if (model.isStable && model.distribution.cdf(sloMs) >= q) {
+    const tables = tablesFor(shards, windowIndex);
+    const service = services[placement]!.subarray(0, maxBatch);
+    const stream = batchStream(batches, service);
+    const queue = placement === 0 ? queueDelay(stream, 1, 1) : queueDelay(stream, shards, poolSize);
+    const isPassingScreen = queue.isStable && tables.latencyCdfAt(batches, offsets[placement]!, sloMs, queue) >= q;
+    const model = isPassingScreen ? latencyModel(batches, accurateTable(shards, windowIndex, batches), { service: option.service, servers, extraMs: extras[placement]! }, shards) : undefined;
+    if (model && model.distribution.cdf(sloMs) >= q) {
       const d = model.distribution;
       found.push({
         placement: PLACEMENTS[placement]!,
@@ -243,8 +258,8 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       takenKeys.add(planKey);
     } else if (placement === 1) {
       const next = smallestAbove(pools, poolSize);
-      const isHopeless = latencyDistribution(table, services[placement]!, undefined, extras[placement]!).cdf(sloMs) < q;
-      const cost = next === undefined || isHopeless ? undefined : totalCost(costInputOf(placement, shards, next, batches, model.stream));
+      const isHopeless = tables.latencyCdfAt(batches, offsets[placement]!, sloMs) < q;
+      const cost = next === undefined || isHopeless ? undefined : totalCost(costInputOf(placement, shards, next, batches, stream));
       if (cost !== undefined) heap.push(candidates.add(cost, placement, shards, windowIndex, maxBatch, next!));
     }
   }

@@ -36,13 +36,24 @@ export function requestWaitTable(arrival: MarkovianArrival, grid: readonly Count
   return windowWaitTables(arrival, grid)(batches);
 }
 
+/** The request-wait tables of one window for every maxBatch it allows. */
+export interface WindowWaitTables {
+  /** The table for one maxBatch (allocates B x (steps + 1) numbers). */
+  (batches: BatchSizeDistribution): RequestWaitTable;
+  /**
+   * The latency CDF at xMs without building the table: offsetsMs[k - 1] = s(k) + extra, and the
+   * optional queue delay (0 w.p. 1 - waitProb, else exponential at decayPerMs). The optimizer's check.
+   */
+  latencyCdfAt(batches: BatchSizeDistribution, offsetsMs: ArrayLike<number>, xMs: number, queue?: { waitProb: number; decayPerMs: number }): number;
+}
+
 /**
  * Prepares the tables of one window for every maxBatch the grid's levels allow (B <= levels + 1)
  * and returns a function of the batch size distribution. E_k is linear in the opening phase
  * distribution alpha, which depends on maxBatch, so the sums are kept per opening phase and combined
  * with each maxBatch's alpha: O(m^2 L^2 steps) once, then O(m B steps) per maxBatch.
  */
-export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): (batches: BatchSizeDistribution) => RequestWaitTable {
+export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): WindowWaitTables {
   const steps = grid.length - 1;
   const width = steps + 1;
   const m = arrival.phases;
@@ -116,7 +127,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
         full[(r * sizes + B - 1) * width + i] = isFullNegligible[B] ? 0 : viaOpen + B * Math.max(0, reached);
       }
     }
-  return (batches) => {
+  const tableOf = (batches: BatchSizeDistribution): RequestWaitTable => {
     const B = batches.maxBatch;
     if (B > sizes) throw new RangeError(`maxBatch ${B} needs ${B - 1} levels, the grid has ${L}`);
     const alpha = batches.openingPhase;
@@ -134,6 +145,69 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
     const stepMs = batches.windowMs / steps;
     return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs };
   };
+
+  const latencyCdfAt = (batches: BatchSizeDistribution, offsetsMs: ArrayLike<number>, xMs: number, queue?: { waitProb: number; decayPerMs: number }): number => {
+    const B = batches.maxBatch;
+    const windowMs = batches.windowMs;
+    const stepMs = windowMs / steps;
+    const alpha = batches.openingPhase;
+    const waitProb = queue?.waitProb ?? 0;
+    const eta = queue?.decayPerMs ?? Infinity;
+    // value(k, i) = P(W <= y_i, K = k), combined over opening phases on the fly.
+    const value = (k: number, i: number): number => {
+      let v = 0;
+      if (k === 1 && B > 1) return 0;
+      const source = k === B ? full : below;
+      for (let r = 0; r < m; r++) v += alpha[r]! * source[(r * sizes + k - 1) * width + i]!;
+      return v / batches.meanBatch;
+    };
+    let direct = 0;
+    let delayed = 0;
+    for (let k = 1; k <= B; k++) {
+      const y = xMs - offsetsMs[k - 1]!;
+      if (y < 0) continue;
+      const tagged = batches.taggedProbs[k - 1]!;
+      if (y >= windowMs || stepMs === 0) direct += tagged;
+      else {
+        const x = y / stepMs;
+        const i = Math.min(Math.floor(x), steps - 1);
+        direct += value(k, i) * (1 - (x - i)) + value(k, i + 1) * (x - i);
+      }
+      if (waitProb > 0) delayed += smoothedAt(k, y, tagged);
+    }
+    return Math.min(1, (1 - waitProb) * direct + waitProb * delayed);
+
+    // int_{-inf}^{y} P(W <= u, K = k) eta e^(-eta (y - u)) du over the piecewise-linear values.
+    function smoothedAt(k: number, y: number, tagged: number): number {
+      const end = Math.min(y, windowMs);
+      let acc = 0;
+      let u = 0;
+      let previous = value(k, 0);
+      for (let i = 1; i <= steps && u < end; i++) {
+        const next = i * stepMs;
+        const to = Math.min(next, end);
+        const atTo = to === next ? value(k, i) : previous + ((value(k, i) - previous) * (to - u)) / stepMs;
+        acc = Math.exp(-eta * (to - u)) * acc + segment(previous, atTo, to - u, eta);
+        u = to;
+        previous = atTo;
+      }
+      if (y <= windowMs) return acc;
+      const e = Math.exp(-eta * (y - windowMs));
+      return e * acc + (1 - e) * tagged;
+    }
+  };
+
+  const tables = tableOf as WindowWaitTables;
+  tables.latencyCdfAt = latencyCdfAt;
+  return tables;
+}
+
+/** int_0^len (v0 + (v1 - v0) u / len) eta e^(-eta (len - u)) du. */
+export function segment(v0: number, v1: number, len: number, eta: number): number {
+  if (len <= 0) return 0;
+  const e = Math.exp(-eta * len);
+  const slope = (v1 - v0) / len;
+  return v1 - slope / eta - e * (v0 - slope / eta);
 }
 
 /** P(W <= yMs, K = size) from the table (linear between grid points). */

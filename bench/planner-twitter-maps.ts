@@ -1,0 +1,25 @@
+/**
+ * Loads BATCH's hourly Twitter MAP fits from ../shared/traces/batch-twitter-maps (relative to the
+ * repository root): MAP{h}_D0 and MAP{h}_D1, comma-separated rows, rates per second.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type MarkovianArrival, toMarkovianArrival } from "../src/planner/index";
+
+/** The repository root (the parent of bench/). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Where the Twitter MAPs live. */
+export const TWITTER_MAPS_DIR = resolve(REPO_ROOT, "../shared/traces/batch-twitter-maps");
+
+/** The 24 hourly MAPs, hour 1 first; throws a clear error when the folder is missing. */
+export function loadTwitterMaps(): { hour: number; arrival: MarkovianArrival }[] {
+  if (!existsSync(TWITTER_MAPS_DIR)) throw new Error(`BATCH's Twitter MAPs are missing: expected ${TWITTER_MAPS_DIR}/MAP{1..24}_D0 and _D1 (see ../shared/traces/README.md)`);
+  const read = (name: string): number[][] =>
+    readFileSync(resolve(TWITTER_MAPS_DIR, name), "utf8")
+      .trim()
+      .split(/\r?\n/)
+      .map((line) => line.split(",").map(Number));
+  return Array.from({ length: 24 }, (_, i) => i + 1).map((hour) => ({ hour, arrival: toMarkovianArrival({ kind: "map", D0: read(`MAP${hour}_D0`), D1: read(`MAP${hour}_D1`) }) }));
+}
