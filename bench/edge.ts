@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
 import { parseManifest, type ModelManifest } from "../src/models/manifest";
-import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/origin/oip-binary";
+import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { seededValues } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
 import { median, quantile, round } from "./lib/stats";

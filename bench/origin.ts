@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseManifest, type ModelManifest } from "../src/models/manifest";
-import { binaryEntries, encodeBinaryInferRequest, packBinary, unpackBinary } from "../src/origin/oip-binary";
+import { binaryEntries, encodeBinaryInferRequest, packBinary, unpackBinary } from "../src/protocol/oip-binary";
 import { decodeInferResponse, encodeInferRequest } from "../src/origin/oip-json";
 import { OriginPool } from "../src/origin/origin-pool";
 import { OriginPoolRunner, type AttemptRecord, type HopWire } from "../src/origin/origin-pool-runner";

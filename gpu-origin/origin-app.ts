@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
 import type { ModelManifest } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
-import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/origin/oip-binary";
+import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/protocol/oip-binary";
 import { badRequest, InferenceError, notFound, unavailable } from "../src/protocol/errors";
 import { parseInferRequest, type InferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";

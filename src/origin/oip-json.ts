@@ -8,7 +8,7 @@
 import type { ModelManifest } from "../models/manifest";
 import { allocateTensorData, toJsonValues, writeJsonValue, type TensorData } from "../protocol/datatypes";
 import { elementCount, type Tensor } from "../protocol/tensor";
-import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
+import { BinaryFormatError, BinaryReader, binaryDataSize } from "../protocol/oip-binary";
 
 /** The body of the infer request for a batch: `inputs` in manifest order; `timeoutMs` tells the origin the batch's budget. */
 export function encodeInferRequest(inputs: Tensor[], id: string, timeoutMs: number): string {

@@ -10,7 +10,7 @@ import { unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import type { ModelRunner, RunResult } from "../runner/model-runner";
 import { decodeInferResponse, encodeInferRequest, MalformedResponseError } from "./oip-json";
-import { BINARY_CONTENT_TYPE, encodeBinaryInferRequest } from "./oip-binary";
+import { BINARY_CONTENT_TYPE, encodeBinaryInferRequest } from "../protocol/oip-binary";
 import type { AttemptResult, HopRequest, OriginPool } from "./origin-pool";
 import { clientErrorFor, shouldRetry, type AttemptFailure } from "./retry-policy";
 

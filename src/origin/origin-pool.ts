@@ -6,7 +6,7 @@
  * Pools are kept per isolate (module scope), one per configured URL list and secret.
  */
 import { signHop } from "./hop-signature";
-import { INFERENCE_HEADER_LENGTH, unpackBinary } from "./oip-binary";
+import { INFERENCE_HEADER_LENGTH, unpackBinary } from "../protocol/oip-binary";
 import { DEFAULT_POOL_OPTIONS, PoolState, type PoolOptions } from "./pool-state";
 import type { AttemptFailure } from "./retry-policy";
 

@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import type { ModelManifest, TensorSpec } from "../models/manifest";
-import { BinaryFormatError, BinaryReader, binaryDataSize } from "../origin/oip-binary";
+import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
 import { allocateTensorData, writeJsonValue } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
 import { elementCount, type Tensor } from "./tensor";

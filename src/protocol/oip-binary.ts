@@ -6,8 +6,8 @@
  * `parameters.binary_data_output: true`. JSON costs ~20 bytes and ~50 ns per FP32 value each way;
  * this costs 4 bytes and a copy. Pure: no I/O.
  */
-import { allocateTensorData, type Datatype, type TensorData } from "../protocol/datatypes";
-import type { Tensor } from "../protocol/tensor";
+import { allocateTensorData, type Datatype, type TensorData } from "./datatypes";
+import type { Tensor } from "./tensor";
 
 /** HTTP header giving the JSON header's length in bytes. */
 export const INFERENCE_HEADER_LENGTH = "inference-header-content-length";

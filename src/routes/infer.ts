@@ -8,7 +8,7 @@ import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { dispatchToBuffer } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
-import { BinaryFormatError, binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../origin/oip-binary";
+import { BinaryFormatError, binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../protocol/oip-binary";
 import { badRequest } from "../protocol/errors";
 import { parseInferRequest } from "../protocol/infer-request";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";

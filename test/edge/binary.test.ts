@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import { INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../../src/origin/oip-binary";
+import { INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../../src/protocol/oip-binary";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
 import "../fixtures/provided-context";
 import { infer, maxAbsDiff } from "./helpers";

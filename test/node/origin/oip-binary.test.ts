@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { binaryEntries, BinaryReader, encodeBinaryInferRequest, packBinary, unpackBinary } from "../../../src/origin/oip-binary";
+import { binaryEntries, BinaryReader, encodeBinaryInferRequest, packBinary, unpackBinary } from "../../../src/protocol/oip-binary";
 import { decodeInferResponse } from "../../../src/origin/oip-json";
 import { parseInferRequest } from "../../../src/protocol/infer-request";
 import type { Tensor } from "../../../src/protocol/tensor";

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { parseManifest } from "../../../src/models/manifest";
 import { OriginPool } from "../../../src/origin/origin-pool";
-import { unpackBinary } from "../../../src/origin/oip-binary";
+import { unpackBinary } from "../../../src/protocol/oip-binary";
 import { OriginPoolRunner, type AttemptRecord, type HopWire } from "../../../src/origin/origin-pool-runner";
 import type { PoolOptions } from "../../../src/origin/pool-state";
 import type { Tensor } from "../../../src/protocol/tensor";

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeBinaryInferRequest, unpackBinary } from "../../../src/origin/oip-binary";
+import { encodeBinaryInferRequest, unpackBinary } from "../../../src/protocol/oip-binary";
 import { decodeInferResponse } from "../../../src/origin/oip-json";
 import { OriginPool } from "../../../src/origin/origin-pool";
 import { OriginPoolRunner } from "../../../src/origin/origin-pool-runner";

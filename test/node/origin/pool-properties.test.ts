@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseManifest } from "../../../src/models/manifest";
-import { unpackBinary } from "../../../src/origin/oip-binary";
+import { unpackBinary } from "../../../src/protocol/oip-binary";
 import { OriginPool } from "../../../src/origin/origin-pool";
 import { OriginPoolRunner, type AttemptRecord } from "../../../src/origin/origin-pool-runner";
 
