@@ -6,6 +6,7 @@ export {};
 
 const suites: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   edge: () => import("./edge"),
+  origin: () => import("./origin"),
 };
 
 const requested = process.argv[2] ?? "all";

@@ -87,7 +87,8 @@ export interface OriginOptions {
 
 /** Starts a gpu-origin replica on 127.0.0.1 and resolves once it is ready. */
 export async function startOrigin({ port, secret, args = [], stdio = "ignore" }: OriginOptions): Promise<Started> {
-  const child = spawn(bin("tsx"), [resolve(ROOT, "gpu-origin", "main.ts"), "--port", String(port), ...args], {
+  // `node --import tsx` rather than the tsx CLI: no wrapper process, so signals reach the server itself.
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, "gpu-origin", "main.ts"), "--port", String(port), "--host", "127.0.0.1", ...args], {
     cwd: ROOT,
     stdio: ["ignore", stdio, stdio],
     env: { ...process.env, ORIGIN_SECRET: secret },

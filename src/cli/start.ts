@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, startEdge, startOrigin, type Started } from "./processes";
@@ -41,7 +42,9 @@ process.once("SIGINT", stopAll);
 process.once("SIGTERM", stopAll);
 
 const secret = originSecret();
-const origins = await Promise.all(Array.from({ length: replicas }, (_, i) => startOrigin({ port: originPort + i, secret, stdio: "inherit" })));
+// Replicas share this machine's cores; each gets its fair share of onnxruntime threads.
+const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, replicas))));
+const origins = await Promise.all(Array.from({ length: replicas }, (_, i) => startOrigin({ port: originPort + i, secret, args: ["--threads", threads], stdio: "inherit" })));
 running.push(...origins);
 const edge = await startEdge({ port, vars: { ORIGIN_URLS: origins.map((o) => o.url).join(",") }, stdio: "inherit" });
 running.push(edge);
