@@ -33,7 +33,7 @@ export interface RequestWaitTable {
  * with at least max(1, B - 1) levels) and the batch size distribution for the same window.
  */
 export function requestWaitTable(arrival: MarkovianArrival, grid: readonly CountingMatrices[], batches: BatchSizeDistribution): RequestWaitTable {
-  return windowWaitTables(arrival, grid)(batches);
+  return windowWaitTables(arrival, grid, batches.maxBatch)(batches);
 }
 
 /** The request-wait tables of one window for every maxBatch it allows. */
@@ -51,9 +51,10 @@ export interface WindowWaitTables {
  * Prepares the tables of one window for every maxBatch the grid's levels allow (B <= levels + 1)
  * and returns a function of the batch size distribution. E_k is linear in the opening phase
  * distribution alpha, which depends on maxBatch, so the sums are kept per opening phase and combined
- * with each maxBatch's alpha: O(m^2 L^2 steps) once, then O(m B steps) per maxBatch.
+ * with each maxBatch's alpha: O(m^2 L^2 steps) once, then O(m B steps) per maxBatch. With
+ * `onlyMaxBatch`, only what that maxBatch needs is computed.
  */
-export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): WindowWaitTables {
+export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[], onlyMaxBatch?: number): WindowWaitTables {
   const steps = grid.length - 1;
   const width = steps + 1;
   const m = arrival.phases;
@@ -91,8 +92,8 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
       for (let n = 0; n <= k - 2; n++) notReached += b[(steps * L + n) * m + r]!;
       reachesK = Math.max(reachesK, 1 - notReached);
     }
-    isSizeNegligible[k] = k * endsAtK < 1e-15 ? 1 : 0;
-    isFullNegligible[k] = k * reachesK < 1e-15 ? 1 : 0;
+    isSizeNegligible[k] = k * endsAtK < 1e-15 || (onlyMaxBatch !== undefined && k >= onlyMaxBatch) ? 1 : 0;
+    isFullNegligible[k] = k * reachesK < 1e-15 || (onlyMaxBatch !== undefined && k !== onlyMaxBatch) ? 1 : 0;
   }
   for (let r = 0; r < m; r++)
     for (let i = 0; i < width; i++) {
