@@ -7,6 +7,10 @@ export {};
 const suites: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   edge: () => import("./edge"),
   origin: () => import("./origin"),
+  planner: async () => {
+    const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);
+    return { main: async () => void (await accuracy.main(process.argv.slice(3)), await speed.main()) };
+  },
 };
 
 const requested = process.argv[2] ?? "all";
