@@ -12,12 +12,13 @@ import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
 import type { ModelManifest } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
-import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../src/protocol/oip-binary";
-import { badRequest, InferenceError, notFound, unavailable } from "../src/protocol/errors";
-import { parseInferRequest, type InferRequest } from "../src/protocol/infer-request";
+import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
+import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
+import { decodeInferBody } from "../src/protocol/decode-infer-body";
+import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
-import { readBody } from "./read-body";
+import { readBody } from "../src/protocol/read-body";
 import { ReplayGuard } from "./replay-guard";
 
 /** Server name and version reported by GET /v2. */
@@ -43,7 +44,6 @@ export interface OriginAppOptions {
 
 type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number } };
 
-const decoder = new TextDecoder();
 
 /** node:crypto's SHA-256: ~3x WebCrypto's in Node for MB-sized tensor bodies (no copy to the thread pool). */
 const nodeSha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest();
@@ -71,7 +71,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     if (isDraining()) throw unavailable("server is shutting down");
     if (hosted.status.state !== "ready") throw unavailable(`model '${hosted.manifest.name}' is not ready`, 5);
     const decodeStartMs = now();
-    const request = parseBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
+    const request = decodeInferBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
     const decodeMs = now() - decodeStartMs;
     const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? DEFAULT_TIMEOUT_MS));
     const encodeStartMs = now();
@@ -117,8 +117,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       return next();
     })
     .get("/v2", (c) => c.json(ORIGIN_SERVER))
-    .get("/v2/models/:model", (c) => c.json(metadata(model(c).manifest, options.provider, options.maxBatch)))
-    .get("/v2/models/:model/versions/:version", (c) => c.json(metadata(model(c).manifest, options.provider, options.maxBatch)))
+    .get("/v2/models/:model", (c) => c.json(modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch })))
+    .get("/v2/models/:model/versions/:version", (c) => c.json(modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch })))
     .get("/v2/models/:model/ready", (c) => readiness(c, model(c)))
     .get("/v2/models/:model/versions/:version/ready", (c) => readiness(c, model(c)))
     .get("/v2/models/:model/stats", (c) => {
@@ -129,13 +129,9 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     .post("/v2/models/:model/infer", infer)
     .post("/v2/models/:model/versions/:version/infer", infer)
     .notFound((c) => c.json({ error: "not found" }, 404))
-    .onError((error, c) => {
-      if (error instanceof InferenceError) {
-        const headers: Record<string, string> = error.retryAfterS !== undefined ? { "Retry-After": String(error.retryAfterS) } : {};
-        return c.json({ error: error.message }, error.status, headers);
-      }
-      console.error("gpu-origin: unhandled error:", error);
-      return c.json({ error: "internal error" }, 500);
+    .onError((error) => {
+      if (!(error instanceof InferenceError)) console.error("gpu-origin: unhandled error:", error);
+      return errorResponse(error);
     });
 
   function readiness(c: Context<Env>, m: HostedModel) {
@@ -144,34 +140,3 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
   }
 }
 
-/** Parses an infer body: the binary tensor extension when Inference-Header-Content-Length is set, else JSON. */
-function parseBody(body: Uint8Array, headerLength: string | undefined, manifest: ModelManifest): InferRequest {
-  if (headerLength !== undefined) {
-    let unpacked: ReturnType<typeof unpackBinary>;
-    try {
-      unpacked = unpackBinary(body, headerLength);
-    } catch (error) {
-      throw badRequest(`invalid binary request: ${(error as Error).message}`);
-    }
-    return parseInferRequest(unpacked.header, manifest, unpacked.payload);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(body));
-  } catch {
-    throw badRequest("request body is not valid JSON");
-  }
-  return parseInferRequest(json, manifest);
-}
-
-function metadata(m: ModelManifest, provider: string, maxBatch: number) {
-  const tensor = (t: ModelManifest["inputs"][number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
-  return {
-    name: m.name,
-    versions: [m.version],
-    platform: "onnxruntime_onnx",
-    inputs: m.inputs.map(tensor),
-    outputs: m.outputs.map(tensor),
-    parameters: { placement: "origin", provider, max_batch: maxBatch },
-  };
-}

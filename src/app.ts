@@ -4,7 +4,7 @@
  * Retry-After); anything else is logged and answered 500 without internals.
  */
 import { Hono } from "hono";
-import { InferenceError } from "./protocol/errors";
+import { errorResponse, InferenceError } from "./protocol/errors";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 
@@ -13,11 +13,7 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
   .notFound((c) => c.json({ error: "not found" }, 404))
-  .onError((error, c) => {
-    if (error instanceof InferenceError) {
-      const headers: Record<string, string> = error.retryAfterS !== undefined ? { "Retry-After": String(error.retryAfterS) } : {};
-      return c.json({ error: error.message }, error.status, headers);
-    }
-    console.error("unhandled error:", error);
-    return c.json({ error: "internal error" }, 500);
+  .onError((error) => {
+    if (!(error instanceof InferenceError)) console.error("unhandled error:", error);
+    return errorResponse(error);
   });

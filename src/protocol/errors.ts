@@ -41,6 +41,17 @@ export function toFailureRecord(error: unknown): FailureRecord {
   return { status: 500, message: "internal error" };
 }
 
+/**
+ * The HTTP answer for any error: an InferenceError keeps its status, message and Retry-After;
+ * anything else is a 500 with a generic message (the caller logs the real error).
+ */
+export function errorResponse(error: unknown): Response {
+  const record = toFailureRecord(error);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (record.retryAfterS !== undefined) headers["retry-after"] = String(record.retryAfterS);
+  return new Response(JSON.stringify({ error: record.message }), { status: record.status, headers });
+}
+
 /** Rebuilds the InferenceError a record describes. */
 export function fromFailureRecord(record: FailureRecord): InferenceError {
   return new InferenceError(record.status, record.message, record.retryAfterS);

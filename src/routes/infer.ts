@@ -8,19 +8,17 @@ import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { dispatchToBuffer } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
-import { BinaryFormatError, binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../protocol/oip-binary";
-import { badRequest } from "../protocol/errors";
-import { parseInferRequest } from "../protocol/infer-request";
+import { decodeInferBody } from "../protocol/decode-infer-body";
+import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
+import { readBody } from "../protocol/read-body";
 import { lookupModel } from "./lookup";
-import { readBody } from "./read-body";
 
 async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const startMs = Date.now();
   const config = runtimeConfig(c.env);
   const { manifest } = lookupModel(config, c.req.param("model")!, c.req.param("version"));
-  const { body, payload } = decodeBody(await readBody(c.req.raw, config.maxBodyBytes), c.req.header(INFERENCE_HEADER_LENGTH));
-  const request = parseInferRequest(body, manifest, payload);
+  const request = decodeInferBody(await readBody(c.req.raw, config.maxBodyBytes), c.req.header(INFERENCE_HEADER_LENGTH), manifest);
   const budgetMs = Math.min(manifest.slo.ms, request.timeoutMs ?? Infinity);
   const result = await dispatchToBuffer(
     c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>,
@@ -33,24 +31,6 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const header = { ...inferResponseBody(manifest, request.id, []), outputs: binaryEntries(result.outputs) };
   const packed = packBinary(header, result.outputs);
   return c.body(packed.body, 200, { ...headers, "Content-Type": BINARY_CONTENT_TYPE, [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) });
-}
-
-/** The JSON body, or the binary extension's JSON header and the tensor bytes after it. */
-function decodeBody(bytes: Uint8Array, headerLength: string | undefined): { body: unknown; payload?: Uint8Array } {
-  if (headerLength !== undefined) {
-    try {
-      const { header, payload } = unpackBinary(bytes, headerLength);
-      return { body: header, payload };
-    } catch (error) {
-      if (error instanceof BinaryFormatError) throw badRequest(`invalid binary request: ${error.message}`);
-      throw error;
-    }
-  }
-  try {
-    return { body: JSON.parse(new TextDecoder().decode(bytes)) };
-  } catch {
-    throw badRequest("request body is not valid JSON");
-  }
 }
 
 /** Routes for inference. */

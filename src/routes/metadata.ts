@@ -6,21 +6,17 @@ import { Hono } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { runtimeConfig } from "../config";
 import type { ModelManifest } from "../models/manifest";
+import { modelMetadata } from "../protocol/model-metadata";
 import { lookupModel } from "./lookup";
 
 /** Server name and version reported by GET /v2. */
 export const SERVER = { name: "edge-inference", version: "0.1.0", extensions: ["statistics"] };
 
-function modelMetadata(m: ModelManifest) {
-  const tensor = (t: ModelManifest["inputs"][number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
-  return {
-    name: m.name,
-    versions: [m.version],
-    platform: "onnxruntime_onnx",
-    inputs: m.inputs.map(tensor),
-    outputs: m.outputs.map(tensor),
-    parameters: { placement: m.placement, slo_percentile: m.slo.percentile, slo_ms: m.slo.ms, max_batch: m.batching.maxBatch, window_ms: m.batching.windowMs, shards: m.batching.shards },
-  };
+const metadataOf = (m: ModelManifest) => modelMetadata(m, edgeParameters(m));
+
+/** How the edge serves a model, in its metadata's parameters. */
+function edgeParameters(m: ModelManifest) {
+  return { placement: m.placement, slo_percentile: m.slo.percentile, slo_ms: m.slo.ms, max_batch: m.batching.maxBatch, window_ms: m.batching.windowMs, shards: m.batching.shards };
 }
 
 /** Routes for /v2 metadata, health and statistics. */
@@ -31,8 +27,8 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
     return c.json({ ready: true });
   })
   .get("/v2", (c) => c.json(SERVER))
-  .get("/v2/models/:model", (c) => c.json(modelMetadata(lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest)))
-  .get("/v2/models/:model/versions/:version", (c) => c.json(modelMetadata(lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest)))
+  .get("/v2/models/:model", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest)))
+  .get("/v2/models/:model/versions/:version", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest)))
   .get("/v2/models/:model/ready", (c) => c.json({ name: lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest.name, ready: true }))
   .get("/v2/models/:model/versions/:version/ready", (c) => c.json({ name: lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest.name, ready: true }))
   .get("/v2/models/:model/stats", async (c) => {

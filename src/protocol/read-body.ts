@@ -1,10 +1,10 @@
 /**
- * Reads a request body with a size cap. With a Content-Length (what the edge pool sends) the cap is
+ * Reads a request body with a size cap, on the edge and the origin. With a Content-Length the cap is
  * checked up front and the body is read in one piece, which keeps @hono/node-server on its direct
  * path (touching `request.body` would convert the Node stream to a web stream: measured ~3x slower
  * for a 1.2 MB tensor). Chunked bodies are streamed and cut off at the cap. Oversize: 413.
  */
-import { tooLarge } from "../src/protocol/errors";
+import { tooLarge } from "./errors";
 
 /** The body's bytes, or a 413 InferenceError when it is larger than `maxBytes`. */
 export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {

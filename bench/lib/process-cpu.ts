@@ -1,0 +1,34 @@
+/**
+ * CPU time of local processes, from /proc (Linux): where a request's CPU goes between the load
+ * generator, wrangler's dev proxy and the runtime that runs the Worker and its Durable Objects.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+
+/** User + system CPU of a process so far, in ms (0 if it is gone). */
+export function cpuMs(pid: number): number {
+  const file = `/proc/${pid}/stat`;
+  if (!existsSync(file)) return 0;
+  const fields = readFileSync(file, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+}
+
+/** The process and all its descendants, with their command names. */
+export function processTree(pid: number): Array<{ pid: number; command: string }> {
+  const tree = [{ pid, command: commandOf(pid) }];
+  let children: number[] = [];
+  try {
+    children = execFileSync("pgrep", ["-P", String(pid)]).toString().trim().split("\n").map(Number).filter(Boolean);
+  } catch {
+    // no children
+  }
+  return tree.concat(children.flatMap((child) => processTree(child)));
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "";
+  }
+}
