@@ -33,7 +33,7 @@ export interface RequestWaitTable {
  * with at least max(1, B - 1) levels) and the batch size distribution for the same window.
  */
 export function requestWaitTable(arrival: MarkovianArrival, grid: readonly CountingMatrices[], batches: BatchSizeDistribution): RequestWaitTable {
-  return windowWaitTables(arrival, grid, batches.maxBatch)(batches);
+  return windowWaitTables(arrival, grid)(batches);
 }
 
 /** The request-wait tables of one window for every maxBatch it allows. */
@@ -51,10 +51,11 @@ export interface WindowWaitTables {
  * Prepares the tables of one window for every maxBatch the grid's levels allow (B <= levels + 1)
  * and returns a function of the batch size distribution. E_k is linear in the opening phase
  * distribution alpha, which depends on maxBatch, so the sums are kept per opening phase and combined
- * with each maxBatch's alpha: O(m^2 L^2 steps) once, then O(m B steps) per maxBatch. With
- * `onlyMaxBatch`, only what that maxBatch needs is computed.
+ * with each maxBatch's alpha. The sums are computed on first use: maxBatch B needs E_k for k < B
+ * (O(m^2 B^2 steps) for all of them, shared by every smaller maxBatch) and E_B (O(m^2 B steps));
+ * then O(m B steps) per maxBatch.
  */
-export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[], onlyMaxBatch?: number): WindowWaitTables {
+export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): WindowWaitTables {
   const steps = grid.length - 1;
   const width = steps + 1;
   const m = arrival.phases;
@@ -92,45 +93,61 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
       for (let n = 0; n <= k - 2; n++) notReached += b[(steps * L + n) * m + r]!;
       reachesK = Math.max(reachesK, 1 - notReached);
     }
-    isSizeNegligible[k] = k * endsAtK < 1e-15 || (onlyMaxBatch !== undefined && k >= onlyMaxBatch) ? 1 : 0;
-    isFullNegligible[k] = k * reachesK < 1e-15 || (onlyMaxBatch !== undefined && k !== onlyMaxBatch) ? 1 : 0;
+    isSizeNegligible[k] = k * endsAtK < 1e-15 ? 1 : 0;
+    isFullNegligible[k] = k * reachesK < 1e-15 ? 1 : 0;
   }
-  for (let r = 0; r < m; r++)
-    for (let i = 0; i < width; i++) {
-      const back = grid[steps - i]!; // counting matrices at T - y_i
-      for (let k = 2; k <= sizes; k++) {
-        if (isSizeNegligible[k]) continue;
-        let e = 0;
-        for (let j = 1; j <= k - 1; j++) {
-          const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
-          const bo = (i * L + k - j) * m;
-          if (k - j >= L) continue;
-          let s = 0;
-          for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
-          e += (k - j) * s;
-        }
-        below[(r * sizes + k - 1) * width + i] = e;
-      }
-      let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
-      let viaOpen = 0;
-      for (let B = 1; B <= sizes; B++) {
-        if (B >= 2) reached -= b[(i * L + B - 2) * m + r]!;
-        if (B >= 2 && !isFullNegligible[B]) {
-          viaOpen = 0;
-          for (let j = 1; j <= B - 1; j++) {
-            const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
-            const dO = (i * L + B - j - 1) * m;
-            let s = 0;
-            for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
-            viaOpen += (B - j) * s;
+  let belowDoneUpTo = 1; // E_k is in `below` for k <= belowDoneUpTo
+  const isFullDone = new Uint8Array(sizes + 1);
+  /** Fills below[.][k][.] for every size k up to kMax. */
+  const computeBelow = (kMax: number): void => {
+    for (let k = belowDoneUpTo + 1; k <= kMax; k++) {
+      if (!isSizeNegligible[k])
+        for (let r = 0; r < m; r++)
+          for (let i = 0; i < width; i++) {
+            const back = grid[steps - i]!; // counting matrices at T - y_i
+            let e = 0;
+            for (let j = 1; j <= k - 1; j++) {
+              const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
+              const bo = (i * L + k - j) * m;
+              if (k - j >= L) continue;
+              let s = 0;
+              for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
+              e += (k - j) * s;
+            }
+            below[(r * sizes + k - 1) * width + i] = e;
           }
-        }
-        full[(r * sizes + B - 1) * width + i] = isFullNegligible[B] ? 0 : viaOpen + B * Math.max(0, reached);
-      }
     }
+    belowDoneUpTo = Math.max(belowDoneUpTo, kMax);
+  };
+  /** Fills full[.][B][.]. */
+  const computeFull = (B: number): void => {
+    isFullDone[B] = 1;
+    if (isFullNegligible[B]) return;
+    for (let r = 0; r < m; r++)
+      for (let i = 0; i < width; i++) {
+        const back = grid[steps - i]!; // counting matrices at T - y_i
+        let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
+        for (let n = 0; n <= B - 2; n++) reached -= b[(i * L + n) * m + r]!;
+        let viaOpen = 0;
+        for (let j = 1; j <= B - 1; j++) {
+          const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
+          const dO = (i * L + B - j - 1) * m;
+          let s = 0;
+          for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
+          viaOpen += (B - j) * s;
+        }
+        full[(r * sizes + B - 1) * width + i] = viaOpen + B * Math.max(0, reached);
+      }
+  };
+  /** Makes sure the sums that maxBatch B needs are computed. */
+  const prepare = (B: number): void => {
+    if (B > sizes) throw new RangeError(`maxBatch ${B} needs ${B - 1} levels, the grid has ${L}`);
+    if (belowDoneUpTo < B - 1) computeBelow(B - 1);
+    if (!isFullDone[B]) computeFull(B);
+  };
   const tableOf = (batches: BatchSizeDistribution): RequestWaitTable => {
     const B = batches.maxBatch;
-    if (B > sizes) throw new RangeError(`maxBatch ${B} needs ${B - 1} levels, the grid has ${L}`);
+    prepare(B);
     const alpha = batches.openingPhase;
     const values = new Float64Array(B * width);
     for (let r = 0; r < m; r++) {
@@ -149,6 +166,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
 
   const latencyCdfAt = (batches: BatchSizeDistribution, offsetsMs: ArrayLike<number>, xMs: number, queue?: { waitProb: number; decayPerMs: number }): number => {
     const B = batches.maxBatch;
+    prepare(B);
     const windowMs = batches.windowMs;
     const stepMs = windowMs / steps;
     const alpha = batches.openingPhase;
