@@ -98,6 +98,14 @@ export function splitAcrossShards(arrival: MarkovianArrival, shards: number): Ma
   return fromMatrices(add(arrival.d0, scale(arrival.d1, 1 - p)), scale(arrival.d1, p));
 }
 
+/**
+ * The largest arrival rate of any phase (row sum of D1), requests per second: no interval of t
+ * seconds expects more than peakRatePerS * t arrivals, whatever the phase at its start.
+ */
+export function peakRatePerS(arrival: MarkovianArrival): number {
+  return Math.max(...rowSums(arrival.d1));
+}
+
 /** (-D0)^-1: expected time (seconds) spent in each phase before the next arrival, by start phase. */
 export function timeToArrivalMatrix(arrival: MarkovianArrival): Matrix {
   return inverse(scale(arrival.d0, -1));

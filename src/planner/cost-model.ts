@@ -110,3 +110,46 @@ export function costParts(input: CostInput, prices: Prices, options: CostOptions
   if (parts) parts.set([workerRequests, workerCpu, durableObjectRequests, durableObjectDuration, originInstances]);
   return workerRequests + workerCpu + durableObjectRequests + durableObjectDuration + originInstances;
 }
+
+/** What is known of a group of plans before their batch sizes are computed (see costLowerBound). */
+export interface CostBoundInput {
+  placement: Placement;
+  /** Requests per second to the model (all shards). */
+  ratePerS: number;
+  shards: number;
+  /** The smallest origin pool any plan of the group can have (origin placement only). */
+  poolSize?: number;
+  /** An upper bound of the mean batch size (>= 1). */
+  maxMeanBatch: number;
+  /** A line below the service time, ms: s(k) >= serviceBaseMs + servicePerItemMs * k, both >= 0. */
+  serviceBaseMs: number;
+  servicePerItemMs: number;
+  /** Time a batch is in flight beyond its service and queueing (network), ms; default 0. */
+  extraMs?: number;
+}
+
+/**
+ * A lower bound of costParts for every plan of a group. With mean batch M <= maxMeanBatch there are
+ * at least rate / maxMeanBatch batches; the service per request, E[s(K)] / M, is at least
+ * serviceBaseMs / maxMeanBatch + servicePerItemMs; a shard's DO is active at least while its batches
+ * are in flight (service + extraMs, queueing taken as 0), whether or not a window is open. The
+ * result is lowered by a relative 1e-9 so that rounding in costParts cannot put a plan below it.
+ */
+export function costLowerBound(input: CostBoundInput, prices: Prices, options: CostOptions = {}): number {
+  const alarmsPerBatch = options.alarmsPerBatch ?? 1;
+  const cpuPerRequest = options.workerCpuMsPerRequest ?? 0;
+  const isServiceBilledAsCpu = options.isServiceBilledAsCpu ?? true;
+  const requestsPerHour = input.ratePerS * 3600;
+  const batchesPerHour = requestsPerHour / input.maxMeanBatch;
+  const servicePerRequestMs = input.serviceBaseMs / input.maxMeanBatch + input.servicePerItemMs;
+  const inFlightPerRequestMs = servicePerRequestMs + (input.extraMs ?? 0) / input.maxMeanBatch;
+
+  const workerRequests = perMillion(requestsPerHour, prices.workers.usdPerMillionRequests);
+  const serviceCpuMs = input.placement === "edge" && isServiceBilledAsCpu ? requestsPerHour * servicePerRequestMs : 0;
+  const workerCpu = perMillion(requestsPerHour * cpuPerRequest + serviceCpuMs, prices.workers.usdPerMillionCpuMs);
+  const durableObjectRequests = perMillion(requestsPerHour + batchesPerHour * alarmsPerBatch, prices.durableObjects.usdPerMillionRequests);
+  const busyShards = Math.min(input.shards, (input.ratePerS * inFlightPerRequestMs) / 1000);
+  const durableObjectDuration = perMillion(busyShards * prices.durableObjects.memoryGb * 3600, prices.durableObjects.usdPerMillionGbS);
+  const originInstances = input.placement === "origin" ? (input.poolSize ?? 0) * prices.origin.usdPerHour : 0;
+  return (workerRequests + workerCpu + durableObjectRequests + durableObjectDuration + originInstances) * (1 - 1e-9);
+}

@@ -7,23 +7,30 @@
  * every maxBatch; they give, cheaply and exactly, the cost (including the queueing approximation's
  * mean wait, which sets how long a Durable Object stays active), stability, and a necessary latency
  * condition (a request waits at least its batch's service; a window's opener also waits the window).
- * The survivors go into a heap by cost. The heap's top is checked against the full latency model
- * (counting matrices on a grid over the window, built once per (shards, window) for all maxBatch);
- * the first one that meets the SLO is optimal, since everything left costs at least as much.
- * An origin configuration that misses the SLO with c replicas is re-queued with the next pool size
- * unless even unbounded servers miss it (more replicas cannot help then).
+ * Configurations are costed a group at a time, a group being one (placement, shards, window) with
+ * every maxBatch: the queue starts with the groups under a lower bound of their cost (costLowerBound:
+ * a window of T ms holds at most 1 + peak rate * T requests on average), and a group is costed when it
+ * reaches the top, its configurations that pass the necessary condition going into the queue. So
+ * the configurations come out in the same order as if all had been costed first, but groups dearer
+ * than the plans found are never costed. A configuration at the top is checked against the full
+ * latency model (counting matrices on a grid over the window, built once per (shards, window) for
+ * all maxBatch); the first one that meets the SLO is optimal, since everything left costs at least
+ * as much. An origin configuration that misses the SLO with c replicas is re-queued with the next
+ * pool size unless even unbounded servers miss it (more replicas cannot help then).
  * Alternatives: the next cheapest feasible plans, each with another (placement, shards, pool size).
  */
-import { type MarkovianArrival, nextArrivalPhaseMatrix, splitAcrossShards } from "./arrival";
+import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, type BatchSizeSweep, type BatchSummary, batchSizeSweep } from "./batch-size";
-import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costParts, costPerHour } from "./cost-model";
+import { Candidates } from "./candidates";
+import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costLowerBound, costParts, costPerHour } from "./cost-model";
 import { countingGrid, countingMatrices } from "./counting-process";
 import { batchStream, defaultGridSteps, latencyModel } from "./latency-model";
+import type { Matrix } from "./matrix";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
 import { type BatchStream, type ServerSpec, meanQueueWaitMs, queueDelay } from "./queueing";
 import { type RequestWaitTable, type WindowWaitTables, requestWaitTable, windowWaitTables } from "./request-wait";
-import { type ServiceSpec, serviceTable } from "./service-time";
+import { type ServiceSpec, serviceLowerLine, serviceTable } from "./service-time";
 
 /** How a placement serves: its service time per batch and a fixed overhead per batch (network), ms. */
 export interface PlacementOption {
@@ -103,38 +110,11 @@ export interface OptimizeResult {
   alternatives: Plan[];
   /** Why there is no plan (when plan is null). */
   reason?: string;
-  /** configurations: size of the search space; candidates: those passing the cheap checks; latencyChecks: full model evaluations. */
+  /**
+   * configurations: size of the search space; candidates: configurations costed (those of the groups
+   * the search reached) that pass the cheap checks; latencyChecks: full model evaluations.
+   */
   stats: { configurations: number; candidates: number; latencyChecks: number };
-}
-
-/** Candidates in struct-of-arrays form (the search space can hold millions of configurations). */
-class Candidates {
-  readonly cost: number[] = [];
-  readonly placement: number[] = []; // index into PLACEMENTS
-  readonly shards: number[] = [];
-  readonly windowIndex: number[] = [];
-  readonly maxBatch: number[] = [];
-  readonly poolSize: number[] = [];
-
-  add(cost: number, placement: number, shards: number, windowIndex: number, maxBatch: number, poolSize: number): number {
-    this.cost.push(cost);
-    this.placement.push(placement);
-    this.shards.push(shards);
-    this.windowIndex.push(windowIndex);
-    this.maxBatch.push(maxBatch);
-    this.poolSize.push(poolSize);
-    return this.cost.length - 1;
-  }
-
-  /** Cheaper first; ties: shorter window, then smaller maxBatch, then fewer shards. */
-  isBefore = (a: number, b: number): boolean =>
-    this.cost[a] !== this.cost[b]
-      ? this.cost[a]! < this.cost[b]!
-      : this.windowIndex[a] !== this.windowIndex[b]
-        ? this.windowIndex[a]! < this.windowIndex[b]!
-        : this.maxBatch[a] !== this.maxBatch[b]
-          ? this.maxBatch[a]! < this.maxBatch[b]!
-          : this.shards[a]! < this.shards[b]!;
 }
 
 const PLACEMENTS: readonly Placement[] = ["edge", "origin"];
@@ -146,15 +126,18 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const { percentile: q, ms: sloMs } = input.slo;
   const placements = PLACEMENTS.filter((p) => input.placements[p]);
   const perShardCap = input.maxRequestsPerSPerShard ?? DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD;
-  const levels = Math.max(1, Math.max(...space.maxBatch) - 1);
+  const largestBatch = Math.max(...space.maxBatch);
+  const levels = Math.max(1, largestBatch - 1);
   const pools = [...space.poolSize].sort((a, b) => a - b);
   const services = PLACEMENTS.map((p) => (input.placements[p] ? serviceTable(input.placements[p].service, levels + 1) : new Float64Array(0)));
   const serviceOrders = services.map(sizesByServiceTime);
   const extras = PLACEMENTS.map((p) => input.placements[p]?.extraMs ?? 0);
   const stats = { configurations: 0, candidates: 0, latencyChecks: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
+  const nextPhases = new Map<number, Matrix>();
   const sweeps = new Map<string, BatchSizeSweep>();
   const candidates = new Candidates();
+  const heap = new MinHeap(candidates.isBefore);
   const probs = new Float64Array(levels + 1);
 
   /** The cost input of a configuration with its queueing; undefined when unstable. */
@@ -174,33 +157,57 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   };
   const totalCost = (costInput: CostInput | undefined): number | undefined => (costInput ? costParts(costInput, prices, input.costOptions) : undefined);
 
+  // The groups, under a lower bound of their cost.
+  const peakPerS = peakRatePerS(input.arrival);
+  const serviceLines = services.map((service) => (service.length > 0 ? serviceLowerLine(service) : { baseMs: 0, perItemMs: 0 }));
   for (const shards of space.shards) {
     stats.configurations += space.windowMs.length * space.maxBatch.length * placements.reduce((s, p) => s + (p === "origin" ? pools.length : 1), 0);
     if (input.arrival.ratePerS / shards > perShardCap) continue;
     const perShard = splitAcrossShards(input.arrival, shards);
     perShardArrivals.set(shards, perShard);
-    const nextPhase = nextArrivalPhaseMatrix(perShard);
+    nextPhases.set(shards, nextArrivalPhaseMatrix(perShard));
     space.windowMs.forEach((windowMs, windowIndex) => {
-      const sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels), nextPhase);
-      sweeps.set(`${shards}/${windowIndex}`, sweep);
-      for (const maxBatch of space.maxBatch) {
-        const batches = sweep.summarise(maxBatch, probs);
-        for (let placement = 0; placement < 2; placement++) {
-          if (!input.placements[PLACEMENTS[placement]!]) continue;
-          const service = services[placement]!;
-          if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
-          const stream = streamOf(batches, probs, maxBatch, service);
-          const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
-          const poolSize = placement === 1 ? smallestAbove(pools, busyPerShard * shards) : 0;
-          if (poolSize === undefined) continue;
-          const cost = totalCost(costInputOf(placement, shards, poolSize, batches, stream));
-          if (cost !== undefined) candidates.add(cost, placement, shards, windowIndex, maxBatch, poolSize);
-        }
+      const maxMeanBatch = Math.min(largestBatch, 1 + (peakPerS / shards) * (windowMs / 1000));
+      for (let placement = 0; placement < 2; placement++) {
+        if (!input.placements[PLACEMENTS[placement]!]) continue;
+        const { baseMs, perItemMs } = serviceLines[placement]!;
+        // Busy replicas: rate * E[s(K)] / E[K] (ms -> s), at least this (lowered for rounding).
+        const minBusy = ((input.arrival.ratePerS * (baseMs / maxMeanBatch + perItemMs)) / 1000) * (1 - 1e-9);
+        const poolSize = placement === 1 ? smallestAbove(pools, minBusy) : 0;
+        if (poolSize === undefined) continue;
+        const bound = costLowerBound(
+          { placement: PLACEMENTS[placement]!, ratePerS: input.arrival.ratePerS, shards, poolSize, maxMeanBatch, serviceBaseMs: baseMs, servicePerItemMs: perItemMs, extraMs: extras[placement]! },
+          prices,
+          input.costOptions,
+        );
+        heap.push(candidates.addGroup(bound, placement, shards, windowIndex));
       }
     });
   }
-  stats.candidates = candidates.cost.length;
-  const heap = new MinHeap(candidates.isBefore, Array.from({ length: candidates.cost.length }, (_, i) => i));
+
+  /** Costs the configurations of a group and queues those that pass the necessary latency condition. */
+  const expand = (placement: number, shards: number, windowIndex: number): void => {
+    const key = `${shards}/${windowIndex}`;
+    const windowMs = space.windowMs[windowIndex]!;
+    let sweep = sweeps.get(key);
+    if (!sweep) {
+      const perShard = perShardArrivals.get(shards)!;
+      sweeps.set(key, (sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels), nextPhases.get(shards)!)));
+    }
+    const service = services[placement]!;
+    for (const maxBatch of space.maxBatch) {
+      const batches = sweep.summarise(maxBatch, probs);
+      if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
+      const stream = streamOf(batches, probs, maxBatch, service);
+      const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
+      const poolSize = placement === 1 ? smallestAbove(pools, busyPerShard * shards) : 0;
+      if (poolSize === undefined) continue;
+      const cost = totalCost(costInputOf(placement, shards, poolSize, batches, stream));
+      if (cost === undefined) continue;
+      heap.push(candidates.add(cost, placement, shards, windowIndex, maxBatch, poolSize));
+      stats.candidates++;
+    }
+  };
 
   const windowTables = new Map<string, WindowWaitTables>();
   const tablesFor = (shards: number, windowIndex: number): WindowWaitTables => {
@@ -228,6 +235,11 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const wanted = 1 + (input.alternatives ?? 4);
   while (heap.size > 0 && found.length < wanted) {
     const i = heap.pop()!;
+    if (candidates.isGroup[i]) {
+      // An edge group whose shard count already has a plan would only yield skipped configurations.
+      if (!takenKeys.has(`${candidates.placement[i]}/${candidates.shards[i]}/0`)) expand(candidates.placement[i]!, candidates.shards[i]!, candidates.windowIndex[i]!);
+      continue;
+    }
     const [placement, shards, windowIndex, maxBatch, poolSize] = [candidates.placement[i]!, candidates.shards[i]!, candidates.windowIndex[i]!, candidates.maxBatch[i]!, candidates.poolSize[i]!];
     const planKey = `${placement}/${shards}/${poolSize}`;
     if (takenKeys.has(planKey)) continue;

@@ -22,6 +22,20 @@ export function serviceTable(spec: ServiceSpec, maxBatch: number): Float64Array 
   return Float64Array.from({ length: maxBatch }, (_, i) => serviceMs(spec, i + 1));
 }
 
+/**
+ * A line below the service times of a table (entry k - 1 is s(k)): s(k) >= baseMs + perItemMs * k
+ * for every size k, with both >= 0. The slope is the smallest step between sizes (the exact line for
+ * a linear spec); when that line would start below 0, the line through the origin under every s(k).
+ */
+export function serviceLowerLine(service: Float64Array): { baseMs: number; perItemMs: number } {
+  let perItemMs = Infinity;
+  for (let k = 1; k < service.length; k++) perItemMs = Math.min(perItemMs, service[k]! - service[k - 1]!);
+  perItemMs = Number.isFinite(perItemMs) ? Math.max(0, perItemMs) : 0;
+  const baseMs = service[0]! - perItemMs; // s(k) - perItemMs * k never decreases, so k = 1 is its minimum
+  if (baseMs >= 0) return { baseMs, perItemMs };
+  return { baseMs: 0, perItemMs: Math.min(...service.map((s, i) => s / (i + 1))) };
+}
+
 /** One measured batch: its size and how long it took, ms. */
 export interface ServiceSample {
   batchSize: number;
