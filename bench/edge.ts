@@ -99,6 +99,8 @@ async function lightLoad(edge: Started, model: string): Promise<{ inferP50Ms: nu
 }
 
 async function sweep(edge: Started, model: (typeof MODELS)[number], rates: number[], sloMs: number, seed: number): Promise<StepReport[]> {
+  // Warm up: the first requests of a fresh Worker create the session and compile the code paths.
+  await openLoop({ url: `${edge.url}/v2/models/${model}/infer`, ...bodies[model], ratePerS: rates[0]!, count: 20, maxDurationMs: 10_000, seed: 99 });
   const steps: StepReport[] = [];
   let misses = 0;
   for (const ratePerS of rates) {

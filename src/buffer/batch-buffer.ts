@@ -173,7 +173,8 @@ export class BatchBuffer extends DurableObject<Env> {
     }
     if (!this.isAlarmSet) {
       this.isAlarmSet = true;
-      void this.ctx.storage.setAlarm(dueAtMs + ALARM_BACKSTOP_MS);
+      // Unconfirmed: the backstop need not hold replies behind the output gate until it is stored.
+      void this.ctx.storage.setAlarm(dueAtMs + ALARM_BACKSTOP_MS, { allowUnconfirmed: true });
     }
   }
 }
