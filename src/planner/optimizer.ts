@@ -251,7 +251,10 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     const service = services[placement]!.subarray(0, maxBatch);
     const stream = batchStream(batches, service);
     const queue = placement === 0 ? queueDelay(stream, 1, 1) : queueDelay(stream, shards, poolSize);
-    const isPassingScreen = queue.isStable && tables.latencyCdfAt(batches, offsets[placement]!, sloMs, queue) >= q;
+    // Queueing only delays requests, so with the queue the CDF is at most this (up to rounding): a
+    // clear miss here is a miss, and more replicas cannot help.
+    const unqueuedCdf = tables.latencyCdfAt(batches, offsets[placement]!, sloMs);
+    const isPassingScreen = queue.isStable && unqueuedCdf >= q - 1e-6 && tables.latencyCdfAt(batches, offsets[placement]!, sloMs, queue) >= q;
     const model = isPassingScreen ? latencyModel(batches, accurateTable(shards, windowIndex, batches), { service: option.service, servers, extraMs: extras[placement]! }, shards) : undefined;
     if (model && model.distribution.cdf(sloMs) >= q) {
       const d = model.distribution;
@@ -270,8 +273,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       takenKeys.add(planKey);
     } else if (placement === 1) {
       const next = smallestAbove(pools, poolSize);
-      const isHopeless = tables.latencyCdfAt(batches, offsets[placement]!, sloMs) < q;
-      const cost = next === undefined || isHopeless ? undefined : totalCost(costInputOf(placement, shards, next, batches, stream));
+      const cost = next === undefined || unqueuedCdf < q ? undefined : totalCost(costInputOf(placement, shards, next, batches, stream));
       if (cost !== undefined) heap.push(candidates.add(cost, placement, shards, windowIndex, maxBatch, next!));
     }
   }
