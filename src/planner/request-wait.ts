@@ -51,9 +51,9 @@ export interface WindowWaitTables {
  * Prepares the tables of one window for every maxBatch the grid's levels allow (B <= levels + 1)
  * and returns a function of the batch size distribution. E_k is linear in the opening phase
  * distribution alpha, which depends on maxBatch, so the sums are kept per opening phase and combined
- * with each maxBatch's alpha. The sums are computed on first use: maxBatch B needs E_k for k < B
- * (O(m^2 B^2 steps) for all of them, shared by every smaller maxBatch) and E_B (O(m^2 B steps));
- * then O(m B steps) per maxBatch.
+ * with each maxBatch's alpha. Each sum E_k(y_i) (O(m^2 k)) is computed when first used: a whole
+ * table needs them all (O(m^2 B^2 steps)), but the CDF at one point without queueing needs two grid
+ * points per size, the same for every maxBatch.
  */
 export function windowWaitTables(arrival: MarkovianArrival, grid: readonly CountingMatrices[]): WindowWaitTables {
   const steps = grid.length - 1;
@@ -77,11 +77,11 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
           d[(i * L + n) * m + r]! += v * d1Ones[c]!;
         }
   }
-  // below[r][k][i]: E_k(y_i) for k < B from opening phase r; full[r][B][i]: E_B(y_i) from phase r.
-  // Sizes that a window almost never ends with (E_k <= k P(k-1 more arrivals in T) < 1e-15) and
-  // maxBatch values it almost never reaches (E_B <= B P(reach B) < 1e-15) are left at 0.
-  const below = new Float64Array(m * sizes * width);
-  const full = new Float64Array(m * sizes * width);
+  // below[r][k][i]: E_k(y_i) for k < B from opening phase r; full[r][B][i]: E_B(y_i) from phase r;
+  // NaN until first used. Sizes that a window almost never ends with (E_k <= k P(k-1 more arrivals
+  // in T) < 1e-15) and maxBatch values it almost never reaches (E_B <= B P(reach B) < 1e-15) are 0.
+  const below = new Float64Array(m * sizes * width).fill(NaN);
+  const full = new Float64Array(m * sizes * width).fill(NaN);
   const isSizeNegligible = new Uint8Array(sizes + 1);
   const isFullNegligible = new Uint8Array(sizes + 1);
   for (let k = 1; k <= sizes; k++) {
@@ -96,69 +96,59 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
     isSizeNegligible[k] = k * endsAtK < 1e-15 ? 1 : 0;
     isFullNegligible[k] = k * reachesK < 1e-15 ? 1 : 0;
   }
-  let belowDoneUpTo = 1; // E_k is in `below` for k <= belowDoneUpTo
-  const isFullDone = new Uint8Array(sizes + 1);
-  /** Fills below[.][k][.] for every size k up to kMax. */
-  const computeBelow = (kMax: number): void => {
-    for (let k = belowDoneUpTo + 1; k <= kMax; k++) {
-      if (!isSizeNegligible[k])
-        for (let r = 0; r < m; r++)
-          for (let i = 0; i < width; i++) {
-            const back = grid[steps - i]!; // counting matrices at T - y_i
-            let e = 0;
-            for (let j = 1; j <= k - 1; j++) {
-              const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
-              const bo = (i * L + k - j) * m;
-              if (k - j >= L) continue;
-              let s = 0;
-              for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
-              e += (k - j) * s;
-            }
-            below[(r * sizes + k - 1) * width + i] = e;
-          }
-    }
-    belowDoneUpTo = Math.max(belowDoneUpTo, kMax);
-  };
-  /** Fills full[.][B][.]. */
-  const computeFull = (B: number): void => {
-    isFullDone[B] = 1;
-    if (isFullNegligible[B]) return;
-    for (let r = 0; r < m; r++)
-      for (let i = 0; i < width; i++) {
-        const back = grid[steps - i]!; // counting matrices at T - y_i
-        let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
-        for (let n = 0; n <= B - 2; n++) reached -= b[(i * L + n) * m + r]!;
-        let viaOpen = 0;
-        for (let j = 1; j <= B - 1; j++) {
-          const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
-          const dO = (i * L + B - j - 1) * m;
-          let s = 0;
-          for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
-          viaOpen += (B - j) * s;
-        }
-        full[(r * sizes + B - 1) * width + i] = viaOpen + B * Math.max(0, reached);
+  /** E_k(y_i) for k < B, from opening phase r. */
+  const belowAt = (r: number, k: number, i: number): number => {
+    const at = (r * sizes + k - 1) * width + i;
+    if (!Number.isNaN(below[at]!)) return below[at]!;
+    let e = 0;
+    if (k >= 2 && !isSizeNegligible[k]) {
+      const back = grid[steps - i]!; // counting matrices at T - y_i
+      for (let j = 1; j <= k - 1; j++) {
+        const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
+        const bo = (i * L + k - j) * m;
+        if (k - j >= L) continue;
+        let s = 0;
+        for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
+        e += (k - j) * s;
       }
+    }
+    return (below[at] = e);
   };
-  /** Makes sure the sums that maxBatch B needs are computed. */
-  const prepare = (B: number): void => {
+  /** E_B(y_i) from opening phase r. */
+  const fullAt = (r: number, B: number, i: number): number => {
+    const at = (r * sizes + B - 1) * width + i;
+    if (!Number.isNaN(full[at]!)) return full[at]!;
+    let e = 0;
+    if (!isFullNegligible[B]) {
+      const back = grid[steps - i]!; // counting matrices at T - y_i
+      let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
+      for (let n = 0; n <= B - 2; n++) reached -= b[(i * L + n) * m + r]!;
+      let viaOpen = 0;
+      for (let j = 1; j <= B - 1; j++) {
+        const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
+        const dO = (i * L + B - j - 1) * m;
+        let s = 0;
+        for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
+        viaOpen += (B - j) * s;
+      }
+      e = viaOpen + B * Math.max(0, reached);
+    }
+    return (full[at] = e);
+  };
+  const checkLevels = (B: number): void => {
     if (B > sizes) throw new RangeError(`maxBatch ${B} needs ${B - 1} levels, the grid has ${L}`);
-    if (belowDoneUpTo < B - 1) computeBelow(B - 1);
-    if (!isFullDone[B]) computeFull(B);
   };
+
   const tableOf = (batches: BatchSizeDistribution): RequestWaitTable => {
     const B = batches.maxBatch;
-    prepare(B);
+    checkLevels(B);
     const alpha = batches.openingPhase;
     const values = new Float64Array(B * width);
     for (let r = 0; r < m; r++) {
       const w = alpha[r]! / batches.meanBatch;
       if (w === 0) continue;
-      for (let k = 2; k < B; k++) {
-        const o = (r * sizes + k - 1) * width;
-        for (let i = 0; i < width; i++) values[(k - 1) * width + i]! += w * below[o + i]!;
-      }
-      const o = (r * sizes + B - 1) * width;
-      for (let i = 0; i < width; i++) values[(B - 1) * width + i]! += w * full[o + i]!;
+      for (let k = 2; k < B; k++) for (let i = 0; i < width; i++) values[(k - 1) * width + i]! += w * belowAt(r, k, i);
+      for (let i = 0; i < width; i++) values[(B - 1) * width + i]! += w * fullAt(r, B, i);
     }
     const stepMs = batches.windowMs / steps;
     return { maxBatch: B, windowMs: batches.windowMs, steps, stepMs, values, taggedProbs: batches.taggedProbs };
@@ -166,7 +156,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
 
   const latencyCdfAt = (batches: BatchSizeDistribution, offsetsMs: ArrayLike<number>, xMs: number, queue?: { waitProb: number; decayPerMs: number }): number => {
     const B = batches.maxBatch;
-    prepare(B);
+    checkLevels(B);
     const windowMs = batches.windowMs;
     const stepMs = windowMs / steps;
     const alpha = batches.openingPhase;
@@ -176,8 +166,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
     const value = (k: number, i: number): number => {
       let v = 0;
       if (k === 1 && B > 1) return 0;
-      const source = k === B ? full : below;
-      for (let r = 0; r < m; r++) v += alpha[r]! * source[(r * sizes + k - 1) * width + i]!;
+      for (let r = 0; r < m; r++) v += alpha[r]! * (k === B ? fullAt(r, k, i) : belowAt(r, k, i));
       return v / batches.meanBatch;
     };
     let direct = 0;
