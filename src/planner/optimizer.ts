@@ -209,16 +209,20 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     }
   };
 
-  const windowTables = new Map<string, WindowWaitTables>();
-  const tablesFor = (shards: number, windowIndex: number): WindowWaitTables => {
+  // Screening tables per (shards, window), on grids with levels for the largest maxBatch checked so
+  // far (counting matrices of lower levels do not depend on how many levels are kept), doubled when
+  // a larger one comes.
+  const windowTables = new Map<string, { levels: number; tables: WindowWaitTables }>();
+  const tablesFor = (shards: number, windowIndex: number, maxBatch: number): WindowWaitTables => {
     const key = `${shards}/${windowIndex}`;
-    let tables = windowTables.get(key);
-    if (!tables) {
-      const perShard = perShardArrivals.get(shards)!;
-      const windowMs = space.windowMs[windowIndex]!;
-      const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs, OPTIMIZER_MAX_GRID_STEPS);
-      windowTables.set(key, (tables = windowWaitTables(perShard, countingGrid(perShard, windowMs / 1000, levels, steps))));
-    }
+    const cached = windowTables.get(key);
+    if (cached && cached.levels >= maxBatch - 1) return cached.tables;
+    const tableLevels = Math.min(levels, Math.max(1, maxBatch - 1, 2 * (cached?.levels ?? 0)));
+    const perShard = perShardArrivals.get(shards)!;
+    const windowMs = space.windowMs[windowIndex]!;
+    const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs, OPTIMIZER_MAX_GRID_STEPS);
+    const tables = windowWaitTables(perShard, countingGrid(perShard, windowMs / 1000, tableLevels, steps));
+    windowTables.set(key, { levels: tableLevels, tables });
     return tables;
   };
   const offsets = services.map((service, p) => service.map((s) => s + extras[p]!));
@@ -247,7 +251,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     const option = input.placements[PLACEMENTS[placement]!]!;
     const servers: ServerSpec = placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: poolSize, scope: "shared" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
-    const tables = tablesFor(shards, windowIndex);
+    const tables = tablesFor(shards, windowIndex, maxBatch);
     const service = services[placement]!.subarray(0, maxBatch);
     const stream = batchStream(batches, service);
     const queue = placement === 0 ? queueDelay(stream, 1, 1) : queueDelay(stream, shards, poolSize);
