@@ -40,6 +40,26 @@ export function blockConvolve(x: Float64Array, y: Float64Array, levels: number, 
     }
     return out;
   }
+  if (m === 2) {
+    // Unrolled, adding the same products in the same order (k, then q) as the general case.
+    for (let n = 0; n < levels; n++)
+      for (let r = 0; r < 2; r++) {
+        let s0 = 0;
+        let s1 = 0;
+        for (let k = Math.max(0, n - yBand); k <= n; k++) {
+          const a0 = x[k * 4 + r * 2]!;
+          const a1 = x[k * 4 + r * 2 + 1]!;
+          const yo = (n - k) * 4;
+          s0 += a0 * y[yo]!;
+          s0 += a1 * y[yo + 2]!;
+          s1 += a0 * y[yo + 1]!;
+          s1 += a1 * y[yo + 3]!;
+        }
+        out[n * 4 + r * 2] = s0;
+        out[n * 4 + r * 2 + 1] = s1;
+      }
+    return out;
+  }
   for (let n = 0; n < levels; n++) {
     const o = n * mm;
     for (let k = Math.max(0, n - yBand); k <= n; k++) {
