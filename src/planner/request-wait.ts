@@ -102,13 +102,12 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
     if (!Number.isNaN(below[at]!)) return below[at]!;
     let e = 0;
     if (k >= 2 && !isSizeNegligible[k]) {
-      const back = grid[steps - i]!; // counting matrices at T - y_i
-      for (let j = 1; j <= k - 1; j++) {
+      const backP = grid[steps - i]!.p; // P(., T - y_i)
+      for (let j = Math.max(1, k - L + 1); j <= k - 1; j++) {
         const ao = (j - 1) * mm + r * m; // row r of P(j-1, T - y_i)
         const bo = (i * L + k - j) * m;
-        if (k - j >= L) continue;
         let s = 0;
-        for (let c = 0; c < m; c++) s += back.p[ao + c]! * b[bo + c]!;
+        for (let c = 0; c < m; c++) s += backP[ao + c]! * b[bo + c]!;
         e += (k - j) * s;
       }
     }
@@ -120,7 +119,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
     if (!Number.isNaN(full[at]!)) return full[at]!;
     let e = 0;
     if (!isFullNegligible[B]) {
-      const back = grid[steps - i]!; // counting matrices at T - y_i
+      const backJ = grid[steps - i]!.j; // J(., T - y_i)
       let reached = 1; // P(B-th arrival by y_i) = 1 - sum_{n <= B-2} P(n, y_i) 1, from phase r
       for (let n = 0; n <= B - 2; n++) reached -= b[(i * L + n) * m + r]!;
       let viaOpen = 0;
@@ -128,7 +127,7 @@ export function windowWaitTables(arrival: MarkovianArrival, grid: readonly Count
         const co = (j - 1) * mm + r * m; // row r of J(j-1, T - y_i)
         const dO = (i * L + B - j - 1) * m;
         let s = 0;
-        for (let c = 0; c < m; c++) s += back.j[co + c]! * d[dO + c]!;
+        for (let c = 0; c < m; c++) s += backJ[co + c]! * d[dO + c]!;
         viaOpen += (B - j) * s;
       }
       e = viaOpen + B * Math.max(0, reached);
