@@ -10,7 +10,7 @@
  * Percentiles: bisection on F (the smallest x with F(x) >= q).
  */
 import { type MarkovianArrival, splitAcrossShards } from "./arrival";
-import { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
+import { type BatchSizeDistribution, type BatchSummary, batchSizeDistribution } from "./batch-size";
 import { countingGrid, countingMatrices } from "./counting-process";
 import { type QueueDelay, type ServerSpec, type BatchStream, queueDelay } from "./queueing";
 import { type RequestWaitTable, jointWaitCdf, requestWaitTable, segment as segmentIntegral, waitCdf } from "./request-wait";
@@ -46,6 +46,26 @@ export function batchStream(batches: BatchSizeDistribution, serviceByBatchMs: Fl
   const interReleaseMeanMs = batches.meanIdleMs + batches.meanOpenMs;
   const interReleaseSecondMomentMs2 = batches.idleSecondMomentMs2 + batches.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs;
   return { batchRatePerS: batches.batchRatePerS, interReleaseMeanMs, interReleaseSecondMomentMs2, serviceMeanMs, serviceSecondMomentMs2 };
+}
+
+/**
+ * The same as batchStream from a batch summary and its size probabilities (probs[k - 1] = P(size = k),
+ * k <= maxBatch), as the optimizer's fast path has them.
+ */
+export function batchStreamOf(batches: BatchSummary, probs: Float64Array, maxBatch: number, service: Float64Array): BatchStream {
+  let serviceMeanMs = 0;
+  let serviceSecondMomentMs2 = 0;
+  for (let i = 0; i < maxBatch; i++) {
+    serviceMeanMs += probs[i]! * service[i]!;
+    serviceSecondMomentMs2 += probs[i]! * service[i]! ** 2;
+  }
+  return {
+    batchRatePerS: batches.batchRatePerS,
+    interReleaseMeanMs: batches.meanIdleMs + batches.meanOpenMs,
+    interReleaseSecondMomentMs2: batches.idleSecondMomentMs2 + batches.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs,
+    serviceMeanMs,
+    serviceSecondMomentMs2,
+  };
 }
 
 /** Builds the latency distribution from a request-wait table, s(k) for k = 1..B, and the queue. */

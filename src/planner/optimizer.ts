@@ -19,13 +19,13 @@
  * pool size unless even unbounded servers miss it (more replicas cannot help then).
  * Alternatives: the next cheapest feasible plans, each with another (placement, shards, pool size).
  */
-import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS, splitAcrossShards } from "./arrival";
+import { type MarkovianArrival, peakRatePerS, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, type BatchSizeSweep, type BatchSummary, batchSizeSweep } from "./batch-size";
 import { Candidates } from "./candidates";
 import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costLowerBound, costParts, costPerHour } from "./cost-model";
 import { countingGrid, countingMatrices } from "./counting-process";
-import { batchStream, defaultGridSteps, latencyModel } from "./latency-model";
-import type { Matrix } from "./matrix";
+import { batchStream, batchStreamOf, defaultGridSteps, latencyModel } from "./latency-model";
+import { latencyUpperBoundAt, sizesByServiceTime } from "./latency-upper-bound";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
 import { type BatchStream, type ServerSpec, meanQueueWaitMs, queueDelay } from "./queueing";
@@ -134,7 +134,6 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const extras = PLACEMENTS.map((p) => input.placements[p]?.extraMs ?? 0);
   const stats = { configurations: 0, candidates: 0, latencyChecks: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
-  const nextPhases = new Map<number, Matrix>();
   const sweeps = new Map<string, BatchSizeSweep>();
   const candidates = new Candidates();
   const heap = new MinHeap(candidates.isBefore);
@@ -165,7 +164,6 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     if (input.arrival.ratePerS / shards > perShardCap) continue;
     const perShard = splitAcrossShards(input.arrival, shards);
     perShardArrivals.set(shards, perShard);
-    nextPhases.set(shards, nextArrivalPhaseMatrix(perShard));
     space.windowMs.forEach((windowMs, windowIndex) => {
       const maxMeanBatch = Math.min(largestBatch, 1 + (peakPerS / shards) * (windowMs / 1000));
       for (let placement = 0; placement < 2; placement++) {
@@ -192,13 +190,13 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     let sweep = sweeps.get(key);
     if (!sweep) {
       const perShard = perShardArrivals.get(shards)!;
-      sweeps.set(key, (sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels), nextPhases.get(shards)!)));
+      sweeps.set(key, (sweep = batchSizeSweep(perShard, countingMatrices(perShard, windowMs / 1000, levels))));
     }
     const service = services[placement]!;
     for (const maxBatch of space.maxBatch) {
       const batches = sweep.summarise(maxBatch, probs);
       if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
-      const stream = streamOf(batches, probs, maxBatch, service);
+      const stream = batchStreamOf(batches, probs, maxBatch, service);
       const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
       const poolSize = placement === 1 ? smallestAbove(pools, busyPerShard * shards) : 0;
       if (poolSize === undefined) continue;
@@ -300,42 +298,4 @@ function smallestAbove(sorted: number[], x: number): number | undefined {
     else lo = mid + 1;
   }
   return sorted[lo];
-}
-
-/** Batch sizes minus one, ordered by service time (it need not be monotone for tables). */
-function sizesByServiceTime(service: Float64Array): number[] {
-  return Array.from({ length: service.length }, (_, i) => i).sort((a, b) => service[a]! - service[b]!);
-}
-
-/**
- * An upper bound of P(latency <= xMs) from the batch sizes alone (probs[k - 1] = P(size = k)): a
- * request waits at least the service of its batch, and the opener of a batch released by the window
- * also waits the window.
- */
-function latencyUpperBoundAt(probs: Float64Array, meanBatch: number, maxBatch: number, windowMs: number, service: Float64Array, order: number[], xMs: number): number {
-  let bound = 0;
-  for (const i of order) {
-    if (service[i]! > xMs) break;
-    if (i >= maxBatch) continue;
-    bound += ((i + 1) * probs[i]!) / meanBatch;
-    if (i < maxBatch - 1 && windowMs + service[i]! > xMs) bound -= probs[i]! / meanBatch;
-  }
-  return bound;
-}
-
-/** The batch stream moments from a summary and its size probabilities (see batchStream). */
-function streamOf(batches: BatchSummary, probs: Float64Array, maxBatch: number, service: Float64Array): BatchStream {
-  let serviceMeanMs = 0;
-  let serviceSecondMomentMs2 = 0;
-  for (let i = 0; i < maxBatch; i++) {
-    serviceMeanMs += probs[i]! * service[i]!;
-    serviceSecondMomentMs2 += probs[i]! * service[i]! ** 2;
-  }
-  return {
-    batchRatePerS: batches.batchRatePerS,
-    interReleaseMeanMs: batches.meanIdleMs + batches.meanOpenMs,
-    interReleaseSecondMomentMs2: batches.idleSecondMomentMs2 + batches.openSecondMomentMs2 + 2 * batches.meanIdleMs * batches.meanOpenMs,
-    serviceMeanMs,
-    serviceSecondMomentMs2,
-  };
 }
