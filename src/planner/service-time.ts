@@ -24,14 +24,15 @@ export function serviceTable(spec: ServiceSpec, maxBatch: number): Float64Array 
 
 /**
  * A line below the service times of a table (entry k - 1 is s(k)): s(k) >= baseMs + perItemMs * k
- * for every size k, with both >= 0. The slope is the smallest step between sizes (the exact line for
- * a linear spec); when that line would start below 0, the line through the origin under every s(k).
+ * for every size k, with both >= 0. The slope is the smallest step between sizes, or 0 when a step
+ * goes down (the exact line for a linear spec), lowered to touch the table; when that line would
+ * start below 0, the line through the origin under every s(k).
  */
 export function serviceLowerLine(service: Float64Array): { baseMs: number; perItemMs: number } {
   let perItemMs = Infinity;
   for (let k = 1; k < service.length; k++) perItemMs = Math.min(perItemMs, service[k]! - service[k - 1]!);
   perItemMs = Number.isFinite(perItemMs) ? Math.max(0, perItemMs) : 0;
-  const baseMs = service[0]! - perItemMs; // s(k) - perItemMs * k never decreases, so k = 1 is its minimum
+  const baseMs = Math.min(...service.map((s, i) => s - perItemMs * (i + 1)));
   if (baseMs >= 0) return { baseMs, perItemMs };
   return { baseMs: 0, perItemMs: Math.min(...service.map((s, i) => s / (i + 1))) };
 }

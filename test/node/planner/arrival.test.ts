@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapProblems, phaseAfterArrival, splitAcrossShards, toMarkovianArrival } from "../../../src/planner/arrival";
+import { mapProblems, peakRatePerS, phaseAfterArrival, splitAcrossShards, toMarkovianArrival } from "../../../src/planner/arrival";
 import { EXAMPLE_MAP } from "./fixtures";
 
 describe("arrival", () => {
@@ -31,5 +31,11 @@ describe("arrival", () => {
   it("gives the phase after an arrival as a distribution", () => {
     const after = phaseAfterArrival(EXAMPLE_MAP);
     expect(after[0]! + after[1]!).toBeCloseTo(1, 12);
+  });
+
+  it("gives the largest arrival rate of any phase as the peak rate, scaled down by splitting", () => {
+    expect(peakRatePerS(EXAMPLE_MAP)).toBeCloseTo(0.68 + 15.98, 12);
+    expect(peakRatePerS(splitAcrossShards(EXAMPLE_MAP, 4))).toBeCloseTo((0.68 + 15.98) / 4, 12);
+    expect(peakRatePerS(toMarkovianArrival({ kind: "poisson", ratePerS: 40 }))).toBe(40);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { costPerHour } from "../../../src/planner/cost-model";
+import { type CostInput, costLowerBound, costParts, costPerHour } from "../../../src/planner/cost-model";
 import { DEFAULT_PRICES, withPrices } from "../../../src/planner/prices";
 
 describe("costPerHour", () => {
@@ -27,5 +27,28 @@ describe("costPerHour", () => {
   it("follows the DO price list strictly when service is not billed as CPU", () => {
     const input = { placement: "edge" as const, ratePerS: 10, shards: 1, meanBatch: 2, meanOpenMs: 5, meanServiceMs: 3, meanInFlightMs: 3 };
     expect(costPerHour(input, DEFAULT_PRICES, { isServiceBilledAsCpu: false }).workerCpu).toBe(0);
+  });
+});
+
+describe("costLowerBound", () => {
+  const group = { ratePerS: 300, shards: 3, maxMeanBatch: 12, serviceBaseMs: 10, servicePerItemMs: 4, extraMs: 0 };
+
+  it("is at most the cost of every plan of its group", () => {
+    for (const placement of ["edge", "origin"] as const)
+      for (const meanBatch of [1, 2.5, 7, 12])
+        for (const meanOpenMs of [0, 5, 80])
+          for (const waitMs of [0, 3, 40])
+            for (const poolSize of [2, 3]) {
+              const meanServiceMs = 10 + 4 * meanBatch + 1; // any E[s(K)] >= 10 + 4 E[K]
+              const plan: CostInput = { placement, ratePerS: 300, shards: 3, poolSize, meanBatch, meanOpenMs, meanServiceMs, meanInFlightMs: waitMs + meanServiceMs };
+              expect(costLowerBound({ ...group, placement, poolSize: 2 }, DEFAULT_PRICES)).toBeLessThanOrEqual(costParts(plan, DEFAULT_PRICES));
+            }
+  });
+
+  it("is reached by a plan with the largest mean batch, no open window and no queueing", () => {
+    const plan: CostInput = { placement: "edge", ratePerS: 300, shards: 3, meanBatch: 12, meanOpenMs: 0, meanServiceMs: 10 + 4 * 12, meanInFlightMs: 10 + 4 * 12 };
+    const bound = costLowerBound({ ...group, placement: "edge" }, DEFAULT_PRICES);
+    expect(bound).toBeLessThanOrEqual(costParts(plan, DEFAULT_PRICES));
+    expect(bound).toBeCloseTo(costParts(plan, DEFAULT_PRICES), 8);
   });
 });

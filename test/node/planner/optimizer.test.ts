@@ -33,6 +33,28 @@ describe("optimize", () => {
     expect(plan!.cost.totalUsdPerHour).toBeLessThanOrEqual(cheapestEdge + 1e-12);
   });
 
+  it("finds the cheapest feasible configuration over both placements and every pool size (brute force agrees)", () => {
+    const input: OptimizeInput = { arrival: poisson(150), slo: { percentile: 0.95, ms: 150 }, placements: { edge: { service: { kind: "linear", baseMs: 30, perItemMs: 12 } }, origin: { service: originService, extraMs: 25 } }, space: smallSpace };
+    const { plan } = optimize(input);
+    let cheapest = Infinity;
+    for (const shards of smallSpace.shards)
+      for (const windowMs of smallSpace.windowMs)
+        for (const maxBatch of smallSpace.maxBatch)
+          for (const [placements, pools] of [[{ edge: input.placements.edge }, [1]], ...smallSpace.poolSize.map((pool) => [{ origin: input.placements.origin }, [pool]] as const)] as const) {
+            const single = optimize({ ...input, placements, space: { maxBatch: [maxBatch], windowMs: [windowMs], shards: [shards], poolSize: [...pools] }, alternatives: 0 });
+            if (single.plan) cheapest = Math.min(cheapest, single.plan.cost.totalUsdPerHour);
+          }
+    expect(plan!.cost.totalUsdPerHour).toBe(cheapest);
+  });
+
+  it("costs only the configurations of groups that could beat the plans it returns", () => {
+    const result = optimize({ arrival: poisson(40), slo: { percentile: 0.95, ms: 900 }, placements: { edge: { service: edgeService }, origin: { service: originService, extraMs: 20 } } });
+    expect(result.plan?.placement).toBe("edge");
+    // 64 x 50 x 16 edge configurations and as many origin ones (at their smallest stable pool); an
+    // origin replica alone costs more than these plans, so no origin group is costed.
+    expect(result.stats.candidates).toBeLessThan((64 * 50 * 16) / 4); // all were costed before: 102,400
+  });
+
   it("goes to the origin when the edge cannot keep up, sizing the pool for the load", () => {
     const slowEdge = { kind: "linear" as const, baseMs: 50, perItemMs: 40 }; // 40 ms per item: at most 25 req/s per DO
     const result = optimize({ arrival: poisson(200), slo: { percentile: 0.95, ms: 400 }, placements: { edge: { service: slowEdge }, origin: { service: { kind: "linear", baseMs: 20, perItemMs: 2 }, extraMs: 20 } }, space: smallSpace });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fitLinear, serviceMs } from "../../../src/planner/service-time";
+import { fitLinear, serviceLowerLine, serviceMs, serviceTable } from "../../../src/planner/service-time";
 
 describe("service time", () => {
   it("evaluates linear and table models, extrapolating a table along its last step", () => {
@@ -27,5 +27,22 @@ describe("service time", () => {
     const fit = fitLinear([{ batchSize: 1, ms: 1 }, { batchSize: 2, ms: 4 }]);
     expect(fit.baseMs).toBe(0);
     expect(fit.perItemMs).toBeCloseTo(9 / 5, 12);
+  });
+
+  it("puts the lower line of a linear model on the model itself", () => {
+    const line = serviceLowerLine(serviceTable({ kind: "linear", baseMs: 10, perItemMs: 4 }, 64));
+    expect(line.baseMs).toBeCloseTo(10, 12);
+    expect(line.perItemMs).toBeCloseTo(4, 12);
+  });
+
+  it("keeps the lower line of a table under every entry, through the origin when the step line would start below 0", () => {
+    const tables = [[12, 15, 30, 31, 33, 60], [8, 7, 9, 12], [1, 5, 9, 13]].map((ms) => Float64Array.from(ms));
+    for (const service of tables) {
+      const { baseMs, perItemMs } = serviceLowerLine(service);
+      expect(baseMs).toBeGreaterThanOrEqual(0);
+      expect(perItemMs).toBeGreaterThanOrEqual(0);
+      service.forEach((s, i) => expect(baseMs + perItemMs * (i + 1)).toBeLessThanOrEqual(s + 1e-12));
+    }
+    expect(serviceLowerLine(tables[2]!)).toEqual({ baseMs: 0, perItemMs: 1 }); // steps of 4 would start at -3
   });
 });
