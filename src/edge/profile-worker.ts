@@ -1,18 +1,24 @@
 /**
- * Benchmark-only Worker: times back-to-back `session.run` calls of a shipped model inside workerd,
- * the same runtime the edge uses, so the benchmark can compare served throughput with the raw limit.
+ * Profiling Worker (not the edge's entry): times back-to-back `session.run` calls of a shipped model
+ * inside workerd, the runtime the edge uses. `npm run profile` fits service times from it, and the
+ * edge benchmark takes the raw limit from it. Run with `wrangler dev src/edge/profile-worker.ts`.
  * GET /raw?model=ppocr-cls&batch=16&iters=20 → {"ms": [...]}: per-run times of `iters` back-to-back
  * runs, each averaged over `repeat` runs (workerd's clock ticks in whole ms, so fast models need
- * repeats). One warm-up run is not counted.
+ * repeats). Before the first measurement of a model and batch size, it runs for WARM_UP_MS
+ * uncounted: V8 first runs WebAssembly from its baseline compiler and tiers up only hot code, and
+ * until then a run can be 4x slower (ppocr-cls batch 1: ~18 ms before, ~4 ms after).
  */
-import { OrtWebRunner } from "../../src/edge/ort-web-runner";
-import { CATALOG } from "../../src/models/catalog";
-import { allocateTensorData } from "../../src/protocol/datatypes";
-import type { Tensor } from "../../src/protocol/tensor";
+import { OrtWebRunner } from "./ort-web-runner";
+import { CATALOG } from "../models/catalog";
+import { allocateTensorData } from "../protocol/datatypes";
+import type { Tensor } from "../protocol/tensor";
 
-export { BatchBuffer } from "../../src/buffer/batch-buffer";
+export { BatchBuffer } from "../buffer/batch-buffer";
 
 const runners = new Map<string, OrtWebRunner>();
+/** Model and batch-size pairs already warmed up in this isolate. */
+const warmed = new Set<string>();
+const WARM_UP_MS = 1_500;
 
 /** Inputs of `batch` rows for a model: fixed dims from the manifest, dynamic ones from `dims`. */
 function inputsFor(name: string, batch: number, dims: number[]): Tensor[] {
@@ -41,7 +47,11 @@ export default {
     let runner = runners.get(name);
     if (!runner) runners.set(name, (runner = new OrtWebRunner(entry.manifest, entry.weights)));
     const inputs = inputsFor(name, batch, dims);
-    await runner.run(inputs);
+    const warmKey = `${name}/${batch}/${dims.join("x")}`;
+    const warmUpStart = performance.now();
+    do await runner.run(inputs);
+    while (!warmed.has(warmKey) && performance.now() - warmUpStart < WARM_UP_MS);
+    warmed.add(warmKey);
     const ms: number[] = [];
     for (let i = 0; i < iters; i++) {
       const start = performance.now();
