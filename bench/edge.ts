@@ -4,12 +4,13 @@
  * rising rates; the raw limit (back-to-back session.run at max batch in workerd) measured in the
  * same run; light-load overhead; and the batch window's precision. Writes bench/reports/edge.{json,md}.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
-import { parseManifest, type ModelManifest } from "../src/models/manifest";
+import { readManifest } from "../gpu-origin/read-manifest";
+import type { ModelManifest } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
-import { seededValues } from "../test/fixtures/model-inputs";
+import { seededFloats } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
 import { cpuMs, processTree } from "./lib/process-cpu";
 import { median, quantile, round } from "./lib/stats";
@@ -31,7 +32,7 @@ const CPU_RATE: Record<(typeof MODELS)[number], number> = { "ppocr-cls": 40, "si
 
 /** One-row requests in the binary tensor extension (JSON would cost the cls request ~6 ms to parse). */
 function binaryBody(name: string, shape: number[], seed: number) {
-  const data = Float32Array.from(seededValues(shape.reduce((a, b) => a * b, 1), seed));
+  const data = seededFloats(shape.reduce((a, b) => a * b, 1), seed);
   const packed = packBinary({ inputs: [{ name, datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name, datatype: "FP32", shape, data }]);
   return { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
 }
@@ -41,7 +42,7 @@ const bodies: Record<(typeof MODELS)[number], ReturnType<typeof binaryBody>> = {
   "silero-vad": binaryBody("input", [1, 512], 12),
 };
 
-const manifestOf = (name: string): ModelManifest => parseManifest(JSON.parse(readFileSync(resolve(ROOT, "models", name, "manifest.json"), "utf8")), `models/${name}/manifest.json`);
+const manifestOf = (name: string): ModelManifest => readManifest(join(ROOT, "models"), name);
 
 interface StepReport {
   ratePerS: number;

@@ -16,7 +16,8 @@ import { once } from "node:events";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { parseManifest, type ModelManifest } from "../src/models/manifest";
+import { readManifest } from "../gpu-origin/read-manifest";
+import type { ModelManifest } from "../src/models/manifest";
 import { binaryEntries, encodeBinaryInferRequest, packBinary, unpackBinary } from "../src/protocol/oip-binary";
 import { decodeInferResponse, encodeInferRequest } from "../src/origin/oip-json";
 import { OriginPool } from "../src/origin/origin-pool";
@@ -24,6 +25,7 @@ import { OriginPoolRunner, type AttemptRecord, type HopWire } from "../src/origi
 import { parseInferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { Tensor } from "../src/protocol/tensor";
+import { seededFloats } from "../test/fixtures/model-inputs";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SECRET = `bench-${Math.random().toString(36).slice(2)}-secret`;
@@ -58,21 +60,12 @@ async function stop(origin: Origin): Promise<void> {
   if (origin.child.exitCode === null && origin.child.signalCode === null && origin.child.kill("SIGKILL")) await origin.exited;
 }
 
-const manifestOf = (name: string): ModelManifest => parseManifest(JSON.parse(readFileSync(join(ROOT, "models", name, "manifest.json"), "utf8")), `models/${name}/manifest.json`);
+const manifestOf = (name: string): ModelManifest => readManifest(join(ROOT, "models"), name);
 
-function floats(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function vadInputs(rows: number): Tensor[] {
   return [
-    { name: "input", datatype: "FP32", shape: [rows, 512], data: floats(rows * 512, rows) },
+    { name: "input", datatype: "FP32", shape: [rows, 512], data: seededFloats(rows * 512, rows) },
     { name: "state", datatype: "FP32", shape: [2, rows, 128], data: new Float32Array(2 * rows * 128) },
     { name: "sr", datatype: "INT64", shape: [], data: BigInt64Array.of(16000n) },
   ];
@@ -136,7 +129,7 @@ async function detThroughput(url: string, wire: HopWire) {
   const runner = new OriginPoolRunner(manifestOf("ppocr-det"), new OriginPool([url], SECRET, { now: hiResNow }), wire);
   const rows: Array<Record<string, number | string>> = [];
   for (const batch of [1, 2, 4, 8]) {
-    const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [batch, 3, 320, 320], data: floats(batch * 3 * 320 * 320, 9) }];
+    const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [batch, 3, 320, 320], data: seededFloats(batch * 3 * 320 * 320, 9) }];
     const samples = await sampleBatches(runner, inputs, 3, 1);
     const med = (f: (s: Record<string, number>) => number) => quantile(samples.map(f), 0.5);
     rows.push({
@@ -164,8 +157,8 @@ function codecs() {
   const rows: Array<Record<string, number>> = [];
   for (const side of [64, 320, 640]) {
     const n = 3 * side * side;
-    const input: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 3, side, side], data: floats(n, 3) }];
-    const output: Tensor[] = [{ name: "sigmoid_0.tmp_0", datatype: "FP32", shape: [1, 1, side, side], data: floats(side * side, 4).map(Math.abs) }];
+    const input: Tensor[] = [{ name: "x", datatype: "FP32", shape: [1, 3, side, side], data: seededFloats(n, 3) }];
+    const output: Tensor[] = [{ name: "sigmoid_0.tmp_0", datatype: "FP32", shape: [1, 1, side, side], data: seededFloats(side * side, 4).map(Math.abs) }];
     const timeMs = (f: () => unknown) => {
       const t0 = performance.now();
       f();

@@ -4,9 +4,10 @@
  * model whose session fails to load stays "failed": the server stays live, but is not ready and
  * answers 503 for that model. There is no API to load or unload models.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, parseManifest, type ModelManifest } from "../src/models/manifest";
+import { ConfigError, type ModelManifest } from "../src/models/manifest";
+import { readManifest } from "./read-manifest";
 import type { ExecutionBackend } from "./execution-backend";
 import { ModelBatcher } from "./model-batcher";
 import type { OriginConfig } from "./origin-config";
@@ -31,7 +32,7 @@ export class ModelHost {
     for (const name of names) {
       const file = join(config.modelsDir, name, "manifest.json");
       if (!existsSync(file)) throw new ConfigError(`gpu-origin: --models: no model '${name}' (no ${name}/manifest.json in --models-dir)`);
-      const manifest = parseManifest(JSON.parse(readFileSync(file, "utf8")), `models/${name}/manifest.json`);
+      const manifest = readManifest(config.modelsDir, name);
       this.models.set(name, { manifest, modelPath: join(config.modelsDir, name, "model.onnx"), status: { state: "loading" } });
     }
     if (!this.models.size) throw new ConfigError("gpu-origin: --models-dir: no models found");

@@ -12,8 +12,8 @@
  * - the first `warmupRequests` arrivals are not measured (their batches still load the servers).
  */
 import type { MarkovianArrival } from "./arrival";
-import type { ServerSpec } from "./queueing";
-import { type ServiceSpec, serviceTable } from "./service-time";
+import type { LatencyInput } from "./latency-model";
+import { serviceTable } from "./service-time";
 
 /** A seeded uniform generator on [0, 1) (mulberry32, two draws per number for 53 bits). */
 export function createRng(seed: number): () => number {
@@ -63,14 +63,7 @@ function pick(probs: ArrayLike<number>, u: number): number {
 }
 
 /** Inputs of one simulation run. */
-export interface SimulationInput {
-  arrival: MarkovianArrival;
-  service: ServiceSpec;
-  servers: ServerSpec;
-  maxBatch: number;
-  windowMs: number;
-  shards?: number;
-  extraMs?: number;
+export interface SimulationInput extends Omit<LatencyInput, "gridSteps"> {
   /** Measured requests. */
   requests: number;
   /** Requests simulated first and not measured; default requests / 10. */

@@ -2,31 +2,21 @@
  * Test fixtures for the origin suite: manifests read from models/, deterministic inputs (seeded
  * LCG), signed fetches, and a reference onnxruntime-node session to compare against.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { parseManifest, type ModelManifest } from "../../../src/models/manifest";
+import { readManifest } from "../../../gpu-origin/read-manifest";
+import type { ModelManifest } from "../../../src/models/manifest";
 import { signHop } from "../../../src/origin/hop-signature";
 import type { Tensor } from "../../../src/protocol/tensor";
+import { seededFloats } from "../../fixtures/model-inputs";
 import { TEST_SECRET } from "./origin-process";
+
+export { seededFloats };
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
 /** A model's validated manifest. */
-export function manifestOf(name: string): ModelManifest {
-  return parseManifest(JSON.parse(readFileSync(join(root, "models", name, "manifest.json"), "utf8")), `models/${name}/manifest.json`);
-}
-
-/** Float32 values in [-1, 1) from a seeded LCG, reproducible across runs. */
-export function seededFloats(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+export const manifestOf = (name: string): ModelManifest => readManifest(join(root, "models"), name);
 
 /** silero-vad inputs for `rows` rows (audio from `seed`, zero state, 16 kHz). */
 export function vadInputs(rows: number, seed: number): Tensor[] {
