@@ -173,8 +173,8 @@ export class BatchBuffer extends DurableObject<Env> {
     }
     if (!this.isAlarmSet) {
       this.isAlarmSet = true;
-      // Unconfirmed: the backstop need not hold replies behind the output gate until it is stored.
-      void this.ctx.storage.setAlarm(dueAtMs + ALARM_BACKSTOP_MS, { allowUnconfirmed: true });
+      // The backstop neither holds replies behind the output gate nor blocks events while it is stored.
+      void this.ctx.storage.setAlarm(dueAtMs + ALARM_BACKSTOP_MS, { allowUnconfirmed: true, allowConcurrency: true });
     }
   }
 }
