@@ -49,6 +49,18 @@ function started(url: string, child: ChildProcess): Started {
   };
 }
 
+/** Resolves once `child` answers 200 on `readyPath` at 127.0.0.1:`port`; stops it if it never does. */
+async function startedWhenReady(port: number, readyPath: string, child: ChildProcess): Promise<Started> {
+  const server = started(`http://127.0.0.1:${port}`, child);
+  try {
+    await waitForReady(`${server.url}${readyPath}`, child);
+  } catch (error) {
+    await server.stop(1_000);
+    throw error;
+  }
+  return server;
+}
+
 /** Options for the edge Worker. */
 export interface EdgeOptions {
   port: number;
@@ -65,14 +77,7 @@ export async function startEdge({ port, vars = {}, script, stdio = "ignore" }: E
   const args = ["dev", ...(script ? [script] : []), "--config", resolve(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", resolve(ROOT, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(bin("wrangler"), args, { cwd: ROOT, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
-  const edge = started(`http://127.0.0.1:${port}`, child);
-  try {
-    await waitForReady(`${edge.url}/v2/health/live`, child);
-  } catch (error) {
-    await edge.stop(1_000);
-    throw error;
-  }
-  return edge;
+  return startedWhenReady(port, "/v2/health/live", child);
 }
 
 /** Options for one origin replica. */
@@ -93,12 +98,5 @@ export async function startOrigin({ port, secret, args = [], stdio = "ignore" }:
     stdio: ["ignore", stdio, stdio],
     env: { ...process.env, ORIGIN_SECRET: secret },
   });
-  const origin = started(`http://127.0.0.1:${port}`, child);
-  try {
-    await waitForReady(`${origin.url}/v2/health/ready`, child);
-  } catch (error) {
-    await origin.stop(1_000);
-    throw error;
-  }
-  return origin;
+  return startedWhenReady(port, "/v2/health/ready", child);
 }
