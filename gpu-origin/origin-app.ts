@@ -117,8 +117,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       return next();
     })
     .get("/v2", (c) => c.json(ORIGIN_SERVER))
-    .get("/v2/models/:model", (c) => c.json(modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch })))
-    .get("/v2/models/:model/versions/:version", (c) => c.json(modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch })))
+    .get("/v2/models/:model", (c) => c.json(metadataOf(c)))
+    .get("/v2/models/:model/versions/:version", (c) => c.json(metadataOf(c)))
     .get("/v2/models/:model/ready", (c) => readiness(c, model(c)))
     .get("/v2/models/:model/versions/:version/ready", (c) => readiness(c, model(c)))
     .get("/v2/models/:model/stats", (c) => {
@@ -133,6 +133,10 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       if (!(error instanceof InferenceError)) console.error("gpu-origin: unhandled error:", error);
       return errorResponse(error);
     });
+
+  function metadataOf(c: Context<Env>) {
+    return modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch });
+  }
 
   function readiness(c: Context<Env>, m: HostedModel) {
     const isReady = isModelReady(m);
