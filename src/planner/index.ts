@@ -8,6 +8,7 @@ export { type ArrivalSpec, type MarkovianArrival, mapProblems, splitAcrossShards
 export { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
 export { type CostBreakdown, type CostInput, type CostOptions, type Placement, costPerHour } from "./cost-model";
 export { countingMatrices } from "./counting-process";
+export { type FitMmpp2Details, type FitMmpp2Options, arrivalRows, fitMmpp2, fitMmpp2Details, mapGapScv, scaleArrival } from "./fit-map";
 export { type LatencyDistribution, type LatencyEstimate, type LatencyInput, estimateLatency } from "./latency-model";
 export { type OptimizeInput, type OptimizeResult, type Plan, type PlacementOption, type SearchSpace, DEFAULT_SEARCH_SPACE, geometricWindows, optimize } from "./optimizer";
 export { DEFAULT_PRICES, type PriceOverrides, type Prices, withPrices } from "./prices";
