@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, type ModelManifest } from "../src/models/manifest";
-import { readManifest } from "./read-manifest";
+import { readManifest, readOriginServiceLine } from "./read-manifest";
 import type { ExecutionBackend } from "./execution-backend";
 import { ModelBatcher } from "./model-batcher";
 import type { OriginConfig } from "./origin-config";
@@ -44,7 +44,8 @@ export class ModelHost {
       try {
         const session = await backend.createSession(model.modelPath, model.manifest);
         const { maxBatch, windowMs, maxQueueRows } = this.config;
-        model.status = { state: "ready", batcher: new ModelBatcher(model.manifest, session, { maxBatch, windowMs, maxQueueRows }) };
+        const prior = readOriginServiceLine(this.config.modelsDir, model.manifest.name);
+        model.status = { state: "ready", batcher: new ModelBatcher(model.manifest, session, { maxBatch, windowMs, maxQueueRows }, prior) };
       } catch (error) {
         model.status = { state: "failed" };
         console.error(`gpu-origin: model ${model.manifest.name} failed to load on ${backend.provider}: ${(error as Error).message}`);

@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
-import type { ModelManifest } from "../src/models/manifest";
+import { deadlineBudgetMs } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
@@ -23,9 +23,6 @@ import { ReplayGuard } from "./replay-guard";
 
 /** Server name and version reported by GET /v2. */
 export const ORIGIN_SERVER = { name: "gpu-origin", version: "0.1.0", extensions: ["statistics", "hop-signature"] };
-
-/** Deadline of an infer request that gives no parameters.timeout_ms, in ms. */
-const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** What the app serves and how. */
 export interface OriginAppOptions {
@@ -73,7 +70,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     const decodeStartMs = now();
     const request = decodeInferBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
     const decodeMs = now() - decodeStartMs;
-    const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+    const result = await hosted.status.batcher.submit(request, now() + deadlineBudgetMs(hosted.manifest, request.timeoutMs));
     const encodeStartMs = now();
     const wanted = new Set(request.outputs);
     const outputs = result.outputs.filter((t) => wanted.has(t.name));

@@ -14,6 +14,7 @@ const overridesSchema = z.record(
     .object({
       placement: z.enum(["edge", "origin"]).optional(),
       slo: z.object({ percentile: z.number(), ms: z.number() }).partial().strict().optional(),
+      maxLatencyMs: z.number().optional(),
       batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number(), adaptiveWindow: z.boolean() }).partial().strict().optional(),
     })
     .strict(),
@@ -71,7 +72,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
 }
 
 function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {
-  const merged = { ...manifest, placement: o.placement ?? manifest.placement, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
+  const merged = { ...manifest, placement: o.placement ?? manifest.placement, maxLatencyMs: o.maxLatencyMs ?? manifest.maxLatencyMs, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
   const result = manifestSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(describeIssues(`MODEL_OVERRIDES.${manifest.name}`, result.error));
   return result.data;

@@ -1,17 +1,23 @@
 /**
  * BatchBuffer: the Durable Object that coalesces one model shard's requests into micro-batches.
- * Thin glue around the pure BatchQueue: an in-memory timer releases each batch when its window ends
- * (alarms fire tens of ms late locally, so the alarm is only a backstop), one batch runs at a time,
- * and every request gets exactly one reply: a result, or a failure record with its status.
+ * Thin glue around the shared scheduler (src/scheduler/): the BatchLoop admits, forms batches
+ * lazily, runs one batch at a time and settles every request exactly once; this object supplies the
+ * clock, the model's runner, tensor concat/split and an alarm backstop (local alarms fire tens of
+ * ms late, so the in-memory timer does the waiting and the alarm only catches a lost timer).
  */
 import { DurableObject } from "cloudflare:workers";
-import { BatchQueue, type QueuedRequest, type ReleasedBatch } from "../batching/batch-queue";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
 import { runtimeConfig } from "../config";
+import type { CatalogEntry } from "../models/catalog";
 import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import { runnerFor } from "../runner/runner-for";
-import { BufferStats, type BufferStatsSnapshot } from "./buffer-stats";
+import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
+import { BatchLoop } from "../scheduler/batch-loop";
+import { windowPolicy } from "../scheduler/flush-policy";
+import { Scheduler } from "../scheduler/scheduler";
+import { ServiceEstimate } from "../scheduler/service-estimate";
+import { SchedulerStats, type SchedulerStatsSnapshot } from "../scheduler/scheduler-stats";
 
 /** Backstop delay of the alarm beyond the in-memory timer, in ms. */
 const ALARM_BACKSTOP_MS = 250;
@@ -26,7 +32,7 @@ export interface BufferJob {
   inputs: Tensor[];
   /** Output names the client wants. */
   outputs: string[];
-  /** Epoch ms after which the request must not run. */
+  /** Epoch ms at which the request fails if it has not been answered. */
   deadlineAtMs: number;
 }
 
@@ -35,150 +41,83 @@ export type BufferReply =
   | { ok: true; outputs: Tensor[]; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
   | { ok: false; failure: FailureRecord };
 
-type Waiter = { job: BufferJob; reply: (r: BufferReply) => void };
+/** What a batch gives each of its requests. */
+type JobResult = { outputs: Tensor[]; servedBy: string; originMs?: number };
+
+/** What the statistics endpoint shows of one shard. */
+export type BufferStatsSnapshot = SchedulerStatsSnapshot & { queuedRows: number; runningRows: number; serviceMs?: { baseMs: number; perRowMs: number } };
 
 /** Buffers and runs one model shard's batches. */
 export class BatchBuffer extends DurableObject<Env> {
-  private queue?: BatchQueue<Waiter>;
-  private isRunning = false;
-  private timer?: ReturnType<typeof setTimeout>;
-  private timerAtMs?: number;
-  private isAlarmSet = false;
-  private readonly statistics = new BufferStats();
+  private loop?: BatchLoop<BufferJob, JobResult>;
+  private alarmAtMs?: number;
   /** The clock (epoch ms). Tests replace it to move time without sleeping. */
   now: () => number = () => Date.now();
 
-  /** Queues a job and resolves with its reply once its batch ran (or it failed, expired, was cancelled). */
-  infer(job: BufferJob): Promise<BufferReply> {
+  /** Queues a job and resolves with its reply once its batch ran (or it was refused, expired, cancelled). */
+  async infer(job: BufferJob): Promise<BufferReply> {
     const entry = runtimeConfig(this.env).models.get(job.model);
-    if (!entry) return Promise.resolve(failure(unavailable(`model '${job.model}' is not served here`)));
-    const limits = entry.manifest.batching;
-    if (!this.queue) this.queue = new BatchQueue(limits);
-    else this.queue.limits = limits;
-    const nowMs = this.now();
-    if (job.deadlineAtMs <= nowMs) {
-      this.statistics.count("expired");
-      return Promise.resolve(failure(unavailable("deadline exceeded before the request was queued")));
-    }
-    return new Promise<BufferReply>((reply) => {
-      const queued = this.queue!.add({ id: job.id, rows: job.rows, batchKey: job.batchKey, enqueuedAtMs: nowMs, deadlineAtMs: job.deadlineAtMs, payload: { job, reply } });
-      if (!queued) {
-        this.statistics.count("rejectedFull");
-        reply(failure(unavailable(`model '${job.model}' is overloaded: buffer full`)));
-        return;
-      }
-      void this.pump(false);
-    });
+    if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
+    const outcome = await this.loopFor(entry).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
+    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error) };
+    const wanted = new Set(job.outputs);
+    const { outputs, ...served } = outcome.value;
+    return { ok: true, outputs: outputs.filter((t) => wanted.has(t.name)), batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
   cancel(id: string): boolean {
-    const removed = this.queue?.remove(id);
-    if (!removed) return false;
-    this.statistics.count("cancelled");
-    removed.payload.reply(failure(unavailable("request cancelled by the client")));
-    this.schedule();
-    return true;
+    return this.loop?.cancel(id) ?? false;
   }
 
   /** This shard's counters and recent samples. */
-  stats(): BufferStatsSnapshot & { queuedRows: number } {
-    return { ...this.statistics.snapshot(), queuedRows: this.queue?.queuedRows ?? 0 };
+  stats(): BufferStatsSnapshot {
+    const scheduler = this.loop?.scheduler;
+    const serviceMs = scheduler?.service.fit();
+    return { ...(this.loop?.stats ?? new SchedulerStats()).snapshot(), queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceMs && { serviceMs }) };
   }
 
-  /** Backstop: releases whatever is due if the in-memory timer did not (e.g. after a restart). */
+  /** Backstop: starts whatever is due if the in-memory timer did not (e.g. after a restart). */
   override async alarm(): Promise<void> {
-    this.isAlarmSet = false;
-    await this.pump(false);
+    this.alarmAtMs = undefined;
+    this.loop?.wake();
   }
 
-  /**
-   * Expires and releases batches until nothing is due, one batch at a time. `isTimerFire` marks a
-   * wake-up by the window timer, the only case whose lateness measures the timer's precision.
-   */
-  private async pump(isTimerFire: boolean): Promise<void> {
-    if (this.isRunning || !this.queue) return;
-    this.isRunning = true;
-    try {
-      let isFirst = true;
-      for (;;) {
-        const nowMs = this.now();
-        this.expire(nowMs);
-        const batch = this.queue.takeReady(nowMs);
-        if (!batch) break;
-        const windowErrorMs = isTimerFire && isFirst && batch.reason === "window" ? nowMs - batch.windowEndsAtMs : undefined;
-        this.statistics.released(batch.rows, batch.reason, windowErrorMs);
-        isFirst = false;
-        await this.run(batch);
-      }
-    } finally {
-      this.isRunning = false;
+  /** The loop of this shard's model, created on first use; a changed manifest re-configures it. */
+  private loopFor({ manifest, service }: CatalogEntry): BatchLoop<BufferJob, JobResult> {
+    const { maxBatch, windowMs, maxQueueRows } = manifest.batching;
+    if (this.loop) {
+      this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows });
+      return this.loop;
     }
-    this.schedule();
+    const policy = manifest.batching.adaptiveWindow ? adaptiveWindowPolicy() : windowPolicy;
+    // Until batches are measured here, the model's profile stands in (origin: its kernel time, without the hop).
+    const prior = manifest.placement === "edge" ? service.edge : service.origin;
+    this.loop = new BatchLoop(new Scheduler({ maxBatch, windowMs, maxQueueRows }, policy, new ServiceEstimate(prior)), {
+      label: manifest.name,
+      now: () => this.now(),
+      execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
+      onNextDue: (atMs) => this.armAlarm(atMs),
+    });
+    return this.loop;
   }
 
-  private expire(nowMs: number): void {
-    const expired = this.queue!.expire(nowMs);
-    if (!expired.length) return;
-    this.statistics.count("expired", expired.length);
-    for (const r of expired) r.payload.reply(failure(unavailable("deadline exceeded while waiting in the batch buffer")));
+  /** Concatenates the jobs' inputs, runs the batch on the model's runner, and splits the outputs. */
+  private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<JobResult[]> {
+    const config = runtimeConfig(this.env);
+    const entry = config.models.get(jobs[0]!.model)!;
+    const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
+    // The batch may run until its last request's deadline; each request still fails at its own.
+    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)));
+    const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
+    return parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
   }
 
-  private async run(batch: ReleasedBatch<Waiter>): Promise<void> {
-    const jobs = batch.requests.map((r) => r.payload.job);
-    try {
-      const config = runtimeConfig(this.env);
-      const entry = config.models.get(jobs[0]!.model)!;
-      const { manifest } = entry;
-      const inputs = concatBatch(manifest.inputs, jobs.map((j) => j.inputs));
-      const startMs = this.now();
-      const result = await runnerFor(entry, config).run(inputs, Math.min(...jobs.map((j) => j.deadlineAtMs)));
-      const inferMs = this.now() - startMs;
-      const parts = splitBatch(manifest.outputs, result.outputs, batch.requests.map((r) => r.rows));
-      batch.requests.forEach((r: QueuedRequest<Waiter>, i) => {
-        const wanted = new Set(r.payload.job.outputs);
-        r.payload.reply({
-          ok: true,
-          outputs: parts[i]!.filter((t) => wanted.has(t.name)),
-          batchRows: batch.rows,
-          queueMs: startMs - r.enqueuedAtMs,
-          inferMs,
-          servedBy: result.servedBy,
-          ...(result.originMs !== undefined && { originMs: result.originMs }),
-        });
-      });
-    } catch (error) {
-      this.statistics.count("failedBatches");
-      const record = toFailureRecord(error);
-      if (record.status === 500) console.error(`batch of ${jobs[0]!.model} failed:`, error);
-      for (const r of batch.requests) r.payload.reply({ ok: false, failure: record });
-    }
+  /** Arms the alarm as a backstop behind the loop's timer (never earlier than needed, once at a time). */
+  private armAlarm(dueAtMs: number | undefined): void {
+    if (dueAtMs === undefined || this.alarmAtMs !== undefined) return;
+    this.alarmAtMs = dueAtMs + ALARM_BACKSTOP_MS;
+    // The backstop neither holds replies behind the output gate nor blocks events while it is stored.
+    void this.ctx.storage.setAlarm(this.alarmAtMs, { allowUnconfirmed: true, allowConcurrency: true });
   }
-
-  /** Arms the in-memory timer for the next due time, and the alarm as a backstop. */
-  private schedule(): void {
-    const dueAtMs = this.queue?.nextDueAtMs(this.now());
-    if (dueAtMs === undefined) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = this.timerAtMs = undefined;
-      return;
-    }
-    if (this.timerAtMs !== dueAtMs) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timerAtMs = dueAtMs;
-      this.timer = setTimeout(() => {
-        this.timer = this.timerAtMs = undefined;
-        void this.pump(true);
-      }, Math.max(0, dueAtMs - this.now()));
-    }
-    if (!this.isAlarmSet) {
-      this.isAlarmSet = true;
-      // The backstop neither holds replies behind the output gate nor blocks events while it is stored.
-      void this.ctx.storage.setAlarm(dueAtMs + ALARM_BACKSTOP_MS, { allowUnconfirmed: true, allowConcurrency: true });
-    }
-  }
-}
-
-function failure(error: ReturnType<typeof unavailable>): BufferReply {
-  return { ok: false, failure: toFailureRecord(error) };
 }

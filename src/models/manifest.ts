@@ -46,7 +46,7 @@ const batchingSpec = z
     shards: z.number().int().min(1).max(256),
     /** Most rows (shape[batchAxis]) one request may carry. */
     maxRowsPerRequest: z.number().int().min(1),
-    /** Skip the window when the recent arrival rate predicts no company within it (see BatchQueue). */
+    /** Skip the window when the recent arrival rate predicts no company within it (src/scheduler/adaptive-window.ts). */
     adaptiveWindow: z.boolean().default(true),
   })
   .strict();
@@ -64,7 +64,10 @@ export const manifestSchema = z
     placement: z.enum(["edge", "origin"]),
     inputs: z.array(tensorSpec).min(1),
     outputs: z.array(tensorSpec).min(1),
+    /** The latency target the planner plans for: `percentile` of requests within `ms`. Not a deadline. */
     slo: z.object({ percentile: z.number().gt(0).lt(1), ms: z.number().positive() }).strict(),
+    /** A request's deadline when the client gives no timeout_ms, in ms; default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
+    maxLatencyMs: z.number().positive().max(600_000).optional(),
     batching: batchingSpec,
   })
   .strict()
@@ -87,6 +90,17 @@ export const manifestSchema = z
 
 /** A validated model manifest. */
 export type ModelManifest = z.infer<typeof manifestSchema>;
+
+/** Without maxLatencyMs, a request's deadline is this many times the SLO's ms. */
+export const MAX_LATENCY_SLO_MULTIPLE = 4;
+
+/**
+ * A request's deadline budget in ms: the client's timeout_ms when it gives one, else the model's
+ * maxLatencyMs (default MAX_LATENCY_SLO_MULTIPLE x slo.ms). The SLO itself is a planning target.
+ */
+export function deadlineBudgetMs(manifest: Pick<ModelManifest, "maxLatencyMs" | "slo">, timeoutMs?: number): number {
+  return timeoutMs ?? manifest.maxLatencyMs ?? MAX_LATENCY_SLO_MULTIPLE * manifest.slo.ms;
+}
 
 /** Thrown when a manifest or configuration is invalid; the message names the file and the field. */
 export class ConfigError extends Error {

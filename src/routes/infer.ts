@@ -1,13 +1,14 @@
 /**
  * POST /v2/models/{m}[/versions/{v}]/infer: bound the body (413 before parsing), parse and validate
  * it against the manifest (JSON, or the binary tensor extension when Inference-Header-Content-Length
- * is given), hand it to a batch buffer with a deadline from the SLO (or the client's shorter
- * timeout_ms), and answer with the outputs (binary if asked) and how they were served.
+ * is given), hand it to a batch buffer with its own deadline (the client's timeout_ms, else the
+ * model's maxLatencyMs), and answer with the outputs (binary if asked) and how they were served.
  */
 import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { dispatchToBuffer } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
+import { deadlineBudgetMs } from "../models/manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
 import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
@@ -19,7 +20,7 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const config = runtimeConfig(c.env);
   const { manifest } = lookupModel(config, c.req.param("model")!, c.req.param("version"));
   const request = decodeInferBody(await readBody(c.req.raw, config.maxBodyBytes), c.req.header(INFERENCE_HEADER_LENGTH), manifest);
-  const budgetMs = Math.min(manifest.slo.ms, request.timeoutMs ?? Infinity);
+  const budgetMs = deadlineBudgetMs(manifest, request.timeoutMs);
   const result = await dispatchToBuffer(
     c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>,
     manifest,

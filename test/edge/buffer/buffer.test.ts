@@ -26,16 +26,45 @@ describe("BatchBuffer", () => {
     expect(responses.map((r) => r.headers.get("x-batch-size"))).toEqual(["8", "8"]);
   });
 
-  it("answers 503 to a request whose deadline passes in the buffer, and never runs it", async () => {
-    const before = await bufferStub("silero-vad").stats();
-    const response = await infer("silero-vad", { ...vadBody(1, 3), parameters: { timeout_ms: 30 } });
-    expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBe("1");
-    expect(((await response.json()) as { error: string }).error).toMatch(/deadline exceeded/);
-    const after = await bufferStub("silero-vad").stats();
-    expect(after.expired).toBe(before.expired + 1);
-    expect(after.batches).toBe(before.batches);
-    expect(after.queuedRows).toBe(0);
+  it("refuses at admission, at once and without running it, a request that cannot finish by its deadline", async () => {
+    await runInDurableObject(bufferStub("silero-vad"), async (buffer) => {
+      const startMs = Date.now();
+      buffer.now = () => startMs;
+      const before = buffer.stats();
+      const waiting = buffer.infer(vadJob("waiting", 7, 16000));
+      // Joining the waiting 7 rows fills a batch of 8 at once; no batch runs in 0.01 ms (the profile says so too).
+      const refused = await buffer.infer(vadJob("hurried", 1, 16000, startMs + 0.01));
+      // Retry-After: the queue drains when the 7 rows' 5 s window ends and their batch has run.
+      expect(refused).toMatchObject({ ok: false, failure: { status: 503, retryAfterS: 6, message: expect.stringMatching(/overloaded: it would finish in about \d+ ms, after its deadline/) } });
+      expect(buffer.cancel("waiting")).toBe(true);
+      await waiting;
+      buffer.now = () => Date.now();
+      const after = buffer.stats();
+      expect(after.rejectedLate - before.rejectedLate).toBe(1);
+      expect(after.batches).toBe(before.batches);
+      expect(after.queuedRows).toBe(0);
+    });
+  });
+
+  it("answers 503 to a queued request whose deadline passes, and never runs it", async () => {
+    const stub = bufferStub("silero-vad");
+    let pending: Promise<unknown> | undefined;
+    let expiredBefore = 0;
+    await runInDurableObject(stub, (buffer) => {
+      const startMs = Date.now();
+      buffer.now = () => startMs;
+      expiredBefore = buffer.stats().expired;
+      pending = buffer.infer(vadJob("expiring", 1, 16000, startMs + 2_000));
+      // Time passes the deadline before the request could start (the server was slower than predicted).
+      buffer.now = () => startMs + 2_001;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await pending).toMatchObject({ ok: false, failure: { status: 503, message: expect.stringMatching(/deadline exceeded while waiting in the queue/) } });
+    await runInDurableObject(stub, (buffer) => {
+      buffer.now = () => Date.now();
+      expect(buffer.stats().expired - expiredBefore).toBe(1);
+      expect(buffer.stats().queuedRows).toBe(0);
+    });
   });
 
   it("refuses a request that arrives past its deadline", async () => {
@@ -45,17 +74,20 @@ describe("BatchBuffer", () => {
 
   it("answers 503 at once when the queue is full, and drops cancelled requests", async () => {
     await runInDurableObject(bufferStub("silero-vad"), async (buffer) => {
+      const before = buffer.stats();
       const a = buffer.infer(vadJob("a", 7, 16000));
       const b = buffer.infer(vadJob("b", 7, 8000));
       expect(buffer.stats().queuedRows).toBe(14);
       const refused = await buffer.infer(vadJob("c", 3, 16000));
-      expect(refused).toMatchObject({ ok: false, failure: { status: 503, message: expect.stringMatching(/buffer full/) } });
+      expect(refused).toMatchObject({ ok: false, failure: { status: 503, message: expect.stringMatching(/overloaded: queue full/) } });
       expect(buffer.cancel("a")).toBe(true);
       expect(buffer.cancel("b")).toBe(true);
       expect(buffer.cancel("b")).toBe(false);
       expect(await a).toMatchObject({ ok: false, failure: { status: 503, message: expect.stringMatching(/cancelled/) } });
       expect(await b).toMatchObject({ ok: false });
-      expect(buffer.stats()).toMatchObject({ queuedRows: 0, cancelled: 2, rejectedFull: 1 });
+      const after = buffer.stats();
+      expect(after.queuedRows).toBe(0);
+      expect([after.cancelled - before.cancelled, after.rejectedFull - before.rejectedFull, after.cancelledRows - before.cancelledRows]).toEqual([2, 1, 14]);
     });
   });
 
@@ -84,7 +116,7 @@ describe("BatchBuffer", () => {
     expect(await pending).toMatchObject({ ok: true, batchRows: 1 });
     await runInDurableObject(stub, (buffer) => {
       buffer.now = () => Date.now();
-      expect(buffer.stats().releasedByWindow).toBeGreaterThan(0);
+      expect(buffer.stats().startedByWindow).toBeGreaterThan(0);
     });
   });
 

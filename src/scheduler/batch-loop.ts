@@ -1,0 +1,181 @@
+/**
+ * The driver of a Scheduler: the one pump/timer loop that the edge buffer and gpu-origin's batcher
+ * share. It admits requests, starts due batches on free servers, runs them through `execute`, and
+ * settles every request exactly once: with its rows of the batch's outputs, or with a failure
+ * (refused at admission, deadline passed while queued or while its batch ran, cancelled, or the
+ * batch failed). A request whose deadline passes while its batch runs is answered 503 at its
+ * deadline; the batch goes on for the others. One timer wakes the loop at the next due time or
+ * deadline; `onNextDue` lets a Durable Object arm an alarm as a backstop. Clock, timers and
+ * deferral are injected, so tests run it on a fake clock.
+ */
+import { InferenceError, unavailable } from "../protocol/errors";
+import type { Batch, Job, QueuedJob, Scheduler } from "./scheduler";
+import { SchedulerStats } from "./scheduler-stats";
+
+/** What a request gets: its part of the batch's result, or why it failed. */
+export type Outcome<O> = { ok: true; value: O; batchRows: number; queueMs: number; inferMs: number } | { ok: false; error: unknown };
+
+/** A request as submitted: a scheduler job whose payload is the caller's input. */
+export type Submission<I> = Omit<Job<I>, "payload"> & { input: I };
+
+/** What the loop needs from its host. */
+export interface LoopHost<I, O> {
+  /** Names the model in error messages. */
+  label: string;
+  /** Epoch ms clock. */
+  now(): number;
+  /** Runs a batch; resolves with one result per job, in order, or rejects (every unsettled job fails with the error). */
+  execute(inputs: I[], batch: Batch<Entry<I, O>>): Promise<O[]>;
+  /** Defers the pump so requests arriving in the same turn join one batch; default queueMicrotask. */
+  defer?(run: () => void): void;
+  setTimer?(run: () => void, ms: number): unknown;
+  clearTimer?(handle: unknown): void;
+  /** Told the next time the loop must wake (undefined: nothing pending), e.g. to arm an alarm. */
+  onNextDue?(atMs: number | undefined): void;
+}
+
+/** A queued or running request and how to answer it. */
+export interface Entry<I, O> {
+  input: I;
+  deadlineAtMs: number;
+  settle(outcome: Outcome<O>): void;
+  isSettled: boolean;
+}
+
+/** Runs one scheduler. */
+export class BatchLoop<I, O> {
+  readonly stats = new SchedulerStats();
+  private readonly running = new Set<QueuedJob<Entry<I, O>>>();
+  private timer: unknown;
+  private timerAtMs?: number;
+  private isPumpDeferred = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly scheduler: Scheduler<Entry<I, O>>,
+    private readonly host: LoopHost<I, O>,
+  ) {}
+
+  /** Admits a request; resolves once it is settled. Never rejects. */
+  submit(request: Submission<I>): Promise<Outcome<O>> {
+    const nowMs = this.host.now();
+    return new Promise<Outcome<O>>((resolve) => {
+      const entry: Entry<I, O> = {
+        input: request.input,
+        deadlineAtMs: request.deadlineAtMs,
+        isSettled: false,
+        settle(outcome) {
+          if (entry.isSettled) return;
+          entry.isSettled = true;
+          resolve(outcome);
+        },
+      };
+      if (request.deadlineAtMs <= nowMs) {
+        this.stats.count("expired", request.rows);
+        return entry.settle({ ok: false, error: unavailable("deadline exceeded before the request was queued") });
+      }
+      const admission = this.scheduler.admit({ id: request.id, rows: request.rows, batchKey: request.batchKey, deadlineAtMs: request.deadlineAtMs, payload: entry }, nowMs);
+      if (!admission.ok) {
+        this.stats.count(admission.reason === "full" ? "rejectedFull" : "rejectedLate", request.rows);
+        const retryAfterS = Math.min(3600, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
+        const why = admission.reason === "full" ? "queue full" : `it would finish in about ${Math.ceil(admission.predictedCompletionAtMs! - nowMs)} ms, after its deadline`;
+        return entry.settle({ ok: false, error: unavailable(`model '${this.host.label}' is overloaded: ${why}`, retryAfterS) });
+      }
+      this.stats.admitted(request.rows);
+      this.deferPump();
+    });
+  }
+
+  /** Drops a queued request whose client went away. Returns whether it was still queued. */
+  cancel(id: string): boolean {
+    const removed = this.scheduler.remove(id);
+    if (!removed) return false;
+    this.stats.count("cancelled", removed.rows);
+    removed.payload.settle({ ok: false, error: unavailable("request cancelled by the client") });
+    this.arm();
+    return true;
+  }
+
+  /** Wakes the loop now (an alarm, a changed plan). */
+  wake(): void {
+    this.pump(false);
+  }
+
+  /** Resolves once nothing is queued or running. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.scheduler.queuedRows === 0 && this.scheduler.busyServers === 0;
+  }
+
+  private deferPump(): void {
+    if (this.isPumpDeferred) return;
+    this.isPumpDeferred = true;
+    (this.host.defer ?? queueMicrotask)(() => {
+      this.isPumpDeferred = false;
+      this.pump(false);
+    });
+  }
+
+  /** Fails what is late, starts every due batch a free server can take, and re-arms the timer. */
+  private pump(isTimerFire: boolean): void {
+    const nowMs = this.host.now();
+    for (const job of this.scheduler.expire(nowMs)) {
+      this.stats.count("expired", job.rows);
+      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while waiting in the queue") });
+    }
+    for (const job of this.running) {
+      if (job.payload.isSettled || job.deadlineAtMs > nowMs) continue;
+      this.stats.count("expiredRunning", job.rows);
+      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while its batch ran") });
+    }
+    let isFirst = true;
+    for (let batch = this.scheduler.start(nowMs); batch; batch = this.scheduler.start(nowMs)) {
+      const windowErrorMs = isTimerFire && isFirst && batch.reason === "window" ? nowMs - batch.windowEndsAtMs : undefined;
+      this.stats.started(batch.rows, batch.reason, windowErrorMs);
+      isFirst = false;
+      void this.run(batch);
+    }
+    this.arm();
+    if (this.isIdle()) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async run(batch: Batch<Entry<I, O>>): Promise<void> {
+    for (const job of batch.jobs) this.running.add(job);
+    const startMs = this.host.now();
+    try {
+      const results = await this.host.execute(batch.jobs.map((j) => j.payload.input), batch);
+      const inferMs = this.host.now() - startMs;
+      this.scheduler.finish(batch, inferMs);
+      batch.jobs.forEach((job, i) => job.payload.settle({ ok: true, value: results[i]!, batchRows: batch.rows, queueMs: startMs - job.enqueuedAtMs, inferMs }));
+    } catch (error) {
+      this.scheduler.finish(batch);
+      this.stats.count("failedBatches", 1);
+      if (!(error instanceof InferenceError) || error.status === 500) console.error(`batch of ${this.host.label} failed:`, error);
+      for (const job of batch.jobs) job.payload.settle({ ok: false, error });
+    } finally {
+      for (const job of batch.jobs) this.running.delete(job);
+    }
+    this.pump(false);
+  }
+
+  /** Arms the one timer for the next due time: a group due on a free server, or a deadline. */
+  private arm(): void {
+    const nowMs = this.host.now();
+    let dueAtMs = this.scheduler.nextWakeAtMs(nowMs);
+    for (const job of this.running) if (!job.payload.isSettled) dueAtMs = Math.min(dueAtMs ?? Infinity, job.deadlineAtMs);
+    this.host.onNextDue?.(dueAtMs);
+    if (dueAtMs === this.timerAtMs) return;
+    if (this.timer !== undefined) (this.host.clearTimer ?? clearTimeout)(this.timer as ReturnType<typeof setTimeout>);
+    this.timer = this.timerAtMs = undefined;
+    if (dueAtMs === undefined) return;
+    this.timerAtMs = dueAtMs;
+    this.timer = (this.host.setTimer ?? setTimeout)(() => {
+      this.timer = this.timerAtMs = undefined;
+      this.pump(true);
+    }, Math.max(0, dueAtMs - nowMs));
+  }
+}
