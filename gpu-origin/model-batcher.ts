@@ -49,7 +49,7 @@ export class ModelBatcher {
       now,
       // Requests that arrive in the same turn of the event loop join one batch.
       defer: (run) => setImmediate(run),
-      execute: async (inputs, batch) => splitBatch(manifest.outputs, await session.run(concatBatch(manifest.inputs, inputs)), batch.jobs.map((j) => j.rows)),
+      execute: async (inputs, batch) => ({ results: splitBatch(manifest.outputs, await session.run(concatBatch(manifest.inputs, inputs)), batch.jobs.map((j) => j.rows)) }),
     });
   }
 

@@ -13,7 +13,7 @@ import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/er
 import type { Tensor } from "../protocol/tensor";
 import { runnerFor } from "../runner/runner-for";
 import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
-import { BatchLoop } from "../scheduler/batch-loop";
+import { BatchLoop, type Executed } from "../scheduler/batch-loop";
 import { windowPolicy } from "../scheduler/flush-policy";
 import { Scheduler } from "../scheduler/scheduler";
 import { ServiceEstimate } from "../scheduler/service-estimate";
@@ -103,14 +103,15 @@ export class BatchBuffer extends DurableObject<Env> {
   }
 
   /** Concatenates the jobs' inputs, runs the batch on the model's runner, and splits the outputs. */
-  private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<JobResult[]> {
+  private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<Executed<JobResult>> {
     const config = runtimeConfig(this.env);
     const entry = config.models.get(jobs[0]!.model)!;
     const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
     // The batch may run until its last request's deadline; each request still fails at its own.
     const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)));
     const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
-    return parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
+    const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
+    return { results, ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
   }
 
   /** Arms the alarm as a backstop behind the loop's timer (never earlier than needed, once at a time). */

@@ -33,13 +33,16 @@ export class OrtWebRunner implements ModelRunner {
   ) {}
 
   async run(inputs: Tensor[]): Promise<RunResult> {
-    const results = await (await this.ensureSession()).run(feedsOf(inputs));
+    const session = await this.ensureSession();
+    const startMs = performance.now();
+    const results = await session.run(feedsOf(inputs));
+    const serviceMs = performance.now() - startMs;
     const outputs = this.manifest.outputs.map((spec): Tensor => {
       const value = results[spec.name];
       if (!value) throw new Error(`model ${this.manifest.name} returned no output '${spec.name}'`);
       return { name: spec.name, datatype: datatypeOfOrtType(value.type) ?? spec.datatype, shape: value.dims.slice(), data: value.data as TensorData };
     });
-    return { outputs, servedBy: "edge" };
+    return { outputs, servedBy: "edge", serviceMs };
   }
 
   private ensureSession(): Promise<ort.InferenceSession> {

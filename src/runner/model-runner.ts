@@ -15,6 +15,8 @@ export interface RunResult {
   servedBy: string;
   /** Time the origin reported for the hop, when the batch left the isolate (ms). */
   originMs?: number;
+  /** Time the batch itself took, without one-off work such as creating the session (ms); the scheduler learns from it. */
+  serviceMs?: number;
 }
 
 /** Runs one batch of a model. Implementations keep their sessions warm across calls. */

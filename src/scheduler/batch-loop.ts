@@ -25,13 +25,19 @@ export interface LoopHost<I, O> {
   /** Epoch ms clock. */
   now(): number;
   /** Runs a batch; resolves with one result per job, in order, or rejects (every unsettled job fails with the error). */
-  execute(inputs: I[], batch: Batch<Entry<I, O>>): Promise<O[]>;
+  execute(inputs: I[], batch: Batch<Entry<I, O>>): Promise<Executed<O>>;
   /** Defers the pump so requests arriving in the same turn join one batch; default queueMicrotask. */
   defer?(run: () => void): void;
   setTimer?(run: () => void, ms: number): unknown;
   clearTimer?(handle: unknown): void;
   /** Told the next time the loop must wake (undefined: nothing pending), e.g. to arm an alarm. */
   onNextDue?(atMs: number | undefined): void;
+}
+
+/** A batch's results, one per job, and how long the batch itself took when that differs from the call (e.g. a first call that created the session). */
+export interface Executed<O> {
+  results: O[];
+  serviceMs?: number;
 }
 
 /** A queued or running request and how to answer it. */
@@ -147,9 +153,9 @@ export class BatchLoop<I, O> {
     for (const job of batch.jobs) this.running.add(job);
     const startMs = this.host.now();
     try {
-      const results = await this.host.execute(batch.jobs.map((j) => j.payload.input), batch);
+      const { results, serviceMs } = await this.host.execute(batch.jobs.map((j) => j.payload.input), batch);
       const inferMs = this.host.now() - startMs;
-      this.scheduler.finish(batch, inferMs);
+      this.scheduler.finish(batch, serviceMs ?? inferMs);
       batch.jobs.forEach((job, i) => job.payload.settle({ ok: true, value: results[i]!, batchRows: batch.rows, queueMs: startMs - job.enqueuedAtMs, inferMs }));
     } catch (error) {
       this.scheduler.finish(batch);

@@ -112,8 +112,10 @@ export class Scheduler<T> {
     this.policy.observe?.(nowMs, job.rows);
     const predicted = this.replay([...this.fifo(), { rows: job.rows, enqueuedAtMs: nowMs, deadlineAtMs: job.deadlineAtMs }], nowMs);
     const predictedCompletionAtMs = predicted.endMs;
-    // Late itself, or its batch would end after the deadline of another request in it.
-    if (predicted.endMs > Math.min(job.deadlineAtMs, predicted.othersDeadlineAtMs)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), predictedCompletionAtMs };
+    // Late itself, or its batch would end after the deadline of another request in it. An idle,
+    // empty scheduler admits anyway: only batches that run correct a stale estimate.
+    const isIdle = this.rows === 0 && this.running.size === 0;
+    if (!isIdle && predicted.endMs > Math.min(job.deadlineAtMs, predicted.othersDeadlineAtMs)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), predictedCompletionAtMs };
     const queued: QueuedJob<T> = { ...job, enqueuedAtMs: nowMs };
     const group = this.groups.get(job.batchKey);
     if (group) group.push(queued);
