@@ -1,18 +1,19 @@
 /**
  * Request latency = wait in the buffer + queueing delay of its batch + service of its batch
- * (+ a fixed per-batch overhead such as the edge-origin round trip).
+ * (+ a fixed time outside the servers: `extraMs`, e.g. the edge-origin round trip or a problem's
+ * overheadMs).
  *
- * Unbounded servers: exact, F(x) = sum_k P(W <= x - s(k), K = k) from the request-wait table.
- * Fixed servers: the batch's queueing delay D comes from queueing.ts (0 w.p. 1 - Pw, else
- * exponential with rate eta) and is taken as independent of (W, K), so
- *   F(x) = (1 - Pw) F0(x) + Pw sum_k int_0^inf P(W <= x - s(k) - d, K = k) eta e^(-eta d) dd,
- * where the integral is done in closed form over the table's linear pieces.
- * Percentiles: bisection on F (the smallest x with F(x) >= q).
+ * Unbounded servers: exact, F(x) = sum_k P(W <= x - s(k), K = k) from the request-wait table, with
+ * percentiles by bisection on F (the smallest x with F(x) >= q).
+ * Fixed servers: fixed-servers.ts, a Markov chain embedded at batch heads (the server-free time
+ * seen by the oldest request of each batch, and the MAP phase), solved on a time grid, for sealed
+ * and lazy formation; see that module for the method and its limits.
  */
 import { type MarkovianArrival, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, type BatchSummary, batchSizeDistribution } from "./batch-size";
 import { countingGrid, countingMatrices } from "./counting-process";
-import { type QueueDelay, type ServerSpec, type BatchStream, queueDelay } from "./queueing";
+import { type FixedServerModel, fixedServerLatency } from "./fixed-servers";
+import type { QueueDelay, ServerSpec, BatchStream } from "./queueing";
 import { type RequestWaitTable, jointWaitCdf, requestWaitTable, segment as segmentIntegral, waitCdf } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
 
@@ -155,28 +156,89 @@ export interface LatencyEstimate {
   meanBatch: number;
   /** batchSizeProbs[k - 1] = P(batch size = k). */
   batchSizeProbs: number[];
-  /** Mean wait in the buffer, ms (trapezoid rule on the table's grid). */
+  /** Mean wait in the buffer, ms (trapezoid rule on the table's grid); NaN for fixed servers. */
   meanBufferWaitMs: number;
   /** Mean request latency, ms: buffer wait + queueing + service of its batch + extraMs. */
   meanLatencyMs: number;
   /** Per-server utilisation (busy fraction); for unbounded servers the mean number of busy batches. */
   utilisation: number;
   isStable: boolean;
+  /** Unused since fixed servers are solved by fixed-servers.ts (kept for the API's shape). */
   queue?: QueueDelay;
   distribution: LatencyDistribution;
+  /** The sealed batch size distribution of one shard's buffer (lazy batches: meanBatch, batchSizeProbs). */
   batches: BatchSizeDistribution;
+  /** The fixed-server solution (grid, iterations, truncated mass), for fixed servers. */
+  fixed?: FixedServerModel;
 }
 
 /** Evaluates one configuration: batch sizes, queueing and latency percentiles. */
 export function estimateLatency(input: LatencyInput): LatencyEstimate {
   const shards = input.shards ?? 1;
   const perShard = splitAcrossShards(input.arrival, shards);
-  const steps = input.gridSteps ?? defaultGridSteps(perShard, input.windowMs);
   const levels = Math.max(1, input.maxBatch - 1);
-  const grid = countingGrid(perShard, input.windowMs / 1000, levels, steps);
   const batches = batchSizeDistribution(perShard, countingMatrices(perShard, input.windowMs / 1000, levels), input.maxBatch);
+  if (input.servers.kind === "fixed") return estimateFixed(batches, input, shards);
+  const steps = input.gridSteps ?? defaultGridSteps(perShard, input.windowMs);
+  const grid = countingGrid(perShard, input.windowMs / 1000, levels, steps);
   const table = requestWaitTable(perShard, grid, batches);
   return estimateFromTable(batches, table, input, shards);
+}
+
+/** A fixed-server queue of a configuration, with the utilisation of each server of its pool. */
+export interface FixedQueue {
+  model: FixedServerModel;
+  /** Busy fraction per server, counting every shard that shares the servers. */
+  utilisation: number;
+}
+
+/**
+ * Solves the fixed-server queue of a configuration (fixed-servers.ts): lazy + per-shard and sealed +
+ * per-shard are one shard's queue on its `count` servers; lazy + shared is one queue of all requests
+ * on the pool; sealed + shared is one shard's batches on the pool, the other shards' batches adding
+ * their load as a fluid. `sealed` is the shards' sealed batch distribution (for that load).
+ */
+export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpec, { kind: "fixed" }>, service: ServiceSpec, maxBatch: number, windowMs: number, shards: number, extraMs: number, sealed: BatchSizeDistribution, cellsPerScale?: number): FixedQueue {
+  const formation = servers.formation ?? "sealed";
+  const isShared = (servers.scope ?? "shared") === "shared";
+  const table = serviceTable(service, maxBatch);
+  const common = { service: table, maxBatch, windowMs, servers: servers.count, formation, extraMs, ...(cellsPerScale ? { cellsPerScale } : {}) };
+  if (formation === "lazy" && isShared) {
+    const model = fixedServerLatency({ ...common, arrival });
+    return { model, utilisation: model.utilisation };
+  }
+  const perShard = splitAcrossShards(arrival, shards);
+  if (!isShared || shards === 1) {
+    const model = fixedServerLatency({ ...common, arrival: perShard });
+    return { model, utilisation: model.utilisation };
+  }
+  let meanService = 0;
+  sealed.probs.forEach((p, k) => (meanService += p * table[k]!));
+  const perShardLoad = (sealed.batchRatePerS * meanService) / 1000 / servers.count;
+  const model = fixedServerLatency({ ...common, arrival: perShard, backgroundLoad: (shards - 1) * perShardLoad });
+  return { model, utilisation: shards * perShardLoad };
+}
+
+function estimateFixed(batches: BatchSizeDistribution, input: LatencyInput, shards: number): LatencyEstimate {
+  const servers = input.servers as Extract<ServerSpec, { kind: "fixed" }>;
+  const { model, utilisation } = fixedQueue(input.arrival, servers, input.service, input.maxBatch, input.windowMs, shards, input.extraMs ?? 0, batches);
+  const isLazy = servers.formation === "lazy";
+  const distribution: LatencyDistribution = { cdf: model.cdf, percentile: model.percentile };
+  return {
+    maxBatch: input.maxBatch,
+    windowMs: input.windowMs,
+    shards,
+    latencyMs: { p50: model.percentile(0.5), p95: model.percentile(0.95), p99: model.percentile(0.99) },
+    meanBatch: isLazy && model.isStable ? model.meanBatch : batches.meanBatch,
+    batchSizeProbs: Array.from(isLazy && model.isStable ? model.batchSizeProbs : batches.probs),
+    meanBufferWaitMs: NaN,
+    meanLatencyMs: model.meanMs,
+    utilisation,
+    isStable: model.isStable,
+    distribution,
+    batches,
+    fixed: model,
+  };
 }
 
 /** The parts of the model the optimizer reuses: the distribution, the queue and the batch stream. */
@@ -187,24 +249,37 @@ export interface LatencyModel {
   /** Per-server utilisation (fixed) or mean number of batches in service (unbounded). */
   utilisation: number;
   isStable: boolean;
+  fixed?: FixedServerModel;
 }
 
-/** Builds the latency model of a configuration from its buffer model (batch sizes and wait table). */
-export function latencyModel(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyModel {
+/**
+ * Builds the latency model of a configuration from its buffer model (batch sizes, and the wait
+ * table for unbounded servers; fixed servers need `arrival`, the whole model's arrivals).
+ */
+export function latencyModel(
+  batches: BatchSizeDistribution,
+  table: RequestWaitTable | undefined,
+  input: Pick<LatencyInput, "service" | "servers" | "extraMs"> & { arrival?: MarkovianArrival; cellsPerScale?: number },
+  shards: number,
+): LatencyModel {
   const service = serviceTable(input.service, batches.maxBatch);
   const stream = batchStream(batches, service);
   if (input.servers.kind === "unbounded") {
+    if (!table) throw new RangeError("latencyModel: unbounded servers need the request-wait table");
     const utilisation = (shards * stream.batchRatePerS * stream.serviceMeanMs) / 1000;
     return { distribution: latencyDistribution(table, service, undefined, input.extraMs ?? 0), stream, utilisation, isStable: true };
   }
-  const isShared = (input.servers.scope ?? "shared") === "shared";
-  const queue = queueDelay(stream, isShared ? shards : 1, input.servers.count);
-  const distribution = latencyDistribution(table, service, queue, input.extraMs ?? 0);
-  return { distribution, queue, stream, utilisation: queue.utilisation, isStable: queue.isStable };
+  if (!input.arrival) throw new RangeError("latencyModel: fixed servers need the arrival process");
+  const { model, utilisation } = fixedQueue(input.arrival, input.servers, input.service, batches.maxBatch, batches.windowMs, shards, input.extraMs ?? 0, batches, input.cellsPerScale);
+  return { distribution: { cdf: model.cdf, percentile: model.percentile }, stream, utilisation, isStable: model.isStable, fixed: model };
 }
 
 /** The same as estimateLatency from an already computed buffer model. */
-export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs">, shards: number): LatencyEstimate {
+export function estimateFromTable(batches: BatchSizeDistribution, table: RequestWaitTable, input: Pick<LatencyInput, "service" | "servers" | "extraMs"> & { arrival?: MarkovianArrival }, shards: number): LatencyEstimate {
+  if (input.servers.kind === "fixed") {
+    if (!input.arrival) throw new RangeError("estimateFromTable: fixed servers need the arrival process");
+    return estimateFixed(batches, { ...input, arrival: input.arrival, maxBatch: batches.maxBatch, windowMs: batches.windowMs, shards }, shards);
+  }
   const { distribution, queue, utilisation, isStable } = latencyModel(batches, table, input, shards);
   const service = serviceTable(input.service, batches.maxBatch);
   const meanServiceSeenMs = batches.taggedProbs.reduce((sum, p, i) => sum + p * service[i]!, 0);

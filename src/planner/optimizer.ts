@@ -28,7 +28,7 @@ import { batchStream, batchStreamOf, defaultGridSteps, latencyModel } from "./la
 import { latencyUpperBoundAt, sizesByServiceTime } from "./latency-upper-bound";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
-import { type BatchStream, type ServerSpec, meanQueueWaitMs, queueDelay } from "./queueing";
+import { type BatchStream, type Formation, type ServerSpec, meanQueueWaitMs } from "./queueing";
 import { type RequestWaitTable, type WindowWaitTables, requestWaitTable, windowWaitTables } from "./request-wait";
 import { type ServiceSpec, serviceLowerLine, serviceTable } from "./service-time";
 
@@ -70,6 +70,10 @@ export const DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD = 1000;
  */
 export const OPTIMIZER_MAX_GRID_STEPS = 32;
 
+/** Grid cells over T + s(B) of the fixed-server screen (the full solve uses 48), and its margin in probability. */
+export const SCREEN_CELLS_PER_SCALE = 12;
+export const SCREEN_MARGIN = 0.01;
+
 /** What to optimise. */
 export interface OptimizeInput {
   arrival: MarkovianArrival;
@@ -84,6 +88,10 @@ export interface OptimizeInput {
   alternatives?: number;
   /** Grid steps over each window; default defaultGridSteps(), capped at OPTIMIZER_MAX_GRID_STEPS while screening. */
   gridSteps?: number;
+  /** Per-request latency outside the batch servers (parsing, hops), ms, added to every placement; default 0. */
+  overheadMs?: number;
+  /** How the origin pool forms batches; default "lazy" (the edge's Durable Objects are always lazy). */
+  originFormation?: Formation;
 }
 
 /** A plan and its predictions. */
@@ -114,7 +122,7 @@ export interface OptimizeResult {
    * configurations: size of the search space; candidates: configurations costed (those of the groups
    * the search reached) that pass the cheap checks; latencyChecks: full model evaluations.
    */
-  stats: { configurations: number; candidates: number; latencyChecks: number };
+  stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number };
 }
 
 const PLACEMENTS: readonly Placement[] = ["edge", "origin"];
@@ -131,8 +139,8 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const pools = [...space.poolSize].sort((a, b) => a - b);
   const services = PLACEMENTS.map((p) => (input.placements[p] ? serviceTable(input.placements[p].service, levels + 1) : new Float64Array(0)));
   const serviceOrders = services.map(sizesByServiceTime);
-  const extras = PLACEMENTS.map((p) => input.placements[p]?.extraMs ?? 0);
-  const stats = { configurations: 0, candidates: 0, latencyChecks: 0 };
+  const extras = PLACEMENTS.map((p) => (input.placements[p]?.extraMs ?? 0) + (input.overheadMs ?? 0));
+  const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
   const sweeps = new Map<string, BatchSizeSweep>();
   const candidates = new Candidates();
@@ -247,17 +255,24 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     if (takenKeys.has(planKey)) continue;
     stats.latencyChecks++;
     const option = input.placements[PLACEMENTS[placement]!]!;
-    const servers: ServerSpec = placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard" } : { kind: "fixed", count: poolSize, scope: "shared" };
+    const servers: ServerSpec =
+      placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
     const tables = tablesFor(shards, windowIndex, maxBatch);
     const service = services[placement]!.subarray(0, maxBatch);
     const stream = batchStream(batches, service);
-    const queue = placement === 0 ? queueDelay(stream, 1, 1) : queueDelay(stream, shards, poolSize);
-    // Queueing only delays requests, so with the queue the CDF is at most this (up to rounding): a
-    // clear miss here is a miss, and more replicas cannot help.
+    // Waiting for a server only delays requests, so the CDF with fixed servers is at most the one
+    // with unbounded servers (up to rounding, and up to the few requests that lazy formation puts in
+    // a batch that starts earlier than its sealed counterpart): a clear miss here is a miss, and more
+    // replicas cannot help. Configurations that pass are solved on their fixed servers.
     const unqueuedCdf = tables.latencyCdfAt(batches, offsets[placement]!, sloMs);
-    const isPassingScreen = queue.isStable && unqueuedCdf >= q - 1e-6 && tables.latencyCdfAt(batches, offsets[placement]!, sloMs, queue) >= q;
-    const model = isPassingScreen ? latencyModel(batches, accurateTable(shards, windowIndex, batches), { service: option.service, servers, extraMs: extras[placement]! }, shards) : undefined;
+    const modelInput = { arrival: input.arrival, service: option.service, servers, extraMs: extras[placement]! };
+    // A coarse solve (a quarter of the grid cells) screens out clear misses before the full one.
+    const coarse = unqueuedCdf >= q - 1e-6 ? latencyModel(batches, undefined, { ...modelInput, cellsPerScale: SCREEN_CELLS_PER_SCALE }, shards) : undefined;
+    const isPassingScreen = coarse !== undefined && coarse.isStable && coarse.distribution.cdf(sloMs) >= q - SCREEN_MARGIN;
+    if (coarse) stats.fixedSolves++;
+    if (isPassingScreen) stats.fixedSolves++;
+    const model = isPassingScreen ? latencyModel(batches, undefined, modelInput, shards) : undefined;
     if (model && model.distribution.cdf(sloMs) >= q) {
       const d = model.distribution;
       found.push({
@@ -268,7 +283,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
         poolSize,
         latencyMs: { p50: d.percentile(0.5), p95: d.percentile(0.95), p99: d.percentile(0.99) },
         sloLatencyMs: d.percentile(q),
-        meanBatch: batches.meanBatch,
+        meanBatch: model.fixed?.meanBatch ?? batches.meanBatch,
         utilisation: model.utilisation,
         cost: costPerHour(costInputOf(placement, shards, poolSize, batches, model.stream)!, prices, input.costOptions),
       });

@@ -5,11 +5,13 @@
  * {
  *   "arrival":  {"kind": "poisson", "ratePerS": 40} | {"kind": "map", "D0": [[..]], "D1": [[..]]},
  *   "serviceMs": {"kind": "linear", "baseMs": 10, "perItemMs": 34} | {"kind": "table", "ms": [..]},
- *   "servers":  {"kind": "unbounded"} | {"kind": "fixed", "count": 2, "scope"?: "shared" | "per-shard"},
+ *   "servers":  {"kind": "unbounded"} | {"kind": "fixed", "count": 2, "scope"?: "shared" | "per-shard",
+ *                "formation"?: "sealed" (default) | "lazy"},
  *   "slo":      {"percentile": 0.95, "ms": 900},
+ *   "overheadMs"?: 0,   // per-request latency outside the batch servers (parsing, hops), ms
  *   "evaluate"?: [{"maxBatch": 20, "windowMs": 100, "shards"?: 1}],
  *   optional, for optimisation (when "evaluate" is absent):
- *   "placements"?: {"edge"?: {"serviceMs"?: ..}, "origin"?: {"serviceMs"?: .., "networkMs"?: 20}},
+ *   "placements"?: {"edge"?: {"serviceMs"?: ..}, "origin"?: {"serviceMs"?: .., "networkMs"?: 20, "formation"?: "lazy"}},
  *   "search"?: {"maxBatch"?: [..] | {"max": 64}, "windowMs"?: [..] | {"minMs": 1, "maxMs": 500, "count": 50},
  *               "shards"?: [..] | {"max": 16}, "poolSize"?: [..] | {"max": 64}},
  *   "prices"?: {..overrides..}, "cost"?: {"alarmsPerBatch"?, "workerCpuMsPerRequest"?, "isServiceBilledAsCpu"?},
@@ -39,7 +41,12 @@ const serviceSchema = z.discriminatedUnion("kind", [
 
 const serversSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("unbounded") }),
-  z.strictObject({ kind: z.literal("fixed"), count: z.int().min(1, "must be >= 1"), scope: z.enum(["shared", "per-shard"]).optional() }),
+  z.strictObject({
+    kind: z.literal("fixed"),
+    count: z.int().min(1, "must be >= 1"),
+    scope: z.enum(["shared", "per-shard"]).optional(),
+    formation: z.enum(["sealed", "lazy"]).default("sealed"),
+  }),
 ]);
 
 const maxBatchSchema = z.int().min(1, "must be >= 1").max(1024, "must be <= 1024");
@@ -68,11 +75,12 @@ export const problemSchema = z.strictObject({
     ms: finite.positive("must be > 0"),
   }),
   shards: z.int().min(1, "must be >= 1").optional(),
+  overheadMs: finite.nonnegative("must be >= 0 (ms)").optional(),
   evaluate: z.array(z.strictObject({ maxBatch: maxBatchSchema, windowMs: windowSchema, shards: z.int().min(1, "must be >= 1").optional() })).min(1, "must list at least one configuration").optional(),
   placements: z
     .strictObject({
       edge: z.strictObject({ serviceMs: serviceSchema.optional() }).optional(),
-      origin: z.strictObject({ serviceMs: serviceSchema.optional(), networkMs: finite.nonnegative("must be >= 0").optional() }).optional(),
+      origin: z.strictObject({ serviceMs: serviceSchema.optional(), networkMs: finite.nonnegative("must be >= 0").optional(), formation: z.enum(["sealed", "lazy"]).optional() }).optional(),
     })
     .refine((p) => p.edge || p.origin, "must name at least one of edge, origin")
     .optional(),

@@ -16,11 +16,23 @@
  * the error against the simulator.
  */
 
-/** How batches are served: at once (serverless), or by `count` FIFO servers. */
-export type ServerSpec =
-  | { kind: "unbounded" }
-  /** `scope` "shared": one pool serves the batches of all shards (origin replicas); "per-shard": each shard has its own `count` servers (a Durable Object runs one batch at a time). */
-  | { kind: "fixed"; count: number; scope?: "shared" | "per-shard" };
+/** How a batch is formed when servers are fixed (see ServerSpec). */
+export type Formation = "sealed" | "lazy";
+
+/**
+ * How batches are served: at once (serverless), or by `count` servers.
+ *
+ * `scope` "shared": one pool serves all shards (origin replicas); "per-shard": each shard has its
+ * own `count` servers (a Durable Object runs one batch at a time). `formation` "sealed" (the
+ * default): a batch is sealed at release (maxBatch requests, or windowMs after the arrival that
+ * opened it) and then waits FIFO for one of the servers. "lazy" (the runtime's policy): one queue of
+ * requests; whenever a server is free it starts a batch of min(maxBatch, queued) as soon as maxBatch
+ * requests are queued or the oldest queued request has waited windowMs (window 0: as soon as anything
+ * is queued); while all servers are busy the queue grows. Lazy + per-shard: each shard is its own
+ * queue with `count` servers; lazy + shared: the pool is one queue that receives every request (the
+ * shard count does not matter then).
+ */
+export type ServerSpec = { kind: "unbounded" } | { kind: "fixed"; count: number; scope?: "shared" | "per-shard"; formation?: Formation };
 
 /** What the queue approximation needs about one buffer's batches. */
 export interface BatchStream {

@@ -5,8 +5,13 @@
  *   phase distribution; each request goes to one of `shards` buffers uniformly at random;
  * - a buffer's window opens at the arrival that finds it empty; the batch is released when it holds
  *   maxBatch requests (at that arrival) or windowMs after the window opened, whichever is first;
- * - unbounded servers start every batch at its release; fixed servers are FIFO in release order,
- *   either one pool for all shards (scope "shared") or `count` servers per shard ("per-shard");
+ * - unbounded servers start every batch at its release; fixed servers with sealed formation (the
+ *   default) are FIFO in release order, either one pool for all shards (scope "shared") or `count`
+ *   servers per shard ("per-shard");
+ * - fixed servers with lazy formation (the runtime's policy) keep one FIFO queue of requests per
+ *   shard (per-shard) or one for the pool (shared: every request joins it, whatever its shard);
+ *   whenever a server is free it starts a batch of min(maxBatch, queued) as soon as maxBatch requests
+ *   are queued or the oldest has waited windowMs (serveLazy);
  * - a batch of size k takes exactly s(k) ms; every request of the batch completes with it, and
  *   `extraMs` is added to each latency;
  * - the first `warmupRequests` arrivals are not measured (their batches still load the servers).
@@ -102,7 +107,8 @@ export function simulate(input: SimulationInput): SimulationResult {
   // Requests of each shard in arrival order, and the batches each buffer releases.
   const members: number[][] = Array.from({ length: shards }, () => []);
   for (let i = 0; i < total; i++) members[shardOf[i]!]!.push(i);
-  const batches: Batch[][] = members.map((list) => formBatches(list, arrivals, input.maxBatch, input.windowMs));
+  const isLazyFormation = input.servers.kind === "fixed" && input.servers.formation === "lazy";
+  const batches: Batch[][] = isLazyFormation ? [] : members.map((list) => formBatches(list, arrivals, input.maxBatch, input.windowMs));
 
   const completion = new Float64Array(total);
   let busyMs = 0;
@@ -114,7 +120,22 @@ export function simulate(input: SimulationInput): SimulationResult {
     return done;
   };
   const servers = input.servers;
-  if (servers.kind === "unbounded") batches.forEach((list, s) => list.forEach((b) => finish(s, b, b.releaseMs)));
+  const isLazy = servers.kind === "fixed" && servers.formation === "lazy";
+  const isPerShard = servers.kind === "fixed" && (servers.scope ?? "shared") === "per-shard";
+  let batchCount = 0;
+  const counts = new Float64Array(input.maxBatch);
+  if (isLazy) {
+    // Lazy formation: one request queue per shard (per-shard) or one for the pool (shared).
+    const queues = isPerShard ? members : [Array.from({ length: total }, (_, i) => i)];
+    for (const list of queues)
+      serveLazy(list, arrivals, input.maxBatch, input.windowMs, servers.count, service, (first, size, startMs) => {
+        const done = startMs + service[size - 1]!;
+        busyMs += service[size - 1]!;
+        for (let r = first; r < first + size; r++) completion[list[r]!] = done;
+        counts[size - 1]! += 1;
+        batchCount++;
+      });
+  } else if (servers.kind === "unbounded") batches.forEach((list, s) => list.forEach((b) => finish(s, b, b.releaseMs)));
   else if ((servers.scope ?? "shared") === "per-shard") batches.forEach((list, s) => serveFifo(list.map((b) => ({ shard: s, batch: b })), servers.count, finish));
   else {
     const all = batches.flatMap((list, s) => list.map((b) => ({ shard: s, batch: b })));
@@ -128,11 +149,9 @@ export function simulate(input: SimulationInput): SimulationResult {
   for (let i = warmup; i < total; i++) sum += latencies[i - warmup] = completion[i]! + extra - arrivals[i]!;
   latencies.sort();
   const q = (p: number): number => latencies[Math.max(0, Math.ceil(p * latencies.length) - 1)]!;
-  const counts = new Float64Array(input.maxBatch);
-  let batchCount = 0;
-  for (const list of batches) for (const b of list) (counts[b.size - 1]! += 1), batchCount++;
+  if (!isLazy) for (const list of batches) for (const b of list) (counts[b.size - 1]! += 1), batchCount++;
   const spanMs = arrivals[total - 1]! - arrivals[0]!;
-  const serverCount = servers.kind === "fixed" ? servers.count * ((servers.scope ?? "shared") === "per-shard" ? shards : 1) : 1;
+  const serverCount = servers.kind === "fixed" ? servers.count * (isPerShard ? shards : 1) : 1;
   return {
     latencyMs: { p50: q(0.5), p95: q(0.95), p99: q(0.99), mean: sum / input.requests },
     meanBatch: total / batchCount,
@@ -178,5 +197,30 @@ function serveFifo(queue: { shard: number; batch: Batch }[], servers: number, fi
     let s = 0;
     for (let i = 1; i < servers; i++) if (freeAt[i]! < freeAt[s]!) s = i;
     freeAt[s] = finish(shard, batch, Math.max(batch.releaseMs, freeAt[s]!));
+  }
+}
+
+/**
+ * Lazy formation on one request queue (`list`: request indices in arrival order) with `servers`
+ * servers: the next batch starts at max(previous start, earliest free server, ready time), the ready
+ * time being when maxBatch requests are queued or the oldest queued request has waited windowMs,
+ * and takes the min(maxBatch, queued) oldest requests. `start(first, size, startMs)` records it.
+ */
+export function serveLazy(list: ArrayLike<number>, arrivals: Float64Array, maxBatch: number, windowMs: number, servers: number, service: Float64Array, start: (first: number, size: number, startMs: number) => void): void {
+  const freeAt = new Float64Array(servers);
+  const n = list.length;
+  let previousStart = -Infinity;
+  for (let head = 0; head < n; ) {
+    let s = 0;
+    for (let i = 1; i < servers; i++) if (freeAt[i]! < freeAt[s]!) s = i;
+    const fullAt = head + maxBatch - 1 < n ? arrivals[list[head + maxBatch - 1]!]! : Infinity;
+    const readyAt = Math.min(arrivals[list[head]!]! + windowMs, fullAt);
+    const startMs = Math.max(previousStart, freeAt[s]!, readyAt);
+    let size = 1;
+    while (size < maxBatch && head + size < n && arrivals[list[head + size]!]! <= startMs) size++;
+    start(head, size, startMs);
+    freeAt[s] = startMs + service[size - 1]!;
+    previousStart = startMs;
+    head += size;
   }
 }

@@ -14,8 +14,11 @@ import type { ServerSpec } from "./queueing";
 export interface Evaluation {
   maxBatch: number;
   windowMs: number;
+  /** Percentiles, ms, overheadMs included. */
   latencyMs: { p50: number | null; p95: number | null; p99: number | null };
   meanBatch: number;
+  /** Mean latency, ms, overheadMs included (null when unstable). */
+  meanLatencyMs: number | null;
 }
 
 /** What solving a problem gives: evaluations (with `details` for people) or an optimisation. */
@@ -29,13 +32,14 @@ export function solveProblem(problem: Problem): Solution {
   const servers: ServerSpec = problem.servers ?? { kind: "unbounded" };
   if (problem.evaluate) {
     const details = problem.evaluate.map((config) =>
-      estimateLatency({ arrival, service: problem.serviceMs, servers, maxBatch: config.maxBatch, windowMs: config.windowMs, shards: config.shards ?? problem.shards ?? 1 }),
+      estimateLatency({ arrival, service: problem.serviceMs, servers, maxBatch: config.maxBatch, windowMs: config.windowMs, shards: config.shards ?? problem.shards ?? 1, extraMs: problem.overheadMs ?? 0 }),
     );
     const evaluations = details.map((e) => ({
       maxBatch: e.maxBatch,
       windowMs: e.windowMs,
       latencyMs: { p50: finiteOrNull(e.latencyMs.p50), p95: finiteOrNull(e.latencyMs.p95), p99: finiteOrNull(e.latencyMs.p99) },
       meanBatch: e.meanBatch,
+      meanLatencyMs: finiteOrNull(e.meanLatencyMs),
     }));
     return { kind: "evaluations", evaluations, details };
   }
@@ -52,6 +56,8 @@ export function solveProblem(problem: Problem): Solution {
     ...(problem.cost ? { costOptions: problem.cost } : {}),
     ...(problem.limits?.maxRequestsPerSPerShard ? { maxRequestsPerSPerShard: problem.limits.maxRequestsPerSPerShard } : {}),
     ...(problem.alternatives !== undefined ? { alternatives: problem.alternatives } : {}),
+    ...(problem.overheadMs ? { overheadMs: problem.overheadMs } : {}),
+    ...(given.origin?.formation ? { originFormation: given.origin.formation } : {}),
   });
   return { kind: "plan", result };
 }

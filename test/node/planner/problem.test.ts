@@ -55,7 +55,7 @@ describe("solveProblem", () => {
     if (!problem.ok) throw new Error(problem.errors.join());
     const solution = solveProblem(problem.problem);
     if (solution.kind !== "evaluations") throw new Error("expected evaluations");
-    expect(Object.keys(solution.evaluations[0]!)).toEqual(["maxBatch", "windowMs", "latencyMs", "meanBatch"]);
+    expect(Object.keys(solution.evaluations[0]!)).toEqual(["maxBatch", "windowMs", "latencyMs", "meanBatch", "meanLatencyMs"]);
     expect(Object.keys(solution.evaluations[0]!.latencyMs)).toEqual(["p50", "p95", "p99"]);
     expect(solution.evaluations.map((e) => e.maxBatch)).toEqual([20, 1]);
     expect(solution.evaluations[1]!.latencyMs.p99).toBeCloseTo(44, 6); // s(1) = 10 + 34

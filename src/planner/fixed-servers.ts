@@ -1,0 +1,538 @@
+/**
+ * Request latency with a fixed number of servers, for both batch formations, under MAP arrivals:
+ * a Markov chain embedded at the arrivals of batch heads, solved numerically on a time grid.
+ *
+ * The head of a batch is the oldest request in it. For one queue (a shard, or the shared pool) with
+ * one server, let X be the time from a head's arrival until the server is free (0 if it is free)
+ * and psi the MAP phase just after that arrival. The head's batch then starts at
+ *   C = max(X, Y),  Y = min(T, tau_{B-1})
+ * (tau_n: the n-th arrival after the head; Y is when the batch would be ready on its own: full at
+ * maxBatch B, or the window T after the head). Sealed formation: the batch holds the arrivals up to Y
+ * (k = min(B, 1 + N(Y))), and the next head is the first arrival after Y. Lazy formation: the batch
+ * holds the arrivals up to C, at most B (k = min(B, 1 + N(C))), and the next head is arrival k (the
+ * B-th arrival, already queued when more than B wait, or the first arrival after C). With G the
+ * next head's arrival time and s(k) the deterministic service, the next head sees
+ *   X' = max(0, C + s(k) - G),
+ * a Lindley-type recursion whose increments depend only on (X, psi) and the MAP after the head, so
+ * (X, psi) is a Markov chain. Its kernel comes from the MAP's counting matrices P(n, t) and their
+ * integrals J(n, t) (countingGrid, by uniformisation) on a grid of step h: P(n, x) D1-cells for
+ * tau_B, P(n, T) for windows that time out, J(B-2, .) D1 for windows that fill, J(0, .) D1 for the gap
+ * to the next arrival. The stationary vector is found by power iteration with iterative
+ * aggregation-disaggregation over the phases (a slowly switching MMPP otherwise needs thousands of
+ * iterations). X lives on [0, M h]; M doubles (up to MAX_CELLS) while more than 1e-9 of the mass
+ * leaves the grid, and what is left out is reported as `truncatedMass`.
+ *
+ * Latency: every batch contributes its head (latency C + s(k)) and its k - 1 other members, whose
+ * latency is C - tau_i + s(k); given the batch's close and count, the members' arrival times are
+ * taken as uniform over the span they occupy (exact for Poisson arrivals, where arrivals in an
+ * interval given their number are uniform; an approximation for MAPs whose phase changes within a
+ * window). The tagged-request distribution is this measure over batches divided by E[k].
+ *
+ * Several servers (count c > 1) are modelled as one server c times as fast for the recursion
+ * (s(k) / c advances X), the request still taking s(k): exact for c = 1, and the heavy-traffic
+ * limit of a c-server queue; at moderate load it overstates the wait (a c-server queue lets a batch
+ * start on any free server). A pool shared by S shards with sealed formation adds the other shards'
+ * work as a fluid (their utilisation per server times the elapsed time). Both are documented limits
+ * (bench/reports/planner-accuracy.md measures them).
+ */
+import { type MarkovianArrival, nextArrivalPhaseMatrix } from "./arrival";
+import { batchSizeDistribution } from "./batch-size";
+import { type CountingMatrices, countingGrid, countingMatrices } from "./counting-process";
+import type { LatencyDistribution } from "./latency-model";
+import { fromRows, stationary } from "./matrix";
+import type { Formation } from "./queueing";
+
+/** One queue with fixed servers. */
+export interface FixedServerInput {
+  /** Arrivals into this queue (a shard's thinned MAP, or all arrivals for a shared lazy pool). */
+  arrival: MarkovianArrival;
+  /** service[k - 1] = s(k), ms, k = 1 .. maxBatch. */
+  service: Float64Array;
+  maxBatch: number;
+  windowMs: number;
+  /** Servers of this queue (c). */
+  servers: number;
+  formation: Formation;
+  /** Utilisation per server of other queues' work on the same servers (shared sealed pool); default 0. */
+  backgroundLoad?: number;
+  /** Added to every latency, ms. */
+  extraMs?: number;
+  /** Grid cells over T + s(B); default 48. */
+  cellsPerScale?: number;
+}
+
+/** The solution for one queue. */
+export interface FixedServerModel extends LatencyDistribution {
+  isStable: boolean;
+  meanMs: number;
+  /** probs[k - 1] = P(batch size = k). */
+  batchSizeProbs: Float64Array;
+  meanBatch: number;
+  /** Busy fraction per server (this queue's work only). */
+  utilisation: number;
+  /** Probability mass of X that fell off the grid (per batch, stationary). */
+  truncatedMass: number;
+  iterations: number;
+  cells: number;
+  stepMs: number;
+}
+
+/** Most grid cells for X; beyond, the step doubles (at most MAX_COARSENINGS times). */
+export const MAX_CELLS = 512;
+const MAX_COARSENINGS = 4;
+const MAX_ITERATIONS = 3000;
+/** Power iteration stops when an iteration moves less than this much mass (L1). */
+const CONVERGED_L1 = 1e-9;
+
+const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
+  isStable: false,
+  meanMs: Infinity,
+  batchSizeProbs: new Float64Array(maxBatch),
+  meanBatch: maxBatch,
+  utilisation,
+  truncatedMass: 1,
+  iterations: 0,
+  cells: 0,
+  stepMs: 0,
+  cdf: () => 0,
+  percentile: () => Infinity,
+});
+
+/** Solves one queue; see the module doc. */
+export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
+  const { arrival, maxBatch: B, servers: c, formation } = input;
+  const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
+  const service = input.service;
+  const rho0 = input.backgroundLoad ?? 0;
+  const sB = service[B - 1]!;
+  // Lazy: full batches are the most a server can do; beyond that nothing is stable.
+  let bestPerItem = Infinity;
+  for (let k = 1; k <= B; k++) bestPerItem = Math.min(bestPerItem, service[k - 1]! / k);
+  const capacityLoad = (arrival.ratePerS / 1000) * bestPerItem / c + rho0;
+  if (capacityLoad >= 1) return unstable(capacityLoad, B);
+
+  if (formation === "sealed") {
+    // Sealed batches do not grow with the queue: their own load decides stability.
+    const batches = batchSizeDistribution(arrival, countingMatrices(arrival, T / 1000, Math.max(1, B - 1)), B);
+    let meanService = 0;
+    batches.probs.forEach((pk, k) => (meanService += pk * service[k]!));
+    const load = (batches.batchRatePerS * meanService) / 1000 / c + rho0;
+    if (load >= 1) return unstable(load, B);
+  }
+
+  const scale = T + sB;
+  let cellsPerScale = input.cellsPerScale ?? 48;
+  let pi: Float64Array | undefined;
+  let cells = Math.max(16, 2 ** Math.ceil(Math.log2(2.5 * cellsPerScale)));
+  for (let coarsenings = 0; ; ) {
+    let h = scale / cellsPerScale;
+    const windowCells = T > 0 ? Math.max(1, Math.round(T / h)) : 0;
+    if (T > 0) h = T / windowCells;
+    const chain = solveChain(input, h, windowCells, cells, rho0, pi);
+    const isTruncated = chain.lost > 1e-9 || chain.tailMass > 1e-9;
+    if (isTruncated && !chain.diverged && cells < MAX_CELLS) {
+      pi = chain.pi;
+      cells *= 2;
+      continue;
+    }
+    if (isTruncated && !chain.diverged && coarsenings < MAX_COARSENINGS) {
+      // The grid is as long as allowed: twice the step, same number of cells.
+      coarsenings++;
+      cellsPerScale /= 2;
+      pi = undefined;
+      continue;
+    }
+    if (chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
+    return measure(input, chain, h, windowCells, cells);
+  }
+}
+
+interface Chain {
+  pi: Float64Array;
+  grid: CountingMatrices[];
+  lost: number;
+  tailMass: number;
+  iterations: number;
+  diverged: boolean;
+}
+
+/** The counting-matrix cells a kernel uses: cellMass(n)[j] = (J(n, t_{j+1}) - J(n, t_j)) D1. */
+function cellMasses(arrival: MarkovianArrival, grid: CountingMatrices[], n: number, cells: number): Float64Array {
+  const m = arrival.phases;
+  const mm = m * m;
+  const out = new Float64Array(cells * mm);
+  if (n < 0) return out;
+  for (let j = 0; j < cells; j++) {
+    const a = grid[j]!.j;
+    const b = grid[j + 1]!.j;
+    for (let r = 0; r < m; r++)
+      for (let q = 0; q < m; q++) {
+        const dj = b[n * mm + r * m + q]! - a[n * mm + r * m + q]!;
+        if (dj === 0) continue;
+        for (let col = 0; col < m; col++) out[j * mm + r * m + col]! += dj * arrival.d1.data[q * m + col]!;
+      }
+  }
+  return out;
+}
+
+function solveChain(input: FixedServerInput, h: number, windowCells: number, cells: number, rho0: number, start?: Float64Array): Chain {
+  const { arrival, maxBatch: B, servers: c, formation } = input;
+  const m = arrival.phases;
+  const mm = m * m;
+  const width = cells + 1;
+  const sEff = Float64Array.from(input.service, (s) => s / c);
+  const grid = countingGrid(arrival, (cells * h) / 1000, Math.max(1, B), cells);
+  const gapCells = cellMasses(arrival, grid, 0, cells);
+  const fullCells = cellMasses(arrival, grid, B - 2, cells); // (B-1)-th arrival after the head
+  const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
+  const nextPhase = nextArrivalPhaseMatrix(arrival).data;
+  const atWindow = grid[windowCells]!.p;
+  const isLazy = formation === "lazy";
+  const eScale = 1 - rho0;
+
+  // Cumulative gap masses for the tail (gap beyond the Z value).
+  const gapCumulative = new Float64Array(width * mm);
+  for (let j = 0; j < cells; j++) for (let x = 0; x < mm; x++) gapCumulative[(j + 1) * mm + x] = gapCumulative[j * mm + x]! + gapCells[j * mm + x]!;
+
+  let pi: Float64Array = new Float64Array(width * m);
+  if (start && start.length <= pi.length) for (let i = 0; i < start.length; i++) pi[i] = start[i]!;
+  else for (let r = 0; r < m; r++) pi[r] = arrival.phaseStationary[r]!;
+  const out = Array.from({ length: m }, () => new Float64Array(width * m));
+  const z = new Float64Array(width * m);
+  let lost = 0;
+  const lostBy = new Float64Array(m);
+
+  const put = (buf: Float64Array, pos: number, phase: number, mass: number, source: number): void => {
+    if (pos <= 0) {
+      buf[phase]! += mass;
+      return;
+    }
+    const i = Math.floor(pos);
+    if (i >= cells) {
+      lostBy[source]! += mass;
+      return;
+    }
+    const f = pos - i;
+    buf[i * m + phase]! += (1 - f) * mass;
+    buf[(i + 1) * m + phase]! += f * mass;
+  };
+
+  // X' = max(0, Z - e (1 - rho0)) for the Z masses in z (by phase phi), into buf.
+  const applyGap = (buf: Float64Array, source: number): void => {
+    if (eScale === 1) {
+      // Z on the grid, gap cells at their middles: X' = Z - j - 1/2 splits evenly over two points.
+      for (let phi = 0; phi < m; phi++)
+        for (let q = 0; q < m; q++) {
+          const o = phi * m + q;
+          for (let zi = 0; zi <= cells; zi++) {
+            const mass = z[zi * m + phi]!;
+            if (mass === 0) continue;
+            const half = 0.5 * mass;
+            let at = zi * m + q;
+            for (let j = 0; j < zi; j++, at -= m) {
+              const g = half * gapCells[j * mm + o]!;
+              buf[at]! += g;
+              buf[at - m]! += g;
+            }
+            buf[q]! += mass * (nextPhase[o]! - gapCumulative[Math.min(zi, cells) * mm + o]!);
+          }
+        }
+      return;
+    }
+    for (let zi = 0; zi <= cells; zi++)
+      for (let phi = 0; phi < m; phi++) {
+        const mass = z[zi * m + phi]!;
+        if (mass === 0) continue;
+        // Gap cells j whose middle (scaled) lies below Z: X' = Z - e.
+        const limit = Math.min(cells, Math.ceil(zi / eScale - 0.5));
+        for (let j = 0; j < limit; j++) {
+          const pos = zi - (j + 0.5) * eScale;
+          for (let q = 0; q < m; q++) {
+            const g = gapCells[j * mm + phi * m + q]!;
+            if (g !== 0) put(buf, pos, q, mass * g, source);
+          }
+        }
+        for (let q = 0; q < m; q++) buf[q]! += mass * (nextPhase[phi * m + q]! - gapCumulative[limit * mm + phi * m + q]!);
+      }
+  };
+
+  const step = (source: number): void => {
+    const buf = out[source]!;
+    buf.fill(0);
+    z.fill(0);
+    const psi = source;
+    for (let i = 0; i <= cells; i++) {
+      const p = pi[i * m + psi]!;
+      if (p < 1e-300) continue;
+      if (isLazy) {
+        // tau_B <= x: the batch is full at C = x; the next head was already queued at tau_B.
+        {
+          // pos = i - j - 1/2 + s(B)/h for j < i, in cells: split over two points as put() does.
+          const shift = sEff[B - 1]! / h - 0.5;
+          const base = Math.floor(shift);
+          const f = shift - base;
+          for (let q = 0; q < m; q++) {
+            const o = psi * m + q;
+            for (let j = 0; j < i; j++) {
+              const g = overCells[j * mm + o]!;
+              if (g === 0) continue;
+              const at = i - j + base;
+              if (at + 1 > cells) {
+                lostBy[source]! += p * g;
+                continue;
+              }
+              buf[at * m + q]! += (1 - f) * p * g;
+              buf[(at + 1) * m + q]! += f * p * g;
+            }
+          }
+        }
+        const P = grid[i]!.p;
+        if (i >= windowCells) {
+          // C = x, N(x) = n <= B - 1 arrivals queued after the head: k = n + 1.
+          for (let n = 0; n < B; n++) addZ(p, P, n, sEff[n]! / h);
+        } else {
+          addZ(p, P, B - 1, sEff[B - 1]! / h); // (a) N(x) = B - 1: full at C = x
+          if (B >= 2) {
+            // (b) tau_{B-1} in (x, T]: full at C = tau_{B-1}, next head after a gap.
+            const Jx = grid[i]!.j;
+            const JT = grid[windowCells]!.j;
+            for (let r = 0; r < m; r++) {
+              if (r !== psi) continue;
+              for (let q = 0; q < m; q++) {
+                let w = 0;
+                for (let u = 0; u < m; u++) w += (JT[(B - 2) * mm + r * m + u]! - Jx[(B - 2) * mm + r * m + u]!) * arrival.d1.data[u * m + q]!;
+                if (w > 0) put(z, sEff[B - 1]! / h, q, p * w, source);
+              }
+            }
+            // (c) N(T) = n <= B - 2: the window times out at C = T.
+            for (let n = 0; n <= B - 2; n++) addZ(p, atWindow, n, sEff[n]! / h);
+          }
+        }
+      } else {
+        // Sealed: the window closes at Y whatever the server; C = max(x, Y).
+        const x = i;
+        if (B === 1) put(z, x + sEff[0]! / h, psi, p, source);
+        else {
+          for (let n = 0; n <= B - 2; n++)
+            for (let q = 0; q < m; q++) {
+              const w = atWindow[n * mm + psi * m + q]!;
+              if (w > 0) put(z, Math.max(x - windowCells, 0) + sEff[n]! / h + (rho0 * windowCells), q, p * w, source);
+            }
+          for (let j = 0; j < windowCells; j++) {
+            const y = j + 0.5;
+            for (let q = 0; q < m; q++) {
+              const w = fullCells[j * mm + psi * m + q]!;
+              if (w > 0) put(z, Math.max(x - y, 0) + sEff[B - 1]! / h + rho0 * y, q, p * w, source);
+            }
+          }
+        }
+      }
+    }
+    applyGap(buf, source);
+
+    function addZ(p: number, P: Float64Array, n: number, pos: number): void {
+      for (let q = 0; q < m; q++) {
+        const w = P[n * mm + psi * m + q]!;
+        if (w > 0) put(z, pos, q, p * w, source);
+      }
+    }
+  };
+
+  const tailOf = (v: Float64Array): number => {
+    let t = 0;
+    for (let i = Math.floor(cells * 0.9) * m; i < v.length; i++) t += v[i]!;
+    return t;
+  };
+  let iterations = 0;
+  let diverged = false;
+  const sourceMass = new Float64Array(m);
+  for (; iterations < MAX_ITERATIONS; iterations++) {
+    lostBy.fill(0);
+    for (let r = 0; r < m; r++) {
+      sourceMass[r] = 0;
+      for (let i = 0; i <= cells; i++) sourceMass[r]! += pi[i * m + r]!;
+      if (sourceMass[r]! > 0) step(r);
+      else out[r]!.fill(0);
+    }
+    // Aggregation: the phase-to-phase chain of heads, then disaggregation.
+    let next: Float64Array = new Float64Array(0);
+    if (m > 1) {
+      const rows = Array.from({ length: m }, (_, r) => {
+        const row = new Array<number>(m).fill(0);
+        if (sourceMass[r]! <= 0) {
+          row[r] = 1;
+          return row;
+        }
+        let total = 0;
+        for (let i = 0; i <= cells; i++) for (let q = 0; q < m; q++) row[q]! += out[r]![i * m + q]!;
+        for (let q = 0; q < m; q++) total += row[q]!;
+        return row.map((v) => v / total);
+      });
+      const a = stationary(fromRows(rows));
+      next = new Float64Array(width * m);
+      for (let r = 0; r < m; r++) {
+        if (sourceMass[r]! <= 0) continue;
+        let total = 0;
+        const o = out[r]!;
+        for (let i = 0; i < o.length; i++) total += o[i]!;
+        const f = a[r]! / total;
+        for (let i = 0; i < o.length; i++) next[i]! += f * o[i]!;
+      }
+    } else next = out[0]!.slice();
+    let total = 0;
+    for (let i = 0; i < next.length; i++) total += next[i]!;
+    lost = 1 - total;
+    for (let i = 0; i < next.length; i++) next[i]! /= total;
+    let diff = 0;
+    for (let i = 0; i < next.length; i++) diff += Math.abs(next[i]! - pi[i]!);
+    pi = next;
+    if (diff < CONVERGED_L1 && iterations > 2) break;
+    if (cells < MAX_CELLS && iterations % 16 === 15 && (lost > 1e-9 || tailOf(pi) > 1e-9)) break; // the caller grows the grid
+    if (lost > 1e-3 && iterations > 200) {
+      // Mass keeps leaving the grid: let the caller grow it, or call the queue unstable.
+      diverged = cells >= MAX_CELLS;
+      break;
+    }
+  }
+  if (iterations >= MAX_ITERATIONS) diverged = lost > 1e-6;
+  const tailMass = tailOf(pi);
+  return { pi, grid, lost: Math.max(0, lost), tailMass, iterations, diverged };
+}
+
+/** The latency measure of the batches of the stationary heads: see the module doc. */
+function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: number, cells: number): FixedServerModel {
+  const { arrival, maxBatch: B, formation, service } = input;
+  const m = arrival.phases;
+  const mm = m * m;
+  const extra = input.extraMs ?? 0;
+  const { pi, grid } = chain;
+  const fullCells = cellMasses(arrival, grid, B - 2, cells);
+  const overCells = cellMasses(arrival, grid, B - 1, cells);
+  const atWindow = grid[windowCells]!.p;
+  const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
+  const hl = h / 2;
+  const maxLatency = cells * h + T + service.reduce((a, b) => Math.max(a, b), 0) + h;
+  const bins = Math.ceil(maxLatency / hl) + 2;
+  const points = new Float64Array(bins);
+  const slopes = new Float64Array(bins + 1);
+  const sizes = new Float64Array(B);
+  let totalRequests = 0;
+  let meanSum = 0;
+  const point = (ms: number, mass: number): void => {
+    points[Math.min(bins - 1, Math.max(0, Math.round(ms / hl)))]! += mass;
+    meanSum += mass * ms;
+  };
+  const uniform = (fromMs: number, toMs: number, mass: number): void => {
+    meanSum += (mass * (fromMs + toMs)) / 2;
+    const a = Math.min(bins - 1, Math.max(0, Math.round(fromMs / hl)));
+    const b = Math.min(bins - 1, Math.max(0, Math.round(toMs / hl)));
+    if (b <= a) {
+      points[a]! += mass;
+      return;
+    }
+    slopes[a]! += mass / (b - a);
+    slopes[b]! -= mass / (b - a);
+  };
+  /** A batch of size k closing at C (ms) whose k - 1 members other than the head arrived over (C - span, C], `lastAtClose` of them exactly at the close. */
+  const batch = (w: number, k: number, closeMs: number, spanMs: number, lastAtClose: boolean): void => {
+    if (w <= 0) return;
+    const s = service[k - 1]!;
+    sizes[k - 1]! += w;
+    totalRequests += w * k;
+    point(closeMs + s, w);
+    let others = k - 1;
+    if (lastAtClose && others > 0) {
+      point(s + closeMs - spanMs, w);
+      others--;
+    }
+    if (others > 0) uniform(closeMs - spanMs + s, closeMs + s, w * others);
+  };
+  const rowSum = (a: Float64Array, offset: number): number => {
+    let s = 0;
+    for (let q = 0; q < m; q++) s += a[offset + q]!;
+    return s;
+  };
+  for (let i = 0; i <= cells; i++)
+    for (let psi = 0; psi < m; psi++) {
+      const p = pi[i * m + psi]!;
+      if (p < 1e-300) continue;
+      const x = i * h;
+      if (formation === "lazy") {
+        for (let j = 0; j < i; j++) {
+          const u = (j + 0.5) * h;
+          batch(p * rowSum(overCells, j * mm + psi * m), B, x, u, false);
+        }
+        const P = grid[i]!.p;
+        if (i >= windowCells) for (let n = 0; n < B; n++) batch(p * rowSum(P, n * mm + psi * m), n + 1, x, x, false);
+        else {
+          batch(p * rowSum(P, (B - 1) * mm + psi * m), B, x, x, false);
+          if (B >= 2) {
+            for (let j = i; j < windowCells; j++) {
+              const u = (j + 0.5) * h;
+              batch(p * rowSum(fullCells, j * mm + psi * m), B, u, u, true);
+            }
+            for (let n = 0; n <= B - 2; n++) batch(p * rowSum(atWindow, n * mm + psi * m), n + 1, T, T, false);
+          }
+        }
+      } else if (B === 1) batch(p, 1, x, 0, false);
+      else {
+        for (let n = 0; n <= B - 2; n++) batch(p * rowSum(atWindow, n * mm + psi * m), n + 1, Math.max(x, T), T, false);
+        for (let j = 0; j < windowCells; j++) {
+          const y = (j + 0.5) * h;
+          batch(p * rowSum(fullCells, j * mm + psi * m), B, Math.max(x, y), y, true);
+        }
+      }
+    }
+  // CDF at bin edges: cdf[g] = P(latency <= g * hl).
+  const cdfAt = new Float64Array(bins);
+  let density = 0;
+  let acc = 0;
+  for (let g = 0; g < bins; g++) {
+    if (g > 0) acc += density * 1; // one bin of the current density (mass per bin)
+    density += slopes[g]!;
+    acc += points[g]!;
+    cdfAt[g] = acc / totalRequests;
+  }
+  const batches = sizes.reduce((a, b) => a + b, 0);
+  const batchSizeProbs: Float64Array<ArrayBuffer> = new Float64Array(B);
+  for (let k = 0; k < B; k++) batchSizeProbs[k] = sizes[k]! / batches;
+  const meanBatch = totalRequests / batches;
+  let meanService = 0;
+  batchSizeProbs.forEach((pk, k) => (meanService += pk * service[k]!));
+  const utilisation = ((arrival.ratePerS / meanBatch) * meanService) / 1000 / input.servers;
+  const cdf = (xMs: number): number => {
+    const y = (xMs - extra) / hl;
+    if (y < 0) return 0;
+    const g = Math.floor(y);
+    if (g >= bins - 1) return Math.min(1, cdfAt[bins - 1]!);
+    const f = y - g;
+    return Math.min(1, cdfAt[g]! * (1 - f) + cdfAt[g + 1]! * f);
+  };
+  const percentile = (q: number): number => {
+    let lo = 0;
+    let hi = bins - 1;
+    if (cdfAt[hi]! < q) return Infinity;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (cdfAt[mid]! >= q) hi = mid;
+      else lo = mid;
+    }
+    const a = cdfAt[lo]!;
+    const b = cdfAt[hi]!;
+    const f = b > a ? (q - a) / (b - a) : 1;
+    return extra + (lo + Math.min(1, Math.max(0, f))) * hl;
+  };
+  return {
+    isStable: true,
+    meanMs: meanSum / totalRequests + extra,
+    batchSizeProbs,
+    meanBatch,
+    utilisation,
+    truncatedMass: chain.lost + chain.tailMass,
+    iterations: chain.iterations,
+    cells,
+    stepMs: h,
+    cdf,
+    percentile,
+  };
+}
