@@ -197,7 +197,12 @@ export function poissonCounting(ratePerS: number, tS: number, levels: number): C
   const j = new Float64Array(levels);
   const k = new Float64Array(levels);
   const mean = ratePerS * tS;
-  for (let n = 0; n <= levels; n++) p[n] = mean > 0 ? Math.exp(-mean + n * Math.log(mean) - logFactorial(n)) : n === 0 ? 1 : 0;
+  if (mean <= 0) p[0] = 1;
+  else if (mean < 500) {
+    // e^(-mean) does not underflow: the recursion p_n = p_(n-1) mean / n (one exp per call).
+    p[0] = Math.exp(-mean);
+    for (let n = 1; n <= levels; n++) p[n] = (p[n - 1]! * mean) / n;
+  } else for (let n = 0; n <= levels; n++) p[n] = Math.exp(-mean + n * Math.log(mean) - logFactorial(n));
   let cdf = 0;
   for (let n = 0; n < levels; n++) {
     cdf += p[n]!;

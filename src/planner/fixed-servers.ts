@@ -345,6 +345,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   };
   let iterations = 0;
   let diverged = false;
+  let spare: Float64Array = new Float64Array(width * m);
   const sourceMass = new Float64Array(m);
   for (; iterations < MAX_ITERATIONS; iterations++) {
     lostBy.fill(0);
@@ -355,12 +356,14 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
       else out[r]!.fill(0);
     }
     // Aggregation: the phase-to-phase chain of heads, then disaggregation.
-    let next: Float64Array = new Float64Array(0);
+    const next = spare;
+    next.fill(0);
     if (m > 1) {
       const rows = Array.from({ length: m }, (_, r) => {
         const row = new Array<number>(m).fill(0);
         if (sourceMass[r]! <= 0) {
-          row[r] = 1;
+          // No head in this phase now: its row is where the next arrival from it leads.
+          for (let q = 0; q < m; q++) row[q] = nextPhase[r * m + q]!;
           return row;
         }
         let total = 0;
@@ -368,8 +371,12 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
         for (let q = 0; q < m; q++) total += row[q]!;
         return row.map((v) => v / total);
       });
-      const a = stationary(fromRows(rows));
-      next = new Float64Array(width * m);
+      let a: Float64Array;
+      try {
+        a = stationary(fromRows(rows));
+      } catch {
+        a = sourceMass.slice(); // a reducible phase chain: no aggregation step this time
+      }
       for (let r = 0; r < m; r++) {
         if (sourceMass[r]! <= 0) continue;
         let total = 0;
@@ -378,13 +385,14 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
         const f = a[r]! / total;
         for (let i = 0; i < o.length; i++) next[i]! += f * o[i]!;
       }
-    } else next = out[0]!.slice();
+    } else next.set(out[0]!);
     let total = 0;
     for (let i = 0; i < next.length; i++) total += next[i]!;
     lost = 1 - total;
     for (let i = 0; i < next.length; i++) next[i]! /= total;
     let diff = 0;
     for (let i = 0; i < next.length; i++) diff += Math.abs(next[i]! - pi[i]!);
+    spare = pi;
     pi = next;
     if (diff < CONVERGED_L1 && iterations > 2) break;
     if (cells < MAX_CELLS && iterations % 16 === 15 && (lost > 1e-9 || tailOf(pi) > 1e-9)) break; // the caller grows the grid

@@ -11,9 +11,28 @@ describe("optimize", () => {
   it("returns a plan whose predicted percentile meets the SLO, checked independently", () => {
     const { plan } = optimize({ arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 150 }, placements: { edge: { service: edgeService } }, space: smallSpace });
     expect(plan).not.toBeNull();
-    const check = estimateLatency({ arrival: EXAMPLE_MAP, service: edgeService, servers: { kind: "fixed", count: 1, scope: "per-shard" }, maxBatch: plan!.maxBatch, windowMs: plan!.windowMs, shards: plan!.shards });
+    // A shard's Durable Object is one server that forms batches lazily.
+    const check = estimateLatency({ arrival: EXAMPLE_MAP, service: edgeService, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: plan!.maxBatch, windowMs: plan!.windowMs, shards: plan!.shards });
     expect(check.distribution.percentile(0.95)).toBeLessThanOrEqual(150);
-    expect(plan!.sloLatencyMs).toBeCloseTo(check.distribution.percentile(0.95), 0);
+    expect(plan!.sloLatencyMs).toBeCloseTo(check.distribution.percentile(0.95), 6);
+    expect(plan!.meanBatch).toBeCloseTo(check.meanBatch, 6);
+  });
+
+  it("adds overheadMs to every request and can model a sealed origin pool", () => {
+    const space = { ...smallSpace, shards: [1] };
+    const base: OptimizeInput = { arrival: poisson(60), slo: { percentile: 0.95, ms: 200 }, placements: { origin: { service: originService, extraMs: 20 } }, space, alternatives: 0 };
+    const plain = optimize(base).plan!;
+    const check = (formation: "sealed" | "lazy", extraMs: number) =>
+      estimateLatency({ arrival: poisson(60), service: originService, servers: { kind: "fixed", count: plain.poolSize, scope: "shared", formation }, maxBatch: plain.maxBatch, windowMs: plain.windowMs, shards: 1, extraMs }).latencyMs.p95;
+    expect(plain.latencyMs.p95).toBeCloseTo(check("lazy", 20), 6);
+    const withOverhead = optimize({ ...base, overheadMs: 15 }).plan!;
+    expect(withOverhead.sloLatencyMs).toBeLessThanOrEqual(200);
+    if (withOverhead.maxBatch === plain.maxBatch && withOverhead.windowMs === plain.windowMs && withOverhead.poolSize === plain.poolSize) expect(withOverhead.latencyMs.p95 - plain.latencyMs.p95).toBeCloseTo(15, 6);
+    const sealed = optimize({ ...base, originFormation: "sealed" }).plan!;
+    expect(sealed.latencyMs.p95).toBeCloseTo(
+      estimateLatency({ arrival: poisson(60), service: originService, servers: { kind: "fixed", count: sealed.poolSize, scope: "shared", formation: "sealed" }, maxBatch: sealed.maxBatch, windowMs: sealed.windowMs, shards: 1, extraMs: 20 }).latencyMs.p95,
+      6,
+    );
   });
 
   it("finds the cheapest feasible configuration of a small space (brute force agrees)", () => {

@@ -67,4 +67,18 @@ describe("solveProblem", () => {
     const solution = solveProblem(problem.problem);
     expect(solution.kind === "evaluations" && solution.evaluations[0]!.latencyMs).toEqual({ p50: null, p95: null, p99: null });
   });
+
+  it("reads servers.formation (default sealed) and overheadMs, naming the field on errors", () => {
+    const fixed = { ...ISSUE_EXAMPLE, servers: { kind: "fixed", count: 2 } };
+    const parsed = parseProblem(fixed);
+    expect(parsed.ok && parsed.problem.servers).toEqual({ kind: "fixed", count: 2, formation: "sealed" });
+    const lazy = parseProblem({ ...fixed, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, overheadMs: 3.5 });
+    expect(lazy.ok && lazy.problem.servers).toEqual({ kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" });
+    expect(lazy.ok && lazy.problem.overheadMs).toBe(3.5);
+    expect(errorsOf({ ...fixed, servers: { kind: "fixed", count: 1, formation: "eager" } })[0]).toMatch(/^servers\.formation: /);
+    expect(errorsOf({ ...fixed, overheadMs: -1 })).toEqual(["overheadMs: must be >= 0 (ms)"]);
+    expect(errorsOf({ ...fixed, servers: { kind: "fixed", count: 1, formaton: "lazy" } })[0]).toMatch(/^servers: .*formaton/);
+    expect(errorsOf({ ...ISSUE_EXAMPLE, evaluate: undefined, placements: { origin: { formation: "batchy" } } })[0]).toMatch(/^placements\.origin\.formation: /);
+    expect(parseProblem({ ...ISSUE_EXAMPLE, evaluate: undefined, placements: { origin: { formation: "sealed" } } }).ok).toBe(true);
+  });
 });

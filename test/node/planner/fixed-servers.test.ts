@@ -1,0 +1,159 @@
+import { describe, expect, it } from "vitest";
+import { toMarkovianArrival } from "../../../src/planner/arrival";
+import { estimateLatency } from "../../../src/planner/latency-model";
+import { parseProblem } from "../../../src/planner/problem";
+import { serveLazy, simulate } from "../../../src/planner/simulator";
+import { solveProblem } from "../../../src/planner/solve-problem";
+import { EXAMPLE_MAP, TWITTER_MAP12, poisson, relativeError } from "./fixtures";
+
+/**
+ * Exact M/D/1 waiting-time CDF (Erlang), computed independently of the planner:
+ * P(Wq <= x) = (1 - rho) sum_{k <= x/D} (lambda (k D - x))^k / k! e^(-lambda (k D - x)).
+ */
+function md1WaitCdf(ratePerS: number, serviceMs: number, xMs: number): number {
+  const lambda = ratePerS / 1000;
+  const rho = lambda * serviceMs;
+  let sum = 0;
+  let factorial = 1;
+  for (let k = 0; k <= Math.floor(xMs / serviceMs); k++) {
+    if (k > 0) factorial *= k;
+    const a = lambda * (k * serviceMs - xMs);
+    sum += (a ** k / factorial) * Math.exp(-a);
+  }
+  return (1 - rho) * sum;
+}
+
+/** Sojourn-time percentile of M/D/1: D + the waiting-time percentile (bisection on Erlang's CDF). */
+function md1SojournPercentile(ratePerS: number, serviceMs: number, q: number): number {
+  let [lo, hi] = [0, 15 * serviceMs];
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (md1WaitCdf(ratePerS, serviceMs, mid) >= q) hi = mid;
+    else lo = mid;
+  }
+  return hi + serviceMs;
+}
+
+/** A bursty on/off MMPP(2): 60/s for ~2 s, silent for ~6 s (gap SCV about 12). */
+const ON_OFF = toMarkovianArrival({ kind: "map", D0: [[-60.5, 0.5], [1 / 6, -1 / 6]], D1: [[60, 0], [0, 0]] });
+
+describe("fixed servers: closed forms", () => {
+  it.each([0.5, 0.7])("is M/D/1 with Poisson arrivals, maxBatch 1, window 0 and one server (rho %s), for both formations", (rho) => {
+    const [rate, serviceMs] = [100, rho * 10];
+    const exact = { p50: md1SojournPercentile(rate, serviceMs, 0.5), p95: md1SojournPercentile(rate, serviceMs, 0.95) };
+    const meanWait = (rho * serviceMs) / (2 * (1 - rho));
+    const estimates = (["sealed", "lazy"] as const).map((formation) =>
+      estimateLatency({ arrival: poisson(rate), service: { kind: "table", ms: [serviceMs] }, servers: { kind: "fixed", count: 1, formation }, maxBatch: 1, windowMs: 0 }),
+    );
+    for (const e of estimates) {
+      // Tolerance: the wait lives on a grid of about s / 48; the targets allow 3 % at the median.
+      expect(relativeError(e.latencyMs.p95, exact.p95)).toBeLessThan(0.01);
+      expect(Math.abs(e.latencyMs.p50 - exact.p50)).toBeLessThan(0.02 * serviceMs);
+      expect(relativeError(e.meanLatencyMs, serviceMs + meanWait)).toBeLessThan(5e-3);
+    }
+    expect(estimates[1]!.latencyMs.p95).toBeCloseTo(estimates[0]!.latencyMs.p95, 6);
+    expect(estimates[1]!.latencyMs.p50).toBeCloseTo(estimates[0]!.latencyMs.p50, 6);
+  });
+
+  it("shifts every percentile and the mean by exactly overheadMs (unbounded and fixed servers)", () => {
+    for (const servers of [{ kind: "unbounded" as const }, { kind: "fixed" as const, count: 1, formation: "lazy" as const }, { kind: "fixed" as const, count: 2, scope: "shared" as const }]) {
+      const base = { arrival: EXAMPLE_MAP, service: { kind: "linear" as const, baseMs: 5, perItemMs: 3 }, servers, maxBatch: 8, windowMs: 40, shards: 2 };
+      const without = estimateLatency(base);
+      const withOverhead = estimateLatency({ ...base, extraMs: 17.5 });
+      for (const q of ["p50", "p95", "p99"] as const) expect(withOverhead.latencyMs[q] - without.latencyMs[q]).toBeCloseTo(17.5, 6);
+      expect(withOverhead.meanLatencyMs - without.meanLatencyMs).toBeCloseTo(17.5, 6);
+    }
+  });
+
+  it("threads overheadMs and formation through solveProblem", () => {
+    const problem = (extra: object) => {
+      const parsed = parseProblem({
+        arrival: { kind: "poisson", ratePerS: 50 },
+        serviceMs: { kind: "linear", baseMs: 10, perItemMs: 2 },
+        servers: { kind: "fixed", count: 1, formation: "lazy" },
+        slo: { percentile: 0.95, ms: 200 },
+        evaluate: [{ maxBatch: 8, windowMs: 20 }],
+        ...extra,
+      });
+      if (!parsed.ok) throw new Error(parsed.errors.join("; "));
+      const solution = solveProblem(parsed.problem);
+      if (solution.kind !== "evaluations") throw new Error("expected evaluations");
+      return solution.evaluations[0]!;
+    };
+    const plain = problem({});
+    const shifted = problem({ overheadMs: 12 });
+    expect(shifted.latencyMs.p95! - plain.latencyMs.p95!).toBeCloseTo(12, 6);
+    expect(shifted.meanLatencyMs! - plain.meanLatencyMs!).toBeCloseTo(12, 6);
+  });
+});
+
+describe("fixed servers: model vs simulator", () => {
+  // Targets: p95 within 3 % (median) / 10 % (max) of the simulator. One server per queue is solved
+  // exactly up to the grid, so these cases (the simulator's own p95 noise is about 1 % at these
+  // sizes) are held to 4 %.
+  const cases = [
+    { name: "Poisson, lazy, 1 server, utilisation ~0.8", arrival: poisson(200), service: { kind: "linear" as const, baseMs: 8, perItemMs: 1.5 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const }, maxBatch: 8, windowMs: 10, shards: 1 },
+    { name: "Poisson, sealed, 1 server, utilisation ~0.6", arrival: poisson(100), service: { kind: "linear" as const, baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1 }, maxBatch: 16, windowMs: 20, shards: 1 },
+    { name: "Twitter hour 12, lazy, 2 shards, one server each", arrival: TWITTER_MAP12, service: { kind: "linear" as const, baseMs: 15, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, scope: "per-shard" as const, formation: "lazy" as const }, maxBatch: 16, windowMs: 20, shards: 2 },
+    { name: "bursty on/off MMPP(2), lazy, 1 server", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 10, perItemMs: 3 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const }, maxBatch: 8, windowMs: 30, shards: 1 },
+    { name: "bursty on/off MMPP(2), sealed, 1 server", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 6, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, formation: "sealed" as const }, maxBatch: 8, windowMs: 30, shards: 1 },
+  ];
+  it.each(cases)("agrees on p50/p95/p99 and the mean batch: $name", (c) => {
+    const model = estimateLatency(c);
+    const sim = simulate({ ...c, requests: 300_000, seed: 11 });
+    expect(model.isStable).toBe(true);
+    expect(relativeError(model.latencyMs.p95, sim.latencyMs.p95)).toBeLessThan(0.04);
+    expect(relativeError(model.latencyMs.p50, sim.latencyMs.p50)).toBeLessThan(0.04);
+    expect(relativeError(model.latencyMs.p99, sim.latencyMs.p99)).toBeLessThan(0.06);
+    expect(relativeError(model.meanBatch, sim.meanBatch)).toBeLessThan(0.02);
+    expect(relativeError(model.utilisation, sim.utilisation)).toBeLessThan(0.03);
+  });
+
+  it("reports an overloaded queue as unstable (infinite percentiles)", () => {
+    for (const formation of ["sealed", "lazy"] as const) {
+      const e = estimateLatency({ arrival: poisson(100), service: { kind: "linear", baseMs: 20, perItemMs: 10 }, servers: { kind: "fixed", count: 1, formation }, maxBatch: 4, windowMs: 5 });
+      expect(e.isStable).toBe(false);
+      expect(e.latencyMs.p95).toBe(Infinity);
+    }
+  });
+});
+
+describe("simulator: lazy formation (serveLazy)", () => {
+  const run = (arrivals: number[], maxBatch: number, windowMs: number, servers: number, serviceMs: number) => {
+    const starts: { first: number; size: number; startMs: number }[] = [];
+    serveLazy(
+      arrivals.map((_, i) => i),
+      Float64Array.from(arrivals),
+      maxBatch,
+      windowMs,
+      servers,
+      Float64Array.from({ length: maxBatch }, () => serviceMs),
+      (first, size, startMs) => starts.push({ first, size, startMs }),
+    );
+    return starts;
+  };
+
+  it("starts when the oldest has waited the window, or at maxBatch, and takes what is queued", () => {
+    // Window 10: the first batch starts at 10 with the requests of 0 and 3; the next opens at 12 and fills at 14 (maxBatch 3).
+    expect(run([0, 3, 12, 13, 14, 30], 3, 10, 1, 1)).toEqual([
+      { first: 0, size: 2, startMs: 10 },
+      { first: 2, size: 3, startMs: 14 },
+      { first: 5, size: 1, startMs: 40 },
+    ]);
+  });
+
+  it("lets the queue grow while the server is busy and then takes up to maxBatch at once", () => {
+    // Service 50: requests at 1..6 queue behind the first batch; at 50 the server takes 3, at 100 the rest.
+    expect(run([0, 1, 2, 3, 4, 5, 6], 3, 0, 1, 50)).toEqual([
+      { first: 0, size: 1, startMs: 0 },
+      { first: 1, size: 3, startMs: 50 },
+      { first: 4, size: 3, startMs: 100 },
+    ]);
+    // Two servers: the second starts at once with what is queued (window 0).
+    expect(run([0, 1, 2], 3, 0, 2, 50)).toEqual([
+      { first: 0, size: 1, startMs: 0 },
+      { first: 1, size: 1, startMs: 1 },
+      { first: 2, size: 1, startMs: 50 },
+    ]);
+  });
+});
