@@ -10,6 +10,12 @@ import { metadataRoutes } from "./routes/metadata";
 
 /** The edge application. */
 export const app = new Hono<{ Bindings: Env }>()
+  // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
+  .use("/v2/models/*", async (c, next) => {
+    const startMs = Date.now();
+    await next();
+    if (c.req.method === "POST" && !c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${(Date.now() - startMs).toFixed(1)}`);
+  })
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
   .notFound((c) => c.json({ error: "not found" }, 404))

@@ -1,8 +1,11 @@
 /**
- * Open-loop load: requests are sent at Poisson arrival times whether or not earlier ones have
- * finished, as real clients do, so queueing shows up in the latencies. Bounded in count and time;
- * loopback targets only. Latency is measured from each request's scheduled send time.
+ * Open-loop load: requests are sent at Poisson arrival times (or at given arrival times, e.g. a
+ * MAP's) whether or not earlier ones have finished, as real clients do, so queueing shows up in the
+ * latencies. Bounded in count and time; loopback targets only. Latency is measured from each
+ * request's scheduled send time.
  */
+
+import { header, post } from "./http";
 
 /** One load step's outcome. */
 export interface LoadResult {
@@ -15,8 +18,11 @@ export interface LoadResult {
   latenciesMs: number[];
   /** Batch sizes reported by successful responses (X-Batch-Size). */
   batchSizes: number[];
-  /** Server-Timing entries of successful responses, summed per name. */
+  /** Server-Timing entries of successful responses, per name. */
   serverTimingMs: Record<string, number[]>;
+  /** Latencies of refused (non-200) responses, ms, and their server-side total (Server-Timing total), when given. */
+  errorLatenciesMs: number[];
+  errorServerMs: number[];
   elapsedS: number;
 }
 
@@ -38,6 +44,8 @@ export interface LoadOptions {
   body: string | Uint8Array<ArrayBuffer>;
   headers?: Record<string, string>;
   ratePerS: number;
+  /** Send times (ms from the start, increasing) to use instead of Poisson arrivals at ratePerS. */
+  arrivalsMs?: ArrayLike<number>;
   /** Most requests sent. */
   count: number;
   /** Hard stop for sending and waiting, ms. */
@@ -46,40 +54,42 @@ export interface LoadOptions {
 }
 
 /** Sends `count` POSTs at Poisson arrivals of `ratePerS`, and collects latencies and headers. */
-export async function openLoop({ url, body, headers = { "content-type": "application/json" }, ratePerS, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
+export async function openLoop({ url, body, headers = { "content-type": "application/json" }, ratePerS, arrivalsMs, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
-  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, elapsedS: 0 };
+  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
   const startMs = performance.now();
-  const deadline = AbortSignal.timeout(maxDurationMs);
   const inFlight: Promise<void>[] = [];
   let nextAtMs = 0;
-  for (let i = 0; i < count; i++) {
-    nextAtMs += (-Math.log(1 - random()) / ratePerS) * 1000;
+  for (let i = 0; i < count && (!arrivalsMs || i < arrivalsMs.length); i++) {
+    nextAtMs = arrivalsMs ? arrivalsMs[i]! : nextAtMs + (-Math.log(1 - random()) / ratePerS) * 1000;
     if (nextAtMs > maxDurationMs) break;
     const waitMs = startMs + nextAtMs - performance.now();
     if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
     const scheduledMs = startMs + nextAtMs;
     result.sent++;
-    inFlight.push(send(url, { method: "POST", body, headers, signal: deadline }, scheduledMs, result));
+    inFlight.push(send(url, body, headers, scheduledMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;
   return result;
 }
 
-async function send(url: string, init: RequestInit, scheduledMs: number, result: LoadResult): Promise<void> {
+async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
   try {
-    const response = await fetch(url, init);
-    await response.arrayBuffer();
-    if (response.status !== 200) {
-      result.errors[response.status] = (result.errors[response.status] ?? 0) + 1;
+    const answer = await post(url, body, headers, timeoutMs);
+    const timing = header(answer, "server-timing") ?? "";
+    if (answer.status !== 200) {
+      result.errors[answer.status] = (result.errors[answer.status] ?? 0) + 1;
+      result.errorLatenciesMs.push(performance.now() - scheduledMs);
+      const total = /total;dur=([\d.]+)/.exec(timing);
+      if (total) result.errorServerMs.push(Number(total[1]));
       return;
     }
     result.ok++;
     result.latenciesMs.push(performance.now() - scheduledMs);
-    result.batchSizes.push(Number(response.headers.get("x-batch-size")));
-    for (const [, name, dur] of (response.headers.get("server-timing") ?? "").matchAll(/(\w+);dur=([\d.]+)/g)) {
+    result.batchSizes.push(Number(header(answer, "x-batch-size")));
+    for (const [, name, dur] of timing.matchAll(/(\w+);dur=([\d.]+)/g)) {
       (result.serverTimingMs[name!] ??= []).push(Number(dur));
     }
   } catch {

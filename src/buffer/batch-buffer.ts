@@ -39,7 +39,7 @@ export interface BufferJob {
 /** A buffer's reply to one job. */
 export type BufferReply =
   | { ok: true; outputs: Tensor[]; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
-  | { ok: false; failure: FailureRecord };
+  | { ok: false; failure: FailureRecord; busyUntilMs?: number };
 
 /** What a batch gives each of its requests. */
 type JobResult = { outputs: Tensor[]; servedBy: string; originMs?: number };
@@ -59,7 +59,7 @@ export class BatchBuffer extends DurableObject<Env> {
     const entry = runtimeConfig(this.env).models.get(job.model);
     if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
     const outcome = await this.loopFor(entry).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
-    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error) };
+    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
     const wanted = new Set(job.outputs);
     const { outputs, ...served } = outcome.value;
     return { ok: true, outputs: outputs.filter((t) => wanted.has(t.name)), batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };

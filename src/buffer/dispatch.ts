@@ -4,6 +4,11 @@
  * exception from the call means its Durable Object failed before answering (reset, eviction,
  * crash): the request is sent once more, to the next shard, while its deadline allows. The failed
  * attempt produced no reply, so the client still gets exactly one. Overload errors are not retried.
+ *
+ * Front-door shedding: when a buffer refuses a request at admission it says until when it is busy
+ * (a request due before then would be refused too). This isolate remembers that per shard and
+ * refuses such requests itself, before their bodies are read or the buffer is called, so overload
+ * costs the buffer's thread as little as possible.
  */
 import type { ModelManifest } from "../models/manifest";
 import { fromFailureRecord, InferenceError, unavailable } from "../protocol/errors";
@@ -18,15 +23,33 @@ export interface DispatchContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-/** Sends a job to one of the model's shards; resolves with the result or throws InferenceError. */
+/** Per shard ("model#shard"): a request due before this epoch ms would be refused. */
+const busyUntilMs = new Map<string, number>();
+
+/** Picks the shard a new request of `manifest` goes to. */
+export function pickShard(manifest: ModelManifest): number {
+  return Math.floor(Math.random() * manifest.batching.shards);
+}
+
+/** Refuses at once (503) a request due at `deadlineAtMs` that the shard said it cannot take. */
+export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number): void {
+  const key = `${manifest.name}#${shard}`;
+  const untilMs = busyUntilMs.get(key);
+  if (untilMs === undefined) return;
+  if (untilMs <= nowMs) busyUntilMs.delete(key);
+  else if (deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)));
+}
+
+/** Sends a job to the shard (then the next, on a reset); resolves with the result or throws InferenceError. */
 export async function dispatchToBuffer(
   namespace: DurableObjectNamespace<BatchBuffer>,
   manifest: ModelManifest,
   job: BufferJob,
   { signal, waitUntil }: DispatchContext,
+  firstShard = pickShard(manifest),
 ): Promise<BufferResult> {
   const shards = manifest.batching.shards;
-  let shard = Math.floor(Math.random() * shards);
+  let shard = firstShard;
   for (let attempt = 0; ; attempt++) {
     const stub = namespace.get(namespace.idFromName(`${manifest.name}#${shard}`));
     // The client went away: drop the job from the buffer (kept alive past the request's end).
@@ -34,7 +57,10 @@ export async function dispatchToBuffer(
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const reply = await stub.infer(job);
-      if (!reply.ok) throw fromFailureRecord(reply.failure);
+      if (!reply.ok) {
+        if (reply.busyUntilMs !== undefined) busyUntilMs.set(`${manifest.name}#${shard}`, reply.busyUntilMs);
+        throw fromFailureRecord(reply.failure);
+      }
       return { ...reply, shard };
     } catch (error) {
       if (!isBufferFailure(error)) throw error;

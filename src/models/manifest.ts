@@ -66,7 +66,7 @@ export const manifestSchema = z
     outputs: z.array(tensorSpec).min(1),
     /** The latency target the planner plans for: `percentile` of requests within `ms`. Not a deadline. */
     slo: z.object({ percentile: z.number().gt(0).lt(1), ms: z.number().positive() }).strict(),
-    /** A request's deadline when the client gives no timeout_ms, in ms; default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
+    /** The most a request waits (its deadline; a client's timeout_ms may shorten it), in ms; default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
     maxLatencyMs: z.number().positive().max(600_000).optional(),
     batching: batchingSpec,
   })
@@ -94,12 +94,17 @@ export type ModelManifest = z.infer<typeof manifestSchema>;
 /** Without maxLatencyMs, a request's deadline is this many times the SLO's ms. */
 export const MAX_LATENCY_SLO_MULTIPLE = 4;
 
+/** The most a request of this model waits, in ms: maxLatencyMs, default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
+export function maxLatencyMsOf(manifest: Pick<ModelManifest, "maxLatencyMs" | "slo">): number {
+  return manifest.maxLatencyMs ?? MAX_LATENCY_SLO_MULTIPLE * manifest.slo.ms;
+}
+
 /**
- * A request's deadline budget in ms: the client's timeout_ms when it gives one, else the model's
- * maxLatencyMs (default MAX_LATENCY_SLO_MULTIPLE x slo.ms). The SLO itself is a planning target.
+ * A request's deadline budget in ms: the model's maxLatencyMs, shortened by the client's timeout_ms
+ * when it gives a shorter one. The SLO itself is a planning target, not a deadline.
  */
 export function deadlineBudgetMs(manifest: Pick<ModelManifest, "maxLatencyMs" | "slo">, timeoutMs?: number): number {
-  return timeoutMs ?? manifest.maxLatencyMs ?? MAX_LATENCY_SLO_MULTIPLE * manifest.slo.ms;
+  return Math.min(maxLatencyMsOf(manifest), timeoutMs ?? Infinity);
 }
 
 /** Thrown when a manifest or configuration is invalid; the message names the file and the field. */

@@ -13,7 +13,10 @@ import type { Batch, Job, QueuedJob, Scheduler } from "./scheduler";
 import { SchedulerStats } from "./scheduler-stats";
 
 /** What a request gets: its part of the batch's result, or why it failed. */
-export type Outcome<O> = { ok: true; value: O; batchRows: number; queueMs: number; inferMs: number } | { ok: false; error: unknown };
+export type Outcome<O> =
+  | { ok: true; value: O; batchRows: number; queueMs: number; inferMs: number }
+  /** `busyUntilMs` (refusals at admission): a request due before this epoch ms would be refused too. */
+  | { ok: false; error: unknown; busyUntilMs?: number };
 
 /** A request as submitted: a scheduler job whose payload is the caller's input. */
 export type Submission<I> = Omit<Job<I>, "payload"> & { input: I };
@@ -85,7 +88,7 @@ export class BatchLoop<I, O> {
         this.stats.count(admission.reason === "full" ? "rejectedFull" : "rejectedLate", request.rows);
         const retryAfterS = Math.min(3600, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
         const why = admission.reason === "full" ? "queue full" : `it would finish in about ${Math.ceil(admission.predictedCompletionAtMs! - nowMs)} ms, after its deadline`;
-        return entry.settle({ ok: false, error: unavailable(`model '${this.host.label}' is overloaded: ${why}`, retryAfterS) });
+        return entry.settle({ ok: false, error: unavailable(`model '${this.host.label}' is overloaded: ${why}`, retryAfterS), busyUntilMs: admission.busyUntilMs });
       }
       this.stats.admitted(request.rows);
       this.deferPump();

@@ -67,8 +67,14 @@ export interface Batch<T> {
   windowEndsAtMs: number;
 }
 
-/** The answer to a new request: queued, or refused at once with the predicted drain time. */
-export type Admission = { ok: true } | { ok: false; reason: "full" | "late"; retryAfterMs: number; predictedCompletionAtMs?: number };
+/**
+ * The answer to a new request: queued, or refused at once with the predicted drain time and
+ * `busyUntilMs`: requests due before then are best refused without asking (late: the completion a
+ * request arriving now would get, plus one full batch, so that callers shed for about one batch
+ * time, while the queue still holds work up to the deadline horizon; full: when the next batch
+ * should have freed maxBatch rows).
+ */
+export type Admission = { ok: true } | { ok: false; reason: "full" | "late"; retryAfterMs: number; busyUntilMs: number; predictedCompletionAtMs?: number };
 
 /** One queue, `servers` servers, lazy formation. */
 export class Scheduler<T> {
@@ -108,14 +114,14 @@ export class Scheduler<T> {
 
   /** Queues `job` at `nowMs`, or refuses it at once (queue full, or predicted to finish after its deadline). */
   admit(job: Job<T>, nowMs: number): Admission {
-    if (this.rows + job.rows > this.limits.maxQueueRows) return { ok: false, reason: "full", retryAfterMs: this.drainMs(nowMs) };
+    if (this.rows + job.rows > this.limits.maxQueueRows) return { ok: false, reason: "full", retryAfterMs: this.drainMs(nowMs), busyUntilMs: this.nextBatchEndMs(nowMs) };
     this.policy.observe?.(nowMs, job.rows);
     const predicted = this.replay([...this.fifo(), { rows: job.rows, enqueuedAtMs: nowMs, deadlineAtMs: job.deadlineAtMs }], nowMs);
     const predictedCompletionAtMs = predicted.endMs;
     // Late itself, or its batch would end after the deadline of another request in it. An idle,
     // empty scheduler admits anyway: only batches that run correct a stale estimate.
     const isIdle = this.rows === 0 && this.running.size === 0;
-    if (!isIdle && predicted.endMs > Math.min(job.deadlineAtMs, predicted.othersDeadlineAtMs)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), predictedCompletionAtMs };
+    if (!isIdle && predicted.endMs > Math.min(job.deadlineAtMs, predicted.othersDeadlineAtMs)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), busyUntilMs: predictedCompletionAtMs + this.service.ms(this.limits.maxBatch), predictedCompletionAtMs };
     const queued: QueuedJob<T> = { ...job, enqueuedAtMs: nowMs };
     const group = this.groups.get(job.batchKey);
     if (group) group.push(queued);
@@ -190,6 +196,13 @@ export class Scheduler<T> {
   /** Predicted time (ms) until every queued and running batch has finished. */
   drainMs(nowMs: number): number {
     return Math.max(0, this.replay(this.fifo(), nowMs).endMs - nowMs);
+  }
+
+  /** When the earliest running batch should end (now, if none runs). */
+  private nextBatchEndMs(nowMs: number): number {
+    let endMs = Infinity;
+    for (const b of this.running.values()) endMs = Math.min(endMs, b.startedAtMs + this.service.ms(b.rows));
+    return endMs === Infinity ? nowMs : Math.max(nowMs, endMs);
   }
 
   /** Replays `order` on the servers: the end of the last batch, and the earliest deadline among that batch's other requests. */

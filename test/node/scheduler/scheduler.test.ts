@@ -113,7 +113,7 @@ describe("Scheduler: admission", () => {
     for (let i = 0; i < 3; i++) expect(sched.admit(job(`r${i}`, 4), 0)).toEqual({ ok: true });
     const refused = sched.admit(job("x", 1), 0);
     // Three full batches back to back on one free server.
-    expect(refused).toEqual({ ok: false, reason: "full", retryAfterMs: 3 * s(4) });
+    expect(refused).toEqual({ ok: false, reason: "full", retryAfterMs: 3 * s(4), busyUntilMs: 0 });
   });
 
   it("predicts completion from queued rows and service per batch size, and refuses what would be late", () => {
@@ -125,7 +125,7 @@ describe("Scheduler: admission", () => {
     // Not due before the server frees, so it may fill to maxBatch: completion 6 + s(4) = 12
     // (the drain time is the same: the two queued rows may be joined by others).
     expect(sched.predictCompletionAtMs(1, 1)).toBe(s(4) + s(4));
-    expect(sched.admit(job("late", 1, "k", 11.9), 1)).toMatchObject({ ok: false, reason: "late", predictedCompletionAtMs: 12, retryAfterMs: 11 });
+    expect(sched.admit(job("late", 1, "k", 11.9), 1)).toMatchObject({ ok: false, reason: "late", predictedCompletionAtMs: 12, busyUntilMs: 12 + s(4), retryAfterMs: 11 });
     expect(sched.admit(job("ok", 1, "k", 12), 1)).toEqual({ ok: true });
   });
 

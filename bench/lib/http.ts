@@ -1,0 +1,38 @@
+/**
+ * A cheap HTTP POST for load generators: node:http with a keep-alive agent (undici's fetch costs the
+ * generator a few ms of CPU per request, which on two shared cores is taken from the server).
+ * Loopback only.
+ */
+import { Agent, request } from "node:http";
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+
+/** What a POST returned. */
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** POSTs `body` to a loopback `url`; rejects on a network error or after `timeoutMs`. */
+export function post(url: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs = 30_000): Promise<Answer> {
+  const target = new URL(url);
+  if (target.hostname !== "127.0.0.1" && target.hostname !== "localhost") return Promise.reject(new Error("load targets must be on loopback"));
+  return new Promise((resolve, reject) => {
+    const req = request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A response header as one string. */
+export function header(answer: Answer, name: string): string | undefined {
+  const value = answer.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(", ") : value;
+}

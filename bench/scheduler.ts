@@ -1,0 +1,143 @@
+/**
+ * `npm run bench -- scheduler`: the scheduler's targets against the stack `npm start` runs (edge
+ * under wrangler dev, two origin replicas), on loopback:
+ * - Burst: 64 concurrent one-row ppocr-cls requests, JSON and binary bodies, a few rounds each:
+ *   how many are answered 200, the largest batch, and when the last answer arrives.
+ * - Capacity: closed-loop load (32 clients in flight, binary bodies) for a few seconds; the
+ *   throughput of 200s is the measured capacity.
+ * - Overload: open-loop Poisson load at 3x that capacity: goodput (200s per second while sending)
+ *   over capacity, admitted requests' latency against their deadline (maxLatencyMs), and how fast
+ *   refusals are answered (server-side Server-Timing total, and at the client).
+ * Writes bench/reports/scheduler.{json,md}. Bounded in requests and time.
+ */
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { readManifest } from "../gpu-origin/read-manifest";
+import { ROOT, startStack } from "../src/cli/processes";
+import { deadlineBudgetMs } from "../src/models/manifest";
+import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
+import { clsBody, seededFloats } from "../test/fixtures/model-inputs";
+import { header, post } from "./lib/http";
+import { openLoop } from "./lib/open-loop";
+import { quantile, round } from "./lib/stats";
+
+const MODEL = "ppocr-cls";
+const BURST = 64;
+const BURST_ROUNDS = 3;
+const CLOSED_LOOP_CLIENTS = 32;
+const CAPACITY_MS = 5_000;
+const OVERLOAD_FACTOR = 3;
+const OVERLOAD_MS = 6_000;
+
+type Body = { body: string | Uint8Array<ArrayBuffer>; headers: Record<string, string> };
+
+function bodies(): Record<"json" | "binary", Body> {
+  const shape = [1, 3, 48, 192];
+  const data = seededFloats(3 * 48 * 192, 21);
+  const packed = packBinary({ inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name: "x", datatype: "FP32", shape, data }]);
+  return {
+    json: { body: JSON.stringify(clsBody(1, 21)), headers: { "content-type": "application/json" } },
+    binary: { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } },
+  };
+}
+
+async function send(url: string, { body, headers }: Body): Promise<{ status: number; batch: number; ms: number }> {
+  const startMs = performance.now();
+  const answer = await post(url, body, headers);
+  return { status: answer.status, batch: Number(header(answer, "x-batch-size") ?? 0), ms: performance.now() - startMs };
+}
+
+/** One burst of BURST concurrent requests. */
+async function burst(url: string, body: Body) {
+  const answers = await Promise.all(Array.from({ length: BURST }, () => send(url, body)));
+  return {
+    ok: answers.filter((a) => a.status === 200).length,
+    statuses: Object.fromEntries([...new Set(answers.map((a) => a.status))].map((s) => [s, answers.filter((a) => a.status === s).length])),
+    largestBatch: Math.max(...answers.map((a) => a.batch)),
+    lastAnswerMs: round(Math.max(...answers.map((a) => a.ms)), 1),
+  };
+}
+
+/** Closed loop: CLOSED_LOOP_CLIENTS clients each sending back to back for CAPACITY_MS; 200s per second. */
+async function capacity(url: string, body: Body): Promise<{ perS: number; meanBatch: number }> {
+  const endMs = performance.now() + CAPACITY_MS;
+  let ok = 0;
+  let batchSum = 0;
+  await Promise.all(
+    Array.from({ length: CLOSED_LOOP_CLIENTS }, async () => {
+      for (let i = 0; i < 10_000 && performance.now() < endMs; i++) {
+        const a = await send(url, body);
+        if (a.status === 200) (ok++, (batchSum += a.batch));
+      }
+    }),
+  );
+  return { perS: round(ok / (CAPACITY_MS / 1000), 1), meanBatch: round(batchSum / Math.max(ok, 1), 2) };
+}
+
+export async function main(): Promise<void> {
+  const manifest = readManifest(join(ROOT, "models"), MODEL);
+  const deadlineMs = deadlineBudgetMs(manifest);
+  const stack = await startStack({ replicas: 2, port: 8796, originPort: 8811 });
+  const url = `${stack.edge.url}/v2/models/${MODEL}/infer`;
+  const body = bodies();
+  try {
+    for (let i = 0; i < 200; i++) await send(url, body.binary); // warm the session and V8's tiers
+    const bursts: Record<string, unknown[]> = { json: [], binary: [] };
+    for (const kind of ["json", "binary"] as const) {
+      for (let r = 0; r < BURST_ROUNDS; r++) {
+        bursts[kind]!.push(await burst(url, body[kind]));
+        await new Promise((done) => setTimeout(done, 500));
+      }
+    }
+    console.log("bursts", JSON.stringify(bursts));
+    const cap = await capacity(url, body.binary);
+    console.log("capacity", cap);
+    await new Promise((done) => setTimeout(done, 1_000));
+    const ratePerS = OVERLOAD_FACTOR * cap.perS;
+    const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
+    const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
+    const overload = {
+      ratePerS: round(ratePerS, 1),
+      sent: load.sent,
+      ok: load.ok,
+      errors: load.errors,
+      goodputPerS: round(load.ok / load.elapsedS, 1),
+      goodputOverCapacity: round(load.ok / load.elapsedS / cap.perS, 3),
+      elapsedS: round(load.elapsedS, 2),
+      sendS,
+      deadlineMs,
+      admittedP50Ms: round(quantile(load.latenciesMs, 0.5), 1),
+      admittedP99Ms: round(quantile(load.latenciesMs, 0.99), 1),
+      admittedOverDeadline: load.latenciesMs.filter((ms) => ms > deadlineMs).length,
+      meanBatch: round(load.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, load.batchSizes.length), 2),
+      refusedServerP50Ms: round(quantile(load.errorServerMs, 0.5), 1),
+      refusedServerP99Ms: round(quantile(load.errorServerMs, 0.99), 1),
+      refusedClientP50Ms: round(quantile(load.errorLatenciesMs, 0.5), 1),
+      refusedClientP99Ms: round(quantile(load.errorLatenciesMs, 0.99), 1),
+    };
+    console.log("overload", overload);
+    const stats = await (await fetch(`${stack.edge.url}/v2/models/${MODEL}/stats`)).json();
+    writeReport({ date: new Date().toISOString(), machine: "2 shared cores; edge under wrangler dev with 2 origin replicas (npm start's stack)", model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
+  } finally {
+    await stack.stop();
+  }
+}
+
+function writeReport(report: { date: string; machine: string; deadlineMs: number; bursts: Record<string, unknown[]>; capacity: { perS: number; meanBatch: number }; overload: Record<string, unknown>; [k: string]: unknown }): void {
+  const dir = resolve(ROOT, "bench", "reports");
+  writeFileSync(resolve(dir, "scheduler.json"), JSON.stringify(report, null, 2) + "\n");
+  const o = report.overload as Record<string, number>;
+  const lines = [`# Scheduler benchmark (${report.date})`, "", `${report.machine}. Model ${MODEL}, one-row requests; deadline ${report.deadlineMs} ms (maxLatencyMs).`, ""];
+  lines.push(`## Burst of ${BURST} concurrent requests`, "", "| body | round | 200s | statuses | largest batch | last answer ms |", "|---|---|---|---|---|---|");
+  for (const [kind, rounds] of Object.entries(report.bursts)) {
+    (rounds as Array<{ ok: number; statuses: object; largestBatch: number; lastAnswerMs: number }>).forEach((b, i) => lines.push(`| ${kind} | ${i + 1} | ${b.ok}/${BURST} | ${JSON.stringify(b.statuses)} | ${b.largestBatch} | ${b.lastAnswerMs} |`));
+  }
+  lines.push("", `## Overload at ${OVERLOAD_FACTOR}x capacity`, "");
+  lines.push(`Capacity (closed loop, ${CLOSED_LOOP_CLIENTS} clients, binary): ${report.capacity.perS}/s, mean batch ${report.capacity.meanBatch}.`, "");
+  lines.push("| what | value |", "|---|---|");
+  for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
+  writeFileSync(resolve(dir, "scheduler.md"), lines.join("\n") + "\n");
+  console.log(lines.join("\n"));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
