@@ -180,14 +180,17 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const m = arrival.phases;
   const mm = m * m;
   const width = cells + 1;
-  const sEff = Float64Array.from(input.service, (s) => s / c);
+  const isLazy = formation === "lazy";
+  // Several servers, sealed: cyclic assignment (batch n takes the server of batch n - c); lazy, or
+  // a shared pool that adds other queues' work as a fluid: one server c times as fast.
+  const isCyclic = c > 1 && rho0 === 0 && !isLazy;
+  const sEff = Float64Array.from(input.service, (s) => (isCyclic ? s : s / c));
   const grid = countingGrid(arrival, (cells * h) / 1000, Math.max(1, B), cells);
   const gapCells = cellMasses(arrival, grid, 0, cells);
   const fullCells = cellMasses(arrival, grid, B - 2, cells); // (B-1)-th arrival after the head
   const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
   const nextPhase = nextArrivalPhaseMatrix(arrival).data;
   const atWindow = grid[windowCells]!.p;
-  const isLazy = formation === "lazy";
   const eScale = 1 - rho0;
 
   // Cumulative gap masses for the tail (gap beyond the Z value).
@@ -217,26 +220,39 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     buf[(i + 1) * m + phase]! += f * mass;
   };
 
+  /**
+   * buf += the distribution of max(0, V - G) for V with masses `from` (grid, by phase phi) and G a
+   * duration whose mass per cell j (at its middle) and phase pair is kernel[j][phi][q], `total` its
+   * whole mass per phase pair (beyond the grid counted in the clip at 0).
+   */
+  const subtract = (from: Float64Array, buf: Float64Array, kernel: Float64Array, cumulative: Float64Array, total: ArrayLike<number>): void => {
+    for (let phi = 0; phi < m; phi++)
+      for (let q = 0; q < m; q++) {
+        const o = phi * m + q;
+        for (let zi = 0; zi <= cells; zi++) {
+          const mass = from[zi * m + phi]!;
+          if (mass === 0) continue;
+          const half = 0.5 * mass;
+          let at = zi * m + q;
+          for (let j = 0; j < zi; j++, at -= m) {
+            const g = half * kernel[j * mm + o]!;
+            buf[at]! += g;
+            buf[at - m]! += g;
+          }
+          buf[q]! += mass * (total[o]! - cumulative[Math.min(zi, cells) * mm + o]!);
+        }
+      }
+  };
+  const cumulativeOf = (kernel: Float64Array, into: Float64Array): Float64Array => {
+    for (let j = 0; j < cells; j++) for (let x = 0; x < mm; x++) into[(j + 1) * mm + x] = into[j * mm + x]! + kernel[j * mm + x]!;
+    return into;
+  };
+
   // X' = max(0, Z - e (1 - rho0)) for the Z masses in z (by phase phi), into buf.
   const applyGap = (buf: Float64Array, source: number): void => {
     if (eScale === 1) {
       // Z on the grid, gap cells at their middles: X' = Z - j - 1/2 splits evenly over two points.
-      for (let phi = 0; phi < m; phi++)
-        for (let q = 0; q < m; q++) {
-          const o = phi * m + q;
-          for (let zi = 0; zi <= cells; zi++) {
-            const mass = z[zi * m + phi]!;
-            if (mass === 0) continue;
-            const half = 0.5 * mass;
-            let at = zi * m + q;
-            for (let j = 0; j < zi; j++, at -= m) {
-              const g = half * gapCells[j * mm + o]!;
-              buf[at]! += g;
-              buf[at - m]! += g;
-            }
-            buf[q]! += mass * (nextPhase[o]! - gapCumulative[Math.min(zi, cells) * mm + o]!);
-          }
-        }
+      subtract(z, buf, gapCells, gapCumulative, nextPhase);
       return;
     }
     for (let zi = 0; zi <= cells; zi++)
@@ -343,17 +359,66 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     for (let i = Math.floor(cells * 0.9) * m; i < v.length; i++) t += v[i]!;
     return t;
   };
+  // Cyclic assignment (sealed): the time between a head and the head c batches later is this head's
+  // cycle (in step) and c - 1 further cycles, each a window and the gap to the next arrival whatever
+  // the servers, whose duration (mass per cell j at its middle, by phase pair) is `cycle`.
+  const cycle = new Float64Array(cells * mm);
+  const cycleCumulative = new Float64Array(width * mm);
+  const cycleTotal = new Float64Array(mm);
+  const offsets = new Float64Array(width * m); // per source phase: where the final gap starts
+  const addCycle = (source: number, weight: number, fromOffsets: boolean): void => {
+    // cycle[source][.] += weight * (offsets (by phase phi) + gap (phi -> q)).
+    for (let oi = 0; oi <= cells && fromOffsets; oi++)
+      for (let phi = 0; phi < m; phi++) {
+        const mass = offsets[oi * m + phi]! * weight;
+        if (mass === 0) continue;
+        for (let q = 0; q < m; q++) {
+          const o = phi * m + q;
+          cycleTotal[source * m + q]! += mass * nextPhase[o]!;
+          for (let j = 0; j + oi < cells; j++) cycle[(oi + j) * mm + source * m + q]! += mass * gapCells[j * mm + o]!;
+        }
+      }
+  };
+  const putOffset = (pos: number, phase: number, mass: number): void => {
+    const i = Math.floor(pos);
+    if (i >= cells) {
+      offsets[cells * m + phase]! += mass;
+      return;
+    }
+    const f = pos - i;
+    offsets[i * m + phase]! += (1 - f) * mass;
+    offsets[(i + 1) * m + phase]! += f * mass;
+  };
+  if (isCyclic && !isLazy)
+    for (let psi = 0; psi < m; psi++) {
+      offsets.fill(0);
+      if (B === 1) offsets[psi] = 1;
+      else {
+        for (let n = 0; n <= B - 2; n++) for (let q = 0; q < m; q++) offsets[windowCells * m + q]! += atWindow[n * mm + psi * m + q]!;
+        for (let j = 0; j < windowCells; j++) for (let q = 0; q < m; q++) putOffset(j + 0.5, q, fullCells[j * mm + psi * m + q]!);
+      }
+      addCycle(psi, 1, true);
+    }
+  const shifted = new Float64Array(width * m);
+
   let iterations = 0;
   let diverged = false;
   let spare: Float64Array = new Float64Array(width * m);
   const sourceMass = new Float64Array(m);
   for (; iterations < MAX_ITERATIONS; iterations++) {
     lostBy.fill(0);
+    if (isCyclic && iterations === 0) cumulativeOf(cycle, cycleCumulative);
     for (let r = 0; r < m; r++) {
       sourceMass[r] = 0;
       for (let i = 0; i <= cells; i++) sourceMass[r]! += pi[i * m + r]!;
-      if (sourceMass[r]! > 0) step(r);
-      else out[r]!.fill(0);
+      if (sourceMass[r]! > 0) {
+        step(r);
+        for (let extra = 1; extra < (isCyclic ? c : 1); extra++) {
+          shifted.set(out[r]!);
+          out[r]!.fill(0);
+          subtract(shifted, out[r]!, cycle, cycleCumulative, cycleTotal);
+        }
+      } else out[r]!.fill(0);
     }
     // Aggregation: the phase-to-phase chain of heads, then disaggregation.
     const next = spare;
