@@ -12,7 +12,7 @@ import type { ModelManifest } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { seededFloats } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
-import { cpuMs, processTree } from "./lib/process-cpu";
+import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { median, quantile, round } from "./lib/stats";
 
 

@@ -17,7 +17,7 @@ import { ROOT, startStack } from "../src/cli/processes";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { clsBody, seededFloats } from "../test/fixtures/model-inputs";
-import { header, post } from "./lib/http";
+import { header, post } from "../src/cli/loopback-http";
 import { openLoop } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 

@@ -5,7 +5,7 @@
  * request's scheduled send time.
  */
 
-import { header, post } from "./http";
+import { header, post } from "../../src/cli/loopback-http";
 
 /** One load step's outcome. */
 export interface LoadResult {

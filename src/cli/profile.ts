@@ -7,6 +7,10 @@
  * s(k) = baseMs + perItemMs * k by least squares to the per-size medians, and writes
  * models/<name>/profile.json, which `npm run plan -- --profile` reads. Iterations are bounded (a
  * time budget per batch size) so the whole run stays within a few minutes.
+ *
+ * With the edge runtime it also measures each edge model's per-request cost outside its batch on
+ * the running edge (src/cli/request-overhead.ts): `requestOverhead.latencyMs` (the planner's
+ * overheadMs) and `requestOverhead.cpuMs` (runtime CPU per request beyond the batch).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -14,7 +18,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
 import { type ServiceSample, fitLinear } from "../planner/index";
+import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { startEdge, type Started } from "./processes";
+import { measureRequestOverhead, type RequestOverhead } from "./request-overhead";
 
 type Ort = typeof ortNode;
 type Feeds = Record<string, ortNode.Tensor>;
@@ -111,7 +117,8 @@ async function main(argv: string[]): Promise<number> {
         const medians = medianPerBatchSize(samples);
         const fit = fitLinear(medians);
         const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
-        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
+        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120) : undefined;
+        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }) };
         console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
       }
       const profile = {
@@ -128,6 +135,21 @@ async function main(argv: string[]): Promise<number> {
     await worker?.stop();
   }
   return 0;
+}
+
+/** Per-request cost outside the batch for a model served at the edge (one-row binary requests at 20/s). */
+async function edgeRequestOverhead(name: string, count: number): Promise<RequestOverhead> {
+  const model = MODELS[name]!;
+  const feeds = model.feeds(ortNode, 1);
+  const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
+  const packed = packBinary({ inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, inputs);
+  const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
+  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement: "edge", batching: { windowMs: 0, adaptiveWindow: false } } }) } });
+  try {
+    return await measureRequestOverhead(edge, name, body, { count });
+  } finally {
+    await edge.stop();
+  }
 }
 
 function medianPerBatchSize(samples: ServiceSample[]): ServiceSample[] {

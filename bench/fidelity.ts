@@ -1,0 +1,167 @@
+/**
+ * `npm run bench -- fidelity`: does the planner predict what the running system does? Against the
+ * stack `npm start` runs (edge under wrangler dev, gpu-origin replicas), for ppocr-cls and
+ * silero-vad at the edge and silero-vad placed on the origin, it replays open-loop arrivals —
+ * Poisson, and an on/off MMPP(2) fitted to the Azure LLM trace (bench/data) and time-scaled to the
+ * load — at three loads each, and compares the measured p50/p95/p99 with the planner's prediction
+ * for the same configuration (lazy formation, one server per shard), built from:
+ * - the measured service time per batch size (models/<name>/profile.json's fit for the runtime);
+ * - the per-request cost outside the batch, measured on the stack at light load first
+ *   (src/cli/request-overhead.ts, which `npm run profile` also runs): `overheadMs` is the latency a
+ *   request spends outside queue and batch; at the edge, the runtime's CPU per request beyond the
+ *   batch (`cpuMs`: the Worker and its Durable Objects share one workerd thread locally) delays
+ *   batches, so the server's time for a batch of k rows is s(k) + k cpuMs; on the origin the
+ *   Durable Object waits for the hop, whose time beyond s(1) at light load is added to s(k).
+ * Writes bench/reports/fidelity.{json,md}. Bounded: at most REQUESTS_PER_RUN requests a run.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ROOT, startStack, type Stack } from "../src/cli/processes";
+import { measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
+import { type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
+import { createRng, sampleArrivals } from "../src/planner/simulator";
+import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
+import { seededFloats } from "../test/fixtures/model-inputs";
+import { openLoop } from "./lib/open-loop";
+import { quantile, round } from "./lib/stats";
+
+const REQUESTS_PER_RUN = 1_500;
+const RUN_S = 14;
+/** Loads as fractions of the server's largest throughput, maxBatch / s(maxBatch). */
+const LOADS = [0.3, 0.5, 0.7];
+/** The first requests of a run only warm the queue up; they are not measured. */
+const WARM_UP_FRACTION = 0.1;
+
+interface Case {
+  model: "ppocr-cls" | "silero-vad";
+  placement: "edge" | "origin";
+  maxBatch: number;
+  windowMs: number;
+}
+
+const CASES: Case[] = [
+  { model: "ppocr-cls", placement: "edge", maxBatch: 8, windowMs: 10 },
+  { model: "silero-vad", placement: "edge", maxBatch: 16, windowMs: 5 },
+  { model: "silero-vad", placement: "origin", maxBatch: 16, windowMs: 5 },
+];
+
+const SHAPES: Record<Case["model"], { name: string; shape: number[] }> = {
+  "ppocr-cls": { name: "x", shape: [1, 3, 48, 192] },
+  "silero-vad": { name: "input", shape: [1, 512] },
+};
+
+function binaryBody(model: Case["model"]) {
+  const { name, shape } = SHAPES[model];
+  const data = seededFloats(shape.reduce((a, b) => a * b, 1), 31);
+  const packed = packBinary({ inputs: [{ name, datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name, datatype: "FP32", shape, data }]);
+  return { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
+}
+
+/** The profile's fitted service line for a runtime. */
+function profileLine(model: string, runtime: "edge" | "origin"): { baseMs: number; perItemMs: number } {
+  const profile = JSON.parse(readFileSync(resolve(ROOT, "models", model, "profile.json"), "utf8")) as { runtimes: Record<string, { fit: { baseMs: number; perItemMs: number } }> };
+  return profile.runtimes[runtime]!.fit;
+}
+
+/** The Azure trace's arrivals fitted as an on/off MMPP(2) (counts up to 20 s), with unit mean rate (1/s). */
+function azureShape(): MarkovianArrival {
+  const times = readFileSync(resolve(ROOT, "bench", "data", "azure-llm-2023-conv-arrivals-ms.txt"), "utf8").trim().split("\n").map(Number);
+  const fit = fitMmpp2(times, { kind: "on-off", maxTimescaleMs: 20_000 });
+  return scaleArrival(fit, 1 / fit.ratePerS);
+}
+
+interface Row {
+  model: string;
+  placement: string;
+  arrival: string;
+  load: number;
+  ratePerS: number;
+  sent: number;
+  ok: number;
+  refused: number;
+  predicted: { p50: number; p95: number; p99: number; meanBatch: number };
+  measured: { p50: number; p95: number; p99: number; meanBatch: number };
+  /** (predicted - measured) / measured. */
+  error: { p50: number; p95: number; p99: number };
+  /** Realised mean rate of the replayed sample over the MAP's. */
+  sampleRateRatio: number;
+}
+
+export async function main(): Promise<void> {
+  const azure = azureShape();
+  const rows: Row[] = [];
+  const calibration: Record<string, RequestOverhead & { serviceTableMs: number[]; overheadMs: number }> = {};
+  for (const c of CASES) {
+    const key = `${c.model}@${c.placement}`;
+    const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
+    const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides) } });
+    try {
+      const body = binaryBody(c.model);
+      const overhead = await measureRequestOverhead(stack.edge, c.model, body);
+      const line = profileLine(c.model, c.placement);
+      // The server's time for a batch of k rows, as the planner will model it.
+      const hopMs = c.placement === "origin" ? Math.max(0, overhead.serviceB1Ms - (line.baseMs + line.perItemMs)) : 0;
+      const perRowMs = line.perItemMs + (c.placement === "edge" ? overhead.cpuMs : 0);
+      const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + perRowMs * (i + 1));
+      calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overhead.latencyMs, 3) };
+      console.log(key, "calibration", calibration[key]);
+      const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;
+      for (const [arrivalName, shape] of [["Poisson", toMarkovianArrival({ kind: "poisson", ratePerS: 1 })], ["Azure on/off MMPP(2)", azure]] as const) {
+        for (const [li, load] of LOADS.entries()) {
+          const ratePerS = load * maxThroughputPerS;
+          const arrival = scaleArrival(shape, ratePerS);
+          const count = Math.min(REQUESTS_PER_RUN, Math.round(ratePerS * RUN_S));
+          const arrivalsMs = sampleArrivals(arrival, count, createRng(1000 + 10 * li + (arrivalName === "Poisson" ? 0 : 5)));
+          const t0 = arrivalsMs[0]!;
+          const replay = Float64Array.from(arrivalsMs, (t) => t - t0);
+          const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
+          const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
+          const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
+          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overhead.latencyMs });
+          const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
+          const predicted = { ...estimate.latencyMs, meanBatch: estimate.meanBatch };
+          const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);
+          const realisedRate = (count - 1) / (replay[count - 1]! / 1000);
+          const row: Row = {
+            model: c.model,
+            placement: c.placement,
+            arrival: arrivalName,
+            load,
+            ratePerS: round(ratePerS, 1),
+            sent: result.sent,
+            ok: result.ok,
+            refused: result.sent - result.ok,
+            predicted: { p50: round(predicted.p50), p95: round(predicted.p95), p99: round(predicted.p99), meanBatch: round(predicted.meanBatch) },
+            measured: { p50: round(measured.p50), p95: round(measured.p95), p99: round(measured.p99), meanBatch: round(measured.meanBatch) },
+            error: { p50: err("p50"), p95: err("p95"), p99: err("p99") },
+            sampleRateRatio: round(realisedRate / ratePerS, 3),
+          };
+          rows.push(row);
+          console.log(`${key} ${arrivalName} load ${load}: ${row.ratePerS}/s predicted p95 ${row.predicted.p95} measured ${row.measured.p95} (error ${(row.error.p95 * 100).toFixed(1)}%), batch ${row.predicted.meanBatch} vs ${row.measured.meanBatch}, ok ${row.ok}/${row.sent}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    } finally {
+      await stack.stop();
+    }
+  }
+  writeReport(rows, calibration);
+}
+
+function writeReport(rows: Row[], calibration: Record<string, unknown>): void {
+  const abs = rows.map((r) => Math.abs(r.error.p95)).sort((a, b) => a - b);
+  const summary = { runs: rows.length, p95MedianAbsError: round(abs[Math.floor((abs.length - 1) / 2)]! / 2 + abs[Math.ceil((abs.length - 1) / 2)]! / 2, 4), p95MaxAbsError: round(abs.at(-1)!, 4) };
+  const dir = resolve(ROOT, "bench", "reports");
+  const date = new Date().toISOString();
+  writeFileSync(resolve(dir, "fidelity.json"), JSON.stringify({ date, summary, calibration, rows }, null, 2) + "\n");
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const lines = [`# Live fidelity: planner vs the running system (${date})`, "", "2 shared cores; edge under wrangler dev (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay.", ""];
+  lines.push(`p95 error: median ${pct(summary.p95MedianAbsError)}, max ${pct(summary.p95MaxAbsError)} over ${summary.runs} runs.`, "");
+  lines.push("| model | placement | arrival | load | rate /s | ok/sent | predicted p50 / p95 / p99 ms | measured p50 / p95 / p99 ms | p95 error | mean batch pred / meas |", "|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) lines.push(`| ${r.model} | ${r.placement} | ${r.arrival} | ${r.load} | ${r.ratePerS} | ${r.ok}/${r.sent} | ${r.predicted.p50} / ${r.predicted.p95} / ${r.predicted.p99} | ${r.measured.p50} / ${r.measured.p95} / ${r.measured.p99} | ${pct(r.error.p95)} | ${r.predicted.meanBatch} / ${r.measured.meanBatch} |`);
+  lines.push("", "Calibration (light load, before the runs):", "", "```json", JSON.stringify(calibration, null, 2), "```");
+  writeFileSync(resolve(dir, "fidelity.md"), lines.join("\n") + "\n");
+  console.log(lines.join("\n"));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
