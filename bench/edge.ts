@@ -9,8 +9,7 @@ import { join, resolve } from "node:path";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
 import { readManifest } from "../gpu-origin/read-manifest";
 import type { ModelManifest } from "../src/models/manifest";
-import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
-import { seededFloats } from "../test/fixtures/model-inputs";
+import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
 import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { median, quantile, round } from "./lib/stats";
@@ -31,12 +30,6 @@ const WARM_UP_REQUESTS = 150;
 const CPU_RATE: Record<(typeof MODELS)[number], number> = { "ppocr-cls": 40, "silero-vad": 100 };
 
 /** One-row requests in the binary tensor extension (JSON would cost the cls request ~6 ms to parse). */
-function binaryBody(name: string, shape: number[], seed: number) {
-  const data = seededFloats(shape.reduce((a, b) => a * b, 1), seed);
-  const packed = packBinary({ inputs: [{ name, datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name, datatype: "FP32", shape, data }]);
-  return { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-}
-
 const bodies: Record<(typeof MODELS)[number], ReturnType<typeof binaryBody>> = {
   "ppocr-cls": binaryBody("x", [1, 3, 48, 192], 11),
   "silero-vad": binaryBody("input", [1, 512], 12),

@@ -10,7 +10,8 @@
  *   (src/cli/request-overhead.ts, which `npm run profile` also runs): `overheadMs` is the latency a
  *   request spends outside queue and batch; at the edge, the runtime's CPU per request beyond the
  *   batch (`cpuMs`: the Worker and its Durable Objects share one workerd thread locally) delays
- *   batches, so the server's time for a batch of k rows is s(k) + k cpuMs; on the origin the
+ *   batches, so the server's time for a batch of k rows is s(k) + k cpuMs (and overheadMs is the
+ *   outside latency less cpuMs, which s(k) + k cpuMs now holds); on the origin the
  *   Durable Object waits for the hop, whose time beyond s(1) at light load is added to s(k).
  * Writes bench/reports/fidelity.{json,md}. Bounded: at most REQUESTS_PER_RUN requests a run.
  */
@@ -20,8 +21,7 @@ import { ROOT, startStack, type Stack } from "../src/cli/processes";
 import { measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
 import { type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
 import { createRng, sampleArrivals } from "../src/planner/simulator";
-import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
-import { seededFloats } from "../test/fixtures/model-inputs";
+import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 
@@ -49,13 +49,6 @@ const SHAPES: Record<Case["model"], { name: string; shape: number[] }> = {
   "ppocr-cls": { name: "x", shape: [1, 3, 48, 192] },
   "silero-vad": { name: "input", shape: [1, 512] },
 };
-
-function binaryBody(model: Case["model"]) {
-  const { name, shape } = SHAPES[model];
-  const data = seededFloats(shape.reduce((a, b) => a * b, 1), 31);
-  const packed = packBinary({ inputs: [{ name, datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name, datatype: "FP32", shape, data }]);
-  return { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-}
 
 /** The profile's fitted service line for a runtime. */
 function profileLine(model: string, runtime: "edge" | "origin"): { baseMs: number; perItemMs: number } {
@@ -96,14 +89,16 @@ export async function main(): Promise<void> {
     const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
     const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides) } });
     try {
-      const body = binaryBody(c.model);
+      const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
       const overhead = await measureRequestOverhead(stack.edge, c.model, body);
       const line = profileLine(c.model, c.placement);
       // The server's time for a batch of k rows, as the planner will model it.
       const hopMs = c.placement === "origin" ? Math.max(0, overhead.serviceB1Ms - (line.baseMs + line.perItemMs)) : 0;
       const perRowMs = line.perItemMs + (c.placement === "edge" ? overhead.cpuMs : 0);
       const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + perRowMs * (i + 1));
-      calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overhead.latencyMs, 3) };
+      // At the edge the request's own runtime CPU is in s(k) + k cpuMs already: the rest is overhead.
+      const overheadMs = Math.max(0, overhead.latencyMs - (c.placement === "edge" ? overhead.cpuMs : 0));
+      calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overheadMs, 3) };
       console.log(key, "calibration", calibration[key]);
       const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;
       for (const [arrivalName, shape] of [["Poisson", toMarkovianArrival({ kind: "poisson", ratePerS: 1 })], ["Azure on/off MMPP(2)", azure]] as const) {
@@ -117,7 +112,7 @@ export async function main(): Promise<void> {
           const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
           const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
           const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
-          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overhead.latencyMs });
+          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
           const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
           const predicted = { ...estimate.latencyMs, meanBatch: estimate.meanBatch };
           const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);

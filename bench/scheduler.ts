@@ -15,8 +15,7 @@ import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { ROOT, startStack } from "../src/cli/processes";
 import { deadlineBudgetMs } from "../src/models/manifest";
-import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
-import { clsBody, seededFloats } from "../test/fixtures/model-inputs";
+import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
 import { header, post } from "../src/cli/loopback-http";
 import { openLoop } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
@@ -32,13 +31,7 @@ const OVERLOAD_MS = 6_000;
 type Body = { body: string | Uint8Array<ArrayBuffer>; headers: Record<string, string> };
 
 function bodies(): Record<"json" | "binary", Body> {
-  const shape = [1, 3, 48, 192];
-  const data = seededFloats(3 * 48 * 192, 21);
-  const packed = packBinary({ inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name: "x", datatype: "FP32", shape, data }]);
-  return {
-    json: { body: JSON.stringify(clsBody(1, 21)), headers: { "content-type": "application/json" } },
-    binary: { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } },
-  };
+  return { json: { body: JSON.stringify(clsBody(1, 21)), headers: { "content-type": "application/json" } }, binary: binaryBody("x", [1, 3, 48, 192], 21) };
 }
 
 async function send(url: string, { body, headers }: Body): Promise<{ status: number; batch: number; ms: number }> {

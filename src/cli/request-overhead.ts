@@ -11,6 +11,9 @@ import { post, header } from "./loopback-http";
 import { cpuMs, processTree } from "./process-cpu";
 import type { Started } from "./processes";
 
+/** How long the idle runtime's CPU is sampled, ms. */
+const IDLE_MS = 2_000;
+
 /** A request's cost outside its batch, and the batch service time seen at light load (ms). */
 export interface RequestOverhead {
   latencyMs: number;
@@ -25,7 +28,12 @@ export async function measureRequestOverhead(edge: Started, model: string, body:
   const url = `${edge.url}/v2/models/${model}/infer`;
   for (let i = 0; i < warmUp; i++) await post(url, body.body, body.headers);
   const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !p.command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`));
-  const cpuBefore = runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+  const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+  // The runtime's CPU when idle (timers, housekeeping) is not a request's cost: measure it first.
+  const idleStart = { cpu: runtimeCpuMs(), at: performance.now() };
+  await new Promise((r) => setTimeout(r, IDLE_MS));
+  const idleCpuPerMs = (runtimeCpuMs() - idleStart.cpu) / (performance.now() - idleStart.at);
+  const cpuBefore = runtimeCpuMs();
   const outsideMs: number[] = [];
   const serviceMs: number[] = [];
   const startMs = performance.now();
@@ -42,7 +50,7 @@ export async function measureRequestOverhead(edge: Started, model: string, body:
     outsideMs.push(totalMs - queue - infer);
     serviceMs.push(infer);
   }
-  const cpuPerRequestMs = (runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0) - cpuBefore) / count;
+  const cpuPerRequestMs = (runtimeCpuMs() - cpuBefore - idleCpuPerMs * (performance.now() - startMs)) / count;
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const serviceB1Ms = median(serviceMs);
   return { latencyMs: median(outsideMs), cpuMs: Math.max(0, cpuPerRequestMs - serviceB1Ms), serviceB1Ms, requests: count };
