@@ -28,12 +28,26 @@
  * interval given their number are uniform; an approximation for MAPs whose phase changes within a
  * window). The tagged-request distribution is this measure over batches divided by E[k].
  *
- * Several servers (count c > 1) are modelled as one server c times as fast for the recursion
- * (s(k) / c advances X), the request still taking s(k): exact for c = 1, and the heavy-traffic
- * limit of a c-server queue; at moderate load it overstates the wait (a c-server queue lets a batch
- * start on any free server). A pool shared by S shards with sealed formation adds the other shards'
- * work as a fluid (their utilisation per server times the elapsed time). Both are documented limits
- * (bench/reports/planner-accuracy.md measures them).
+ * Several servers (count c > 1), sealed formation: cyclic assignment, batch n waits for the server
+ * that batch n - c used (exact for equal service times, FIFO otherwise close): X_n = max(0, C_(n-c) +
+ * s(k_(n-c)) - (the c cycles from head n - c to head n)), the c - 1 later cycles (a window, then the
+ * gap to the next arrival) not depending on the servers. Clipping at 0 after each cycle is exact,
+ * so the c-step kernel is the one-step kernel followed by c - 1 subtractions of a cycle.
+ * Lazy formation with c > 1 has two candidates and keeps the one with the smaller mean latency:
+ * cyclic assignment, the intermediate cycles drawn from the stationary heads (a mean-field step,
+ * since a lazy cycle depends on its head's wait), which is right at light load and errs high near
+ * saturation (a lazy batch's size, hence how long it holds its server, depends on its wait); and
+ * one server c times as fast in the recursion (s(k) / c advances X; the request still takes s(k)),
+ * the heavy-traffic limit, which errs high at light load (a batch may start on any free server) and
+ * low near saturation (a server frees only when its whole batch ends). A pool shared by S > 1 sealed shards
+ * is one shard's chain on the fast server with the other shards' work added as a fluid (their
+ * utilisation per server times the elapsed time), which ignores the variability of that work.
+ * bench/reports/planner-accuracy.md measures these limits.
+ *
+ * Numerical care: every shift by a non-grid amount splits the mass linearly between the two
+ * neighbouring grid points (mean-preserving); the stationary iteration stops when an iteration moves
+ * less than CONVERGED_L1 of mass; mass that leaves the grid is renormalised and reported
+ * (truncatedMass, with the mass in the last tenth of the grid).
  */
 import { type MarkovianArrival, nextArrivalPhaseMatrix } from "./arrival";
 import { batchSizeDistribution } from "./batch-size";
@@ -59,6 +73,8 @@ export interface FixedServerInput {
   extraMs?: number;
   /** Grid cells over T + s(B); default 48. */
   cellsPerScale?: number;
+  /** c > 1: "cyclic" assignment or a "fast" server (default: cyclic for sealed, both for lazy). */
+  multiServer?: "cyclic" | "fast";
 }
 
 /** The solution for one queue. */
@@ -82,7 +98,7 @@ export const MAX_CELLS = 512;
 const MAX_COARSENINGS = 4;
 const MAX_ITERATIONS = 3000;
 /** Power iteration stops when an iteration moves less than this much mass (L1). */
-const CONVERGED_L1 = 1e-9;
+const CONVERGED_L1 = 1e-8;
 
 const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
   isStable: false,
@@ -121,13 +137,63 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   }
 
   const scale = T + sB;
-  let cellsPerScale = input.cellsPerScale ?? 48;
-  let pi: Float64Array | undefined;
+  const cellsPerScale = input.cellsPerScale ?? 48;
+  const solveWith = (multiServer: "cyclic" | "fast"): FixedServerModel => {
+    const fine = solveOnGrid({ ...input, multiServer }, scale, cellsPerScale, rho0);
+    if (fine.chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
+    return measure(input, fine.chain, fine.h, fine.windowCells, fine.cells);
+  };
+  if (formation === "sealed" || c === 1 || rho0 > 0 || input.multiServer) return solveWith(input.multiServer ?? (formation === "sealed" ? "cyclic" : "fast"));
+  // Lazy with c > 1: neither approximation holds throughout. Cyclic assignment is right at light
+  // load and errs high near saturation (a lazy batch's size, hence how long it holds its server,
+  // depends on its wait); the fast server errs high at light load and low near saturation. Take
+  // the one with the smaller mean latency.
+  const cyclic = solveWith("cyclic");
+  const fast = solveWith("fast");
+  return cyclic.isStable && (!fast.isStable || cyclic.meanMs <= fast.meanMs) ? cyclic : fast;
+}
+
+interface GridSolution {
+  chain: Chain;
+  h: number;
+  windowCells: number;
+  cells: number;
+}
+
+/**
+ * The stationary chain on a grid of `cellsPerScale` cells over T + s(B): the grid doubles while
+ * mass leaves it (up to MAX_CELLS), then its step doubles (up to MAX_COARSENINGS times).
+ */
+function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: number, rho0: number, from?: GridSolution): GridSolution {
+  const T = input.maxBatch === 1 ? 0 : input.windowMs;
+  const m = input.arrival.phases;
   let cells = Math.max(16, 2 ** Math.ceil(Math.log2(2.5 * cellsPerScale)));
+  let pi: Float64Array | undefined;
+  let h = scale / cellsPerScale;
+  // The window ends on a grid point; a window under half a cell counts as 0 (its effect on the
+  // batches, a fraction of a cell of waiting, is below the grid's resolution).
+  let windowCells = Math.round(T / h);
+  if (windowCells > 0) h = T / windowCells;
+  if (from) {
+    // Interpolate the coarse stationary vector onto this grid (mass split linearly by position).
+    const reach = from.cells * from.h;
+    while (cells < MAX_CELLS && cells * h < reach) cells *= 2;
+    pi = new Float64Array((cells + 1) * m);
+    for (let i = 0; i <= from.cells; i++) {
+      const pos = (i * from.h) / h;
+      const k = Math.floor(pos);
+      const f = pos - k;
+      for (let r = 0; r < m; r++) {
+        const mass = from.chain.pi[i * m + r]!;
+        if (k >= cells) pi[cells * m + r]! += mass;
+        else {
+          pi[k * m + r]! += (1 - f) * mass;
+          pi[(k + 1) * m + r]! += f * mass;
+        }
+      }
+    }
+  }
   for (let coarsenings = 0; ; ) {
-    let h = scale / cellsPerScale;
-    const windowCells = T > 0 ? Math.max(1, Math.round(T / h)) : 0;
-    if (T > 0) h = T / windowCells;
     const chain = solveChain(input, h, windowCells, cells, rho0, pi);
     const isTruncated = chain.lost > 1e-9 || chain.tailMass > 1e-9;
     if (isTruncated && !chain.diverged && cells < MAX_CELLS) {
@@ -138,12 +204,13 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
     if (isTruncated && !chain.diverged && coarsenings < MAX_COARSENINGS) {
       // The grid is as long as allowed: twice the step, same number of cells.
       coarsenings++;
-      cellsPerScale /= 2;
+      h *= 2;
+      windowCells = Math.round(T / h);
+      if (windowCells > 0) h = T / windowCells;
       pi = undefined;
       continue;
     }
-    if (chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
-    return measure(input, chain, h, windowCells, cells);
+    return { chain, h, windowCells, cells };
   }
 }
 
@@ -181,9 +248,9 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const mm = m * m;
   const width = cells + 1;
   const isLazy = formation === "lazy";
-  // Several servers, sealed: cyclic assignment (batch n takes the server of batch n - c); lazy, or
-  // a shared pool that adds other queues' work as a fluid: one server c times as fast.
-  const isCyclic = c > 1 && rho0 === 0 && !isLazy;
+  // Several servers: cyclic assignment (batch n takes the server of batch n - c), or one server c
+  // times as fast (lazy formation's other candidate, and a shared pool with other queues' fluid).
+  const isCyclic = c > 1 && rho0 === 0 && (input.multiServer ?? (isLazy ? "fast" : "cyclic")) === "cyclic";
   const sEff = Float64Array.from(input.service, (s) => (isCyclic ? s : s / c));
   const grid = countingGrid(arrival, (cells * h) / 1000, Math.max(1, B), cells);
   const gapCells = cellMasses(arrival, grid, 0, cells);
@@ -399,6 +466,44 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
       }
       addCycle(psi, 1, true);
     }
+  const lazyCycles = (): void => {
+    cycle.fill(0);
+    cycleTotal.fill(0);
+    for (let psi = 0; psi < m; psi++) {
+      offsets.fill(0);
+      let mass = 0;
+      for (let i = 0; i <= cells; i++) mass += pi[i * m + psi]!;
+      if (mass <= 0) {
+        offsets[psi] = 1;
+        addCycle(psi, 1, true);
+        continue;
+      }
+      // tau_B <= x: the next head is the B-th arrival, at tau_B (suffix sums of pi over x > u).
+      let above = 0;
+      for (let j = cells - 1; j >= 0; j--) {
+        above += pi[(j + 1) * m + psi]!;
+        if (above === 0) continue;
+        for (let q = 0; q < m; q++) {
+          const g = (above / mass) * overCells[j * mm + psi * m + q]!;
+          cycle[j * mm + psi * m + q]! += g;
+          cycleTotal[psi * m + q]! += g;
+        }
+      }
+      for (let i = 0; i <= cells; i++) {
+        const p = pi[i * m + psi]! / mass;
+        if (p === 0) continue;
+        const P = grid[i]!.p;
+        if (i >= windowCells || B === 1) {
+          for (let n = 0; n < B; n++) for (let q = 0; q < m; q++) offsets[i * m + q]! += p * P[n * mm + psi * m + q]!;
+        } else {
+          for (let q = 0; q < m; q++) offsets[i * m + q]! += p * P[(B - 1) * mm + psi * m + q]!;
+          for (let j = i; j < windowCells; j++) for (let q = 0; q < m; q++) putOffset(j + 0.5, q, p * fullCells[j * mm + psi * m + q]!);
+          for (let n = 0; n <= B - 2; n++) for (let q = 0; q < m; q++) offsets[windowCells * m + q]! += p * atWindow[n * mm + psi * m + q]!;
+        }
+      }
+      addCycle(psi, 1, true);
+    }
+  };
   const shifted = new Float64Array(width * m);
 
   let iterations = 0;
@@ -407,7 +512,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const sourceMass = new Float64Array(m);
   for (; iterations < MAX_ITERATIONS; iterations++) {
     lostBy.fill(0);
-    if (isCyclic && iterations === 0) cumulativeOf(cycle, cycleCumulative);
+    if (isCyclic && isLazy) lazyCycles();
+    if (isCyclic && (isLazy || iterations === 0)) cumulativeOf(cycle, cycleCumulative);
     for (let r = 0; r < m; r++) {
       sourceMass[r] = 0;
       for (let i = 0; i <= cells; i++) sourceMass[r]! += pi[i * m + r]!;
@@ -454,6 +560,11 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     let total = 0;
     for (let i = 0; i < next.length; i++) total += next[i]!;
     lost = 1 - total;
+    if (!(total > 1e-6)) {
+      // Almost everything left the grid: far too short for this queue.
+      diverged = cells >= MAX_CELLS;
+      break;
+    }
     for (let i = 0; i < next.length; i++) next[i]! /= total;
     let diff = 0;
     for (let i = 0; i < next.length; i++) diff += Math.abs(next[i]! - pi[i]!);
