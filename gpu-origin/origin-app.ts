@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
-import { deadlineBudgetMs } from "../src/models/manifest";
+import { maxLatencyMsOf } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
@@ -70,7 +70,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     const decodeStartMs = now();
     const request = decodeInferBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
     const decodeMs = now() - decodeStartMs;
-    const result = await hosted.status.batcher.submit(request, now() + deadlineBudgetMs(hosted.manifest, request.timeoutMs));
+    // The edge has applied the model's limits: its timeout_ms is the batch's whole budget here.
+    const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? maxLatencyMsOf(hosted.manifest)));
     const encodeStartMs = now();
     const wanted = new Set(request.outputs);
     const outputs = result.outputs.filter((t) => wanted.has(t.name));
