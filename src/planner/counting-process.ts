@@ -213,7 +213,32 @@ export function poissonCounting(ratePerS: number, tS: number, levels: number): C
 }
 
 function poissonGrid(ratePerS: number, tS: number, levels: number, steps: number): CountingMatrices[] {
-  return Array.from({ length: steps + 1 }, (_, i) => poissonCounting(ratePerS, (tS * i) / steps, levels));
+  // P and J only (grid points carry no K), in two shared buffers: a grid may have hundreds of points.
+  const pAll = new Float64Array((steps + 1) * levels);
+  const jAll = new Float64Array((steps + 1) * levels);
+  const grid: CountingMatrices[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t = (tS * i) / steps;
+    const mean = ratePerS * t;
+    const p = pAll.subarray(i * levels, (i + 1) * levels);
+    const j = jAll.subarray(i * levels, (i + 1) * levels);
+    if (mean >= 500) {
+      const c = poissonCounting(ratePerS, t, levels);
+      p.set(c.p);
+      j.set(c.j);
+    } else {
+      let term = Math.exp(-mean);
+      let cdf = 0;
+      for (let n = 0; n < levels; n++) {
+        if (n > 0) term = (term * mean) / n;
+        p[n] = term;
+        cdf += term;
+        j[n] = Math.max(0, 1 - cdf) / ratePerS;
+      }
+    }
+    grid.push({ levels, phases: 1, tS: t, p, j });
+  }
+  return grid;
 }
 
 const logFactorials: number[] = [0];

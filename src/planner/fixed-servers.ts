@@ -99,6 +99,8 @@ const MAX_COARSENINGS = 4;
 const MAX_ITERATIONS = 3000;
 /** Power iteration stops when an iteration moves less than this much mass (L1). */
 const CONVERGED_L1 = 1e-8;
+/** The same on grids coarser than the default (the optimizer's screen, whose grid errs by ~1e-2 anyway). */
+const SCREEN_CONVERGED_L1 = 1e-6;
 
 const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
   isStable: false,
@@ -416,7 +418,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     function addZ(p: number, P: Float64Array, n: number, pos: number): void {
       for (let q = 0; q < m; q++) {
         const w = P[n * mm + psi * m + q]!;
-        if (w > 0) put(z, pos, q, p * w, source);
+        if (w > 1e-18) put(z, pos, q, p * w, source);
       }
     }
   };
@@ -429,10 +431,10 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   // Cyclic assignment (sealed): the time between a head and the head c batches later is this head's
   // cycle (in step) and c - 1 further cycles, each a window and the gap to the next arrival whatever
   // the servers, whose duration (mass per cell j at its middle, by phase pair) is `cycle`.
-  const cycle = new Float64Array(cells * mm);
-  const cycleCumulative = new Float64Array(width * mm);
+  const cycle = new Float64Array(isCyclic ? cells * mm : 0);
+  const cycleCumulative = new Float64Array(isCyclic ? width * mm : 0);
   const cycleTotal = new Float64Array(mm);
-  const offsets = new Float64Array(width * m); // per source phase: where the final gap starts
+  const offsets = new Float64Array(isCyclic ? width * m : 0); // per source phase: where the final gap starts
   const addCycle = (source: number, weight: number, fromOffsets: boolean): void => {
     // cycle[source][.] += weight * (offsets (by phase phi) + gap (phi -> q)).
     for (let oi = 0; oi <= cells && fromOffsets; oi++)
@@ -504,7 +506,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
       addCycle(psi, 1, true);
     }
   };
-  const shifted = new Float64Array(width * m);
+  const shifted = new Float64Array(isCyclic ? width * m : 0);
 
   let iterations = 0;
   let diverged = false;
@@ -570,7 +572,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     for (let i = 0; i < next.length; i++) diff += Math.abs(next[i]! - pi[i]!);
     spare = pi;
     pi = next;
-    if (diff < CONVERGED_L1 && iterations > 2) break;
+    if (diff < (input.cellsPerScale !== undefined && input.cellsPerScale < 48 ? SCREEN_CONVERGED_L1 : CONVERGED_L1) && iterations > 2) break;
     if (cells < MAX_CELLS && iterations % 16 === 15 && (lost > 1e-9 || tailOf(pi) > 1e-9)) break; // the caller grows the grid
     if (lost > 1e-3 && iterations > 200) {
       // Mass keeps leaving the grid: let the caller grow it, or call the queue unstable.
