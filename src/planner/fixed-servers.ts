@@ -42,6 +42,7 @@
  * low near saturation (a server frees only when its whole batch ends). A pool shared by S > 1 sealed shards
  * is one shard's chain on the fast server with the other shards' work added as a fluid (their
  * utilisation per server times the elapsed time), which ignores the variability of that work.
+ * Beyond MAX_CYCLIC_SERVERS servers (large origin pools) only the fast server is solved, for speed.
  * bench/reports/planner-accuracy.md measures these limits.
  *
  * Numerical care: every shift by a non-grid amount splits the mass linearly between the two
@@ -49,7 +50,7 @@
  * less than CONVERGED_L1 of mass; mass that leaves the grid is renormalised and reported
  * (truncatedMass, with the mass in the last tenth of the grid).
  */
-import { type MarkovianArrival, nextArrivalPhaseMatrix } from "./arrival";
+import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS } from "./arrival";
 import { batchSizeDistribution } from "./batch-size";
 import { type CountingMatrices, countingGrid, countingMatrices } from "./counting-process";
 import type { LatencyDistribution } from "./latency-model";
@@ -97,6 +98,8 @@ export interface FixedServerModel extends LatencyDistribution {
 export const MAX_CELLS = 512;
 const MAX_COARSENINGS = 4;
 const MAX_ITERATIONS = 3000;
+/** Most servers solved by cyclic assignment (more: the fast server only). */
+export const MAX_CYCLIC_SERVERS = 8;
 /** Power iteration stops when an iteration moves less than this much mass (L1). */
 const CONVERGED_L1 = 1e-8;
 /** The same on grids coarser than the default (the optimizer's screen, whose grid errs by ~1e-2 anyway). */
@@ -145,6 +148,9 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
     if (fine.chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
     return measure(input, fine.chain, fine.h, fine.windowCells, fine.cells);
   };
+  // Cyclic assignment costs c - 1 cycle subtractions per iteration: beyond MAX_CYCLIC_SERVERS
+  // (large origin pools, where waiting is rare below saturation) only the fast server is solved.
+  if (c > MAX_CYCLIC_SERVERS && !input.multiServer) return solveWith("fast");
   if (formation === "sealed" || c === 1 || rho0 > 0 || input.multiServer) return solveWith(input.multiServer ?? (formation === "sealed" ? "cyclic" : "fast"));
   // Lazy with c > 1: neither approximation holds throughout. Cyclic assignment is right at light
   // load and errs high near saturation (a lazy batch's size, hence how long it holds its server,
@@ -172,9 +178,12 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
   let cells = Math.max(16, 2 ** Math.ceil(Math.log2(2.5 * cellsPerScale)));
   let pi: Float64Array | undefined;
   let h = scale / cellsPerScale;
-  // The window ends on a grid point; a window under half a cell counts as 0 (its effect on the
-  // batches, a fraction of a cell of waiting, is below the grid's resolution).
-  let windowCells = Math.round(T / h);
+  // The window ends on a grid point (the step shrinks to fit it). A window under half a cell counts
+  // as 0 only when it almost never holds a second arrival (peak rate x window < 0.05): its effect
+  // is then a fraction of a cell of waiting; otherwise the step shrinks to the window.
+  const isWindowNegligible = (peakRatePerS(input.arrival) / 1000) * T < 0.05;
+  const cellsOf = (step: number): number => Math.max(T > 0 && !isWindowNegligible ? 1 : 0, Math.round(T / step));
+  let windowCells = cellsOf(h);
   if (windowCells > 0) h = T / windowCells;
   if (from) {
     // Interpolate the coarse stationary vector onto this grid (mass split linearly by position).
@@ -205,9 +214,11 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
     }
     if (isTruncated && !chain.diverged && coarsenings < MAX_COARSENINGS) {
       // The grid is as long as allowed: twice the step, same number of cells.
+      const wider = Math.round(T / (2 * h));
+      if (T > 0 && !isWindowNegligible && wider === 0) return { chain, h, windowCells, cells }; // the window pins the step (truncation reported)
       coarsenings++;
       h *= 2;
-      windowCells = Math.round(T / h);
+      windowCells = wider;
       if (windowCells > 0) h = T / windowCells;
       pi = undefined;
       continue;
