@@ -11,8 +11,9 @@
  *   request spends outside queue and batch; at the edge, the runtime's CPU per request beyond the
  *   batch (`cpuMs`: the Worker and its Durable Objects share one workerd thread locally) delays
  *   batches, so the server's time for a batch of k rows is s(k) + k cpuMs (and overheadMs is the
- *   outside latency less cpuMs, which s(k) + k cpuMs now holds); on the origin the
- *   Durable Object waits for the hop, whose time beyond s(1) at light load is added to s(k).
+ *   outside latency less cpuMs, which s(k) + k cpuMs now holds); on the origin the Durable Object
+ *   waits for the hop, whose time beyond s(1) at light load is added to s(k), and the same
+ *   per-request CPU applies (the hop's own encoding, signing and decoding run on that thread).
  * Writes bench/reports/fidelity.{json,md}. Bounded: at most REQUESTS_PER_RUN requests a run.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -93,14 +94,16 @@ export async function main(): Promise<void> {
     const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides) } });
     try {
       const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
-      const overhead = await measureRequestOverhead(stack.edge, c.model, body);
+      const overhead = await measureRequestOverhead(stack.edge, c.model, body, { isBatchOnRuntime: c.placement === "edge" });
       const line = profileLine(c.model, c.placement);
       // The server's time for a batch of k rows, as the planner will model it.
       const hopMs = c.placement === "origin" ? Math.max(0, overhead.serviceB1Ms - (line.baseMs + line.perItemMs)) : 0;
-      const perRowMs = line.perItemMs + (c.placement === "edge" ? overhead.cpuMs : 0);
+      // The Worker and the Durable Object share the runtime's thread with the batches (at the edge) or with
+      // the hop's own CPU (encode, sign, decode on the origin placement): each request's CPU is in series.
+      const perRowMs = line.perItemMs + overhead.cpuMs;
       const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + perRowMs * (i + 1));
-      // At the edge the request's own runtime CPU is in s(k) + k cpuMs already: the rest is overhead.
-      const overheadMs = Math.max(0, overhead.latencyMs - (c.placement === "edge" ? overhead.cpuMs : 0));
+      // The request's own runtime CPU is in s(k) + k cpuMs already: the rest is overhead.
+      const overheadMs = Math.max(0, overhead.latencyMs - overhead.cpuMs);
       calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overheadMs, 3) };
       console.log(key, "calibration", calibration[key]);
       const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;

@@ -117,7 +117,9 @@ async function main(argv: string[]): Promise<number> {
         const medians = medianPerBatchSize(samples);
         const fit = fitLinear(medians);
         const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
-        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120) : undefined;
+        // Paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
+        const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
+        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS) : undefined;
         result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }) };
         console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
       }
@@ -138,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Per-request cost outside the batch for a model served at the edge (one-row binary requests at 20/s). */
-async function edgeRequestOverhead(name: string, count: number): Promise<RequestOverhead> {
+async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number): Promise<RequestOverhead> {
   const model = MODELS[name]!;
   const feeds = model.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
@@ -146,7 +148,7 @@ async function edgeRequestOverhead(name: string, count: number): Promise<Request
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
   const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement: "edge", batching: { windowMs: 0, adaptiveWindow: false } } }) } });
   try {
-    return await measureRequestOverhead(edge, name, body, { count });
+    return await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
   } finally {
     await edge.stop();
   }
