@@ -101,9 +101,14 @@ const MAX_ITERATIONS = 3000;
 /** Most servers solved by cyclic assignment (more: the fast server only). */
 export const MAX_CYCLIC_SERVERS = 8;
 /** Power iteration stops when an iteration moves less than this much mass (L1). */
-const CONVERGED_L1 = 1e-8;
-/** The same on grids coarser than the default (the optimizer's screen, whose grid errs by ~1e-2 anyway). */
+const CONVERGED_L1 = 1e-7;
+/**
+ * On grids coarser than the default (the optimizer's screen, whose grid errs by ~1e-2 anyway): the
+ * convergence threshold, and the mass allowed beyond the grid (1e-9 otherwise).
+ */
 const SCREEN_CONVERGED_L1 = 1e-6;
+const SCREEN_TAIL = 1e-6;
+const isScreen = (input: FixedServerInput): boolean => input.cellsPerScale !== undefined && input.cellsPerScale < 48;
 
 const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
   isStable: false,
@@ -173,6 +178,7 @@ interface GridSolution {
  * mass leaves it (up to MAX_CELLS), then its step doubles (up to MAX_COARSENINGS times).
  */
 function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: number, rho0: number, from?: GridSolution): GridSolution {
+  const tailTolerance = isScreen(input) ? SCREEN_TAIL : 1e-9;
   const T = input.maxBatch === 1 ? 0 : input.windowMs;
   const m = input.arrival.phases;
   let cells = Math.max(16, 2 ** Math.ceil(Math.log2(2.5 * cellsPerScale)));
@@ -206,7 +212,7 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
   }
   for (let coarsenings = 0; ; ) {
     const chain = solveChain(input, h, windowCells, cells, rho0, pi);
-    const isTruncated = chain.lost > 1e-9 || chain.tailMass > 1e-9;
+    const isTruncated = chain.lost > tailTolerance || chain.tailMass > tailTolerance;
     if (isTruncated && !chain.diverged && cells < MAX_CELLS) {
       pi = chain.pi;
       cells *= 2;
@@ -256,6 +262,7 @@ function cellMasses(arrival: MarkovianArrival, grid: CountingMatrices[], n: numb
 }
 
 function solveChain(input: FixedServerInput, h: number, windowCells: number, cells: number, rho0: number, start?: Float64Array): Chain {
+  const tailTolerance = isScreen(input) ? SCREEN_TAIL : 1e-9;
   const { arrival, maxBatch: B, servers: c, formation } = input;
   const m = arrival.phases;
   const mm = m * m;
@@ -583,8 +590,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     for (let i = 0; i < next.length; i++) diff += Math.abs(next[i]! - pi[i]!);
     spare = pi;
     pi = next;
-    if (diff < (input.cellsPerScale !== undefined && input.cellsPerScale < 48 ? SCREEN_CONVERGED_L1 : CONVERGED_L1) && iterations > 2) break;
-    if (cells < MAX_CELLS && iterations % 16 === 15 && (lost > 1e-9 || tailOf(pi) > 1e-9)) break; // the caller grows the grid
+    if (diff < (isScreen(input) ? SCREEN_CONVERGED_L1 : CONVERGED_L1) && iterations > 2) break;
+    if (cells < MAX_CELLS && iterations % 16 === 15 && (lost > tailTolerance || tailOf(pi) > tailTolerance)) break; // the caller grows the grid
     if (lost > 1e-3 && iterations > 200) {
       // Mass keeps leaving the grid: let the caller grow it, or call the queue unstable.
       diverged = cells >= MAX_CELLS;
