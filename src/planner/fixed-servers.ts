@@ -76,6 +76,8 @@ export interface FixedServerInput {
   cellsPerScale?: number;
   /** c > 1: "cyclic" assignment or a "fast" server (default: cyclic for sealed, both for lazy). */
   multiServer?: "cyclic" | "fast";
+  /** Cap on the power iterations; default MAX_ITERATIONS. */
+  maxIterations?: number;
 }
 
 /** The solution for one queue. */
@@ -98,6 +100,9 @@ export interface FixedServerModel extends LatencyDistribution {
 export const MAX_CELLS = 512;
 const MAX_COARSENINGS = 4;
 const MAX_ITERATIONS = 3000;
+/** Iterations allowed to the cyclic candidate of a lazy pool (see fixedServerLatency). */
+const LAZY_CYCLIC_ITERATIONS = 300;
+const LAZY_CYCLIC_MAX_UTILISATION = 0.7;
 /** Most servers solved by cyclic assignment (more: the fast server only). */
 export const MAX_CYCLIC_SERVERS = 8;
 /** Power iteration stops when an iteration moves less than this much mass (L1). */
@@ -148,8 +153,8 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
 
   const scale = T + sB;
   const cellsPerScale = input.cellsPerScale ?? 48;
-  const solveWith = (multiServer: "cyclic" | "fast"): FixedServerModel => {
-    const fine = solveOnGrid({ ...input, multiServer }, scale, cellsPerScale, rho0);
+  const solveWith = (multiServer: "cyclic" | "fast", maxIterations = MAX_ITERATIONS): FixedServerModel => {
+    const fine = solveOnGrid({ ...input, multiServer, maxIterations }, scale, cellsPerScale, rho0);
     if (fine.chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
     return measure(input, fine.chain, fine.h, fine.windowCells, fine.cells);
   };
@@ -161,9 +166,13 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   // load and errs high near saturation (a lazy batch's size, hence how long it holds its server,
   // depends on its wait); the fast server errs high at light load and low near saturation. Take
   // the one with the smaller mean latency.
-  const cyclic = solveWith("cyclic");
+  // The cyclic candidate's mean-field cycles are rebuilt every iteration and, near saturation (where
+  // it errs high and loses to the fast server anyway), converge slowly: it is tried only up to
+  // LAZY_CYCLIC_MAX_UTILISATION, with LAZY_CYCLIC_ITERATIONS at most.
   const fast = solveWith("fast");
-  return cyclic.isStable && (!fast.isStable || cyclic.meanMs <= fast.meanMs) ? cyclic : fast;
+  if (!fast.isStable || fast.utilisation > LAZY_CYCLIC_MAX_UTILISATION) return fast;
+  const cyclic = solveWith("cyclic", LAZY_CYCLIC_ITERATIONS);
+  return cyclic.isStable && cyclic.iterations < LAZY_CYCLIC_ITERATIONS && (!fast.isStable || cyclic.meanMs <= fast.meanMs) ? cyclic : fast;
 }
 
 interface GridSolution {
@@ -530,7 +539,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   let diverged = false;
   let spare: Float64Array = new Float64Array(width * m);
   const sourceMass = new Float64Array(m);
-  for (; iterations < MAX_ITERATIONS; iterations++) {
+  const maxIterations = input.maxIterations ?? MAX_ITERATIONS;
+  for (; iterations < maxIterations; iterations++) {
     lostBy.fill(0);
     if (isCyclic && isLazy) lazyCycles();
     if (isCyclic && (isLazy || iterations === 0)) cumulativeOf(cycle, cycleCumulative);
@@ -598,7 +608,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
       break;
     }
   }
-  if (iterations >= MAX_ITERATIONS) diverged = lost > 1e-6;
+  if (iterations >= maxIterations) diverged = lost > 1e-6;
   const tailMass = tailOf(pi);
   return { pi, grid, lost: Math.max(0, lost), tailMass, iterations, diverged };
 }
