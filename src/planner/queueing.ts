@@ -1,5 +1,8 @@
 /**
- * Queueing of batches for a fixed number of servers: the documented approximation.
+ * Queueing of batches for a fixed number of servers by a GI/G/c approximation. Latency no longer
+ * uses it (fixed-servers.ts solves fixed servers for both formations); the optimizer keeps its mean
+ * wait only in the cost estimate (how long a Durable Object or replica is held per batch), and the
+ * types (ServerSpec, Formation) live here.
  *
  * Batches of one buffer leave at the releases; the time between releases is A = I + R (the idle gap
  * until the next arrival, then the next window's open time), treated as a renewal process with the
