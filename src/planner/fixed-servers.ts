@@ -142,6 +142,7 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   const capacityLoad = (arrival.ratePerS / 1000) * bestPerItem / c + rho0;
   if (capacityLoad >= 1) return unstable(capacityLoad, B);
 
+  let largestService = 0;
   if (formation === "sealed") {
     // Sealed batches do not grow with the queue: their own load decides stability.
     const batches = batchSizeDistribution(arrival, countingMatrices(arrival, T / 1000, Math.max(1, B - 1)), B);
@@ -149,9 +150,18 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
     batches.probs.forEach((pk, k) => (meanService += pk * service[k]!));
     const load = (batches.batchRatePerS * meanService) / 1000 / c + rho0;
     if (load >= 1) return unstable(load, B);
-  }
+    // Sealed batches do not grow with the queue: size the grid by the largest service that more
+    // than 1e-3 of them need, not by s(maxBatch) (a maxBatch of 64 that windows never fill would
+    // make the step coarse next to the batches' real service times).
+    let above = 1;
+    for (let k = 1; k <= B; k++) {
+      largestService = Math.max(largestService, service[k - 1]!);
+      above -= batches.probs[k - 1]!;
+      if (above < 1e-3) break;
+    }
+  } else largestService = sB;
 
-  const scale = T + sB;
+  const scale = T + largestService;
   const cellsPerScale = input.cellsPerScale ?? 48;
   const solveWith = (multiServer: "cyclic" | "fast", maxIterations = MAX_ITERATIONS): FixedServerModel => {
     const fine = solveOnGrid({ ...input, multiServer, maxIterations }, scale, cellsPerScale, rho0);
