@@ -4,24 +4,7 @@ import { estimateLatency } from "../../../src/planner/latency-model";
 import { parseProblem } from "../../../src/planner/problem";
 import { serveLazy, simulate } from "../../../src/planner/simulator";
 import { solveProblem } from "../../../src/planner/solve-problem";
-import { EXAMPLE_MAP, TWITTER_MAP12, poisson, relativeError } from "./fixtures";
-
-/**
- * Exact M/D/1 waiting-time CDF (Erlang), computed independently of the planner:
- * P(Wq <= x) = (1 - rho) sum_{k <= x/D} (lambda (k D - x))^k / k! e^(-lambda (k D - x)).
- */
-function md1WaitCdf(ratePerS: number, serviceMs: number, xMs: number): number {
-  const lambda = ratePerS / 1000;
-  const rho = lambda * serviceMs;
-  let sum = 0;
-  let factorial = 1;
-  for (let k = 0; k <= Math.floor(xMs / serviceMs); k++) {
-    if (k > 0) factorial *= k;
-    const a = lambda * (k * serviceMs - xMs);
-    sum += (a ** k / factorial) * Math.exp(-a);
-  }
-  return (1 - rho) * sum;
-}
+import { EXAMPLE_MAP, TWITTER_MAP12, md1WaitCdf, poisson, relativeError } from "./fixtures";
 
 /** Sojourn-time percentile of M/D/1: D + the waiting-time percentile (bisection on Erlang's CDF). */
 function md1SojournPercentile(ratePerS: number, serviceMs: number, q: number): number {

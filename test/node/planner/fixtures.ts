@@ -23,3 +23,20 @@ export const poisson = (ratePerS: number): MarkovianArrival => toMarkovianArriva
 
 /** Relative difference |a - b| / |b|. */
 export const relativeError = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b);
+
+/**
+ * Exact M/D/1 waiting-time CDF (Erlang), computed independently of the planner:
+ * P(Wq <= x) = (1 - rho) sum_{k <= x/D} (lambda (k D - x))^k / k! e^(-lambda (k D - x)).
+ */
+export function md1WaitCdf(ratePerS: number, serviceMs: number, xMs: number): number {
+  const lambda = ratePerS / 1000;
+  const rho = lambda * serviceMs;
+  let sum = 0;
+  let factorial = 1;
+  for (let k = 0; k <= Math.floor(xMs / serviceMs); k++) {
+    if (k > 0) factorial *= k;
+    const a = lambda * (k * serviceMs - xMs);
+    sum += (a ** k / factorial) * Math.exp(-a);
+  }
+  return (1 - rho) * sum;
+}

@@ -2,21 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { estimateLatency } from "../../../src/planner/latency-model";
 import { simulate } from "../../../src/planner/simulator";
-import { EXAMPLE_MAP, TWITTER_MAP12, poisson, relativeError } from "./fixtures";
-
-/** Exact M/D/1 waiting-time CDF (Erlang): (1 - rho) sum_{k <= x/D} (lambda (k D - x))^k / k! e^(-lambda (k D - x)). */
-function md1WaitCdf(ratePerS: number, serviceMs: number, xMs: number): number {
-  const lambda = ratePerS / 1000;
-  const rho = lambda * serviceMs;
-  let sum = 0;
-  let factorial = 1;
-  for (let k = 0; k <= Math.floor(xMs / serviceMs); k++) {
-    if (k > 0) factorial *= k;
-    const a = lambda * (k * serviceMs - xMs);
-    sum += (a ** k / factorial) * Math.exp(-a);
-  }
-  return (1 - rho) * sum;
-}
+import { EXAMPLE_MAP, TWITTER_MAP12, md1WaitCdf, poisson, relativeError } from "./fixtures";
 
 function md1WaitPercentile(ratePerS: number, serviceMs: number, q: number): number {
   // Erlang's alternating sum loses precision for large x / D; 15 D covers the 99th percentile at rho <= 0.8.
