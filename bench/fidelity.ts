@@ -14,12 +14,15 @@
  *   outside latency less cpuMs, which s(k) + k cpuMs now holds); on the origin the Durable Object
  *   waits for the hop, whose time beyond s(1) at light load is added to s(k), and the same
  *   per-request CPU applies (the hop's own encoding, signing and decoding run on that thread).
+ *   The loads are set from the CPU at 60 requests/s; each run's service then uses the CPU per
+ *   request measured at that run's rate before the runs (it falls with load as fixed costs
+ *   amortise over larger batches), as a live service profile would give it.
  * Writes bench/reports/fidelity.{json,md}. Bounded: at most REQUESTS_PER_RUN requests a run.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ROOT, startStack, type Stack } from "../src/cli/processes";
-import { measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
+import { measureCpuPerRequest, measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
 import { type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
 import { createRng, sampleArrivals } from "../src/planner/simulator";
 import { replayLatencies } from "../src/scheduler/replay";
@@ -87,7 +90,7 @@ interface Row {
 export async function main(): Promise<void> {
   const azure = azureShape();
   const rows: Row[] = [];
-  const calibration: Record<string, RequestOverhead & { serviceTableMs: number[]; overheadMs: number }> = {};
+  const calibration: Record<string, RequestOverhead & { serviceTableMs: number[]; overheadMs: number; cpuMsAtLoad?: Record<string, number> }> = {};
   for (const c of CASES) {
     const key = `${c.model}@${c.placement}`;
     const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
@@ -107,6 +110,12 @@ export async function main(): Promise<void> {
       calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overheadMs, 3) };
       console.log(key, "calibration", calibration[key]);
       const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;
+      // The runtime's CPU per request falls with the rate (fixed costs amortise over larger batches):
+      // measured at each run's rate before the runs, as a live service profile would have it.
+      const cpuAtLoad = new Map<number, number>();
+      for (const load of LOADS) cpuAtLoad.set(load, await measureCpuPerRequest(stack.edge, c.model, body, load * maxThroughputPerS, Math.min(600, Math.round(load * maxThroughputPerS * 4)), c.placement === "edge"));
+      calibration[key]!.cpuMsAtLoad = Object.fromEntries([...cpuAtLoad].map(([l, ms]) => [l, round(ms, 3)]));
+      console.log(key, "cpu per request at the loads", calibration[key]!.cpuMsAtLoad);
       for (const [arrivalName, shape] of [["Poisson", toMarkovianArrival({ kind: "poisson", ratePerS: 1 })], ["Azure on/off MMPP(2)", azure]] as const) {
         for (const [li, load] of LOADS.entries()) {
           const ratePerS = load * maxThroughputPerS;
@@ -118,11 +127,12 @@ export async function main(): Promise<void> {
           const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
           const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
           const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
-          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
+          const runTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + (line.perItemMs + cpuAtLoad.get(load)!) * (i + 1));
+          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: runTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
           const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
           const predicted = { ...estimate.latencyMs, meanBatch: estimate.meanBatch };
           // The runtime's scheduler replayed offline on the same arrivals: the live system without noise.
-          const replayedLatencies = Array.from(replayLatencies(replay, serviceTableMs, c.maxBatch, c.windowMs), (ms) => ms + overheadMs);
+          const replayedLatencies = Array.from(replayLatencies(replay, runTableMs, c.maxBatch, c.windowMs), (ms) => ms + overheadMs);
           const replayed = replayedLatencies.slice(Math.floor(WARM_UP_FRACTION * replayedLatencies.length));
           const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);
           const realisedRate = (count - 1) / (replay[count - 1]! / 1000);
