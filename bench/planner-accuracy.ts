@@ -32,19 +32,23 @@ const FIXED_LAYOUTS: { name: string; shards: number; count: number; scope: "shar
 const FAMILIES = ["Poisson", "Twitter MAP", "Azure on/off MMPP(2)"] as const;
 type Family = (typeof FAMILIES)[number];
 
-/** One compared configuration. */
-export interface AccuracyRow {
+/** The fields that name a configuration, shared by a case and its row. */
+interface Configuration {
   family: Family;
-  arrival: string;
-  ratePerS: number;
-  gapScv: number;
-  servers: string;
   formation: Formation | "-";
   shards: number;
   maxBatch: number;
   windowMs: number;
   baseMs: number;
   perItemMs: number;
+}
+
+/** One compared configuration. */
+export interface AccuracyRow extends Configuration {
+  arrival: string;
+  ratePerS: number;
+  gapScv: number;
+  servers: string;
   utilisation: number;
   model: { p50: number; p95: number; p99: number; meanBatch: number; ms: number };
   simulated: { p50: number; p95: number; p99: number; meanBatch: number; seeds: number; requestsPerSeed: number; p95SeedSpread: number };
@@ -75,18 +79,11 @@ function summarise(rows: AccuracyRow[]): Summary {
   };
 }
 
-interface Case {
-  family: Family;
+interface Case extends Configuration {
   name: string;
   arrival: MarkovianArrival;
   servers: ServerSpec;
   serversName: string;
-  formation: Formation | "-";
-  shards: number;
-  maxBatch: number;
-  windowMs: number;
-  baseMs: number;
-  perItemMs: number;
   requests: number;
   seeds: number[];
 }
