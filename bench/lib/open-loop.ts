@@ -5,7 +5,7 @@
  * request's scheduled send time.
  */
 
-import { header, post } from "../../src/cli/loopback-http";
+import { header, post, serverTimingMs } from "../../src/cli/loopback-http";
 
 /** One load step's outcome. */
 export interface LoadResult {
@@ -82,8 +82,8 @@ async function send(url: string, body: string | Uint8Array, headers: Record<stri
     if (answer.status !== 200) {
       result.errors[answer.status] = (result.errors[answer.status] ?? 0) + 1;
       result.errorLatenciesMs.push(performance.now() - scheduledMs);
-      const total = /total;dur=([\d.]+)/.exec(timing);
-      if (total) result.errorServerMs.push(Number(total[1]));
+      const totalMs = serverTimingMs(answer, "total");
+      if (!Number.isNaN(totalMs)) result.errorServerMs.push(totalMs);
       return;
     }
     result.ok++;

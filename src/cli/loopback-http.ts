@@ -36,3 +36,8 @@ export function header(answer: Answer, name: string): string | undefined {
   const value = answer.headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(", ") : value;
 }
+
+/** A Server-Timing entry's duration in ms (NaN when absent). */
+export function serverTimingMs(answer: Answer, name: string): number {
+  return Number(new RegExp(`(?:^|[ ,])${name};dur=([\\d.]+)`).exec(header(answer, "server-timing") ?? "")?.[1] ?? NaN);
+}

@@ -8,7 +8,7 @@
  * delays the batches, so the planner's service time per batch of k rows is s(k) + k cpuMs there.
  * Used by `npm run profile` and `npm run bench -- fidelity`. Loopback only.
  */
-import { post, header } from "./loopback-http";
+import { header, post, serverTimingMs } from "./loopback-http";
 import { cpuMs, processTree } from "./process-cpu";
 import type { Started } from "./processes";
 
@@ -24,7 +24,7 @@ export interface RequestOverhead {
   requests: number;
 }
 
-/** Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then `cpuCount` concurrently-paced at `cpuRatePerS` (CPU). */
+/** Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then `cpuCount` open-loop at `cpuRatePerS` (CPU). */
 export async function measureRequestOverhead(
   edge: Started,
   model: string,
@@ -33,33 +33,19 @@ export async function measureRequestOverhead(
 ): Promise<RequestOverhead> {
   const url = `${edge.url}/v2/models/${model}/infer`;
   for (let i = 0; i < warmUp; i++) await post(url, body.body, body.headers);
-  const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !p.command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`));
-  const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
-  const timingOf = (answer: Awaited<ReturnType<typeof post>>, name: string) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(header(answer, "server-timing") ?? "")?.[1] ?? NaN);
-  const paced = async (n: number, perS: number, each: (answer: Awaited<ReturnType<typeof post>>, ms: number) => void, isSequential: boolean) => {
-    const startMs = performance.now();
-    const pending: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) {
-      const waitMs = startMs + (i * 1000) / perS - performance.now();
-      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
-      const t0 = performance.now();
-      const sent = post(url, body.body, body.headers).then((answer) => {
-        if (answer.status !== 200) throw new Error(`request overhead: ${model} answered ${answer.status}`);
-        each(answer, performance.now() - t0);
-      });
-      if (isSequential) await sent;
-      else pending.push(sent);
-    }
-    await Promise.all(pending);
-    return performance.now() - startMs;
-  };
   // Latency outside queue and batch, at light load, one request at a time.
   const outsideMs: number[] = [];
   const serviceMs: number[] = [];
-  await paced(count, ratePerS, (answer, totalMs) => {
-    outsideMs.push(totalMs - timingOf(answer, "queue") - timingOf(answer, "infer"));
-    serviceMs.push(timingOf(answer, "infer"));
-  }, true);
+  const startMs = performance.now();
+  for (let i = 0; i < count; i++) {
+    const waitMs = startMs + (i * 1000) / ratePerS - performance.now();
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    const t0 = performance.now();
+    const answer = await post(url, body.body, body.headers);
+    if (answer.status !== 200) throw new Error(`request overhead: ${model} answered ${answer.status}`);
+    outsideMs.push(performance.now() - t0 - serverTimingMs(answer, "queue") - serverTimingMs(answer, "infer"));
+    serviceMs.push(serverTimingMs(answer, "infer"));
+  }
   // CPU per request beyond its share of batch time, at a moderate rate, net of the idle runtime's CPU.
   const cpuPerRequestMs = await measureCpuPerRequest(edge, model, body, cpuRatePerS, cpuCount, isBatchOnRuntime);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -88,7 +74,7 @@ export async function measureCpuPerRequest(edge: Started, model: string, body: {
     pending.push(
       post(url, body.body, body.headers).then((answer) => {
         if (answer.status !== 200) throw new Error(`request overhead: ${model} answered ${answer.status}`);
-        batchMsShare += Number(/infer;dur=([\d.]+)/.exec(header(answer, "server-timing") ?? "")?.[1] ?? 0) / Number(header(answer, "x-batch-size") ?? 1);
+        batchMsShare += serverTimingMs(answer, "infer") / Number(header(answer, "x-batch-size") ?? 1);
       }),
     );
   }

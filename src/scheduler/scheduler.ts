@@ -183,9 +183,8 @@ export class Scheduler<T> {
   }
 
   /** Predicted completion (epoch ms) of a request of `rows` rows queued now (see the module doc). */
-  predictCompletionAtMs(rows: number, nowMs: number, deadlineAtMs = Infinity): number {
-    const queued = this.fifo();
-    return this.replay(rows > 0 ? [...queued, { rows, enqueuedAtMs: nowMs, deadlineAtMs }] : queued, nowMs).endMs;
+  predictCompletionAtMs(rows: number, nowMs: number): number {
+    return this.replay([...this.fifo(), { rows, enqueuedAtMs: nowMs, deadlineAtMs: Infinity }], nowMs).endMs;
   }
 
   /** Every queued request in arrival order. */
