@@ -16,7 +16,7 @@ import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
 import { BatchLoop, type Executed } from "../scheduler/batch-loop";
 import { windowPolicy } from "../scheduler/flush-policy";
 import { Scheduler } from "../scheduler/scheduler";
-import { ServiceEstimate } from "../scheduler/service-estimate";
+import { ServiceEstimate, type ServiceLine } from "../scheduler/service-estimate";
 import { SchedulerStats, type SchedulerStatsSnapshot } from "../scheduler/scheduler-stats";
 
 /** Backstop delay of the alarm beyond the in-memory timer, in ms. */
@@ -45,7 +45,7 @@ export type BufferReply =
 type JobResult = { outputs: Tensor[]; servedBy: string; originMs?: number };
 
 /** What the statistics endpoint shows of one shard. */
-export type BufferStatsSnapshot = SchedulerStatsSnapshot & { queuedRows: number; runningRows: number; serviceMs?: { baseMs: number; perRowMs: number } };
+export type BufferStatsSnapshot = SchedulerStatsSnapshot & { queuedRows: number; runningRows: number; serviceMs?: ServiceLine };
 
 /** Buffers and runs one model shard's batches. */
 export class BatchBuffer extends DurableObject<Env> {
