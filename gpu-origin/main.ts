@@ -3,6 +3,8 @@
  * (127.0.0.1 unless --host says otherwise), then loads the models; the server is live while they
  * load and ready once all did. On SIGTERM or SIGINT it turns not-ready, answers new work 503,
  * finishes queued batches (at their normal release) and running ones within --drain-timeout-ms, and exits (0 when drained in time).
+ * With --edge (EDGE_URL) it joins that edge's pool once ready (signed heartbeats, gpu-origin/registration.ts)
+ * and, on SIGTERM or SIGINT, sends its leaving message before it drains.
  *
  * `--port 0` picks a free port; the "live on" line names it.
  *
@@ -15,6 +17,7 @@ import { loadBackend, ProviderUnavailableError } from "./execution-backend";
 import { ModelHost } from "./model-host";
 import { createOriginApp } from "./origin-app";
 import { parseOriginConfig } from "./origin-config";
+import { startRegistration, type Registration } from "./registration";
 
 async function main(): Promise<void> {
   const config = parseOriginConfig(process.argv.slice(2), process.env);
@@ -32,8 +35,18 @@ async function main(): Promise<void> {
   const { port } = server.address() as AddressInfo;
   console.log(`gpu-origin: live on http://${config.host}:${port} (provider ${config.provider}); loading ${[...host.models.keys()].join(", ")}`);
 
+  const advertiseUrl = config.advertiseUrl ?? `http://${config.host.includes(":") ? `[${config.host.replace(/^\[|\]$/g, "")}]` : config.host}:${port}`;
+  let registration: Registration | undefined;
+  let isStopping = false;
+
   const drain = async (signal: string) => {
-    if (isDraining) return;
+    if (isStopping) return;
+    isStopping = true;
+    // Leave the edge's pool first, so it stops sending new batches before they would get 503.
+    if (registration) {
+      console.log(`gpu-origin: ${signal}: leaving the pool of ${config.edgeUrl}`);
+      await registration.leave();
+    }
     isDraining = true;
     console.log(`gpu-origin: ${signal}: draining (new work gets 503)`);
     const batchers = host.batchers();
@@ -61,6 +74,10 @@ async function main(): Promise<void> {
   await host.load(backend);
   const failed = [...host.models.values()].filter((m) => m.status.state === "failed").map((m) => m.manifest.name);
   console.log(failed.length ? `gpu-origin: not ready: ${failed.join(", ")} failed to load` : "gpu-origin: ready");
+  if (config.edgeUrl && config.secret && !failed.length && !isStopping) {
+    registration = startRegistration({ edgeUrl: config.edgeUrl, advertiseUrl, secret: config.secret });
+    console.log(`gpu-origin: joining the pool of ${config.edgeUrl} as ${advertiseUrl}`);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -5,8 +5,12 @@
  * Flags: --port (required), --host (127.0.0.1), --provider cpu|cuda|webgpu (cpu), --models a,b
  * (every folder of --models-dir), --models-dir (models), --max-batch (32), --window-ms (0),
  * --max-queue-rows (256), --drain-timeout-ms (10000), --max-body-bytes (536870912), --threads (0:
- * onnxruntime's default), --insecure (accept unsigned requests; local experiments only).
- * Environment: ORIGIN_SECRET, the shared HMAC secret (at least 16 characters), required unless --insecure.
+ * onnxruntime's default), --insecure (accept unsigned requests; local experiments only),
+ * --edge URL (or EDGE_URL: register with that edge's pool by signed heartbeats; off by default),
+ * --advertise-url URL (or ADVERTISE_URL: the base URL announced to the edge; default
+ * http://<host>:<port>). A flag wins over its environment variable.
+ * Environment: ORIGIN_SECRET, the shared HMAC secret (at least 16 characters), required unless --insecure
+ * (and with --edge, which signs its heartbeats with it).
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -20,6 +24,16 @@ export const PROVIDERS = ["cpu", "cuda", "webgpu"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** An http(s) base URL without query or fragment, trailing slashes removed. */
+const baseUrl = z
+  .string()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), "must be an http:// or https:// URL")
+  .refine((s) => !URL.canParse(s) || (!new URL(s).search && !new URL(s).hash), "must have no query or fragment")
+  .transform((s) => s.replace(/\/+$/, ""));
+
+/** Addresses that accept connections on every interface but cannot be dialled as a destination. */
+const UNSPECIFIED_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
 
 const configSchema = z
   .object({
@@ -47,11 +61,19 @@ const configSchema = z
     threads: int(0, 256).default(0),
     isInsecure: z.boolean().default(false),
     secret: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
+    /** The edge whose pool this replica joins (heartbeats to `${edgeUrl}/v2/pool/heartbeat`); none: no registration. */
+    edgeUrl: baseUrl.optional(),
+    /** The base URL announced to the edge; default http://<host>:<port>. */
+    advertiseUrl: baseUrl.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (!c.secret && !c.isInsecure) ctx.addIssue({ code: "custom", path: ["ORIGIN_SECRET"], message: "is required (or pass --insecure for a local experiment)" });
     if (c.maxQueueRows < c.maxBatch) ctx.addIssue({ code: "custom", path: ["maxQueueRows"], message: "must be at least --max-batch" });
+    if (c.edgeUrl && !c.secret) ctx.addIssue({ code: "custom", path: ["edgeUrl"], message: "needs ORIGIN_SECRET to sign its heartbeats" });
+    if (c.edgeUrl && !c.advertiseUrl && UNSPECIFIED_HOSTS.has(c.host)) {
+      ctx.addIssue({ code: "custom", path: ["advertiseUrl"], message: `is required with --edge when --host is ${c.host} (the edge cannot dial it)` });
+    }
   });
 
 /** A validated origin configuration. */
@@ -68,7 +90,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
         port: { type: "string" }, host: { type: "string" }, provider: { type: "string" }, models: { type: "string" },
         "models-dir": { type: "string" }, "max-batch": { type: "string" }, "window-ms": { type: "string" },
         "max-queue-rows": { type: "string" }, "drain-timeout-ms": { type: "string" }, "max-body-bytes": { type: "string" },
-        threads: { type: "string" }, insecure: { type: "boolean" },
+        threads: { type: "string" }, insecure: { type: "boolean" }, edge: { type: "string" }, "advertise-url": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -79,6 +101,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
     maxBatch: values["max-batch"], windowMs: values["window-ms"], maxQueueRows: values["max-queue-rows"],
     drainTimeoutMs: values["drain-timeout-ms"], maxBodyBytes: values["max-body-bytes"], threads: values.threads,
     isInsecure: values.insecure, secret: env.ORIGIN_SECRET || undefined,
+    edgeUrl: values.edge ?? (env.EDGE_URL || undefined), advertiseUrl: values["advertise-url"] ?? (env.ADVERTISE_URL || undefined),
   };
   const result = configSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!result.success) {
@@ -91,5 +114,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
 function nameOf(field: string): string {
   if (field === "secret" || field === "ORIGIN_SECRET") return "ORIGIN_SECRET";
   if (field === "isInsecure") return "--insecure";
+  if (field === "edgeUrl") return "--edge (EDGE_URL)";
+  if (field === "advertiseUrl") return "--advertise-url (ADVERTISE_URL)";
   return `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
