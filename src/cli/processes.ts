@@ -25,7 +25,7 @@ const bin = (name: string) => resolve(ROOT, "node_modules", ".bin", name);
 export async function waitForReady(url: string, child: ChildProcess, timeoutMs = 120_000): Promise<void> {
   const endMs = Date.now() + timeoutMs;
   while (Date.now() < endMs) {
-    if (child.exitCode !== null) throw new Error(`process for ${url} exited with code ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process for ${url} exited with ${child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (response.ok) return;
@@ -53,10 +53,10 @@ function started(url: string, child: ChildProcess): Started {
 }
 
 /** Resolves once `child` answers 200 on `readyPath` at 127.0.0.1:`port`; stops it if it never does. */
-async function startedWhenReady(port: number, readyPath: string, child: ChildProcess): Promise<Started> {
+async function startedWhenReady(port: number, readyPath: string, child: ChildProcess, readyTimeoutMs?: number): Promise<Started> {
   const server = started(`http://127.0.0.1:${port}`, child);
   try {
-    await waitForReady(`${server.url}${readyPath}`, child);
+    await waitForReady(`${server.url}${readyPath}`, child, readyTimeoutMs);
   } catch (error) {
     await server.stop(1_000);
     throw error;
@@ -91,17 +91,28 @@ export interface OriginOptions {
   /** Extra command-line flags for gpu-origin. */
   args?: string[];
   stdio?: "inherit" | "ignore";
+  /** Aborting it while the replica starts sends it SIGTERM; the returned promise then rejects. */
+  signal?: AbortSignal;
+  /** Longest wait for readiness, in ms (default 120000). */
+  readyTimeoutMs?: number;
 }
 
 /** Starts a gpu-origin replica on 127.0.0.1 and resolves once it is ready. */
-export async function startOrigin({ port, secret, args = [], stdio = "ignore" }: OriginOptions): Promise<Started> {
+export async function startOrigin({ port, secret, args = [], stdio = "ignore", signal, readyTimeoutMs }: OriginOptions): Promise<Started> {
   // `node --import tsx` rather than the tsx CLI: no wrapper process, so signals reach the server itself.
   const child = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, "gpu-origin", "main.ts"), "--port", String(port), "--host", "127.0.0.1", ...args], {
     cwd: ROOT,
     stdio: ["ignore", stdio, stdio],
     env: { ...process.env, ORIGIN_SECRET: secret },
   });
-  return startedWhenReady(port, "/v2/health/ready", child);
+  const abort = () => child.kill("SIGTERM");
+  signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
+  try {
+    return await startedWhenReady(port, "/v2/health/ready", child, readyTimeoutMs);
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
 }
 
 /** Reads ORIGIN_SECRET from .dev.vars, creating a random one on first run (never committed). */
