@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { errorResponse, InferenceError } from "./protocol/errors";
+import { controlRoutes } from "./routes/control";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 
@@ -18,6 +19,7 @@ export const app = new Hono<{ Bindings: Env }>()
   })
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
+  .route("/", controlRoutes)
   .notFound((c) => c.json({ error: "not found" }, 404))
   .onError((error) => {
     if (!(error instanceof InferenceError)) console.error("unhandled error:", error);

@@ -5,16 +5,18 @@
  */
 import { z } from "zod";
 import { CATALOG, type CatalogEntry } from "./models/catalog";
-import { ConfigError, describeIssues, manifestSchema, type ModelManifest } from "./models/manifest";
+import { ConfigError, describeIssues, manifestSchema, PLACEMENTS, type ModelManifest } from "./models/manifest";
 import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
+import type { ControlMode } from "./control/controller";
 
 const overridesSchema = z.record(
   z.string(),
   z
     .object({
-      placement: z.enum(["edge", "origin"]).optional(),
+      placement: z.enum(PLACEMENTS).optional(),
       slo: z.object({ percentile: z.number(), ms: z.number() }).partial().strict().optional(),
       maxLatencyMs: z.number().optional(),
+      pinned: z.array(z.string()).optional(),
       batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number(), adaptiveWindow: z.boolean() }).partial().strict().optional(),
     })
     .strict(),
@@ -32,16 +34,46 @@ export interface RuntimeConfig {
   originSecret?: string;
   /** How tensors travel to the origin (ORIGIN_WIRE): "binary", the OIP binary tensor extension (default; gpu-origin, Triton), or "json" for servers without it. */
   originWire: "binary" | "json";
+  /** The control plane (src/control/). */
+  control: ControlConfig;
+  /** Bearer token for the operator API (pins); the ADMIN_TOKEN secret. Without it, pins can only be set in manifests. */
+  adminToken?: string;
+}
+
+/** How plans are decided and bounded. */
+export interface ControlConfig {
+  /** CONTROL_MODE: "closed-loop" (default), "reactive" (Ray Serve's rule, a baseline) or "static" (manifests and pins only). */
+  mode: ControlMode;
+  /** CONTROL_MAX_SHARDS: most buffer shards a plan may use per model (default 8). */
+  maxShards: number;
+  /** POOL_MIN_REPLICAS / POOL_MAX_REPLICAS: bounds of the origin pool's size (defaults 0 and 4). */
+  minReplicas: number;
+  maxReplicas: number;
 }
 
 /** The env fields the config reads; ORIGIN_SECRET is a secret (.dev.vars locally), so it may be absent from the generated Env. */
-type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & { ORIGIN_SECRET?: string; ORIGIN_WIRE?: string };
+type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & {
+  ORIGIN_SECRET?: string;
+  ORIGIN_WIRE?: string;
+  ADMIN_TOKEN?: string;
+  CONTROL_MODE?: string;
+  CONTROL_MAX_SHARDS?: string;
+  POOL_MIN_REPLICAS?: string;
+  POOL_MAX_REPLICAS?: string;
+};
+
+const controlSchema = z.strictObject({
+  mode: z.enum(["closed-loop", "reactive", "static"]),
+  maxShards: z.coerce.number().int().min(1).max(256),
+  minReplicas: z.coerce.number().int().min(0).max(1024),
+  maxReplicas: z.coerce.number().int().min(0).max(1024),
+});
 
 let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = `${env.MODEL_OVERRIDES}\n${env.MAX_BODY_BYTES}\n${env.ORIGIN_URLS}\n${env.ORIGIN_SECRET ?? ""}\n${env.ORIGIN_WIRE ?? ""}`;
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -68,11 +100,24 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (originUrls.length && originSecret === undefined) throw new ConfigError("ORIGIN_SECRET: is required when ORIGIN_URLS is set (a Worker secret; .dev.vars locally)");
   const originWire = env.ORIGIN_WIRE || "binary";
   if (originWire !== "binary" && originWire !== "json") throw new ConfigError('ORIGIN_WIRE: must be "binary" or "json"');
-  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }), originWire };
+  const control = controlSchema.safeParse({ mode: env.CONTROL_MODE || "closed-loop", maxShards: env.CONTROL_MAX_SHARDS || 8, minReplicas: env.POOL_MIN_REPLICAS || 0, maxReplicas: env.POOL_MAX_REPLICAS || 4 });
+  if (!control.success) throw new ConfigError(describeIssues("control", control.error).replace(/control: (\w+)/g, (_, f: string) => CONTROL_VARS[f as keyof typeof CONTROL_VARS] ?? f));
+  if (control.data.minReplicas > control.data.maxReplicas) throw new ConfigError("POOL_MIN_REPLICAS: must not exceed POOL_MAX_REPLICAS");
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters`);
+  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }), originWire, control: control.data, ...(adminToken !== undefined && { adminToken }) };
+}
+
+/** The env var behind each control field, for error messages. */
+const CONTROL_VARS = { mode: "CONTROL_MODE", maxShards: "CONTROL_MAX_SHARDS", minReplicas: "POOL_MIN_REPLICAS", maxReplicas: "POOL_MAX_REPLICAS" };
+
+/** Whether origin placement can serve: a pool is configured (static replicas) or can register (a secret to verify them). */
+export function hasOriginPool(config: RuntimeConfig): boolean {
+  return config.originSecret !== undefined;
 }
 
 function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {
-  const merged = { ...manifest, placement: o.placement ?? manifest.placement, maxLatencyMs: o.maxLatencyMs ?? manifest.maxLatencyMs, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
+  const merged = { ...manifest, placement: o.placement ?? manifest.placement, maxLatencyMs: o.maxLatencyMs ?? manifest.maxLatencyMs, pinned: o.pinned ?? manifest.pinned, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
   const result = manifestSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(describeIssues(`MODEL_OVERRIDES.${manifest.name}`, result.error));
   return result.data;

@@ -4,10 +4,18 @@
  * lazily, runs one batch at a time and settles every request exactly once; this object supplies the
  * clock, the model's runner, tensor concat/split and an alarm backstop (local alarms fire tens of
  * ms late, so the in-memory timer does the waiting and the alarm only catches a lost timer).
+ * It serves under its model's live plan (src/control/plan-cache.ts) and reports telemetry to the
+ * model's controller about once a second, learning the published plan from each reply.
  */
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
-import { runtimeConfig } from "../config";
+import { runtimeConfig, type RuntimeConfig } from "../config";
+import { controllerOf } from "../control/model-controller";
+import { knownPlan, learnPlan, poolMembers } from "../control/plan-cache";
+import { effectiveManifest } from "../control/plan";
+import { TelemetryRecorder } from "../control/telemetry";
+import type { ModelManifest } from "../models/manifest";
+import { originPoolFor } from "../origin/origin-pool";
 import type { CatalogEntry } from "../models/catalog";
 import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
@@ -21,11 +29,15 @@ import { SchedulerStats, type SchedulerStatsSnapshot } from "../scheduler/schedu
 
 /** Backstop delay of the alarm beyond the in-memory timer, in ms. */
 const ALARM_BACKSTOP_MS = 250;
+/** Telemetry goes to the controller at most this often; the last of a burst this long after it, ms. */
+const REPORT_EVERY_MS = 1000;
 
 /** One request as the Worker hands it to a buffer. */
 export interface BufferJob {
   id: string;
   model: string;
+  /** The shard this job was sent to (names this buffer in telemetry). */
+  shard: number;
   rows: number;
   batchKey: string;
   /** Every manifest input, in manifest order. */
@@ -51,6 +63,10 @@ export type BufferStatsSnapshot = SchedulerStatsSnapshot & { queuedRows: number;
 export class BatchBuffer extends DurableObject<Env> {
   private loop?: BatchLoop<BufferJob, JobResult>;
   private alarmAtMs?: number;
+  private telemetry?: TelemetryRecorder;
+  private lastReportAtMs = -Infinity;
+  private reportTimer?: ReturnType<typeof setTimeout>;
+  private isReporting = false;
   /** The clock (epoch ms). Tests replace it to move time without sleeping. */
   now: () => number = () => Date.now();
 
@@ -58,8 +74,15 @@ export class BatchBuffer extends DurableObject<Env> {
   async infer(job: BufferJob): Promise<BufferReply> {
     const entry = runtimeConfig(this.env).models.get(job.model);
     if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
-    const outcome = await this.loopFor(entry).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
-    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
+    const telemetry = (this.telemetry ??= new TelemetryRecorder(job.model, job.shard));
+    telemetry.arrived(job.rows, this.now());
+    this.scheduleReport();
+    const outcome = await this.loopFor(entry, this.manifestOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
+    if (!outcome.ok) {
+      telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
+      return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
+    }
+    telemetry.answeredIn(outcome.queueMs + outcome.inferMs);
     const wanted = new Set(job.outputs);
     const { outputs, ...served } = outcome.value;
     return { ok: true, outputs: outputs.filter((t) => wanted.has(t.name)), batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
@@ -83,8 +106,41 @@ export class BatchBuffer extends DurableObject<Env> {
     this.loop?.wake();
   }
 
-  /** The loop of this shard's model, created on first use; a changed manifest re-configures it. */
-  private loopFor({ manifest, service }: CatalogEntry): BatchLoop<BufferJob, JobResult> {
+  /** The model's manifest under its live plan. */
+  private manifestOf(entry: CatalogEntry): ModelManifest {
+    return effectiveManifest(entry.manifest, knownPlan(entry.manifest.name)?.plan);
+  }
+
+  /** Sends the telemetry recorded so far when the last report is old enough, else arms a timer for it. */
+  private scheduleReport(): void {
+    const dueInMs = this.lastReportAtMs + REPORT_EVERY_MS - this.now();
+    if (dueInMs <= 0 && !this.isReporting) return void this.report();
+    this.reportTimer ??= setTimeout(() => {
+      this.reportTimer = undefined;
+      if (!this.telemetry?.isEmpty) this.scheduleReport();
+    }, Math.max(dueInMs, 50));
+  }
+
+  /** One report to the controller; its reply is the published plan. Failures only lose this report. */
+  private async report(): Promise<void> {
+    const telemetry = this.telemetry!;
+    const nowMs = this.now();
+    this.lastReportAtMs = nowMs;
+    this.isReporting = true;
+    const scheduler = this.loop?.scheduler;
+    const serviceLine = scheduler?.service.fit();
+    const report = telemetry.take(nowMs, { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) });
+    try {
+      learnPlan(telemetry.model, await controllerOf(this.env, telemetry.model).report(report), this.now());
+    } catch (error) {
+      console.warn(`telemetry of ${telemetry.model}#${telemetry.shard} not delivered: ${(error as Error).message}`);
+    } finally {
+      this.isReporting = false;
+    }
+  }
+
+  /** The loop of this shard's model, created on first use; a changed manifest (or plan) re-configures it. */
+  private loopFor({ service }: CatalogEntry, manifest: ModelManifest): BatchLoop<BufferJob, JobResult> {
     const { maxBatch, windowMs, maxQueueRows } = manifest.batching;
     if (this.loop) {
       this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows });
@@ -105,13 +161,23 @@ export class BatchBuffer extends DurableObject<Env> {
   /** Concatenates the jobs' inputs, runs the batch on the model's runner, and splits the outputs. */
   private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<Executed<JobResult>> {
     const config = runtimeConfig(this.env);
-    const entry = config.models.get(jobs[0]!.model)!;
+    const catalogEntry = config.models.get(jobs[0]!.model)!;
+    const entry = { ...catalogEntry, manifest: this.manifestOf(catalogEntry) };
     const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
+    if (entry.manifest.placement === "origin") await this.refreshPool(config);
+    const startMs = this.now();
     // The batch may run until its last request's deadline; each request still fails at its own.
     const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)));
+    this.telemetry?.ran(rowsOf.reduce((sum, rows) => sum + rows, 0), result.serviceMs ?? this.now() - startMs);
     const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
     const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
     return { results, ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
+  }
+
+  /** Brings the isolate's origin pool to the registry's members (static ORIGIN_URLS while it cannot be reached). */
+  private async refreshPool(config: RuntimeConfig): Promise<void> {
+    if (!config.originSecret) return;
+    originPoolFor(config.originSecret, config.originUrls).state.setMembers(await poolMembers(this.env, this.now(), config.originUrls));
   }
 
   /** Arms the alarm as a backstop behind the loop's timer (never earlier than needed, once at a time). */

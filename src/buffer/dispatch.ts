@@ -44,7 +44,7 @@ export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs:
 export async function dispatchToBuffer(
   namespace: DurableObjectNamespace<BatchBuffer>,
   manifest: ModelManifest,
-  job: BufferJob,
+  job: Omit<BufferJob, "shard">,
   { signal, waitUntil }: DispatchContext,
   firstShard = pickShard(manifest),
 ): Promise<BufferResult> {
@@ -56,7 +56,7 @@ export async function dispatchToBuffer(
     const onAbort = () => waitUntil(stub.cancel(job.id).catch(() => false));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const reply = await stub.infer(job);
+      const reply = await stub.infer({ ...job, shard });
       if (!reply.ok) {
         if (reply.busyUntilMs !== undefined) busyUntilMs.set(`${manifest.name}#${shard}`, reply.busyUntilMs);
         throw fromFailureRecord(reply.failure);

@@ -7,7 +7,7 @@
  */
 import type { ServiceLine } from "../scheduler/service-estimate";
 import { parseManifest, type ModelManifest } from "./manifest";
-import { profileServiceLine } from "./profile";
+import { profileOverheadMs, profileServiceLine } from "./profile";
 import clsManifest from "../../models/ppocr-cls/manifest.json";
 import clsWeights from "../../models/ppocr-cls/model.onnx";
 import clsProfile from "../../models/ppocr-cls/profile.json";
@@ -26,6 +26,8 @@ export interface CatalogEntry {
   manifest: ModelManifest;
   weights: ArrayBuffer;
   service: { edge?: ServiceLine; origin?: ServiceLine };
+  /** Per-request latency outside the batch (Worker, RPC, parsing), ms: the planner's overheadMs. */
+  overheadMs: number;
 }
 
 const entries: Array<[string, unknown, ArrayBuffer, unknown]> = [
@@ -39,6 +41,6 @@ const entries: Array<[string, unknown, ArrayBuffer, unknown]> = [
 export const CATALOG: ReadonlyMap<string, CatalogEntry> = new Map(
   entries.map(([file, json, weights, profile]) => {
     const manifest = parseManifest(json, file);
-    return [manifest.name, { manifest, weights, service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") } }];
+    return [manifest.name, { manifest, weights, service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") }, overheadMs: profileOverheadMs(profile) }];
   }),
 );

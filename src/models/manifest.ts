@@ -6,6 +6,12 @@
 import { z } from "zod";
 import { DATATYPES } from "../protocol/datatypes";
 
+/** Where a model's batches run: in the edge's buffers (onnxruntime-web) or on the origin pool. */
+export const PLACEMENTS = ["edge", "origin"] as const;
+
+/** One of PLACEMENTS. */
+export type Placement = (typeof PLACEMENTS)[number];
+
 const dim = z.number().int().min(-1, "dimension must be -1 (dynamic) or >= 0");
 
 const tensorSpec = z
@@ -61,7 +67,7 @@ export const manifestSchema = z
     version: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/),
     description: z.string().default(""),
     source: z.object({ package: z.string(), file: z.string(), license: z.string() }).strict(),
-    placement: z.enum(["edge", "origin"]),
+    placement: z.enum(PLACEMENTS),
     inputs: z.array(tensorSpec).min(1),
     outputs: z.array(tensorSpec).min(1),
     /** The latency target the planner plans for: `percentile` of requests within `ms`. Not a deadline. */
@@ -69,6 +75,8 @@ export const manifestSchema = z
     /** The most a request waits (its deadline; a client's timeout_ms may shorten it), in ms; default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
     maxLatencyMs: z.number().positive().max(600_000).optional(),
     batching: batchingSpec,
+    /** Plan fields the controller keeps at this manifest's values (e.g. a model too large for the edge pins its placement). */
+    pinned: z.array(z.enum(["placement", "maxBatch", "windowMs", "shards"])).default([]),
   })
   .strict()
   .superRefine((m, ctx) => {

@@ -3,7 +3,7 @@
  * timeout, readiness probes of the replicas PoolState says are due, and the classification of each
  * attempt's ending (ok, refused/reset, 503, timeout, other). Decisions stay in PoolState and
  * retry-policy; this layer only moves bytes. fetch + WebCrypto only, so it runs in workerd and Node.
- * Pools are kept per isolate (module scope), one per configured URL list and secret.
+ * Pools are kept per isolate (module scope), one per secret; their members change with the registry.
  */
 import { signHop } from "./hop-signature";
 import { INFERENCE_HEADER_LENGTH, unpackBinary } from "../protocol/oip-binary";
@@ -135,13 +135,16 @@ function retryAfterMs(header: string | null): number {
 
 const pools = new Map<string, OriginPool>();
 
-/** The isolate's pool for these URLs and secret, created on first use. */
-export function originPoolFor(urls: readonly string[], secret: string): OriginPool {
-  const key = `${urls.join(",")}\n${secret}`;
-  let pool = pools.get(key);
+/**
+ * The isolate's pool for this secret, created on first use with `initialUrls` as its members; every
+ * model runner and buffer shard in the isolate shares it, and the buffers keep its members in step
+ * with the registry (PoolState.setMembers).
+ */
+export function originPoolFor(secret: string, initialUrls: readonly string[]): OriginPool {
+  let pool = pools.get(secret);
   if (!pool) {
-    pool = new OriginPool(urls, secret);
-    pools.set(key, pool);
+    pool = new OriginPool(initialUrls, secret);
+    pools.set(secret, pool);
   }
   return pool;
 }

@@ -41,6 +41,8 @@ export interface ReplicaView {
 }
 
 interface Replica extends ReplicaView {
+  /** False once the replica left the pool's membership (it keeps its index; pick and checks skip it). */
+  isMember: boolean;
   backoffMs: number;
   busyUntilMs: number;
   lastCheckAtMs: number;
@@ -49,7 +51,7 @@ interface Replica extends ReplicaView {
 
 /** Replica states and the least-outstanding choice among admitted replicas. */
 export class PoolState {
-  private readonly replicas: Replica[];
+  private readonly replicas: Replica[] = [];
   private cursor = 0;
 
   constructor(
@@ -58,15 +60,31 @@ export class PoolState {
   ) {
     // Replicas start admitted (optimistic): the first batch does not wait for a probe, and a dead
     // replica is found by its first failures, which are safe to retry.
-    this.replicas = urls.map((url, index) => ({
-      index, url, state: "admitted", outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntilMs: 0,
-      backoffMs: options.baseBackoffMs, busyUntilMs: 0, lastCheckAtMs: -Infinity, isChecking: false,
-    }));
+    this.setMembers(urls);
   }
 
-  /** Number of replicas configured. */
+  /** Number of replicas ever configured (members or not; indices stay valid). */
   get size(): number {
     return this.replicas.length;
+  }
+
+  /**
+   * Makes `urls` the pool's members: new ones join admitted, departed ones are no longer picked or
+   * checked (a request in flight to one still finishes), and one that comes back joins afresh.
+   */
+  setMembers(urls: readonly string[]): void {
+    const wanted = new Set(urls);
+    for (const r of this.replicas) {
+      const isMember = wanted.delete(r.url);
+      if (isMember && !r.isMember) Object.assign(r, { state: "admitted", consecutiveFailures: 0, busyUntilMs: 0, backoffMs: this.options.baseBackoffMs, isChecking: false });
+      r.isMember = isMember;
+    }
+    for (const url of wanted) {
+      this.replicas.push({
+        index: this.replicas.length, url, isMember: true, state: "admitted", outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntilMs: 0,
+        backoffMs: this.options.baseBackoffMs, busyUntilMs: 0, lastCheckAtMs: -Infinity, isChecking: false,
+      });
+    }
   }
 
   /** The base URL of replica `index`. */
@@ -76,7 +94,7 @@ export class PoolState {
 
   /** Whether any replica is admitted now. */
   hasAdmitted(): boolean {
-    return this.replicas.some((r) => r.state === "admitted");
+    return this.replicas.some((r) => r.isMember && r.state === "admitted");
   }
 
   /**
@@ -84,7 +102,7 @@ export class PoolState {
    * answered 503 recently are used only when no other is left. Ties rotate. Undefined if none.
    */
   pick(nowMs: number, exclude: ReadonlySet<number> = new Set()): number | undefined {
-    const candidates = this.replicas.filter((r) => r.state === "admitted" && !exclude.has(r.index));
+    const candidates = this.replicas.filter((r) => r.isMember && r.state === "admitted" && !exclude.has(r.index));
     if (!candidates.length) return undefined;
     const idle = candidates.filter((r) => r.busyUntilMs <= nowMs);
     const pool = idle.length ? idle : candidates;
@@ -130,7 +148,7 @@ export class PoolState {
   dueChecks(nowMs: number): number[] {
     const due: number[] = [];
     for (const r of this.replicas) {
-      if (r.isChecking) continue;
+      if (r.isChecking || !r.isMember) continue;
       const isDue = r.state === "admitted" ? nowMs - r.lastCheckAtMs >= this.options.healthIntervalMs : r.state === "ejected" && nowMs >= r.ejectedUntilMs;
       if (!isDue) continue;
       r.isChecking = true;
@@ -156,9 +174,9 @@ export class PoolState {
     this.eject(r, nowMs);
   }
 
-  /** A copy of every replica's state, for statistics and tests. */
+  /** A copy of every member's state, for statistics and tests. */
   snapshot(): ReplicaView[] {
-    return this.replicas.map(({ index, url, state, outstanding, consecutiveFailures, ejections, ejectedUntilMs }) => ({ index, url, state, outstanding, consecutiveFailures, ejections, ejectedUntilMs }));
+    return this.replicas.filter((r) => r.isMember).map(({ index, url, state, outstanding, consecutiveFailures, ejections, ejectedUntilMs }) => ({ index, url, state, outstanding, consecutiveFailures, ejections, ejectedUntilMs }));
   }
 
   private eject(r: Replica, nowMs: number): void {

@@ -12,10 +12,8 @@
  * while a window is open or a batch is in flight to the origin, plus `poolSize` instance-hours.
  * The active fraction of a shard is 1 - (1 - open) (1 - busy), treating the two as independent.
  */
+import type { Placement } from "../models/manifest";
 import type { Prices } from "./prices";
-
-/** Where the model runs. */
-export type Placement = "edge" | "origin";
 
 /** What the cost model needs to know about a plan's steady state. */
 export interface CostInput {

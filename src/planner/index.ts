@@ -7,7 +7,8 @@
  */
 export { type ArrivalSpec, type MarkovianArrival, mapProblems, splitAcrossShards, toMarkovianArrival } from "./arrival";
 export { type BatchSizeDistribution, batchSizeDistribution } from "./batch-size";
-export { type CostBreakdown, type CostInput, type CostOptions, type Placement, costPerHour } from "./cost-model";
+export { type CostBreakdown, type CostInput, type CostOptions, costPerHour } from "./cost-model";
+export type { Placement } from "../models/manifest";
 export { countingMatrices } from "./counting-process";
 export { type FitMmpp2Details, type FitMmpp2Options, arrivalRows, fitMmpp2, fitMmpp2Details, mapGapScv, scaleArrival } from "./fit-map";
 export { type FixedQueue, type LatencyDistribution, type LatencyEstimate, type LatencyInput, estimateLatency, fixedQueue } from "./latency-model";

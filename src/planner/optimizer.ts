@@ -22,7 +22,8 @@
 import { type MarkovianArrival, peakRatePerS, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, type BatchSizeSweep, type BatchSummary, batchSizeSweep } from "./batch-size";
 import { Candidates } from "./candidates";
-import { type CostBreakdown, type CostInput, type CostOptions, type Placement, costLowerBound, costParts, costPerHour } from "./cost-model";
+import { PLACEMENTS, type Placement } from "../models/manifest";
+import { type CostBreakdown, type CostInput, type CostOptions, costLowerBound, costParts, costPerHour } from "./cost-model";
 import { countingGrid, countingMatrices } from "./counting-process";
 import { type LatencyModel, batchStream, batchStreamOf, defaultGridSteps, latencyModel } from "./latency-model";
 import { latencyUpperBoundAt, sizesByServiceTime } from "./latency-upper-bound";
@@ -98,6 +99,18 @@ export interface OptimizeInput {
   overheadMs?: number;
   /** How the origin pool forms batches; default "lazy" (the edge's Durable Objects are always lazy). */
   originFormation?: Formation;
+  /**
+   * Most fixed-server solutions to compute (screen and full); default unbounded. Near saturation a
+   * solution can take a second, so a caller with a time budget (the online controller) bounds the
+   * search: when the budget runs out, the plans found so far are returned (none: plan is null).
+   */
+  maxFixedSolves?: number;
+  /**
+   * Highest busy fraction a plan may give a server (a shard's DO at the edge, a replica at the
+   * origin), from the sealed batch stream; default 1 (only stability). Below 1 it keeps headroom
+   * for noise and skips the near-saturation solutions, the slowest to compute.
+   */
+  maxUtilisation?: number;
 }
 
 /** A plan and its predictions. */
@@ -133,7 +146,6 @@ export interface OptimizeResult {
   stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number; fixedReused: number };
 }
 
-const PLACEMENTS: readonly Placement[] = ["edge", "origin"];
 
 /** Finds the cheapest plan meeting the SLO; see the module doc for the search. */
 export function optimize(input: OptimizeInput): OptimizeResult {
@@ -142,6 +154,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const { percentile: q, ms: sloMs } = input.slo;
   const placements = PLACEMENTS.filter((p) => input.placements[p]);
   const perShardCap = input.maxRequestsPerSPerShard ?? DEFAULT_MAX_REQUESTS_PER_S_PER_SHARD;
+  const maxUtilisation = input.maxUtilisation ?? 1;
   const largestBatch = Math.max(...space.maxBatch);
   const levels = Math.max(1, largestBatch - 1);
   const pools = [...space.poolSize].sort((a, b) => a - b);
@@ -214,7 +227,8 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
       const stream = batchStreamOf(batches, probs, maxBatch, service);
       const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
-      const poolSize = placement === 1 ? smallestAbove(pools, busyPerShard * shards) : 0;
+      if (placement === 0 && busyPerShard >= maxUtilisation) continue;
+      const poolSize = placement === 1 ? smallestAbove(pools, (busyPerShard * shards) / maxUtilisation) : 0;
       if (poolSize === undefined) continue;
       const cost = totalCost(costInputOf(placement, shards, poolSize, batches, stream));
       if (cost === undefined) continue;
@@ -279,7 +293,8 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const found: Plan[] = [];
   const takenKeys = new Set<string>();
   const wanted = 1 + (input.alternatives ?? 4);
-  while (heap.size > 0 && found.length < wanted) {
+  const maxFixedSolves = input.maxFixedSolves ?? Infinity;
+  while (heap.size > 0 && found.length < wanted && stats.fixedSolves < maxFixedSolves) {
     const i = heap.pop()!;
     if (candidates.isGroup[i]) {
       // An edge group whose shard count already has a plan would only yield skipped configurations.
@@ -333,7 +348,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   return {
     plan: plan ?? null,
     alternatives,
-    ...(plan ? {} : { reason: `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
+    ...(plan ? {} : { reason: stats.fixedSolves >= maxFixedSolves ? `the search stopped after ${maxFixedSolves} fixed-server solutions without a plan` : `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
     stats,
   };
 }

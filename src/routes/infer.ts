@@ -8,6 +8,7 @@ import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { dispatchToBuffer, pickShard, shedIfBusy } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
+import { servingManifest } from "../control/plan-cache";
 import { deadlineBudgetMs, maxLatencyMsOf } from "../models/manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
 import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
@@ -18,7 +19,9 @@ import { lookupModel } from "./lookup";
 async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const startMs = Date.now();
   const config = runtimeConfig(c.env);
-  const { manifest } = lookupModel(config, c.req.param("model")!, c.req.param("version"));
+  const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+  // The model's manifest under its live plan (placement, batching, shards), refreshed in the background.
+  const manifest = servingManifest(c.env, lookupModel(config, c.req.param("model")!, c.req.param("version")).manifest, startMs, waitUntil);
   // A shard that just refused a request due as late as this one could be gets none: refused before reading the body.
   const shard = pickShard(manifest);
   shedIfBusy(manifest, shard, startMs + maxLatencyMsOf(manifest), startMs);
@@ -28,7 +31,7 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
     c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>,
     manifest,
     { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs },
-    { signal: c.req.raw.signal, waitUntil: (promise) => c.executionCtx.waitUntil(promise) },
+    { signal: c.req.raw.signal, waitUntil },
     shard,
   );
   const headers = servedHeaders(result, Date.now() - startMs);

@@ -2,10 +2,8 @@
  * The one interface every place a batch can run implements: onnxruntime-web inside the edge
  * isolate, or a pool of Open Inference Protocol origin servers. Buffers do not care which.
  */
+import type { Placement } from "../models/manifest";
 import type { Tensor } from "../protocol/tensor";
-
-/** Where a batch ran, as reported to clients. */
-export type Placement = "edge" | "origin";
 
 /** What a runner returns for one batch. */
 export interface RunResult {

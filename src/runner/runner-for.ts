@@ -15,12 +15,12 @@ const runners = new Map<string, ModelRunner>();
 /** The runner for a model under `config`, created on first use. */
 export function runnerFor(entry: CatalogEntry, config: RuntimeConfig): ModelRunner {
   const { manifest } = entry;
-  const key = manifest.placement === "origin" ? `${manifest.name}@origin:${config.originWire}:${config.originUrls.join(",")}` : `${manifest.name}@edge`;
+  const key = manifest.placement === "origin" ? `${manifest.name}@origin:${config.originWire}` : `${manifest.name}@edge`;
   let runner = runners.get(key);
   if (!runner) {
     if (manifest.placement === "origin") {
-      if (!config.originUrls.length || !config.originSecret) throw unavailable(`model '${manifest.name}' runs on the origin pool, which is not configured`, 5);
-      runner = new OriginPoolRunner(manifest, originPoolFor(config.originUrls, config.originSecret), config.originWire);
+      if (!config.originSecret) throw unavailable(`model '${manifest.name}' runs on the origin pool, which is not configured`, 5);
+      runner = new OriginPoolRunner(manifest, originPoolFor(config.originSecret, config.originUrls), config.originWire);
     } else {
       runner = new OrtWebRunner(manifest, entry.weights);
     }

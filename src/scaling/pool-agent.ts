@@ -20,7 +20,8 @@ export const POOL_PATH = "/v2/pool";
 /** The part of the edge's `GET /v2/pool` answer the agent reads (other fields are ignored). */
 export const poolAnswerSchema = z.object({
   desiredReplicas: z.number().int().min(0),
-  members: z.array(z.object({ url: z.string(), expiresAtMs: z.number() })),
+  /** expiresAtMs null: a static member (ORIGIN_URLS), which does not heartbeat. */
+  members: z.array(z.object({ url: z.string(), expiresAtMs: z.number().nullable() })),
 });
 
 /** A validated `GET /v2/pool` answer. */
@@ -36,7 +37,7 @@ export type AgentDecision = { action: "hold" } | { action: "scale"; replicas: nu
  */
 export function reconcile(lastAskedReplicas: number | undefined, answer: PoolAnswer, nowMs: number): AgentDecision {
   if (answer.desiredReplicas === lastAskedReplicas) return { action: "hold" };
-  const live = answer.members.filter((m) => m.expiresAtMs > nowMs).length;
+  const live = answer.members.filter((m) => m.expiresAtMs === null || m.expiresAtMs > nowMs).length;
   const was = lastAskedReplicas === undefined ? "first ask" : `was ${lastAskedReplicas}`;
   return { action: "scale", replicas: answer.desiredReplicas, reason: `edge wants ${answer.desiredReplicas} replicas (${was}; ${live} registered)` };
 }

@@ -14,7 +14,7 @@ const manifest = runtimeConfig(env).models.get("silero-vad")!.manifest;
 /** A buffer job for `rows` VAD chunks at sample rate `sr` (different rates never share a batch). */
 function vadJob(id: string, rows: number, sr: number, deadlineAtMs = Date.now() + 10_000): BufferJob {
   const request = parseInferRequest(vadBody(rows, rows * 31 + sr, sr), manifest);
-  return { id, model: "silero-vad", rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs };
+  return { id, model: "silero-vad", shard: 0, rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs };
 }
 
 const queuedRows = async () => (await bufferStub("silero-vad").stats()).queuedRows;

@@ -1,0 +1,377 @@
+/**
+ * The control loop of one model, as pure decision logic (time passed in; the Durable Object in
+ * model-controller.ts is its glue). Every tick (about once a second) it
+ *   1. folds the shards' telemetry into arrival counts per bin; bins older than `settleMs` are final;
+ *   2. feeds each final second's count to a CUSUM change-point detector and a Holt forecast;
+ *   3. re-plans on a change point, every `replanEveryMs`, and once the first `warmupMs` of traffic is
+ *      seen: it estimates the arrival process from the counts since the last change point (Poisson,
+ *      or an MMPP(2) when they are over-dispersed) and asks the planner for the cheapest plan that
+ *      meets the SLO at the planning rate: the estimate plus `headroomShare`, or, for
+ *      `provisioningDelayMs` after a rise was detected, the Holt forecast over that delay if higher
+ *      (replicas ordered now serve only then). The running placement's live service line replaces
+ *      its profile;
+ *   4. applies the new plan only when the current one is predicted to miss the SLO at the estimated
+ *      rate itself (at most once per `urgentIntervalMs`), or when the new one is cheaper by
+ *      `savingsShare` and no change was made for `minChangeIntervalMs`. The band between the
+ *      estimate and the planning rate, the saving threshold and the interval are the hysteresis
+ *      that keeps a steady load's plan from flapping.
+ * Pins hold fields at an operator's value. Every applied change is a Decision with its inputs,
+ * prediction and reason, and raises the version. Modes: "closed-loop" (the above), "reactive" (Ray
+ * Serve's rule, reactive-policy.ts, as a baseline) and "static" (the manifest and pins only).
+ */
+import type { ServiceLine } from "../scheduler/service-estimate";
+import { estimateArrival } from "./arrival-estimate";
+import { RateChangeDetector } from "./change-point";
+import { HoltForecast } from "./forecast";
+import { isSamePlan, type LivePlan, manifestPins, manifestPlan, type Pins, type Prediction, type PublishedPlan, withPins } from "./plan";
+import { ReactivePolicy, RAY_SERVE_DEFAULTS } from "./reactive-policy";
+import { cheapestPlan, type PlanningContext, predictPlan } from "./replan";
+import { TELEMETRY_BIN_MS as BIN_MS, type Telemetry } from "./telemetry";
+import type { ArrivalSpec } from "../planner/arrival";
+
+/** How a model's plan is decided. */
+export type ControlMode = "closed-loop" | "reactive" | "static";
+
+/** Tuning of the loop; defaults in DEFAULT_CONTROLLER_OPTIONS. */
+export interface ControllerOptions {
+  mode: ControlMode;
+  /** Bins of this age are final (reports arrive about once a second), ms. */
+  settleMs: number;
+  /** Longest stretch of counts an estimate uses, ms. */
+  historyMs: number;
+  /** Traffic seen before the first plan, ms. */
+  warmupMs: number;
+  /** Re-plan at least this often while traffic flows, ms. */
+  replanEveryMs: number;
+  /** Least time between two changes made to save cost, ms. */
+  minChangeIntervalMs: number;
+  /** Least time between two changes made because the SLO is at risk, ms. */
+  urgentIntervalMs: number;
+  /** A cheaper plan is applied only when it saves at least this share of the current plan's cost. */
+  savingsShare: number;
+  /** Time a new origin replica takes to serve, ms; after a rise, the forecast looks this far ahead. */
+  provisioningDelayMs: number;
+  /** Plans are made for the estimated rate times 1 + headroomShare. */
+  headroomShare: number;
+  /** Decisions kept for the plan view. */
+  maxDecisions: number;
+}
+
+/** Defaults: settle 1.5 s, estimate over up to 60 s, first plan after 3 s, re-plan every 15 s, plan for 25 % above the estimate, save >= 15 % at most once a minute, urgent changes at most every 3 s, provisioning 10 s. */
+export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = {
+  mode: "closed-loop",
+  settleMs: 1500,
+  historyMs: 60_000,
+  warmupMs: 3000,
+  replanEveryMs: 15_000,
+  minChangeIntervalMs: 60_000,
+  urgentIntervalMs: 3000,
+  savingsShare: 0.15,
+  provisioningDelayMs: 10_000,
+  headroomShare: 0.25,
+  maxDecisions: 50,
+};
+
+/** What the controller saw when it decided. */
+export interface DecisionInputs {
+  /** Rate of the counts the estimate used, the forecast over the provisioning delay, and the rate planned for, per s. */
+  ratePerS: number;
+  forecastRatePerS: number;
+  planRatePerS: number;
+  /** Variance / mean of the counts per bin (1 for Poisson). */
+  dispersion: number;
+  arrival: ArrivalSpec["kind"];
+  /** Seconds of counts the estimate used. */
+  windowS: number;
+  serviceLine?: ServiceLine;
+  /** Queued and running rows over the shards (reactive mode's signal). */
+  ongoingRows: number;
+}
+
+/** One applied change. */
+export interface Decision {
+  atMs: number;
+  version: number;
+  reason: string;
+  before: LivePlan;
+  after: LivePlan;
+  inputs?: DecisionInputs;
+  predicted?: Prediction;
+}
+
+/** What the controller keeps across restarts. */
+export interface ControllerState {
+  published: PublishedPlan;
+  pins: Pins;
+  decisions: Decision[];
+  lastChangeAtMs: number;
+}
+
+/** The plan view served at GET /v2/models/{m}/plan. */
+export interface PlanView {
+  model: string;
+  mode: ControlMode;
+  version: number;
+  plan: LivePlan;
+  pins: Pins;
+  /** The current plan at the current estimate (null fields: it is not predicted to meet the SLO). */
+  predicted: { p95Ms: number | null; costPerHourUsd: number | null; ratePerS: number };
+  /** Over the last 10 s: arrivals per second; p95 of the buffers' time plus the request overhead. */
+  measured: { ratePerS: number; p95Ms: number | null; refusedPerS: number };
+  decisions: Decision[];
+}
+
+const SECOND_MS = 1000;
+/** Time after which a silent shard's queue is taken as empty, ms. */
+const SHARD_SILENCE_MS = 5000;
+/** Rates below this count as no traffic, per s. */
+const IDLE_RATE_PER_S = 0.05;
+
+/** One model's controller. */
+export class Controller {
+  readonly options: ControllerOptions;
+  private state: ControllerState;
+  private readonly bins = new Map<number, number>();
+  private firstBin?: number;
+  /** Estimates use bins from here on (the last change point). */
+  private sinceBin?: number;
+  private nextSecond?: number;
+  private readonly detector = new RateChangeDetector({ intervalMs: SECOND_MS });
+  private readonly forecast = new HoltForecast();
+  private lastReplanAtMs = -Infinity;
+  private lastRiseAtMs = -Infinity;
+  private lastPrediction?: Prediction;
+  private lastInputs?: DecisionInputs;
+  private readonly shards = new Map<number, { atMs: number; ongoingRows: number }>();
+  private readonly recent: Array<{ atMs: number; latencyMs: number[]; refusedRows: number }> = [];
+  private serviceLine?: ServiceLine;
+  private readonly reactive: ReactivePolicy;
+
+  constructor(
+    private readonly context: Omit<PlanningContext, "pins"> & { minPoolSize: number },
+    options: Partial<ControllerOptions> = {},
+    state?: ControllerState,
+  ) {
+    this.options = { ...DEFAULT_CONTROLLER_OPTIONS, ...options };
+    const plan = manifestPlan(context.manifest);
+    this.state = state ?? { published: { version: 0, plan, decidedAtMs: 0 }, pins: {}, decisions: [], lastChangeAtMs: -Infinity };
+    // Pins apply from the start.
+    this.state.published.plan = withPins(this.state.published.plan, this.pins);
+    const isOrigin = context.manifest.placement === "origin";
+    this.reactive = new ReactivePolicy({ ...RAY_SERVE_DEFAULTS, minReplicas: isOrigin ? Math.max(1, context.minPoolSize) : 1, maxReplicas: isOrigin ? context.limits.maxPoolSize : context.limits.maxShards });
+  }
+
+  /** The model this loop plans for. */
+  get model(): string {
+    return this.context.manifest.name;
+  }
+
+  /** The published plan. */
+  get published(): PublishedPlan {
+    return this.state.published;
+  }
+
+  /** What to persist. */
+  snapshot(): ControllerState {
+    return this.state;
+  }
+
+  /** Folds one shard's report in. */
+  observe(report: Telemetry, nowMs: number): void {
+    // Every recorder uses TELEMETRY_BIN_MS; a report in other bins is not mixed in.
+    if (report.binMs !== BIN_MS) return;
+    const first = Math.floor(report.startMs / BIN_MS);
+    report.arrivalRows.forEach((rows, i) => {
+      if (!rows) return;
+      const bin = first + i;
+      this.bins.set(bin, (this.bins.get(bin) ?? 0) + rows);
+      if (this.firstBin === undefined || bin < this.firstBin) this.firstBin = bin;
+    });
+    this.shards.set(report.shard, { atMs: nowMs, ongoingRows: report.queuedRows + report.runningRows });
+    if (report.serviceLine) this.serviceLine = report.serviceLine;
+    this.recent.push({ atMs: nowMs, latencyMs: report.latencyMs, refusedRows: report.refusedRows });
+  }
+
+  /** The pins in force: the manifest's, overridden per field by the operator's. */
+  get pins(): Pins {
+    return { ...manifestPins(this.context.manifest), ...this.state.pins };
+  }
+
+  /** Sets or releases the operator's pins; a pinned field changes the plan at once. */
+  setPins(pins: Pins, nowMs: number): Decision | undefined {
+    this.state.pins = pins;
+    return this.apply(withPins(this.state.published.plan, this.pins), nowMs, "pins changed by the operator");
+  }
+
+  /** Advances the loop to `nowMs`; returns the decision when the plan changed. */
+  tick(nowMs: number): Decision | undefined {
+    const alarm = this.advance(nowMs);
+    this.trim(nowMs);
+    if (this.options.mode === "static") return undefined;
+    if (this.options.mode === "reactive") return this.tickReactive(nowMs);
+    if (this.firstBin === undefined) return undefined;
+    const settledBin = this.settledBin(nowMs);
+    const hasWarmedUp = (settledBin - this.firstBin) * BIN_MS >= this.options.warmupMs;
+    const isDue = nowMs - this.lastReplanAtMs >= this.options.replanEveryMs;
+    if (!hasWarmedUp || !(alarm || isDue)) return undefined;
+    return this.replan(nowMs, alarm ? `arrival rate changed (${alarm})` : this.state.published.version === 0 ? "first plan from live traffic" : "periodic re-plan");
+  }
+
+  /** The plan view. */
+  view(nowMs: number): PlanView {
+    const { published, pins, decisions } = this.state;
+    const fromMs = nowMs - 10 * SECOND_MS;
+    const windowBins = this.countsBetween(Math.floor((fromMs - this.options.settleMs) / BIN_MS), this.settledBin(nowMs));
+    const latencies = this.recent.filter((r) => r.atMs >= fromMs).flatMap((r) => r.latencyMs).sort((a, b) => a - b);
+    const refused = this.recent.filter((r) => r.atMs >= fromMs).reduce((s, r) => s + r.refusedRows, 0);
+    const p95 = latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(0.95 * latencies.length))]! + this.context.overheadMs : null;
+    const prediction = this.lastPrediction;
+    return {
+      model: this.context.manifest.name,
+      mode: this.options.mode,
+      version: published.version,
+      plan: published.plan,
+      pins: this.pins,
+      predicted: { p95Ms: prediction?.p95Ms ?? null, costPerHourUsd: prediction?.costPerHourUsd ?? null, ratePerS: prediction?.ratePerS ?? 0 },
+      measured: { ratePerS: windowBins.length ? (sum(windowBins) / windowBins.length) * (SECOND_MS / BIN_MS) : 0, p95Ms: p95, refusedPerS: refused / 10 },
+      decisions,
+    };
+  }
+
+  /** Feeds every newly final second to the detector and the forecast; returns the last alarm. */
+  private advance(nowMs: number): "up" | "down" | undefined {
+    if (this.firstBin === undefined) return undefined;
+    const binsPerSecond = SECOND_MS / BIN_MS;
+    this.nextSecond ??= Math.floor(this.firstBin / binsPerSecond);
+    let alarm: "up" | "down" | undefined;
+    while ((this.nextSecond + 1) * binsPerSecond <= this.settledBin(nowMs) + 1) {
+      const count = sum(this.countsBetween(this.nextSecond * binsPerSecond, (this.nextSecond + 1) * binsPerSecond - 1));
+      this.forecast.push(count);
+      const direction = this.detector.push(count);
+      if (direction) {
+        alarm = direction;
+        if (direction === "up") this.lastRiseAtMs = nowMs;
+        // Estimates start again from the second that raised the alarm (the detector needs 1-2 s at a 3x step).
+        this.sinceBin = this.nextSecond * binsPerSecond;
+      }
+      this.nextSecond++;
+    }
+    return alarm;
+  }
+
+  private replan(nowMs: number, trigger: string): Decision | undefined {
+    this.lastReplanAtMs = nowMs;
+    const settled = this.settledBin(nowMs);
+    const historyBins = this.options.historyMs / BIN_MS;
+    const from = Math.max(this.firstBin!, this.sinceBin ?? -Infinity, settled - historyBins + 1);
+    const counts = this.countsBetween(from, settled);
+    const estimate = estimateArrival(counts, BIN_MS);
+    const forecastRatePerS = this.forecast.forecast(this.options.provisioningDelayMs / SECOND_MS);
+    const isRising = nowMs - this.lastRiseAtMs < this.options.provisioningDelayMs;
+    const planRatePerS = Math.max(estimate.ratePerS * (1 + this.options.headroomShare), isRising ? forecastRatePerS : 0);
+    const current = this.state.published.plan;
+    const context = this.planningContext(current);
+    this.lastInputs = { ratePerS: estimate.ratePerS, forecastRatePerS, planRatePerS, dispersion: estimate.dispersion, arrival: estimate.spec.kind, windowS: (counts.length * BIN_MS) / SECOND_MS, ...(this.serviceLine && { serviceLine: this.serviceLine }), ongoingRows: this.ongoingRows(nowMs) };
+    if (planRatePerS < IDLE_RATE_PER_S) {
+      this.lastPrediction = undefined;
+      const idle = withPins({ ...current, poolSize: 0 }, this.pins);
+      return nowMs - this.state.lastChangeAtMs >= this.options.minChangeIntervalMs ? this.apply(idle, nowMs, `${trigger}: no traffic; origin replicas released`) : undefined;
+    }
+    const now = predictPlan(current, scaled(estimate.spec, estimate.ratePerS, estimate.ratePerS), estimate.ratePerS, context);
+    const planArrival = scaled(estimate.spec, estimate.ratePerS, planRatePerS);
+    const best = cheapestPlan(planArrival, planRatePerS, context);
+    this.lastPrediction = now?.predicted;
+    const sinceChangeMs = nowMs - this.state.lastChangeAtMs;
+    const rate = `${estimate.ratePerS.toFixed(1)}/s (planned for ${planRatePerS.toFixed(1)}/s)`;
+    if (!now) {
+      if (sinceChangeMs < this.options.urgentIntervalMs) return undefined;
+      if (best) return this.apply(best.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}`, best.predicted);
+      const { maxShards, maxPoolSize } = this.context.limits;
+      const widest = withPins({ ...current, shards: maxShards, poolSize: current.placement === "origin" ? maxPoolSize : 0 }, this.pins);
+      return this.apply(widest, nowMs, `${trigger}: no plan meets the SLO at ${rate}; scaled out to the limits`);
+    }
+    if (!best || sinceChangeMs < this.options.minChangeIntervalMs) return undefined;
+    // Compared at the planning rate, where the current plan may already miss (then it is not compared: it still holds at the estimate).
+    const currentAtPlan = predictPlan(current, planArrival, planRatePerS, context);
+    if (currentAtPlan && best.predicted.costPerHourUsd <= currentAtPlan.predicted.costPerHourUsd * (1 - this.options.savingsShare)) {
+      const saving = 1 - best.predicted.costPerHourUsd / currentAtPlan.predicted.costPerHourUsd;
+      return this.apply(best.plan, nowMs, `${trigger}: cheaper by ${(saving * 100).toFixed(0)} % at ${rate}`, best.predicted);
+    }
+    return undefined;
+  }
+
+  private tickReactive(nowMs: number): Decision | undefined {
+    const ongoing = this.ongoingRows(nowMs);
+    this.reactive.observe(nowMs, ongoing);
+    const current = this.state.published.plan;
+    const field = current.placement === "origin" ? "poolSize" : "shards";
+    const count = this.reactive.decide(nowMs, current[field]);
+    if (count === current[field]) return undefined;
+    this.lastInputs = { ratePerS: 0, forecastRatePerS: 0, planRatePerS: 0, dispersion: 1, arrival: "poisson", windowS: RAY_SERVE_DEFAULTS.lookBackMs / SECOND_MS, ongoingRows: ongoing };
+    return this.apply(withPins({ ...current, [field]: count }, this.pins), nowMs, `reactive rule: ${ongoing} ongoing rows, target ${RAY_SERVE_DEFAULTS.targetOngoingRequests} per replica`);
+  }
+
+  private apply(plan: LivePlan, nowMs: number, reason: string, predicted?: Prediction): Decision | undefined {
+    const before = this.state.published.plan;
+    if (isSamePlan(before, plan)) return undefined;
+    const version = this.state.published.version + 1;
+    const decision: Decision = { atMs: nowMs, version, reason, before, after: plan, ...(this.lastInputs && { inputs: this.lastInputs }), ...(predicted && { predicted }) };
+    if (predicted) this.lastPrediction = predicted;
+    this.state = {
+      ...this.state,
+      published: { version, plan, decidedAtMs: nowMs },
+      decisions: [decision, ...this.state.decisions].slice(0, this.options.maxDecisions),
+      lastChangeAtMs: nowMs,
+    };
+    return decision;
+  }
+
+  /** The planning context with the live service line in place of the running placement's prior. */
+  private planningContext(current: LivePlan): PlanningContext {
+    const service = { ...this.context.service };
+    let originNetworkMs = this.context.originNetworkMs;
+    if (this.serviceLine) {
+      service[current.placement] = this.serviceLine;
+      // The buffer times an origin batch's whole round trip.
+      if (current.placement === "origin") originNetworkMs = 0;
+    }
+    return { ...this.context, service, originNetworkMs, pins: this.pins };
+  }
+
+  private ongoingRows(nowMs: number): number {
+    let total = 0;
+    for (const shard of this.shards.values()) if (nowMs - shard.atMs <= SHARD_SILENCE_MS) total += shard.ongoingRows;
+    return total;
+  }
+
+  private settledBin(nowMs: number): number {
+    return Math.floor((nowMs - this.options.settleMs) / BIN_MS) - 1;
+  }
+
+  /** Counts of bins from..to inclusive (0 where nothing arrived). */
+  private countsBetween(from: number, to: number): number[] {
+    const counts: number[] = [];
+    for (let bin = from; bin <= to; bin++) counts.push(this.bins.get(bin) ?? 0);
+    return counts;
+  }
+
+  /** Drops bins and samples older than the history. */
+  private trim(nowMs: number): void {
+    const oldest = Math.floor((nowMs - this.options.historyMs - this.options.settleMs - 2 * SECOND_MS) / BIN_MS);
+    for (const bin of this.bins.keys()) if (bin < oldest) this.bins.delete(bin);
+    if (this.firstBin !== undefined && this.firstBin < oldest) this.firstBin = oldest;
+    if (this.sinceBin !== undefined && this.sinceBin < oldest) this.sinceBin = undefined;
+    while (this.recent.length && this.recent[0]!.atMs < nowMs - 30 * SECOND_MS) this.recent.shift();
+  }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((s, x) => s + x, 0);
+}
+
+/** `spec` (rate `fromPerS`) sped up to rate `toPerS`: an MMPP scales its matrices, Poisson its rate. */
+function scaled(spec: ArrivalSpec, fromPerS: number, toPerS: number): ArrivalSpec {
+  if (spec.kind === "poisson" || fromPerS <= 0) return { kind: "poisson", ratePerS: toPerS };
+  const factor = toPerS / fromPerS;
+  return { kind: "map", D0: spec.D0.map((row) => row.map((x) => x * factor)), D1: spec.D1.map((row) => row.map((x) => x * factor)) };
+}

@@ -1,0 +1,112 @@
+/**
+ * ModelController: the Durable Object that runs one model's control loop (controller.ts), one per
+ * model (named by the model). Thin glue: buffers report telemetry to it and get the published plan
+ * back; an alarm ticks the loop about once a second while traffic was seen recently; a changed plan
+ * is persisted (it survives eviction) and its origin demand is passed to the OriginRegistry.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { hasOriginPool, runtimeConfig } from "../config";
+import { Controller, type ControllerState, type PlanView } from "./controller";
+import { type PinUpdate, type PublishedPlan, updatePins } from "./plan";
+import type { OriginRegistry } from "./origin-registry";
+import type { Telemetry } from "./telemetry";
+
+/** How often the loop ticks while active, ms. */
+const TICK_MS = 1000;
+/** The loop keeps ticking this long after the last report (to see the load fall to zero), ms. */
+const ACTIVE_AFTER_REPORT_MS = 120_000;
+/** Round trip edge -> origin added to the origin profile's kernel time until batches are measured, ms. */
+const ORIGIN_NETWORK_MS = 1;
+const STATE_KEY = "state";
+
+/** The control loop of one model. */
+export class ModelController extends DurableObject<Env> {
+  private controller?: Controller;
+  private lastReportAtMs = -Infinity;
+  private isTicking = false;
+  /** The clock (epoch ms); tests replace it. */
+  now: () => number = () => Date.now();
+
+  /** Folds a shard's telemetry in and answers with the published plan. */
+  async report(telemetry: Telemetry): Promise<PublishedPlan> {
+    const controller = await this.load(telemetry.model);
+    const nowMs = this.now();
+    controller.observe(telemetry, nowMs);
+    this.lastReportAtMs = nowMs;
+    if (controller.options.mode !== "static") await this.keepTicking();
+    return controller.published;
+  }
+
+  /** The published plan of `model`. */
+  async published(model: string): Promise<PublishedPlan> {
+    return (await this.load(model)).published;
+  }
+
+  /** The plan view of `model` (GET /v2/models/{m}/plan). */
+  async view(model: string): Promise<PlanView> {
+    return (await this.load(model)).view(this.now());
+  }
+
+  /** Changes the operator's pins of `model`; a pinned field applies at once. */
+  async pin(model: string, update: PinUpdate): Promise<PlanView> {
+    const controller = await this.load(model);
+    const nowMs = this.now();
+    if (controller.setPins(updatePins(controller.snapshot().pins, update), nowMs)) await this.persist(controller);
+    else await this.ctx.storage.put(STATE_KEY, controller.snapshot());
+    return controller.view(nowMs);
+  }
+
+  /** Runs the loop to now (tests call it through runDurableObjectAlarm). */
+  override async alarm(): Promise<void> {
+    this.isTicking = false;
+    const controller = this.controller;
+    if (!controller) return;
+    const nowMs = this.now();
+    if (controller.tick(nowMs)) await this.persist(controller);
+    if (nowMs - this.lastReportAtMs < ACTIVE_AFTER_REPORT_MS) await this.keepTicking();
+  }
+
+  private async keepTicking(): Promise<void> {
+    if (this.isTicking) return;
+    this.isTicking = true;
+    await this.ctx.storage.setAlarm(this.now() + TICK_MS);
+  }
+
+  /** Persists a new plan and tells the registry how many origin replicas it needs. */
+  private async persist(controller: Controller): Promise<void> {
+    const state = controller.snapshot();
+    await this.ctx.storage.put(STATE_KEY, state);
+    const { plan } = state.published;
+    await registryOf(this.env).setDemand(controller.model, plan.placement === "origin" ? plan.poolSize : 0);
+  }
+
+  /** The controller of `model`, restored from storage on first use. */
+  private async load(model: string): Promise<Controller> {
+    if (this.controller) return this.controller;
+    const config = runtimeConfig(this.env);
+    const entry = config.models.get(model);
+    if (!entry) throw new Error(`no such model: ${model}`);
+    const state = await this.ctx.storage.get<ControllerState>(STATE_KEY);
+    const context = {
+      manifest: entry.manifest,
+      service: entry.service,
+      overheadMs: entry.overheadMs,
+      originNetworkMs: ORIGIN_NETWORK_MS,
+      hasOrigin: hasOriginPool(config),
+      limits: { maxShards: config.control.maxShards, maxPoolSize: Math.max(1, config.control.maxReplicas) },
+      minPoolSize: config.control.minReplicas,
+    };
+    this.controller ??= new Controller(context, { mode: config.control.mode }, state);
+    return this.controller;
+  }
+}
+
+/** The controller stub of a model. */
+export function controllerOf(env: Env, model: string): DurableObjectStub<ModelController> {
+  return env.MODEL_CONTROLLER.get(env.MODEL_CONTROLLER.idFromName(model));
+}
+
+/** The registry stub (one per edge deployment). */
+export function registryOf(env: Env): DurableObjectStub<OriginRegistry> {
+  return env.ORIGIN_REGISTRY.get(env.ORIGIN_REGISTRY.idFromName("pool"));
+}

@@ -1,0 +1,95 @@
+/**
+ * The controller's use of the planner: the cheapest plan for the estimated load (the optimizer's
+ * search, restricted by the pins and the deployment's limits), and the prediction for a given plan
+ * (the same optimizer restricted to that one configuration, so both come from one latency and cost
+ * model). Pure; runs in workerd.
+ */
+import type { ModelManifest, Placement } from "../models/manifest";
+import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
+import { geometricWindows, optimize, type Plan, type SearchSpace, upTo } from "../planner/optimizer";
+import type { ServiceSpec } from "../planner/service-time";
+import type { ServiceLine } from "../scheduler/service-estimate";
+import type { LivePlan, Pins, Prediction } from "./plan";
+
+/** What a re-plan needs besides the load. */
+export interface PlanningContext {
+  manifest: ModelManifest;
+  /** Service time per batch where it can run: the live line where measured, else the profile's. */
+  service: { edge?: ServiceLine; origin?: ServiceLine };
+  /** Per-request latency outside the batch servers (Worker, RPC, parsing), ms. */
+  overheadMs: number;
+  /** Round trip edge -> origin on top of the origin's service line, ms. */
+  originNetworkMs: number;
+  /** Whether an origin pool can serve (configured or scalable). */
+  hasOrigin: boolean;
+  pins: Pins;
+  limits: { maxShards: number; maxPoolSize: number };
+}
+
+/** A plan with what it is predicted to do. */
+export interface PlannedChoice {
+  plan: LivePlan;
+  predicted: Prediction;
+}
+
+/**
+ * The controller's search: the batch sizes and windows below (a coarser grid than the CLI's), and
+ * at most this many fixed-server solutions, so a re-plan takes well under a second in a Durable
+ * Object even near saturation (where one solution can take ~100 ms or more).
+ */
+const SEARCH_BATCH_SIZES = [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+const SEARCH_WINDOWS_MS = geometricWindows(1, 500, 20);
+const MAX_FIXED_SOLVES = 40;
+/**
+ * New plans keep each server at most this busy (headroom for noise); a running plan counts as
+ * holding while its servers stay below KEEP_UTILISATION and it meets the SLO. Near saturation a plan
+ * is fragile, and its solution the slowest to compute.
+ */
+const PLAN_UTILISATION = 0.85;
+const KEEP_UTILISATION = 0.92;
+
+const toSpec = (line: ServiceLine): ServiceSpec => ({ kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs });
+
+/** The placements the planner may choose under the pins and what is deployed. */
+function placementsOf(context: PlanningContext): Placement[] {
+  if (context.pins.placement) return [context.pins.placement];
+  return (["edge", "origin"] as const).filter((p) => context.service[p] && (p === "edge" || context.hasOrigin));
+}
+
+function run(arrival: ArrivalSpec, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number): Plan | null {
+  const { manifest, service } = context;
+  const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[p]!), extraMs: p === "origin" ? context.originNetworkMs : 0 }]));
+  const result = optimize({ arrival: toMarkovianArrival(arrival), slo: manifest.slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
+  return result.plan;
+}
+
+function choiceOf(plan: Plan, ratePerS: number): PlannedChoice {
+  return {
+    plan: { placement: plan.placement, maxBatch: plan.maxBatch, windowMs: plan.windowMs, shards: plan.shards, poolSize: plan.poolSize },
+    predicted: { sloLatencyMs: plan.sloLatencyMs, p95Ms: plan.latencyMs.p95, costPerHourUsd: plan.cost.totalUsdPerHour, ratePerS },
+  };
+}
+
+/** The cheapest plan meeting the SLO for `arrival` (rate `ratePerS`) with every server at most PLAN_UTILISATION busy, or undefined when none does. */
+export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
+  const { pins, limits, manifest } = context;
+  const placements = placementsOf(context);
+  if (!placements.length) return undefined;
+  const minBatch = manifest.batching.maxRowsPerRequest;
+  const space: Partial<SearchSpace> = {
+    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch)])],
+    windowMs: pins.windowMs !== undefined ? [pins.windowMs] : SEARCH_WINDOWS_MS,
+    shards: pins.shards !== undefined ? [pins.shards] : upTo(limits.maxShards),
+    poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),
+  };
+  const plan = run(arrival, context, placements, space, PLAN_UTILISATION);
+  return plan ? choiceOf(plan, ratePerS) : undefined;
+}
+
+/** What `plan` is predicted to do under `arrival`; undefined when it cannot meet the SLO or keeps a server busier than KEEP_UTILISATION. */
+export function predictPlan(plan: LivePlan, arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
+  if (!context.service[plan.placement]) return undefined;
+  const space: SearchSpace = { maxBatch: [plan.maxBatch], windowMs: [plan.windowMs], shards: [plan.shards], poolSize: [Math.max(1, plan.poolSize)] };
+  const found = run(arrival, context, [plan.placement], space, KEEP_UTILISATION);
+  return found ? choiceOf(found, ratePerS) : undefined;
+}

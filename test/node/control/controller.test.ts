@@ -1,0 +1,182 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { Controller, type ControllerOptions, type Decision } from "../../../src/control/controller";
+import { TELEMETRY_BIN_MS, type Telemetry } from "../../../src/control/telemetry";
+import { parseManifest } from "../../../src/models/manifest";
+import { profileServiceLine } from "../../../src/models/profile";
+
+/** A model's manifest and profile lines as the catalog builds them (the catalog itself imports weights). */
+function modelContext(name: string, overrides: { hasOrigin?: boolean } = {}) {
+  const file = `models/${name}/manifest.json`;
+  const manifest = parseManifest(JSON.parse(readFileSync(file, "utf8")), file);
+  const profile = JSON.parse(readFileSync(`models/${name}/profile.json`, "utf8"));
+  return {
+    manifest,
+    service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") },
+    overheadMs: 2,
+    originNetworkMs: 1,
+    hasOrigin: overrides.hasOrigin ?? true,
+    // One shard: on one machine every shard shares workerd's thread (and the search stays small).
+    limits: { maxShards: 1, maxPoolSize: 16 },
+    minPoolSize: 0,
+  };
+}
+
+/** mulberry32: a small seeded PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function poisson(mean: number, random: () => number): number {
+  if (mean > 30) return Math.max(0, Math.round(mean + Math.sqrt(mean) * gaussian(random)));
+  const limit = Math.exp(-mean);
+  let k = 0;
+  for (let p = random(); p > limit; p *= random()) k++;
+  return k;
+}
+
+function gaussian(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+/**
+ * Drives a controller for `seconds` of synthetic telemetry: one report per second from shard 0
+ * with Poisson arrivals at `rateAt(t)` per s in 100 ms bins (the report of second s arrives at
+ * the end of second s + 1, as a buffer's would), and a tick after each report.
+ */
+function drive(controller: Controller, seconds: number, rateAt: (s: number) => number, seed = 1, startMs = 1_000_000): Decision[] {
+  const random = prng(seed);
+  const decisions: Decision[] = [];
+  const binsPerS = 1000 / TELEMETRY_BIN_MS;
+  for (let s = 0; s < seconds; s++) {
+    const startBinMs = startMs + s * 1000;
+    const report: Telemetry = {
+      model: controller.model,
+      shard: 0,
+      startMs: startBinMs,
+      binMs: TELEMETRY_BIN_MS,
+      arrivalRows: Array.from({ length: binsPerS }, () => poisson((rateAt(s) * TELEMETRY_BIN_MS) / 1000, random)),
+      batches: [],
+      queuedRows: 0,
+      runningRows: 0,
+      refusedRows: 0,
+      expiredRows: 0,
+      latencyMs: [],
+      answered: 0,
+    };
+    const nowMs = startBinMs + 2000;
+    controller.observe(report, nowMs);
+    const decision = controller.tick(nowMs);
+    if (decision) decisions.push(decision);
+  }
+  return decisions;
+}
+
+const closedLoop = (options: Partial<ControllerOptions> = {}) => ({ mode: "closed-loop" as const, ...options });
+
+describe("Controller", () => {
+  it("makes a first plan from live traffic that meets the SLO at the measured rate", () => {
+    const controller = new Controller(modelContext("ppocr-det"), closedLoop());
+    const decisions = drive(controller, 20, () => 10);
+    expect(decisions.length).toBeGreaterThanOrEqual(1);
+    const first = decisions[0]!;
+    expect(first.reason).toMatch(/first plan|miss the SLO/);
+    expect(first.version).toBe(1);
+    expect(first.inputs!.ratePerS).toBeGreaterThan(7);
+    expect(first.inputs!.ratePerS).toBeLessThan(13);
+    // The detector runs ~108 ms per row on the origin: 10/s needs more than one replica busy at 100 %.
+    expect(controller.published.plan.placement).toBe("origin");
+    expect(controller.published.plan.poolSize).toBeGreaterThanOrEqual(2);
+    expect(first.predicted!.sloLatencyMs!).toBeLessThanOrEqual(modelContext("ppocr-det").manifest.slo.ms);
+  });
+
+  it("scales the origin pool up within seconds of a 3x step, because the old plan would miss the SLO", () => {
+    const controller = new Controller(modelContext("ppocr-det"), closedLoop());
+    drive(controller, 90, () => 5, 2);
+    const before = controller.published;
+    const stepAt = 90;
+    const decisions = drive(controller, 30, () => 15, 3, 1_000_000 + stepAt * 1000);
+    const scaleUp = decisions.find((d) => d.after.poolSize > before.plan.poolSize);
+    expect(scaleUp, "a scale-up decision").toBeDefined();
+    // Reports lag 2 s; the detector needs a few seconds of the new rate.
+    const delayS = (scaleUp!.atMs - (1_000_000 + stepAt * 1000)) / 1000;
+    expect(delayS).toBeLessThanOrEqual(8);
+    expect(scaleUp!.reason).toMatch(/arrival rate changed \(up\)|miss the SLO/);
+    expect(scaleUp!.version).toBeGreaterThan(before.version);
+  });
+
+  it("keeps a steady load's plan: at most one change per minute over ten minutes", () => {
+    const controller = new Controller(modelContext("ppocr-det"), closedLoop());
+    const decisions = drive(controller, 600, () => 8, 4);
+    // The first minute may hold the first plan and one correction; after that, at most one change per minute.
+    const later = decisions.filter((d) => d.atMs >= 1_000_000 + 60_000);
+    expect(later.length).toBeLessThanOrEqual(9);
+    for (let i = 1; i < later.length; i++) expect(later[i]!.atMs - later[i - 1]!.atMs).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it("releases origin replicas when the traffic stops, after the minimum interval", () => {
+    const controller = new Controller(modelContext("ppocr-det"), closedLoop());
+    drive(controller, 60, () => 10, 5);
+    expect(controller.published.plan.poolSize).toBeGreaterThan(0);
+    const decisions = drive(controller, 120, () => 0, 6, 1_060_000);
+    expect(decisions.some((d) => d.after.poolSize === 0)).toBe(true);
+    expect(controller.published.plan.poolSize).toBe(0);
+  });
+
+  it("holds pinned fields at the operator's value and raises the version once per change", () => {
+    const controller = new Controller(modelContext("ppocr-cls"), closedLoop());
+    drive(controller, 30, () => 50, 7);
+    const version = controller.published.version;
+    const pinned = controller.setPins({ maxBatch: 8, placement: "edge" }, 1_040_000);
+    expect(controller.published.plan.maxBatch).toBe(8);
+    expect(controller.published.plan.placement).toBe("edge");
+    expect(pinned ? controller.published.version : version).toBe(pinned ? version + 1 : version);
+    const decisions = drive(controller, 200, (s) => (s < 100 ? 50 : 150), 8, 1_041_000);
+    for (const d of decisions) {
+      expect(d.after.maxBatch).toBe(8);
+      expect(d.after.placement).toBe("edge");
+    }
+    expect(controller.view(1_300_000).pins).toEqual({ maxBatch: 8, placement: "edge" });
+  });
+
+  it("never changes the plan in static mode", () => {
+    const controller = new Controller(modelContext("ppocr-det"), { mode: "static" });
+    expect(drive(controller, 60, (s) => (s < 30 ? 2 : 20), 9)).toEqual([]);
+    expect(controller.published.version).toBe(0);
+  });
+
+  it("reports the measured rate and the prediction of the current plan", () => {
+    const controller = new Controller(modelContext("ppocr-cls"), closedLoop());
+    drive(controller, 40, () => 40, 10);
+    const view = controller.view(1_000_000 + 41_000);
+    expect(view.measured.ratePerS).toBeGreaterThan(32);
+    expect(view.measured.ratePerS).toBeLessThan(48);
+    expect(view.version).toBe(controller.published.version);
+    expect(view.decisions[0]?.version).toBe(view.version);
+  });
+});
+
+describe("Controller in reactive mode (Ray Serve's rule)", () => {
+  it("scales only after the upscale delay of 30 s has held", () => {
+    const context = modelContext("ppocr-det");
+    const controller = new Controller(context, { mode: "reactive" });
+    const t0 = 2_000_000;
+    let decision: Decision | undefined;
+    let decidedAtS = -1;
+    for (let s = 0; s < 60 && !decision; s++) {
+      controller.observe({ model: "ppocr-det", shard: 0, startMs: t0 + s * 1000, binMs: TELEMETRY_BIN_MS, arrivalRows: [], batches: [], queuedRows: 7, runningRows: 1, refusedRows: 0, expiredRows: 0, latencyMs: [], answered: 0 }, t0 + s * 1000);
+      decision = controller.tick(t0 + s * 1000);
+      if (decision) decidedAtS = s;
+    }
+    expect(decision).toBeDefined();
+    expect(decidedAtS).toBe(30);
+    // 8 ongoing rows / target 2 = 4 replicas.
+    expect(decision!.after.poolSize).toBe(4);
+  });
+});
