@@ -21,7 +21,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ROOT, startStack, type Stack } from "../src/cli/processes";
+import { ROOT } from "../src/cli/processes";
+import { startStack, type Stack } from "../src/cli/stack";
 import { measureCpuPerRequest, measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
 import { type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
 import { createRng, sampleArrivals } from "../src/planner/simulator";
@@ -94,7 +95,8 @@ export async function main(): Promise<void> {
   for (const c of CASES) {
     const key = `${c.model}@${c.placement}`;
     const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
-    const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides) } });
+    // Static plans: the runs compare the planner with the configuration they pin.
+    const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, maxReplicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides), CONTROL_MODE: "static" } });
     try {
       const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
       const overhead = await measureRequestOverhead(stack.edge, c.model, body, { isBatchOnRuntime: c.placement === "edge" });

@@ -13,7 +13,8 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { ROOT, startStack } from "../src/cli/processes";
+import { ROOT } from "../src/cli/processes";
+import { startStack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
 import { header, post } from "../src/cli/loopback-http";
@@ -70,7 +71,7 @@ async function capacity(url: string, body: Body): Promise<{ perS: number; meanBa
 export async function main(): Promise<void> {
   const manifest = readManifest(join(ROOT, "models"), MODEL);
   const deadlineMs = deadlineBudgetMs(manifest);
-  const stack = await startStack({ replicas: 2, port: 8796, originPort: 8811 });
+  const stack = await startStack({ replicas: 2, maxReplicas: 2, port: 8796, originPort: 8811, vars: { CONTROL_MODE: "static" } });
   const url = `${stack.edge.url}/v2/models/${MODEL}/infer`;
   const body = bodies();
   try {

@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
 /** Repository root. */
@@ -123,37 +122,4 @@ export function originSecret(): string {
   const secret = randomBytes(32).toString("hex");
   writeFileSync(file, `${existsSync(file) ? readFileSync(file, "utf8") : ""}ORIGIN_SECRET=${secret}\n`, { mode: 0o600 });
   return secret;
-}
-
-/** Options for the whole local stack, as `npm start` runs it. */
-export interface StackOptions {
-  /** Origin replicas (0-16). */
-  replicas: number;
-  port: number;
-  originPort: number;
-  /** Extra Worker vars (e.g. MODEL_OVERRIDES); ORIGIN_URLS is set to the replicas. */
-  vars?: Record<string, string>;
-  stdio?: "inherit" | "ignore";
-}
-
-/** The started stack: the edge and its origin replicas; `stop` stops them all. */
-export interface Stack {
-  edge: Started;
-  origins: Started[];
-  stop(): Promise<void>;
-}
-
-/** Starts `replicas` origin replicas on originPort.. and the edge on `port` with them as its pool (what `npm start` runs). */
-export async function startStack({ replicas, port, originPort, vars = {}, stdio = "ignore" }: StackOptions): Promise<Stack> {
-  const secret = originSecret();
-  // Replicas share this machine's cores; each gets its fair share of onnxruntime threads.
-  const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, replicas))));
-  const origins = await Promise.all(Array.from({ length: replicas }, (_, i) => startOrigin({ port: originPort + i, secret, args: ["--threads", threads], stdio })));
-  try {
-    const edge = await startEdge({ port, vars: { ...vars, ORIGIN_URLS: origins.map((o) => o.url).join(",") }, stdio });
-    return { edge, origins, stop: async () => void (await Promise.all([edge, ...origins].map((p) => p.stop()))) };
-  } catch (error) {
-    await Promise.all(origins.map((o) => o.stop()));
-    throw error;
-  }
 }
