@@ -1,10 +1,14 @@
 /**
  * `npm run plan -- --problem FILE.json [--json] [--profile models/<name>/profile.json]`
+ * `npm run plan -- --live URL --model NAME [--model NAME ...] [--json]`
  *
  * Reads a planning problem (format: src/planner/problem.ts), evaluates its `evaluate` list or
  * optimises, and prints a table (default) or JSON (`--json`). `--profile` fills the edge and origin
  * service times from a profile written by `npm run profile` where the problem does not give them.
- * Exit codes: 0 done; 1 no configuration meets the SLO; 2 bad arguments or a bad problem.
+ * `--live` prints what a running edge applies instead: each model's published plan, its predicted
+ * and measured latency and cost, and the controller's recent decisions (GET /v2/models/{m}/plan).
+ * Exit codes: 0 done; 1 no configuration meets the SLO (or the edge could not be read); 2 bad
+ * arguments or a bad problem.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -12,18 +16,27 @@ import { type Plan, type Problem, parseProblem, solveProblem } from "../planner/
 
 class UsageError extends Error {}
 
-function main(argv: string[]): number {
+const USAGE = "usage: npm run plan -- --problem FILE.json [--json] [--profile models/<name>/profile.json]\n       npm run plan -- --live URL --model NAME [--model NAME ...] [--json]";
+
+async function main(argv: string[]): Promise<number> {
   let args;
   try {
-    args = parseArgs({ args: argv, options: { problem: { type: "string" }, json: { type: "boolean", default: false }, profile: { type: "string" }, help: { type: "boolean", default: false } } }).values;
+    args = parseArgs({
+      args: argv,
+      options: { problem: { type: "string" }, json: { type: "boolean", default: false }, profile: { type: "string" }, live: { type: "string" }, model: { type: "string", multiple: true }, help: { type: "boolean", default: false } },
+    }).values;
   } catch (error) {
     return fail(new UsageError((error as Error).message));
   }
   if (args.help) {
-    console.log("usage: npm run plan -- --problem FILE.json [--json] [--profile models/<name>/profile.json]");
+    console.log(USAGE);
     return 0;
   }
   try {
+    if (args.live !== undefined) {
+      if (!args.model?.length) throw new UsageError("--live needs at least one --model NAME");
+      return await live(args.live, args.model, args.json);
+    }
     if (!args.problem) throw new UsageError("missing --problem FILE.json");
     const json = readJson(args.problem, "problem");
     if (args.profile) applyProfile(json, readJson(args.profile, "profile"));
@@ -116,4 +129,51 @@ function table(header: string[], rows: (string | number)[][]): void {
   for (const r of cells) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
 }
 
-process.exitCode = main(process.argv.slice(2));
+/** One model's live plan view as the edge serves it (src/control/controller.ts PlanView). */
+interface LiveView {
+  model: string;
+  mode: string;
+  version: number;
+  plan: { placement: string; maxBatch: number; windowMs: number; shards: number; poolSize: number };
+  pins: Record<string, unknown>;
+  predicted: { p95Ms: number | null; costPerHourUsd: number | null; ratePerS: number };
+  measured: { ratePerS: number; p95Ms: number | null; refusedPerS: number };
+  decisions: Array<{ atMs: number; version: number; reason: string; after: LiveView["plan"] }>;
+}
+
+async function live(url: string, models: string[], asJson: boolean): Promise<number> {
+  const base = url.replace(/\/+$/, "");
+  const views: LiveView[] = [];
+  for (const model of models) {
+    let response: Response;
+    try {
+      response = await fetch(`${base}/v2/models/${encodeURIComponent(model)}/plan`, { signal: AbortSignal.timeout(10_000) });
+    } catch (error) {
+      console.error(`plan: cannot reach ${base}: ${(error as Error).message}`);
+      return 1;
+    }
+    const body = (await response.json().catch(() => ({}))) as LiveView & { error?: string };
+    if (!response.ok) {
+      console.error(`plan: ${model}: ${response.status} ${body.error ?? ""}`.trim());
+      return 1;
+    }
+    views.push(body);
+  }
+  if (asJson) {
+    console.log(JSON.stringify(views, null, 2));
+    return 0;
+  }
+  const num = (x: number | null, digits = 1): string => (x === null ? "-" : x.toFixed(digits));
+  table(
+    ["model", "mode", "version", "placement", "shards", "pool", "maxBatch", "windowMs", "rate/s", "p95 ms (pred.)", "p95 ms (meas.)", "USD/hour", "pins"],
+    views.map((v) => [v.model, v.mode, v.version, v.plan.placement, v.plan.shards, v.plan.placement === "origin" ? v.plan.poolSize : "-", v.plan.maxBatch, v.plan.windowMs, num(v.measured.ratePerS), num(v.predicted.p95Ms), num(v.measured.p95Ms), num(v.predicted.costPerHourUsd, 4), Object.keys(v.pins).join(",") || "-"]),
+  );
+  for (const v of views) {
+    if (!v.decisions.length) continue;
+    console.log(`\n${v.model}: recent decisions`);
+    for (const d of v.decisions.slice(0, 10)) console.log(`  v${d.version} ${new Date(d.atMs).toISOString()}  ${d.reason}`);
+  }
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

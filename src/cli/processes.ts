@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { resolve } from "node:path";
 
 /** Repository root. */
@@ -122,4 +123,13 @@ export function originSecret(): string {
   const secret = randomBytes(32).toString("hex");
   writeFileSync(file, `${existsSync(file) ? readFileSync(file, "utf8") : ""}ORIGIN_SECRET=${secret}\n`, { mode: 0o600 });
   return secret;
+}
+
+/** A port on 127.0.0.1 that nothing listens on now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -3,22 +3,17 @@
  * scaler, the pool agent): a plan's pool size reaches real processes, which register with the edge,
  * and requests keep being answered while the pool grows and shrinks.
  */
-import { createServer } from "node:net";
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { originSecret } from "../../../src/cli/processes";
+import { freePort, originSecret, ROOT } from "../../../src/cli/processes";
 import { startStack, type Stack } from "../../../src/cli/stack";
 import { signHop } from "../../../src/origin/hop-signature";
 
 const ADMIN_TOKEN = "stack-test-admin-token-0123";
 const MODEL = "silero-vad";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let stack: Stack;
 
@@ -86,4 +81,15 @@ describe("the local stack", () => {
     expect([...up, ...down].filter((status) => status !== 200)).toEqual([]);
     expect((await pool()).desiredReplicas).toBe(1);
   }, 120_000);
+
+  it("shows the live plan with `npm run plan -- --live`, as the edge serves it", async () => {
+    const served = (await (await fetch(`${stack.edge.url}/v2/models/${MODEL}/plan`)).json()) as { version: number; plan: object; decisions: unknown[] };
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", resolve(ROOT, "src/cli/plan.ts"), "--live", stack.edge.url, "--model", MODEL, "--json"], { cwd: ROOT });
+    const [view] = JSON.parse(stdout) as Array<{ model: string; version: number; plan: object; decisions: unknown[] }>;
+    expect(view!.model).toBe(MODEL);
+    expect(view!.version).toBe(served.version);
+    expect(view!.plan).toEqual(served.plan);
+    // Two pin changes above, each a decision.
+    expect(view!.decisions.length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
 });

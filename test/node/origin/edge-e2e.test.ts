@@ -6,10 +6,9 @@
  * request gets exactly one response, and all succeed (their deadlines leave room for a retry).
  */
 import { rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, startEdge, type Started } from "../../../src/cli/processes";
+import { freePort, ROOT, startEdge, type Started } from "../../../src/cli/processes";
 import { maxAbsDiff, runReference, seededFloats } from "./fixtures";
 import { startOrigin, stopOrigin, TEST_SECRET, waitReady, type OriginProcess } from "./origin-process";
 
@@ -17,13 +16,6 @@ const REQUESTS = 500;
 const CONCURRENCY = 16;
 const KILL_AFTER = 120;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("edge Worker in front of the origin pool", () => {
   let replicas: OriginProcess[] = [];

@@ -5,9 +5,8 @@
  * signature). Every process started is stopped in afterAll, by pid, even when a test fails.
  */
 import type { ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { OriginOptions, Started } from "../../../src/cli/processes";
+import { freePort, type OriginOptions, type Started } from "../../../src/cli/processes";
 import { canListen, LocalScaler, type OriginLauncher } from "../../../src/scaling/local-scaler";
 import { parsePoolScalerConfig, type LocalScalerConfig } from "../../../src/scaling/pool-scaler";
 import { TEST_SECRET } from "../origin/origin-process";
@@ -146,14 +145,6 @@ describe("LocalScaler (reconcile loop)", () => {
   });
 });
 
-/** A port nothing listens on now (the scaler skips ports that become busy). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const isAlive = (pid: number): boolean => {
   try {
