@@ -10,9 +10,8 @@
  * One heartbeat is in flight at a time. Clock, fetch and timers are injected for tests.
  */
 import { signHop } from "../src/origin/hop-signature";
+import { HEARTBEAT_PATH } from "../src/scaling/pool-agent";
 
-/** Path of the edge's heartbeat endpoint. */
-export const HEARTBEAT_PATH = "/v2/pool/heartbeat";
 
 /** Body of a heartbeat: the replica's base URL and how long the edge may count it without another, in ms. */
 export interface Heartbeat {

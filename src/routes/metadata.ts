@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { runtimeConfig } from "../config";
+import { knownPlan } from "../control/plan-cache";
 import type { ModelManifest } from "../models/manifest";
 import { modelMetadata } from "../protocol/model-metadata";
 import { lookupModel } from "./lookup";
@@ -34,8 +35,8 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
   .get("/v2/models/:model/stats", async (c) => {
     const { manifest } = lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined);
     const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
-    const shards = await Promise.all(
-      Array.from({ length: manifest.batching.shards }, (_, shard) => namespace.get(namespace.idFromName(`${manifest.name}#${shard}`)).stats()),
-    );
+    // The manifest's shards, or the live plan's when it has more.
+    const count = Math.max(manifest.batching.shards, knownPlan(manifest.name)?.plan.shards ?? 0);
+    const shards = await Promise.all(Array.from({ length: count }, (_, shard) => namespace.get(namespace.idFromName(`${manifest.name}#${shard}`)).stats()));
     return c.json({ model_stats: [{ name: manifest.name, version: manifest.version, shards }] });
   });

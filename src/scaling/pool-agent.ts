@@ -59,6 +59,13 @@ export interface PoolAgentOptions {
   log?: (line: string) => void;
   setTimer?: (run: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
+  /**
+   * Replicas the orchestrator knows (e.g. `discoverEndpoints` over a Kubernetes Service's
+   * EndpointSlices): each poll registers every one with the edge by a signed heartbeat that lives
+   * three polls, so replicas that do not heartbeat themselves join and leave the pool with the
+   * orchestrator's view.
+   */
+  discover?: () => Promise<string[]>;
 }
 
 /** A running agent. */
@@ -68,7 +75,10 @@ export interface PoolAgent {
 }
 
 /** Kinds of failure, each logged once until a poll succeeds again. */
-type FailureKind = "network" | `http-${number}` | "invalid-answer" | "scaler";
+type FailureKind = "network" | `http-${number}` | "invalid-answer" | "scaler" | "discovery";
+
+/** The edge's heartbeat endpoint (what discovered replicas are registered with). */
+export const HEARTBEAT_PATH = "/v2/pool/heartbeat";
 
 /** Starts polling now (the first poll runs at once). */
 export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
@@ -103,6 +113,7 @@ export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
     }
     const answer = poolAnswerSchema.safeParse(body);
     if (!answer.success) return fail("invalid-answer", `GET ${url}: unexpected answer: ${answer.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    if (options.discover) await registerDiscovered(options.discover);
     const decision = reconcile(lastAsked, answer.data, now());
     if (decision.action === "scale") {
       try {
@@ -113,6 +124,30 @@ export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
       }
     }
     logged.clear();
+  };
+
+  /** Heartbeats on behalf of the replicas the orchestrator lists. */
+  const registerDiscovered = async (discover: () => Promise<string[]>): Promise<void> => {
+    let urls: string[];
+    try {
+      urls = await discover();
+    } catch (error) {
+      return fail("discovery", `discovery failed: ${(error as Error).message}`);
+    }
+    const target = new URL(HEARTBEAT_PATH, options.edgeUrl).href;
+    await Promise.all(
+      urls.map(async (replicaUrl) => {
+        const text = JSON.stringify({ url: replicaUrl, ttlMs: Math.max(100, 3 * intervalMs) });
+        try {
+          const headers = await signHop(secret, { method: "POST", path: HEARTBEAT_PATH, body: text }, now());
+          const response = await doFetch(target, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text, signal: AbortSignal.timeout(timeoutMs) });
+          await response.body?.cancel();
+          if (!response.ok) fail(`http-${response.status}`, `POST ${target}: HTTP ${response.status}`);
+        } catch (error) {
+          fail("network", `POST ${target}: ${(error as Error).message}`);
+        }
+      }),
+    );
   };
 
   let isStopped = false;

@@ -77,6 +77,18 @@ describe("startPoolAgent", () => {
     expect(logs).toEqual([expect.stringMatching(/GET http:\/\/127\.0\.0\.1:\d+\/v2\/pool: HTTP 503$/), expect.stringMatching(/unexpected answer: desiredReplicas: .*; members: /)]);
   });
 
+  it("registers the replicas the orchestrator lists with signed heartbeats on every poll", async () => {
+    edge = await SignedReceiver.start(SECRET, (request) => (request.method === "GET" ? { status: 200, json: { desiredReplicas: 2, members: [] } } : { status: 204 }));
+    const discovered = ["http://10.0.0.7:8801", "http://10.0.0.8:8801"];
+    agent = startPoolAgent({ edgeUrl: edge.url, secret: SECRET, scaler: new RecordingScaler(), intervalMs: 5, discover: async () => discovered, log: () => {} });
+    await edge.waitFor(() => edge!.received.filter((r) => r.method === "POST").length >= 6);
+    await agent.stop();
+    const beats = edge.received.filter((r) => r.method === "POST");
+    expect(beats.every((r) => r.path === "/v2/pool/heartbeat" && r.verdict.ok)).toBe(true);
+    expect(new Set(beats.map((r) => JSON.parse(r.body).url))).toEqual(new Set(discovered));
+    expect(beats.every((r) => JSON.parse(r.body).ttlMs === 100)).toBe(true);
+  });
+
   it("asks again after the scaler refused, and logs each kind of failure once", async () => {
     edge = await SignedReceiver.start(SECRET, () => ({ status: 200, json: { desiredReplicas: 2, members: [] } }));
     let refusals = 3;
