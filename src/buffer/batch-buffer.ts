@@ -77,7 +77,7 @@ export class BatchBuffer extends DurableObject<Env> {
     const telemetry = (this.telemetry ??= new TelemetryRecorder(job.model, job.shard));
     telemetry.arrived(job.rows, this.now());
     this.scheduleReport();
-    const outcome = await this.loopFor(entry, this.manifestOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
+    const outcome = await this.loopFor(entry, this.manifestOf(entry), this.serversOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
     if (!outcome.ok) {
       telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
       return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
@@ -111,6 +111,16 @@ export class BatchBuffer extends DurableObject<Env> {
     return effectiveManifest(entry.manifest, knownPlan(entry.manifest.name)?.plan);
   }
 
+  /**
+   * Batches this shard runs at once: one at the edge (one session in one isolate); on the origin its
+   * share of the planned pool, so that, as the planner models it, the pool serves one queue of the
+   * model's batches on poolSize servers (one shard: exactly that).
+   */
+  private serversOf(entry: CatalogEntry): number {
+    const plan = knownPlan(entry.manifest.name)?.plan;
+    return plan?.placement === "origin" ? Math.max(1, Math.ceil(plan.poolSize / plan.shards)) : 1;
+  }
+
   /** Sends the telemetry recorded so far when the last report is old enough, else arms a timer for it. */
   private scheduleReport(): void {
     const dueInMs = this.lastReportAtMs + REPORT_EVERY_MS - this.now();
@@ -140,16 +150,16 @@ export class BatchBuffer extends DurableObject<Env> {
   }
 
   /** The loop of this shard's model, created on first use; a changed manifest (or plan) re-configures it. */
-  private loopFor({ service }: CatalogEntry, manifest: ModelManifest): BatchLoop<BufferJob, JobResult> {
+  private loopFor({ service }: CatalogEntry, manifest: ModelManifest, servers: number): BatchLoop<BufferJob, JobResult> {
     const { maxBatch, windowMs, maxQueueRows } = manifest.batching;
     if (this.loop) {
-      this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows });
+      this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows, servers });
       return this.loop;
     }
     const policy = manifest.batching.adaptiveWindow ? adaptiveWindowPolicy() : windowPolicy;
     // Until batches are measured here, the model's profile stands in (origin: its kernel time, without the hop).
     const prior = manifest.placement === "edge" ? service.edge : service.origin;
-    this.loop = new BatchLoop(new Scheduler({ maxBatch, windowMs, maxQueueRows }, policy, new ServiceEstimate(prior)), {
+    this.loop = new BatchLoop(new Scheduler({ maxBatch, windowMs, maxQueueRows, servers }, policy, new ServiceEstimate(prior)), {
       label: manifest.name,
       now: () => this.now(),
       execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
