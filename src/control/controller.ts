@@ -6,10 +6,10 @@
  *   3. re-plans on a change point, every `replanEveryMs`, and once the first `warmupMs` of traffic is
  *      seen: it estimates the arrival process from the counts since the last change point (Poisson,
  *      or an MMPP(2) when they are over-dispersed) and asks the planner for the cheapest plan that
- *      meets the SLO at the planning rate: the estimate plus `headroomShare`, or, for
+ *      meets the SLO at the planning rate: the estimate plus `headroomShare`, or, on the origin for
  *      `provisioningDelayMs` after a rise was detected, the Holt forecast over that delay if higher
- *      (replicas ordered now serve only then). The running placement's live service line replaces
- *      its profile;
+ *      (replicas ordered now serve only then; at most twice the estimate). The running placement's
+ *      live service line replaces its profile;
  *   4. applies the new plan only when the current one is predicted to miss the SLO at the estimated
  *      rate itself (at most once per `urgentIntervalMs`), or when the new one is cheaper by
  *      `savingsShare` and no change was made for `minChangeIntervalMs`. The band between the
@@ -124,6 +124,8 @@ export interface PlanView {
 const SECOND_MS = 1000;
 /** Time after which a silent shard's queue is taken as empty, ms. */
 const SHARD_SILENCE_MS = 5000;
+/** The forecast after a rise counts for at most this many times the estimated rate. */
+const MAX_FORECAST_RATIO = 2;
 /** Rates below this count as no traffic, per s. */
 const IDLE_RATE_PER_S = 0.05;
 
@@ -267,9 +269,11 @@ export class Controller {
     const counts = this.countsBetween(from, settled);
     const estimate = estimateArrival(counts, BIN_MS);
     const forecastRatePerS = this.forecast.forecast(this.options.provisioningDelayMs / SECOND_MS);
-    const isRising = nowMs - this.lastRiseAtMs < this.options.provisioningDelayMs;
-    const planRatePerS = Math.max(estimate.ratePerS * (1 + this.options.headroomShare), isRising ? forecastRatePerS : 0);
     const current = this.state.published.plan;
+    // Only replicas take time to start: the forecast matters for the origin, and is held to at most
+    // MAX_FORECAST_RATIO times the estimate (right after a step, the trend overshoots).
+    const isRising = current.placement === "origin" && nowMs - this.lastRiseAtMs < this.options.provisioningDelayMs;
+    const planRatePerS = Math.max(estimate.ratePerS * (1 + this.options.headroomShare), isRising ? Math.min(forecastRatePerS, MAX_FORECAST_RATIO * estimate.ratePerS) : 0);
     const context = this.planningContext(current);
     this.lastInputs = { ratePerS: estimate.ratePerS, forecastRatePerS, planRatePerS, dispersion: estimate.dispersion, arrival: estimate.spec.kind, windowS: (counts.length * BIN_MS) / SECOND_MS, ...(this.serviceLine && { serviceLine: this.serviceLine }), ongoingRows: this.ongoingRows(nowMs) };
     if (planRatePerS < IDLE_RATE_PER_S) {
