@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <suite>`: runs one benchmark suite (edge, origin, scheduler, fidelity, planner) or all of them.
+ * `npm run bench -- <suite>`: runs one benchmark suite (edge, origin, scheduler, fidelity, planner, closed-loop) or all of them.
  * Each writes its report to bench/reports/<suite>.{json,md}.
  */
 export {};
@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   origin: () => import("./origin"),
   scheduler: () => import("./scheduler"),
   fidelity: () => import("./fidelity"),
+  "closed-loop": () => import("./closed-loop"),
   planner: async () => {
     const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);
     return {
