@@ -124,6 +124,8 @@ export interface PlanView {
 const SECOND_MS = 1000;
 /** Time after which a silent shard's queue is taken as empty, ms. */
 const SHARD_SILENCE_MS = 5000;
+/** Shortest stretch of counts an estimate uses, ms. */
+const MIN_ESTIMATE_MS = 4000;
 /** The forecast after a rise counts for at most this many times the estimated rate. */
 const MAX_FORECAST_RATIO = 2;
 /** Rates below this count as no traffic, per s. */
@@ -144,7 +146,8 @@ export class Controller {
   private lastRiseAtMs = -Infinity;
   private lastPrediction?: Prediction;
   private lastInputs?: DecisionInputs;
-  private readonly shards = new Map<number, { atMs: number; ongoingRows: number }>();
+  /** Per shard: when it last reported, its ongoing rows, and the last bin its reports cover. */
+  private readonly shards = new Map<number, { atMs: number; ongoingRows: number; coveredBin: number }>();
   private readonly recent: Array<{ atMs: number; latencyMs: number[]; refusedRows: number }> = [];
   private serviceLine?: ServiceLine;
   private readonly reactive: ReactivePolicy;
@@ -189,7 +192,9 @@ export class Controller {
       this.bins.set(bin, (this.bins.get(bin) ?? 0) + rows);
       if (this.firstBin === undefined || bin < this.firstBin) this.firstBin = bin;
     });
-    this.shards.set(report.shard, { atMs: nowMs, ongoingRows: report.queuedRows + report.runningRows });
+    // A report covers every bin before the one it was taken in (its startMs when it holds none).
+    const coveredBin = report.arrivalRows.length ? first + report.arrivalRows.length - 1 : first - 1;
+    this.shards.set(report.shard, { atMs: nowMs, ongoingRows: report.queuedRows + report.runningRows, coveredBin: Math.max(coveredBin, this.shards.get(report.shard)?.coveredBin ?? -Infinity) });
     if (report.serviceLine) this.serviceLine = report.serviceLine;
     this.recent.push({ atMs: nowMs, latencyMs: report.latencyMs, refusedRows: report.refusedRows });
   }
@@ -265,7 +270,9 @@ export class Controller {
     this.lastReplanAtMs = nowMs;
     const settled = this.settledBin(nowMs);
     const historyBins = this.options.historyMs / BIN_MS;
-    const from = Math.max(this.firstBin!, this.sinceBin ?? -Infinity, settled - historyBins + 1);
+    // At least MIN_ESTIMATE_MS of counts: a second or two after a change point is too noisy (and a
+    // stalled buffer delivers its arrivals in bursts).
+    const from = Math.max(this.firstBin!, Math.min(this.sinceBin ?? -Infinity, settled - MIN_ESTIMATE_MS / BIN_MS + 1), settled - historyBins + 1);
     const counts = this.countsBetween(from, settled);
     const estimate = estimateArrival(counts, BIN_MS);
     const forecastRatePerS = this.forecast.forecast(this.options.provisioningDelayMs / SECOND_MS);
@@ -290,6 +297,9 @@ export class Controller {
     if (!now) {
       if (sinceChangeMs < this.options.urgentIntervalMs) return undefined;
       if (best) return this.apply(best.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}`, best.predicted);
+      // Nothing meets the SLO with headroom: the cheapest plan for the estimate itself, then the limits.
+      const bare = cheapestPlan(scaled(estimate.spec, estimate.ratePerS, estimate.ratePerS), estimate.ratePerS, context);
+      if (bare) return this.apply(bare.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}; planned without headroom`, bare.predicted);
       const { maxShards, maxPoolSize } = this.context.limits;
       const widest = withPins({ ...current, shards: maxShards, poolSize: current.placement === "origin" ? maxPoolSize : 0 }, this.pins);
       return this.apply(widest, nowMs, `${trigger}: no plan meets the SLO at ${rate}; scaled out to the limits`);
@@ -312,7 +322,7 @@ export class Controller {
     const count = this.reactive.decide(nowMs, current[field]);
     if (count === current[field]) return undefined;
     this.lastInputs = { ratePerS: 0, forecastRatePerS: 0, planRatePerS: 0, dispersion: 1, arrival: "poisson", windowS: RAY_SERVE_DEFAULTS.lookBackMs / SECOND_MS, ongoingRows: ongoing };
-    return this.apply(withPins({ ...current, [field]: count }, this.pins), nowMs, `reactive rule: ${ongoing} ongoing rows, target ${RAY_SERVE_DEFAULTS.targetOngoingRequests} per replica`);
+    return this.apply(withPins({ ...current, [field]: count }, this.pins), nowMs, `reactive rule: ${this.reactive.meanOngoing().toFixed(1)} ongoing rows on average over ${RAY_SERVE_DEFAULTS.lookBackMs / SECOND_MS} s, target ${RAY_SERVE_DEFAULTS.targetOngoingRequests} per replica`);
   }
 
   private apply(plan: LivePlan, nowMs: number, reason: string, predicted?: Prediction): Decision | undefined {
@@ -333,13 +343,21 @@ export class Controller {
   /** The planning context with the live service line in place of the running placement's prior. */
   private planningContext(current: LivePlan): PlanningContext {
     const service = { ...this.context.service };
-    let originNetworkMs = this.context.originNetworkMs;
-    if (this.serviceLine) {
-      service[current.placement] = this.serviceLine;
-      // The buffer times an origin batch's whole round trip.
-      if (current.placement === "origin") originNetworkMs = 0;
+    const measured = this.serviceLine;
+    const prior = service[current.placement];
+    if (measured && prior) {
+      // The live line replaces the profile of where the model runs; the other placement's profile
+      // is scaled by the same measured/profile ratio (at a typical batch of 8 rows), so that a slow
+      // machine or a cold start does not make the placement it is measured on look worse.
+      const at = (line: ServiceLine) => line.baseMs + 8 * line.perRowMs;
+      const ratio = at(prior) > 0 ? at(measured) / at(prior) : 1;
+      for (const p of ["edge", "origin"] as const) {
+        const line = service[p];
+        if (p !== current.placement && line) service[p] = { baseMs: line.baseMs * ratio, perRowMs: line.perRowMs * ratio };
+      }
+      service[current.placement] = measured;
     }
-    return { ...this.context, service, originNetworkMs, pins: this.pins };
+    return { ...this.context, service, pins: this.pins };
   }
 
   private ongoingRows(nowMs: number): number {
@@ -348,8 +366,14 @@ export class Controller {
     return total;
   }
 
+  /**
+   * The last bin taken as final: settleMs ago, but no later than what every shard that reported in
+   * the last SHARD_SILENCE_MS has covered (a busy buffer reports late; its bins are not yet zeros).
+   */
   private settledBin(nowMs: number): number {
-    return Math.floor((nowMs - this.options.settleMs) / BIN_MS) - 1;
+    let bin = Math.floor((nowMs - this.options.settleMs) / BIN_MS) - 1;
+    for (const shard of this.shards.values()) if (nowMs - shard.atMs <= SHARD_SILENCE_MS) bin = Math.min(bin, shard.coveredBin);
+    return bin;
   }
 
   /** Counts of bins from..to inclusive (0 where nothing arrived). */

@@ -24,6 +24,8 @@ export class ModelController extends DurableObject<Env> {
   private controller?: Controller;
   private lastReportAtMs = -Infinity;
   private isTicking = false;
+  /** The configuration the stored state belongs to. */
+  private fingerprint = "";
   /** The clock (epoch ms); tests replace it. */
   now: () => number = () => Date.now();
 
@@ -52,7 +54,7 @@ export class ModelController extends DurableObject<Env> {
     const controller = await this.load(model);
     const nowMs = this.now();
     if (controller.setPins(updatePins(controller.snapshot().pins, update), nowMs)) await this.persist(controller);
-    else await this.ctx.storage.put(STATE_KEY, controller.snapshot());
+    else await this.ctx.storage.put(STATE_KEY, { fingerprint: this.fingerprint, state: controller.snapshot() });
     return controller.view(nowMs);
   }
 
@@ -75,7 +77,7 @@ export class ModelController extends DurableObject<Env> {
   /** Persists a new plan and tells the registry how many origin replicas it needs. */
   private async persist(controller: Controller): Promise<void> {
     const state = controller.snapshot();
-    await this.ctx.storage.put(STATE_KEY, state);
+    await this.ctx.storage.put(STATE_KEY, { fingerprint: this.fingerprint, state });
     const { plan } = state.published;
     await registryOf(this.env).setDemand(controller.model, plan.placement === "origin" ? plan.poolSize : 0);
   }
@@ -86,7 +88,12 @@ export class ModelController extends DurableObject<Env> {
     const config = runtimeConfig(this.env);
     const entry = config.models.get(model);
     if (!entry) throw new Error(`no such model: ${model}`);
-    const state = await this.ctx.storage.get<ControllerState>(STATE_KEY);
+    // A stored plan is kept only under the configuration it was decided for (manifest with its
+    // overrides, mode, limits); otherwise the loop starts again from the manifest.
+    const fingerprint = JSON.stringify([entry.manifest, config.control]);
+    const stored = await this.ctx.storage.get<{ fingerprint: string; state: ControllerState }>(STATE_KEY);
+    const state = stored?.fingerprint === fingerprint ? stored.state : undefined;
+    this.fingerprint = fingerprint;
     const context = {
       manifest: entry.manifest,
       service: entry.service,

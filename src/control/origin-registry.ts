@@ -14,6 +14,7 @@ const DEMAND_KEY = "demand";
 /** The origin pool's registry. */
 export class OriginRegistry extends DurableObject<Env> {
   private registry?: ReplicaRegistry;
+  private fingerprint = "";
   /** Heartbeat nonces seen within the signature's lifetime (a replayed heartbeat is ignored). */
   private readonly nonces = new Map<string, number>();
   /** The clock (epoch ms); tests replace it. */
@@ -33,7 +34,7 @@ export class OriginRegistry extends DurableObject<Env> {
   async setDemand(model: string, replicas: number): Promise<void> {
     const registry = await this.load();
     registry.setDemand(model, replicas);
-    await this.ctx.storage.put(DEMAND_KEY, registry.demands);
+    await this.ctx.storage.put(DEMAND_KEY, { fingerprint: this.fingerprint, demand: registry.demands });
   }
 
   /** Current member base URLs. */
@@ -49,8 +50,10 @@ export class OriginRegistry extends DurableObject<Env> {
   private async load(): Promise<ReplicaRegistry> {
     if (this.registry) return this.registry;
     const { originUrls, control } = runtimeConfig(this.env);
-    const demand = await this.ctx.storage.get<Record<string, number>>(DEMAND_KEY);
-    this.registry ??= new ReplicaRegistry(originUrls, { minReplicas: control.minReplicas, maxReplicas: control.maxReplicas }, demand ?? {});
+    // Stored demand is kept only under the configuration it was stated for.
+    this.fingerprint = JSON.stringify([this.env.MODEL_OVERRIDES, originUrls, control]);
+    const stored = await this.ctx.storage.get<{ fingerprint: string; demand: Record<string, number> }>(DEMAND_KEY);
+    this.registry ??= new ReplicaRegistry(originUrls, { minReplicas: control.minReplicas, maxReplicas: control.maxReplicas }, stored?.fingerprint === this.fingerprint ? stored.demand : {});
     return this.registry;
   }
 }

@@ -30,12 +30,16 @@ export class ReactivePolicy {
     while (this.samples.length && this.samples[0]!.atMs < oldestMs) this.samples.shift();
   }
 
+  /** Mean ongoing requests over the look-back period. */
+  meanOngoing(): number {
+    return this.samples.length ? this.samples.reduce((s, x) => s + x.ongoing, 0) / this.samples.length : 0;
+  }
+
   /** The replica count the rule wants now. */
   desired(): number {
     const { minReplicas, maxReplicas, targetOngoingRequests } = this.options;
     if (!this.samples.length) return minReplicas;
-    const mean = this.samples.reduce((s, x) => s + x.ongoing, 0) / this.samples.length;
-    return Math.min(maxReplicas, Math.max(minReplicas, Math.ceil(mean / targetOngoingRequests)));
+    return Math.min(maxReplicas, Math.max(minReplicas, Math.ceil(this.meanOngoing() / targetOngoingRequests)));
   }
 
   /** The count to apply at `nowMs` given the current one: changed only after the delay held. */

@@ -75,9 +75,10 @@ export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: Pl
   const { pins, limits, manifest } = context;
   const placements = placementsOf(context);
   if (!placements.length) return undefined;
-  const minBatch = manifest.batching.maxRowsPerRequest;
+  const { maxRowsPerRequest: minBatch, maxBatch } = manifest.batching;
   const space: Partial<SearchSpace> = {
-    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch)])],
+    // The manifest's maxBatch is the model's limit (memory, payload size, measured range): plans stay within it.
+    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch && b < maxBatch), maxBatch])],
     windowMs: pins.windowMs !== undefined ? [pins.windowMs] : SEARCH_WINDOWS_MS,
     shards: pins.shards !== undefined ? [pins.shards] : upTo(limits.maxShards),
     poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),

@@ -63,7 +63,8 @@ export class OriginPoolRunner implements ModelRunner {
         try {
           const outputs = decodeInferResponse(this.manifest, result.body, id, result.payload);
           this.expectedAttemptMs = this.expectedAttemptMs ? this.expectedAttemptMs + ATTEMPT_EWMA_WEIGHT * (result.durationMs - this.expectedAttemptMs) : result.durationMs;
-          return { outputs, servedBy: `origin/${index}`, originMs: result.durationMs };
+          const serviceMs = replicaServiceMs(result.serverTiming);
+          return { outputs, servedBy: `origin/${index}`, originMs: result.durationMs, ...(serviceMs !== undefined && { serviceMs }) };
         } catch (error) {
           if (!(error instanceof MalformedResponseError)) throw error;
           // A 200 whose body does not fit the model: the batch may have run; do not retry.
@@ -94,6 +95,17 @@ export class OriginPoolRunner implements ModelRunner {
     if (timer !== undefined) clearTimeout(timer);
     return this.pool.state.pick(this.pool.now(), tried);
   }
+}
+
+/**
+ * The replica's own time for the batch from its Server-Timing (total minus queue: what one server of
+ * the pool spends on it, without the hop or the wait for that server), when it reports both.
+ */
+export function replicaServiceMs(serverTiming: string | null): number | undefined {
+  if (!serverTiming) return undefined;
+  const dur = (name: string) => Number(new RegExp(`(?:^|,)\\s*${name};dur=([0-9.]+)`).exec(serverTiming)?.[1] ?? NaN);
+  const serviceMs = dur("total") - dur("queue");
+  return Number.isFinite(serviceMs) && serviceMs >= 0 ? serviceMs : undefined;
 }
 
 function randomId(): string {

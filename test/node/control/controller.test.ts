@@ -180,3 +180,20 @@ describe("Controller in reactive mode (Ray Serve's rule)", () => {
     expect(decision!.after.poolSize).toBe(4);
   });
 });
+
+describe("Controller with late telemetry", () => {
+  it("does not take a busy shard's unreported seconds as no traffic", () => {
+    const controller = new Controller(modelContext("ppocr-det"), closedLoop({ minChangeIntervalMs: 0, replanEveryMs: 1000 }));
+    drive(controller, 60, () => 8, 11);
+    const pool = controller.published.plan.poolSize;
+    expect(pool).toBeGreaterThan(0);
+    // The shard goes quiet for 5 s (its reports are late), while the loop keeps ticking and re-planning.
+    const gap: Decision[] = [];
+    for (let s = 0; s < 5; s++) {
+      const d = controller.tick(1_000_000 + (61 + s) * 1000 + 1000);
+      if (d) gap.push(d);
+    }
+    expect(gap.filter((d) => d.after.poolSize < pool)).toEqual([]);
+  });
+});
+

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseManifest } from "../../../src/models/manifest";
 import { OriginPool } from "../../../src/origin/origin-pool";
 import { unpackBinary } from "../../../src/protocol/oip-binary";
-import { OriginPoolRunner, type AttemptRecord, type HopWire } from "../../../src/origin/origin-pool-runner";
+import { OriginPoolRunner, replicaServiceMs, type AttemptRecord, type HopWire } from "../../../src/origin/origin-pool-runner";
 import type { PoolOptions } from "../../../src/origin/pool-state";
 import type { Tensor } from "../../../src/protocol/tensor";
 
@@ -142,5 +142,13 @@ describe("OriginPoolRunner", () => {
     const { runner } = scriptedPool([[], [], []]);
     const results = await Promise.all(Array.from({ length: 6 }, () => runner.run(inputs, Date.now() + 5000)));
     expect(results.map((r) => r.servedBy).sort()).toEqual(["origin/0", "origin/0", "origin/1", "origin/1", "origin/2", "origin/2"]);
+  });
+});
+
+describe("replicaServiceMs", () => {
+  it("is the replica's total minus its queue wait, from Server-Timing", () => {
+    expect(replicaServiceMs("read;dur=0.5, queue;dur=12.000, infer;dur=30.5, total;dur=45.250")).toBeCloseTo(33.25, 9);
+    expect(replicaServiceMs("total;dur=8")).toBeUndefined();
+    expect(replicaServiceMs(null)).toBeUndefined();
   });
 });
