@@ -47,6 +47,12 @@ const MAX_FIXED_SOLVES = 40;
  */
 const PLAN_UTILISATION = 0.85;
 const KEEP_UTILISATION = 0.92;
+/**
+ * New plans target this share of the SLO's ms; a running plan holds while it meets the SLO itself.
+ * Service times drift with what else runs on the machine, and a plan made right at the SLO misses
+ * it on the first slow minute.
+ */
+const PLAN_SLO_SHARE = 0.8;
 
 const toSpec = (line: ServiceLine): ServiceSpec => ({ kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs });
 
@@ -56,10 +62,11 @@ function placementsOf(context: PlanningContext): Placement[] {
   return (["edge", "origin"] as const).filter((p) => context.service[p] && (p === "edge" || context.hasOrigin));
 }
 
-function run(arrival: ArrivalSpec, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number): Plan | null {
+function run(arrival: ArrivalSpec, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number, sloShare: number): Plan | null {
   const { manifest, service } = context;
+  const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
   const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[p]!), extraMs: p === "origin" ? context.originNetworkMs : 0 }]));
-  const result = optimize({ arrival: toMarkovianArrival(arrival), slo: manifest.slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
+  const result = optimize({ arrival: toMarkovianArrival(arrival), slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
   return result.plan;
 }
 
@@ -70,7 +77,7 @@ function choiceOf(plan: Plan, ratePerS: number): PlannedChoice {
   };
 }
 
-/** The cheapest plan meeting the SLO for `arrival` (rate `ratePerS`) with every server at most PLAN_UTILISATION busy, or undefined when none does. */
+/** The cheapest plan meeting PLAN_SLO_SHARE of the SLO for `arrival` (rate `ratePerS`) with every server at most PLAN_UTILISATION busy, or undefined when none does. */
 export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
   const { pins, limits, manifest } = context;
   const placements = placementsOf(context);
@@ -83,7 +90,7 @@ export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: Pl
     shards: pins.shards !== undefined ? [pins.shards] : upTo(limits.maxShards),
     poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),
   };
-  const plan = run(arrival, context, placements, space, PLAN_UTILISATION);
+  const plan = run(arrival, context, placements, space, PLAN_UTILISATION, PLAN_SLO_SHARE);
   return plan ? choiceOf(plan, ratePerS) : undefined;
 }
 
@@ -91,6 +98,6 @@ export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: Pl
 export function predictPlan(plan: LivePlan, arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
   if (!context.service[plan.placement]) return undefined;
   const space: SearchSpace = { maxBatch: [plan.maxBatch], windowMs: [plan.windowMs], shards: [plan.shards], poolSize: [Math.max(1, plan.poolSize)] };
-  const found = run(arrival, context, [plan.placement], space, KEEP_UTILISATION);
+  const found = run(arrival, context, [plan.placement], space, KEEP_UTILISATION, 1);
   return found ? choiceOf(found, ratePerS) : undefined;
 }

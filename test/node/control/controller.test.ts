@@ -158,7 +158,11 @@ describe("Controller", () => {
     expect(view.measured.ratePerS).toBeGreaterThan(32);
     expect(view.measured.ratePerS).toBeLessThan(48);
     expect(view.version).toBe(controller.published.version);
-    expect(view.decisions[0]?.version).toBe(view.version);
+    // The newest decision made the published version (none: still the manifest's plan, version 0).
+    expect(view.decisions[0]?.version ?? 0).toBe(view.version);
+    // The current plan holds at 40/s: its predicted p95 is within the SLO.
+    expect(view.predicted.p95Ms).not.toBeNull();
+    expect(view.predicted.p95Ms!).toBeLessThanOrEqual(modelContext("ppocr-cls").manifest.slo.ms);
   });
 });
 
