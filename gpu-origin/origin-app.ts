@@ -19,7 +19,7 @@ import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
 import { readBody } from "../src/protocol/read-body";
-import { ReplayGuard } from "./replay-guard";
+import { ReplayGuard } from "../src/origin/replay-guard";
 
 /** Server name and version reported by GET /v2. */
 export const ORIGIN_SERVER = { name: "gpu-origin", version: "0.1.0", extensions: ["statistics", "hop-signature"] };

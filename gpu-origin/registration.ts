@@ -9,21 +9,8 @@
  *
  * One heartbeat is in flight at a time. Clock, fetch and timers are injected for tests.
  */
-import { signHop } from "../src/origin/hop-signature";
-import { HEARTBEAT_PATH } from "../src/scaling/pool-agent";
+import { HEARTBEAT_PATH, sendHeartbeat, type Heartbeat, type Leaving } from "../src/scaling/heartbeat";
 
-
-/** Body of a heartbeat: the replica's base URL and how long the edge may count it without another, in ms. */
-export interface Heartbeat {
-  url: string;
-  ttlMs: number;
-}
-
-/** Body of the one message a leaving replica sends. */
-export interface Leaving {
-  url: string;
-  leaving: true;
-}
 
 /** How a replica registers. */
 export interface RegistrationOptions {
@@ -71,12 +58,8 @@ export function startRegistration(options: RegistrationOptions): Registration {
   let hasLeft = false;
 
   const send = async (body: Heartbeat | Leaving): Promise<void> => {
-    const text = JSON.stringify(body);
     try {
-      const headers = await signHop(secret, { method: "POST", path: HEARTBEAT_PATH, body: text }, now());
-      const response = await doFetch(target, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text, signal: AbortSignal.timeout(timeoutMs) });
-      await response.body?.cancel();
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      await sendHeartbeat({ edgeUrl, secret, timeoutMs, fetch: doFetch, now }, body);
       const recovered = failures.succeeded();
       if (recovered) log(`gpu-origin: heartbeats to ${target} get through again (after ${recovered} failures)`);
     } catch (error) {

@@ -27,7 +27,8 @@ import { isSamePlan, type LivePlan, manifestPins, manifestPlan, type Pins, type 
 import { ReactivePolicy, RAY_SERVE_DEFAULTS } from "./reactive-policy";
 import { cheapestPlan, type PlanningContext, predictPlan } from "./replan";
 import { TELEMETRY_BIN_MS as BIN_MS, type Telemetry } from "./telemetry";
-import type { ArrivalSpec } from "../planner/arrival";
+import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
+import { scaleArrival } from "../planner/fit-map";
 
 /** How a model's plan is decided. */
 export type ControlMode = "closed-loop" | "reactive" | "static";
@@ -288,9 +289,10 @@ export class Controller {
       const idle = withPins({ ...current, poolSize: 0 }, this.pins);
       return nowMs - this.state.lastChangeAtMs >= this.options.minChangeIntervalMs ? this.apply(idle, nowMs, `${trigger}: no traffic; origin replicas released`) : undefined;
     }
-    const now = predictPlan(current, scaled(estimate.spec, estimate.ratePerS, estimate.ratePerS), estimate.ratePerS, context);
-    const planArrival = scaled(estimate.spec, estimate.ratePerS, planRatePerS);
-    const best = cheapestPlan(planArrival, planRatePerS, context);
+    const measured = toMarkovianArrival(estimate.spec);
+    const planArrival = scaleArrival(measured, planRatePerS / estimate.ratePerS);
+    const now = predictPlan(current, measured, context);
+    const best = cheapestPlan(planArrival, context);
     this.lastPrediction = now?.predicted;
     const sinceChangeMs = nowMs - this.state.lastChangeAtMs;
     const rate = `${estimate.ratePerS.toFixed(1)}/s (planned for ${planRatePerS.toFixed(1)}/s)`;
@@ -298,7 +300,7 @@ export class Controller {
       if (sinceChangeMs < this.options.urgentIntervalMs) return undefined;
       if (best) return this.apply(best.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}`, best.predicted);
       // Nothing meets the SLO with headroom: the cheapest plan for the estimate itself, then the limits.
-      const bare = cheapestPlan(scaled(estimate.spec, estimate.ratePerS, estimate.ratePerS), estimate.ratePerS, context);
+      const bare = cheapestPlan(measured, context);
       if (bare) return this.apply(bare.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}; planned without headroom`, bare.predicted);
       const { maxShards, maxPoolSize } = this.context.limits;
       const widest = withPins({ ...current, shards: maxShards, poolSize: current.placement === "origin" ? maxPoolSize : 0 }, this.pins);
@@ -306,7 +308,7 @@ export class Controller {
     }
     if (!best || sinceChangeMs < this.options.minChangeIntervalMs) return undefined;
     // Compared at the planning rate, where the current plan may already miss (then it is not compared: it still holds at the estimate).
-    const currentAtPlan = predictPlan(current, planArrival, planRatePerS, context);
+    const currentAtPlan = predictPlan(current, planArrival, context);
     if (currentAtPlan && best.predicted.costPerHourUsd <= currentAtPlan.predicted.costPerHourUsd * (1 - this.options.savingsShare)) {
       const saving = 1 - best.predicted.costPerHourUsd / currentAtPlan.predicted.costPerHourUsd;
       return this.apply(best.plan, nowMs, `${trigger}: cheaper by ${(saving * 100).toFixed(0)} % at ${rate}`, best.predicted);
@@ -395,11 +397,4 @@ export class Controller {
 
 function sum(values: number[]): number {
   return values.reduce((s, x) => s + x, 0);
-}
-
-/** `spec` (rate `fromPerS`) sped up to rate `toPerS`: an MMPP scales its matrices, Poisson its rate. */
-function scaled(spec: ArrivalSpec, fromPerS: number, toPerS: number): ArrivalSpec {
-  if (spec.kind === "poisson" || fromPerS <= 0) return { kind: "poisson", ratePerS: toPerS };
-  const factor = toPerS / fromPerS;
-  return { kind: "map", D0: spec.D0.map((row) => row.map((x) => x * factor)), D1: spec.D1.map((row) => row.map((x) => x * factor)) };
 }

@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { runtimeConfig } from "../config";
+import { ReplayGuard } from "../origin/replay-guard";
 import { type PoolView, ReplicaRegistry } from "./replica-registry";
 
 const DEMAND_KEY = "demand";
@@ -16,16 +17,14 @@ export class OriginRegistry extends DurableObject<Env> {
   private registry?: ReplicaRegistry;
   private fingerprint = "";
   /** Heartbeat nonces seen within the signature's lifetime (a replayed heartbeat is ignored). */
-  private readonly nonces = new Map<string, number>();
+  private readonly replays = new ReplayGuard();
   /** The clock (epoch ms); tests replace it. */
   now: () => number = () => Date.now();
 
-  /** Records a verified heartbeat; false when its nonce was seen before (a replay). */
-  async heartbeat(url: string, ttlMs: number, isLeaving: boolean, nonce: string, expiresAtMs: number): Promise<boolean> {
+  /** Records a verified heartbeat signed at `timestampMs`; false when its nonce was seen before (a replay). */
+  async heartbeat(url: string, ttlMs: number, isLeaving: boolean, nonce: string, timestampMs: number): Promise<boolean> {
     const nowMs = this.now();
-    for (const [seen, untilMs] of this.nonces) if (untilMs <= nowMs) this.nonces.delete(seen);
-    if (this.nonces.has(nonce)) return false;
-    this.nonces.set(nonce, expiresAtMs);
+    if (!this.replays.accept(nonce, timestampMs, nowMs)) return false;
     (await this.load()).heartbeat(url, ttlMs, isLeaving, nowMs);
     return true;
   }

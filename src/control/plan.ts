@@ -5,7 +5,7 @@
  * the plan's fields in place, so every consumer keeps reading a manifest.
  */
 import { z } from "zod";
-import { PLACEMENTS, type ModelManifest, type Placement } from "../models/manifest";
+import { batchingSpec, PLACEMENTS, type ModelManifest, type Placement } from "../models/manifest";
 
 /** The fields of a plan the controller decides. */
 export interface LivePlan {
@@ -27,9 +27,9 @@ export const PLAN_FIELDS = ["placement", "maxBatch", "windowMs", "shards", "pool
 export const pinsSchema = z
   .strictObject({
     placement: z.enum(PLACEMENTS),
-    maxBatch: z.int().min(1).max(1024),
-    windowMs: z.number().min(0).max(60_000),
-    shards: z.int().min(1).max(256),
+    maxBatch: batchingSpec.shape.maxBatch,
+    windowMs: batchingSpec.shape.windowMs,
+    shards: batchingSpec.shape.shards,
     poolSize: z.int().min(0).max(1024),
   })
   .partial();

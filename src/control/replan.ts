@@ -5,7 +5,7 @@
  * model). Pure; runs in workerd.
  */
 import type { ModelManifest, Placement } from "../models/manifest";
-import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
+import type { MarkovianArrival } from "../planner/arrival";
 import { geometricWindows, optimize, type Plan, type SearchSpace, upTo } from "../planner/optimizer";
 import type { ServiceSpec } from "../planner/service-time";
 import type { ServiceLine } from "../scheduler/service-estimate";
@@ -62,23 +62,23 @@ function placementsOf(context: PlanningContext): Placement[] {
   return (["edge", "origin"] as const).filter((p) => context.service[p] && (p === "edge" || context.hasOrigin));
 }
 
-function run(arrival: ArrivalSpec, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number, sloShare: number): Plan | null {
+function run(arrival: MarkovianArrival, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number, sloShare: number): Plan | null {
   const { manifest, service } = context;
   const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
   const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[p]!), extraMs: p === "origin" ? context.originNetworkMs : 0 }]));
-  const result = optimize({ arrival: toMarkovianArrival(arrival), slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
+  const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
   return result.plan;
 }
 
-function choiceOf(plan: Plan, ratePerS: number): PlannedChoice {
+function choiceOf(plan: Plan, { ratePerS }: MarkovianArrival): PlannedChoice {
   return {
     plan: { placement: plan.placement, maxBatch: plan.maxBatch, windowMs: plan.windowMs, shards: plan.shards, poolSize: plan.poolSize },
     predicted: { sloLatencyMs: plan.sloLatencyMs, p95Ms: plan.latencyMs.p95, costPerHourUsd: plan.cost.totalUsdPerHour, ratePerS },
   };
 }
 
-/** The cheapest plan meeting PLAN_SLO_SHARE of the SLO for `arrival` (rate `ratePerS`) with every server at most PLAN_UTILISATION busy, or undefined when none does. */
-export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
+/** The cheapest plan meeting PLAN_SLO_SHARE of the SLO for `arrival` with every server at most PLAN_UTILISATION busy, or undefined when none does. */
+export function cheapestPlan(arrival: MarkovianArrival, context: PlanningContext): PlannedChoice | undefined {
   const { pins, limits, manifest } = context;
   const placements = placementsOf(context);
   if (!placements.length) return undefined;
@@ -91,13 +91,13 @@ export function cheapestPlan(arrival: ArrivalSpec, ratePerS: number, context: Pl
     poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),
   };
   const plan = run(arrival, context, placements, space, PLAN_UTILISATION, PLAN_SLO_SHARE);
-  return plan ? choiceOf(plan, ratePerS) : undefined;
+  return plan ? choiceOf(plan, arrival) : undefined;
 }
 
 /** What `plan` is predicted to do under `arrival`; undefined when it cannot meet the SLO or keeps a server busier than KEEP_UTILISATION. */
-export function predictPlan(plan: LivePlan, arrival: ArrivalSpec, ratePerS: number, context: PlanningContext): PlannedChoice | undefined {
+export function predictPlan(plan: LivePlan, arrival: MarkovianArrival, context: PlanningContext): PlannedChoice | undefined {
   if (!context.service[plan.placement]) return undefined;
   const space: SearchSpace = { maxBatch: [plan.maxBatch], windowMs: [plan.windowMs], shards: [plan.shards], poolSize: [Math.max(1, plan.poolSize)] };
   const found = run(arrival, context, [plan.placement], space, KEEP_UTILISATION, 1);
-  return found ? choiceOf(found, ratePerS) : undefined;
+  return found ? choiceOf(found, arrival) : undefined;
 }

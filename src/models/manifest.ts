@@ -40,7 +40,8 @@ const tensorSpec = z
 /** A manifest's description of one input or output tensor. */
 export type TensorSpec = z.infer<typeof tensorSpec>;
 
-const batchingSpec = z
+/** Schema of a manifest's `batching` (its fields also bound plans and pins). */
+export const batchingSpec = z
   .object({
     /** Most rows one batch may hold. */
     maxBatch: z.number().int().min(1).max(1024),

@@ -12,7 +12,7 @@ import { runtimeConfig } from "../config";
 import { controllerOf, registryOf } from "../control/model-controller";
 import { pinUpdateSchema } from "../control/plan";
 import { MAX_HEARTBEAT_TTL_MS } from "../control/replica-registry";
-import { constantTimeEqual, MAX_SIGNATURE_AGE_MS, verifyHop } from "../origin/hop-signature";
+import { constantTimeEqual, verifyHop } from "../origin/hop-signature";
 import { badRequest, InferenceError } from "../protocol/errors";
 import { readBody } from "../protocol/read-body";
 import { lookupModel } from "./lookup";
@@ -29,14 +29,14 @@ const encoder = new TextEncoder();
 
 type Ctx = Context<{ Bindings: Env }>;
 
-/** Verifies the hop signature of a request whose body is `body`; returns the nonce. */
-async function verifySigned(c: Ctx, body: Uint8Array): Promise<string> {
+/** Verifies the hop signature of a request whose body is `body`; returns its nonce and timestamp. */
+async function verifySigned(c: Ctx, body: Uint8Array): Promise<{ nonce: string; timestampMs: number }> {
   const { originSecret } = runtimeConfig(c.env);
   if (!originSecret) throw new InferenceError(403, "the origin pool is not configured (ORIGIN_SECRET)");
   const url = new URL(c.req.url);
   const verdict = await verifyHop(originSecret, { method: c.req.method, path: url.pathname + url.search, body }, (name) => c.req.header(name), Date.now());
   if (!verdict.ok) throw new InferenceError(401, `request signature refused: ${verdict.reason}`);
-  return verdict.nonce;
+  return verdict;
 }
 
 /** Checks the operator's bearer token. */
@@ -78,12 +78,12 @@ export const controlRoutes = new Hono<{ Bindings: Env }>()
   })
   .post("/v2/pool/heartbeat", async (c) => {
     const body = await readBody(c.req.raw, MAX_CONTROL_BODY_BYTES);
-    const nonce = await verifySigned(c, body);
+    const { nonce, timestampMs } = await verifySigned(c, body);
     const beat = heartbeatSchema.safeParse(parseJson(body));
     if (!beat.success) throw badRequest(`invalid heartbeat: ${describe(beat.error)}`);
     const url = beat.data.url.replace(/\/+$/, "");
     const isLeaving = "leaving" in beat.data;
-    const isFresh = await registryOf(c.env).heartbeat(url, "ttlMs" in beat.data ? beat.data.ttlMs : 0, isLeaving, nonce, Date.now() + MAX_SIGNATURE_AGE_MS);
+    const isFresh = await registryOf(c.env).heartbeat(url, "ttlMs" in beat.data ? beat.data.ttlMs : 0, isLeaving, nonce, timestampMs);
     if (!isFresh) throw new InferenceError(401, "request signature refused: replayed");
     return c.body(null, 204);
   });

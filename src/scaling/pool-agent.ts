@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { signHop } from "../origin/hop-signature";
+import { sendHeartbeat } from "./heartbeat";
 import type { PoolScaler } from "./pool-scaler";
 
 /** The edge's pool endpoint. */
@@ -75,10 +76,7 @@ export interface PoolAgent {
 }
 
 /** Kinds of failure, each logged once until a poll succeeds again. */
-type FailureKind = "network" | `http-${number}` | "invalid-answer" | "scaler" | "discovery";
-
-/** The edge's heartbeat endpoint (what discovered replicas are registered with). */
-export const HEARTBEAT_PATH = "/v2/pool/heartbeat";
+type FailureKind = "network" | `http-${number}` | "invalid-answer" | "scaler" | "discovery" | "heartbeat";
 
 /** Starts polling now (the first poll runs at once). */
 export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
@@ -134,19 +132,12 @@ export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
     } catch (error) {
       return fail("discovery", `discovery failed: ${(error as Error).message}`);
     }
-    const target = new URL(HEARTBEAT_PATH, options.edgeUrl).href;
     await Promise.all(
-      urls.map(async (replicaUrl) => {
-        const text = JSON.stringify({ url: replicaUrl, ttlMs: Math.max(100, 3 * intervalMs) });
-        try {
-          const headers = await signHop(secret, { method: "POST", path: HEARTBEAT_PATH, body: text }, now());
-          const response = await doFetch(target, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text, signal: AbortSignal.timeout(timeoutMs) });
-          await response.body?.cancel();
-          if (!response.ok) fail(`http-${response.status}`, `POST ${target}: HTTP ${response.status}`);
-        } catch (error) {
-          fail("network", `POST ${target}: ${(error as Error).message}`);
-        }
-      }),
+      urls.map((replicaUrl) =>
+        sendHeartbeat({ edgeUrl: options.edgeUrl, secret, timeoutMs, fetch: doFetch, now }, { url: replicaUrl, ttlMs: Math.max(100, 3 * intervalMs) }).catch((error: unknown) =>
+          fail("heartbeat", `heartbeat for ${replicaUrl}: ${(error as Error).message}`),
+        ),
+      ),
     );
   };
 

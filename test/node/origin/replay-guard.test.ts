@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ReplayGuard } from "../../../gpu-origin/replay-guard";
+import { ReplayGuard } from "../../../src/origin/replay-guard";
 
 describe("ReplayGuard", () => {
   it("accepts a nonce once and refuses it again while its signature is fresh", () => {

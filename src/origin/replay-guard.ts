@@ -3,7 +3,7 @@
  * signature would be refused as stale anyway (timestamp + max age), so memory stays bounded by the
  * request rate times the age window, capped at `maxEntries`. Pure: time is passed in.
  */
-import { MAX_SIGNATURE_AGE_MS } from "../src/origin/hop-signature";
+import { MAX_SIGNATURE_AGE_MS } from "./hop-signature";
 
 /** Remembers nonces of accepted requests for as long as their signatures are fresh. */
 export class ReplayGuard {
