@@ -32,7 +32,7 @@ const MODELS: Record<string, { batchSizes: number[]; dims: number[]; feeds: (ort
   "ppocr-det": { batchSizes: [1, 2, 4], dims: [640, 640], feeds: (ort, n) => ({ x: floats(ort, [n, 3, 640, 640]) }) },
   "silero-vad": {
     batchSizes: [1, 2, 4, 8, 16, 32],
-    dims: [],
+    dims: [512],
     feeds: (ort, n) => ({ input: floats(ort, [n, 512]), state: floats(ort, [2, n, 128]), sr: new ort.Tensor("int64", BigInt64Array.of(16000n), []) }),
   },
 };

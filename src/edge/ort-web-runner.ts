@@ -68,7 +68,14 @@ function feedsOf(inputs: Tensor[]): Record<string, ort.Tensor> {
 /** Runs a one-row batch of zeros (and input defaults) until the warm-up budget or run cap is reached. */
 async function warmUp(session: ort.InferenceSession, manifest: ModelManifest): Promise<void> {
   const inputs = manifest.inputs.map((spec): Tensor => {
-    const shape = spec.shape.map((d, axis) => (axis === spec.batchAxis ? 1 : d === -1 ? Math.min(WARM_UP_DIM, spec.maxShape?.[axis] ?? WARM_UP_DIM) : d));
+    // A dynamic dim takes the first variant's size if it fixes one (Silero: 512 samples at the default 16 kHz).
+    const variantShape = manifest.variants?.[0]?.shapes[spec.name];
+    const shape = spec.shape.map((d, axis) => {
+      if (axis === spec.batchAxis) return 1;
+      if (d !== -1) return d;
+      const fixed = variantShape?.[axis] ?? -1;
+      return fixed !== -1 ? fixed : Math.min(WARM_UP_DIM, spec.maxShape?.[axis] ?? WARM_UP_DIM);
+    });
     const data = allocateTensorData(spec.datatype, shape.reduce((a, b) => a * b, 1));
     if (spec.default) for (let i = 0; i < data.length; i++) writeJsonValue(spec.datatype, data, i, spec.default);
     return { name: spec.name, datatype: spec.datatype, shape, data };

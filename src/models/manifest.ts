@@ -22,6 +22,8 @@ const tensorSpec = z
     shape: z.array(dim),
     /** Upper bounds for each dimension (required to bound dynamic non-batch dims). */
     maxShape: z.array(z.number().int().positive()).optional(),
+    /** Inputs only: each dimension must be a multiple of this (1: any), e.g. a detector's stride of 32. */
+    shapeMultipleOf: z.array(z.number().int().positive()).optional(),
     /** Axis along which requests are concatenated: 0 by default, null for a tensor shared by the batch. */
     batchAxis: z.number().int().nonnegative().nullable().default(0),
     /** Inputs only: value to fill when a request omits this input (makes it optional). */
@@ -32,8 +34,8 @@ const tensorSpec = z
     if (t.batchAxis !== null && (t.batchAxis >= t.shape.length || t.shape[t.batchAxis] !== -1)) {
       ctx.addIssue({ code: "custom", path: ["batchAxis"], message: "must point at a -1 dimension of shape" });
     }
-    if (t.maxShape && t.maxShape.length !== t.shape.length) {
-      ctx.addIssue({ code: "custom", path: ["maxShape"], message: "must have as many dimensions as shape" });
+    for (const field of ["maxShape", "shapeMultipleOf"] as const) {
+      if (t[field] && t[field].length !== t.shape.length) ctx.addIssue({ code: "custom", path: [field], message: "must have as many dimensions as shape" });
     }
   });
 
@@ -61,6 +63,21 @@ export const batchingSpec = z
 /** Batching limits of a model. */
 export type BatchingConfig = z.infer<typeof batchingSpec>;
 
+/**
+ * One combination of input values and shapes a model takes, when it takes fewer than its tensor specs
+ * allow (Silero VAD: 512 samples at 16 kHz or 256 at 8 kHz). `values` fixes scalar unbatched inputs;
+ * `shapes` gives input shapes with -1 for any size.
+ */
+const variantSpec = z
+  .object({
+    values: z.record(z.string(), z.number()).default({}),
+    shapes: z.record(z.string(), z.array(dim)).default({}),
+  })
+  .strict();
+
+/** A combination of input values and shapes a model takes. */
+export type ModelVariant = z.infer<typeof variantSpec>;
+
 /** Schema of models/<name>/manifest.json. */
 export const manifestSchema = z
   .object({
@@ -71,6 +88,8 @@ export const manifestSchema = z
     placement: z.enum(PLACEMENTS),
     inputs: z.array(tensorSpec).min(1),
     outputs: z.array(tensorSpec).min(1),
+    /** When given, a request must match one of these (else 400 before it reaches a batch). */
+    variants: z.array(variantSpec).min(1).optional(),
     /** The latency target the planner plans for: `percentile` of requests within `ms`. Not a deadline. */
     slo: z.object({ percentile: z.number().gt(0).lt(1), ms: z.number().positive() }).strict(),
     /** The most a request waits (its deadline; a client's timeout_ms may shorten it), in ms; default MAX_LATENCY_SLO_MULTIPLE x slo.ms. */
@@ -90,6 +109,16 @@ export const manifestSchema = z
     m.inputs.forEach((t, i) => {
       if (!t.maxShape && t.shape.some((d, axis) => d === -1 && axis !== t.batchAxis)) {
         ctx.addIssue({ code: "custom", path: ["inputs", i, "maxShape"], message: "is required to bound dynamic dimensions other than the batch axis" });
+      }
+    });
+    m.variants?.forEach((v, i) => {
+      for (const name of Object.keys(v.values)) {
+        const spec = m.inputs.find((t) => t.name === name);
+        if (!spec || spec.batchAxis !== null || spec.shape.length !== 0) ctx.addIssue({ code: "custom", path: ["variants", i, "values", name], message: "must name a scalar unbatched input" });
+      }
+      for (const [name, shape] of Object.entries(v.shapes)) {
+        const spec = m.inputs.find((t) => t.name === name);
+        if (!spec || shape.length !== spec.shape.length) ctx.addIssue({ code: "custom", path: ["variants", i, "shapes", name], message: "must name an input and have its rank" });
       }
     });
     if (!m.inputs.some((t) => t.batchAxis !== null)) {

@@ -14,6 +14,9 @@ export type TensorData =
   | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
   | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
 
+/** Largest finite float32 ((2 - 2^-23) x 2^127). */
+const FP32_MAX = 3.4028234663852886e38;
+
 interface DatatypeInfo {
   /** Creates a zero-filled array of n elements. */
   allocate(n: number): TensorData;
@@ -21,6 +24,8 @@ interface DatatypeInfo {
   ortType: string;
   /** Whether JSON values are integers (so 1.5 is rejected) and their bounds. */
   integer?: { min: number | bigint; max: number | bigint };
+  /** Largest finite magnitude of a float type (a JSON value beyond it would silently become infinity). */
+  maxMagnitude?: number;
   isBigInt?: boolean;
   isBool?: boolean;
 }
@@ -35,8 +40,8 @@ const INFO: Record<Datatype, DatatypeInfo> = {
   INT32: { allocate: (n) => new Int32Array(n), ortType: "int32", integer: { min: -2147483648, max: 2147483647 } },
   INT64: { allocate: (n) => new BigInt64Array(n), ortType: "int64", integer: { min: -(2n ** 63n), max: 2n ** 63n - 1n }, isBigInt: true },
   UINT64: { allocate: (n) => new BigUint64Array(n), ortType: "uint64", integer: { min: 0n, max: 2n ** 64n - 1n }, isBigInt: true },
-  FP32: { allocate: (n) => new Float32Array(n), ortType: "float32" },
-  FP64: { allocate: (n) => new Float64Array(n), ortType: "float64" },
+  FP32: { allocate: (n) => new Float32Array(n), ortType: "float32", maxMagnitude: FP32_MAX },
+  FP64: { allocate: (n) => new Float64Array(n), ortType: "float64", maxMagnitude: Number.MAX_VALUE },
 };
 
 /** Allocates a zero-filled typed array for n elements of a datatype. */
@@ -56,7 +61,7 @@ export function datatypeOfOrtType(ortType: string): Datatype | undefined {
 
 /**
  * Writes one JSON value into `out[i]`, or returns why it cannot be: integers must be whole and in
- * range, BOOL takes true/false, floats take any finite number.
+ * range, BOOL takes true/false, floats take finite numbers the type can hold (1e39 is not an FP32).
  */
 export function writeJsonValue(datatype: Datatype, out: TensorData, i: number, value: unknown): string | undefined {
   const info = INFO[datatype];
@@ -76,6 +81,8 @@ export function writeJsonValue(datatype: Datatype, out: TensorData, i: number, v
       return undefined;
     }
     if (value < (info.integer.min as number) || value > (info.integer.max as number)) return "integer out of range";
+  } else if (Math.abs(value) > info.maxMagnitude!) {
+    return `magnitude above the largest finite ${datatype} (${info.maxMagnitude})`;
   }
   out[i] = value;
   return undefined;

@@ -7,7 +7,7 @@
 /** An error a client should see, with its HTTP status. */
 export class InferenceError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 413 | 415 | 429 | 500 | 503,
     message: string,
     /** Seconds after which a retry may succeed (sent as `Retry-After`). */
     readonly retryAfterS?: number,

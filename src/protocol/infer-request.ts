@@ -7,7 +7,7 @@
  * is a 400/413 InferenceError naming the offending tensor.
  */
 import { z } from "zod";
-import type { ModelManifest, TensorSpec } from "../models/manifest";
+import type { ModelManifest, ModelVariant, TensorSpec } from "../models/manifest";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
 import { allocateTensorData, writeJsonValue } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
@@ -53,7 +53,7 @@ export interface InferRequest {
  * JSON header), already `JSON.parse`d; `payload` the bytes after that header, if any. Throws
  * InferenceError.
  */
-export function parseInferRequest(body: unknown, manifest: ModelManifest, payload: Uint8Array = new Uint8Array(0)): InferRequest {
+export function parseInferRequest(body: unknown, manifest: ModelManifest, payload?: Uint8Array): InferRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -68,7 +68,7 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest, payloa
   }
 
   const decoded = new Map<string, Tensor>();
-  const reader = new BinaryReader(payload);
+  const reader = new BinaryReader(payload ?? new Uint8Array(0));
   let rows: number | undefined;
   // Binary data is read in the order the request lists its inputs.
   for (const input of request.inputs) {
@@ -80,12 +80,13 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest, payloa
       if (rows !== undefined && r !== rows) throw badRequest(`input '${spec.name}': ${r} rows, but other inputs have ${rows}`);
       rows = r;
     }
-    decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape, data: decodeData(spec, shape, input, reader) });
+    decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape, data: decodeData(spec, shape, input, reader, payload !== undefined) });
   }
   binaryChecked(() => reader.finish());
   if (rows === undefined) throw badRequest(`model '${manifest.name}' needs input '${manifest.inputs.find((s) => s.batchAxis !== null)!.name}'`);
 
   const inputs = manifest.inputs.map((spec) => decoded.get(spec.name) ?? defaultInput(spec, rows!, manifest.name));
+  checkVariant(manifest, inputs);
   return {
     ...(request.id !== undefined && { id: request.id }),
     inputs,
@@ -93,8 +94,16 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest, payloa
     rows,
     batchKey: batchKeyOf(manifest.inputs, inputs),
     ...timeoutOf(request.parameters),
-    wantsBinaryOutputs: request.parameters?.binary_data_output === true || (request.outputs ?? []).some((o) => o.parameters?.binary_data === true),
+    wantsBinaryOutputs: booleanParameter(request.parameters, "binary_data_output", "parameters") || (request.outputs ?? []).some((o) => booleanParameter(o.parameters, "binary_data", `output '${o.name}'`)),
   };
+}
+
+/** A boolean parameter (false when absent); anything but true/false is a 400. */
+function booleanParameter(parameters: Record<string, unknown> | undefined, name: string, where: string): boolean {
+  const value = parameters?.[name];
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw badRequest(`${where}: parameters.${name} must be true or false`);
+  return value;
 }
 
 function checkShape(spec: TensorSpec, shape: number[], manifest: ModelManifest): number[] {
@@ -112,20 +121,28 @@ function checkShape(spec: TensorSpec, shape: number[], manifest: ModelManifest):
     } else if (d < 1 && fixed === -1) {
       throw badRequest(`${where}: dimension ${axis} must be at least 1`);
     }
+    const multiple = spec.shapeMultipleOf?.[axis] ?? 1;
+    if (d % multiple !== 0) throw badRequest(`${where}: dimension ${axis} is ${d}; it must be a multiple of ${multiple}`);
   });
   return shape;
 }
 
 type RequestInput = z.infer<typeof requestSchema>["inputs"][number];
 
-function decodeData(spec: TensorSpec, shape: number[], input: RequestInput, reader: BinaryReader): Tensor["data"] {
+function decodeData(spec: TensorSpec, shape: number[], input: RequestInput, reader: BinaryReader, isBinary: boolean): Tensor["data"] {
+  const where = `input '${spec.name}'`;
   const count = elementCount(shape);
-  const binarySize = binaryDataSize(input);
-  if (binarySize !== undefined) return binaryChecked(() => reader.take(spec.datatype, count, binarySize));
   const data = input.data;
-  if (!data) throw badRequest(`input '${spec.name}' has neither data nor parameters.binary_data_size`);
-  const flat = data.some(Array.isArray) ? flatten(data, shape.length) : data;
-  if (flat.length !== count) throw badRequest(`input '${spec.name}': ${flat.length} values for shape [${shape}] (${count} expected)`);
+  if (input.parameters?.binary_data_size !== undefined) {
+    const binarySize = binaryDataSize(input);
+    if (binarySize === undefined) throw badRequest(`${where}: parameters.binary_data_size must be a non-negative integer`);
+    if (data !== undefined) throw badRequest(`${where} has both data and parameters.binary_data_size; give one`);
+    if (!isBinary) throw badRequest(`${where}: parameters.binary_data_size needs the binary tensor extension (the Inference-Header-Content-Length header)`);
+    return binaryChecked(() => reader.take(spec.datatype, count, binarySize));
+  }
+  if (!data) throw badRequest(`${where} has neither data nor parameters.binary_data_size`);
+  const flat = data.some(Array.isArray) ? flattenNested(data, shape, where) : data;
+  if (flat.length !== count) throw badRequest(`${where}: ${flat.length} values for shape [${shape}] (${count} expected)`);
   const out = allocateTensorData(spec.datatype, count);
   for (let i = 0; i < count; i++) {
     const problem = writeJsonValue(spec.datatype, out, i, flat[i]);
@@ -144,10 +161,23 @@ function binaryChecked<T>(read: () => T): T {
   }
 }
 
-/** Flattens nested row-major data, refusing nesting deeper than the tensor's rank. */
-function flatten(data: unknown[], rank: number): unknown[] {
-  const flat = data.flat(rank) as unknown[];
-  if (flat.some(Array.isArray)) throw badRequest("tensor data is nested deeper than its shape");
+/**
+ * Flattens nested row-major data that must follow the shape exactly: each level is an array as long
+ * as its dimension, and only the innermost holds values (ragged or wrong-depth nesting is a 400).
+ */
+function flattenNested(data: unknown[], shape: number[], where: string): unknown[] {
+  const flat: unknown[] = [];
+  const visit = (level: unknown, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(level)) throw badRequest(`${where}: data${path} is nested deeper than the shape [${shape}]`);
+      flat.push(level);
+      return;
+    }
+    if (!Array.isArray(level)) throw badRequest(`${where}: data${path} is a value where the shape [${shape}] needs an array of ${shape[depth]}`);
+    if (level.length !== shape[depth]) throw badRequest(`${where}: data${path} has ${level.length} entries, the shape [${shape}] needs ${shape[depth]}`);
+    level.forEach((item, i) => visit(item, depth + 1, `${path}[${i}]`));
+  };
+  visit(data, 0, "");
   return flat;
 }
 
@@ -169,9 +199,22 @@ function selectOutputs(manifest: ModelManifest, requested: Array<{ name: string 
   const names = new Set<string>();
   for (const { name } of requested) {
     if (!manifest.outputs.some((o) => o.name === name)) throw badRequest(`unknown output '${name}' for model '${manifest.name}'`);
+    if (names.has(name)) throw badRequest(`output '${name}' is requested twice`);
     names.add(name);
   }
   return manifest.outputs.map((o) => o.name).filter((n) => names.has(n));
+}
+
+/** With manifest variants, the request must match one: fixed scalar values and shapes (-1: any). */
+function checkVariant(manifest: ModelManifest, inputs: Tensor[]): void {
+  if (!manifest.variants) return;
+  const byName = new Map(inputs.map((t) => [t.name, t]));
+  const matches = (variant: ModelVariant) =>
+    Object.entries(variant.values).every(([name, value]) => Number(byName.get(name)!.data[0]) === value) &&
+    Object.entries(variant.shapes).every(([name, shape]) => shape.every((d, axis) => d === -1 || byName.get(name)!.shape[axis] === d));
+  if (manifest.variants.some(matches)) return;
+  const described = manifest.variants.map((v) => [...Object.entries(v.values).map(([n, x]) => `${n} ${x}`), ...Object.entries(v.shapes).map(([n, sh]) => `${n} [${sh.map((d) => (d === -1 ? "n" : d))}]`)].join(" with "));
+  throw badRequest(`model '${manifest.name}' takes ${described.join(", or ")}`);
 }
 
 /** Shape of every non-batch dim, plus the values of shared (unbatched) inputs. */

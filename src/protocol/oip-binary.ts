@@ -56,12 +56,13 @@ export class BinaryFormatError extends Error {
   override name = "BinaryFormatError";
 }
 
-/** Splits a body into its parsed JSON header and the bytes after it. Throws BinaryFormatError. */
-export function unpackBinary(body: Uint8Array, headerLengthValue: string | null | undefined): { header: unknown; payload: Uint8Array } {
-  const headerLength = Number(headerLengthValue);
-  if (!Number.isInteger(headerLength) || headerLength < 2 || headerLength > body.length) throw new BinaryFormatError("Inference-Header-Content-Length must be an integer within the body");
+/** Splits a body into its parsed JSON header (and its text) and the bytes after it. Throws BinaryFormatError. */
+export function unpackBinary(body: Uint8Array, headerLengthValue: string | null | undefined): { header: unknown; headerText: string; payload: Uint8Array } {
+  const headerLength = /^\d{1,15}$/.test(headerLengthValue ?? "") ? Number(headerLengthValue) : NaN;
+  if (!(headerLength >= 2 && headerLength <= body.length)) throw new BinaryFormatError(`Inference-Header-Content-Length must be decimal digits giving a length from 2 to the body's ${body.length} bytes`);
+  const headerText = decoder.decode(body.subarray(0, headerLength));
   try {
-    return { header: JSON.parse(decoder.decode(body.subarray(0, headerLength))), payload: body.subarray(headerLength) };
+    return { header: JSON.parse(headerText), headerText, payload: body.subarray(headerLength) };
   } catch {
     throw new BinaryFormatError("the inference header is not valid JSON");
   }
