@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   if (config.isInsecure) console.warn("gpu-origin: --insecure: requests are NOT authenticated; use only for local experiments");
 
   let isDraining = false;
-  const app = createOriginApp({ host, secret: config.isInsecure ? undefined : config.secret, provider: config.provider, maxBatch: config.maxBatch, maxBodyBytes: config.maxBodyBytes, isDraining: () => isDraining });
+  const app = createOriginApp({ host, secret: config.isInsecure ? undefined : config.secret, provider: config.provider, maxBatch: config.maxBatch, bodyLimits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs }, isDraining: () => isDraining });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

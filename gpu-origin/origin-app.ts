@@ -14,11 +14,12 @@ import { maxLatencyMsOf } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
+import { APP_OPTIONS, notFoundOrWrongMethod } from "../src/protocol/http-surface";
 import { decodeInferBody } from "../src/protocol/decode-infer-body";
 import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
-import { readBody } from "../src/protocol/read-body";
+import { readBody, type BodyLimits } from "../src/protocol/read-body";
 import { ReplayGuard } from "../src/origin/replay-guard";
 
 /** Server name and version reported by GET /v2. */
@@ -32,7 +33,8 @@ export interface OriginAppOptions {
   provider: string;
   /** Most rows the origin merges into one run (reported in model metadata). */
   maxBatch: number;
-  maxBodyBytes: number;
+  /** Largest body and longest time to receive it. */
+  bodyLimits: BodyLimits;
   /** Read on every request: true once SIGTERM arrived. */
   isDraining: () => boolean;
   /** Epoch ms clock with sub-ms resolution. */
@@ -68,7 +70,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     if (isDraining()) throw unavailable("server is shutting down");
     if (hosted.status.state !== "ready") throw unavailable(`model '${hosted.manifest.name}' is not ready`, 5);
     const decodeStartMs = now();
-    const request = decodeInferBody(c.get("body"), c.req.header(INFERENCE_HEADER_LENGTH), hosted.manifest);
+    const request = decodeInferBody(c.get("body"), c.req.raw.headers, hosted.manifest);
     const decodeMs = now() - decodeStartMs;
     // The edge has applied the model's limits: its timeout_ms is the batch's whole budget here.
     const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? maxLatencyMsOf(hosted.manifest)));
@@ -92,7 +94,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
   };
 
-  return new Hono<Env>()
+  const app = new Hono<Env>(APP_OPTIONS)
     .get("/v2/health/live", (c) => c.json({ live: true }))
     .get("/v2/health/ready", (c) => {
       const isReady = !isDraining() && host.isEveryModelReady();
@@ -100,7 +102,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .use("*", async (c, next) => {
       c.set("startMs", now());
-      c.set("body", c.req.method === "POST" ? await readBody(c.req.raw, options.maxBodyBytes) : new Uint8Array(0));
+      c.set("body", c.req.method === "POST" ? await readBody(c.req.raw, options.bodyLimits) : new Uint8Array(0));
       const body = c.get("body");
       const authStartMs = now();
       c.set("readMs", authStartMs - c.get("startMs"));
@@ -126,11 +128,11 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .post("/v2/models/:model/infer", infer)
     .post("/v2/models/:model/versions/:version/infer", infer)
-    .notFound((c) => c.json({ error: "not found" }, 404))
     .onError((error) => {
       if (!(error instanceof InferenceError)) console.error("gpu-origin: unhandled error:", error);
       return errorResponse(error);
     });
+  return app.notFound(notFoundOrWrongMethod(app));
 
   function metadataOf(c: Context<Env>) {
     return modelMetadata(model(c).manifest, { placement: "origin", provider: options.provider, max_batch: options.maxBatch });

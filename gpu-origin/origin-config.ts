@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "../src/models/manifest";
 import { MIN_SECRET_LENGTH } from "../src/origin/hop-signature";
+import { DEFAULT_BODY_TIMEOUT_MS } from "../src/protocol/read-body";
 
 /** Execution providers an origin can run sessions on. */
 export const PROVIDERS = ["cpu", "cuda", "webgpu"] as const;
@@ -57,6 +58,8 @@ const configSchema = z
     drainTimeoutMs: int(0, 600_000).default(10_000),
     /** Largest request body, in bytes. */
     maxBodyBytes: int(1024, 2 ** 31 - 1).default(536_870_912),
+    /** Longest time a client may take to send its whole body, in ms (then 408). */
+    bodyTimeoutMs: int(1, 600_000).default(DEFAULT_BODY_TIMEOUT_MS),
     /** onnxruntime intra-op threads per session (0: its default). */
     threads: int(0, 256).default(0),
     isInsecure: z.boolean().default(false),
@@ -90,7 +93,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
         port: { type: "string" }, host: { type: "string" }, provider: { type: "string" }, models: { type: "string" },
         "models-dir": { type: "string" }, "max-batch": { type: "string" }, "window-ms": { type: "string" },
         "max-queue-rows": { type: "string" }, "drain-timeout-ms": { type: "string" }, "max-body-bytes": { type: "string" },
-        threads: { type: "string" }, insecure: { type: "boolean" }, edge: { type: "string" }, "advertise-url": { type: "string" },
+        "body-timeout-ms": { type: "string" }, threads: { type: "string" }, insecure: { type: "boolean" }, edge: { type: "string" }, "advertise-url": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -99,7 +102,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
   const raw = {
     port: values.port, host: values.host, provider: values.provider, models: values.models, modelsDir: values["models-dir"],
     maxBatch: values["max-batch"], windowMs: values["window-ms"], maxQueueRows: values["max-queue-rows"],
-    drainTimeoutMs: values["drain-timeout-ms"], maxBodyBytes: values["max-body-bytes"], threads: values.threads,
+    drainTimeoutMs: values["drain-timeout-ms"], maxBodyBytes: values["max-body-bytes"], bodyTimeoutMs: values["body-timeout-ms"], threads: values.threads,
     isInsecure: values.insecure, secret: env.ORIGIN_SECRET || undefined,
     edgeUrl: values.edge ?? (env.EDGE_URL || undefined), advertiseUrl: values["advertise-url"] ?? (env.ADVERTISE_URL || undefined),
   };

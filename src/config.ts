@@ -7,6 +7,7 @@ import { z } from "zod";
 import { CATALOG, type CatalogEntry } from "./models/catalog";
 import { ConfigError, describeIssues, manifestSchema, PLACEMENTS, type ModelManifest } from "./models/manifest";
 import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
+import { DEFAULT_BODY_TIMEOUT_MS, type BodyLimits } from "./protocol/read-body";
 import type { ControlMode } from "./control/controller";
 
 const overridesSchema = z.record(
@@ -26,8 +27,8 @@ const overridesSchema = z.record(
 export interface RuntimeConfig {
   /** Served models with overrides applied. */
   models: ReadonlyMap<string, CatalogEntry>;
-  /** Bodies larger than this get 413 before parsing, in bytes. */
-  maxBodyBytes: number;
+  /** Largest request body (413 beyond, before parsing) and longest time to receive it (408 beyond): MAX_BODY_BYTES, BODY_TIMEOUT_MS. */
+  bodyLimits: BodyLimits;
   /** Origin pool base URLs (no trailing slash). */
   originUrls: string[];
   /** Shared HMAC secret that signs every edge-to-origin request (the ORIGIN_SECRET secret); required when originUrls is set. */
@@ -53,6 +54,7 @@ export interface ControlConfig {
 
 /** The env fields the config reads; ORIGIN_SECRET is a secret (.dev.vars locally), so it may be absent from the generated Env. */
 type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & {
+  BODY_TIMEOUT_MS?: string;
   ORIGIN_SECRET?: string;
   ORIGIN_WIRE?: string;
   ADMIN_TOKEN?: string;
@@ -73,7 +75,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -91,6 +93,8 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   }
   const maxBodyBytes = Number(env.MAX_BODY_BYTES || 33554432);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new ConfigError("MAX_BODY_BYTES: must be an integer >= 1024");
+  const bodyTimeoutMs = Number(env.BODY_TIMEOUT_MS || DEFAULT_BODY_TIMEOUT_MS);
+  if (!Number.isInteger(bodyTimeoutMs) || bodyTimeoutMs < 1 || bodyTimeoutMs > 600_000) throw new ConfigError("BODY_TIMEOUT_MS: must be an integer from 1 to 600000");
   const originUrls = (env.ORIGIN_URLS || "").split(",").map((u) => u.trim().replace(/\/+$/, "")).filter(Boolean);
   for (const url of originUrls) {
     if (!/^https?:\/\/[^/]+$/.test(url)) throw new ConfigError(`ORIGIN_URLS: "${url}" must be a base URL like http://127.0.0.1:8801`);
@@ -105,7 +109,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (control.data.minReplicas > control.data.maxReplicas) throw new ConfigError("POOL_MIN_REPLICAS: must not exceed POOL_MAX_REPLICAS");
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters`);
-  return { models, maxBodyBytes, originUrls, ...(originSecret !== undefined && { originSecret }), originWire, control: control.data, ...(adminToken !== undefined && { adminToken }) };
+  return { models, bodyLimits: { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs }, originUrls, ...(originSecret !== undefined && { originSecret }), originWire, control: control.data, ...(adminToken !== undefined && { adminToken }) };
 }
 
 /** The env var behind each control field, for error messages. */

@@ -68,7 +68,7 @@ export const controlRoutes = new Hono<{ Bindings: Env }>()
   .put("/v2/models/:model/plan/pins", async (c) => {
     requireAdmin(c);
     const { manifest } = lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined);
-    const update = pinUpdateSchema.safeParse(parseJson(await readBody(c.req.raw, MAX_CONTROL_BODY_BYTES)));
+    const update = pinUpdateSchema.safeParse(parseJson(await readBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: runtimeConfig(c.env).bodyLimits.timeoutMs })));
     if (!update.success) throw badRequest(`invalid pins: ${describe(update.error)}`);
     return c.json(await controllerOf(c.env, manifest.name).pin(manifest.name, update.data));
   })
@@ -77,7 +77,7 @@ export const controlRoutes = new Hono<{ Bindings: Env }>()
     return c.json(await registryOf(c.env).view());
   })
   .post("/v2/pool/heartbeat", async (c) => {
-    const body = await readBody(c.req.raw, MAX_CONTROL_BODY_BYTES);
+    const body = await readBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: runtimeConfig(c.env).bodyLimits.timeoutMs });
     const { nonce, timestampMs } = await verifySigned(c, body);
     const beat = heartbeatSchema.safeParse(parseJson(body));
     if (!beat.success) throw badRequest(`invalid heartbeat: ${describe(beat.error)}`);

@@ -25,7 +25,7 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   // A shard that just refused a request due as late as this one could be gets none: refused before reading the body.
   const shard = pickShard(manifest);
   shedIfBusy(manifest, shard, startMs + maxLatencyMsOf(manifest), startMs);
-  const request = decodeInferBody(await readBody(c.req.raw, config.maxBodyBytes), c.req.header(INFERENCE_HEADER_LENGTH), manifest);
+  const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits), c.req.raw.headers, manifest);
   const deadlineAtMs = startMs + deadlineBudgetMs(manifest, request.timeoutMs);
   const result = await dispatchToBuffer(
     c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>,

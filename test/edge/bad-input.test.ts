@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { clsBody, MODEL_INPUTS } from "../fixtures/model-inputs";
-import { bufferStub, infer } from "./helpers";
+import { bufferStub, infer, type InferBody } from "./helpers";
 
 const cls = MODEL_INPUTS["ppocr-cls"]![0]!;
 
@@ -42,7 +42,7 @@ describe("bad input", () => {
 
   it("rejects negative, fractional, wrong and huge dimensions", async () => {
     await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [-1, 3, 48, 192] }] }), 400, /non-negative integers/);
-    await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [1.5, 3, 48, 192] }] }), 400, /non-negative integers/);
+    await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [1.5, 3, 48, 192] }] }), 400, /dimension "1.5" must be written as an integer/);
     await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [1, 3, 48, 96] }] }), 400, /dimension 3 is 96, expected 192/);
     await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [1, 3, 48] }] }), 400, /3 dims, expected 4/);
     await expectError(await infer("ppocr-cls", { inputs: [{ ...cls, shape: [1e9, 3, 48, 192] }] }), 413, /rows, at most 4 per request/);
@@ -80,5 +80,64 @@ describe("bad input", () => {
     const after = await bufferStub("ppocr-cls").stats();
     expect(after.batches).toBe(before.batches + 1);
     expect(after.failedBatches).toBe(before.failedBatches);
+  });
+});
+
+/** A gzip or deflate (zlib) encoding of `text`. */
+async function compressed(text: string | Uint8Array, format: "gzip" | "deflate"): Promise<Uint8Array> {
+  const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream(format))).arrayBuffer());
+}
+
+describe("transport", () => {
+  const url = "http://edge.test/v2/models/ppocr-cls/infer";
+
+  it("decodes gzip and deflate request bodies, and serves them like plain ones", async () => {
+    const text = JSON.stringify({ id: "zipped", ...clsBody(1, 9) });
+    const plain = (await (await infer("ppocr-cls", text)).json()) as InferBody;
+    for (const format of ["gzip", "deflate"] as const) {
+      const response = await SELF.fetch(url, { method: "POST", body: await compressed(text, format), headers: { "content-type": "application/json", "content-encoding": format } });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as InferBody;
+      expect(body.id).toBe("zipped");
+      expect(body.outputs[0]!.data).toEqual(plain.outputs[0]!.data);
+    }
+  });
+
+  it("refuses a decompression bomb with 413, broken gzip with 400 and an unknown encoding with 415", async () => {
+    // 64 MiB of zeros gzip to ~64 KiB: far under the 4 MiB body cap, far over it decoded.
+    const bomb = await compressed(new Uint8Array(64 * 1024 * 1024), "gzip");
+    expect(bomb.length).toBeLessThan(4 * 1024 * 1024);
+    await expectError(await SELF.fetch(url, { method: "POST", body: bomb, headers: { "content-encoding": "gzip" } }), 413, /decoded request body larger than 4194304 bytes/);
+    await expectError(await SELF.fetch(url, { method: "POST", body: "not gzip at all", headers: { "content-encoding": "gzip" } }), 400, /not valid gzip data/);
+    await expectError(await SELF.fetch(url, { method: "POST", body: "{}", headers: { "content-encoding": "br" } }), 415, /Content-Encoding "br" is not supported/);
+  });
+
+  it("answers 408 when the body does not arrive in time (BODY_TIMEOUT_MS, 2 s here)", async () => {
+    const startMs = Date.now();
+    const stalled = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"inputs": [')) });
+    const response = await SELF.fetch(url, { method: "POST", body: stalled, headers: { "content-type": "application/json" } });
+    await expectError(response, 408, /request body not received within 2000 ms/);
+    expect(Date.now() - startMs).toBeGreaterThanOrEqual(2000);
+  });
+
+  it("answers 405 with Allow for a wrong method on a known path, and treats /v2/ as /v2", async () => {
+    const wrong = await SELF.fetch("http://edge.test/v2/models/ppocr-cls", { method: "DELETE" });
+    await expectError(wrong.clone(), 405, /method DELETE is not allowed here; use GET, HEAD/);
+    expect(wrong.headers.get("allow")).toBe("GET, HEAD");
+    const infer405 = await SELF.fetch(url);
+    expect(infer405.status).toBe(405);
+    expect(infer405.headers.get("allow")).toBe("POST");
+    await expectError(await SELF.fetch("http://edge.test/v2/nothing-here", { method: "DELETE" }), 404, /not found/);
+    const slash = await SELF.fetch("http://edge.test/v2/");
+    expect(slash.status).toBe(200);
+    expect(await slash.json()).toEqual(await (await SELF.fetch("http://edge.test/v2")).json());
+  });
+
+  it("marks every answer but a successful inference as identity-encoded, so the platform does not gzip it", async () => {
+    const headers = { "accept-encoding": "gzip" };
+    expect((await SELF.fetch("http://edge.test/v2/models/ppocr-cls", { headers })).headers.get("content-encoding")).toBe("identity");
+    expect((await infer("nope", { inputs: [cls] }, { headers })).headers.get("content-encoding")).toBe("identity");
+    expect((await infer("ppocr-cls", clsBody(1, 3), { headers })).headers.get("content-encoding")).toBeNull();
   });
 });
