@@ -10,6 +10,7 @@
  *
  *   ORIGIN_SECRET=... npx tsx gpu-origin/main.ts --port 8801 [--host 127.0.0.1] [--provider cpu] [--models ppocr-det,...]
  */
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { ConfigError } from "../src/models/manifest";
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   let isDraining = false;
   const app = createOriginApp({ host, secret: config.isInsecure ? undefined : config.secret, provider: config.provider, maxBatch: config.maxBatch, bodyLimits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs }, isDraining: () => isDraining });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  server.on("clientError", answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -78,6 +80,24 @@ async function main(): Promise<void> {
     registration = startRegistration({ edgeUrl: config.edgeUrl, advertiseUrl, secret: config.secret });
     console.log(`gpu-origin: joining the pool of ${config.edgeUrl} as ${advertiseUrl}`);
   }
+}
+
+/**
+ * Node's HTTP parser answers requests it cannot parse (a body cut short by a half-closed socket, a
+ * bad Content-Length, headers past the limit) with a bare status line; answer them as the protocol
+ * does instead, as `{"error": ...}`, and close the connection.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, message] =
+    error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large", "request headers too large"]
+    : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout", "request not received in time"]
+    : [400, "Bad Request", "malformed HTTP request (cut short, or a bad header)"];
+  const body = JSON.stringify({ error: message });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 main().catch((error: unknown) => {
