@@ -3,7 +3,8 @@
  * share. It admits requests, starts due batches on free servers, runs them through `execute`, and
  * settles every request exactly once: with its rows of the batch's outputs, or with a failure
  * (refused at admission, deadline passed while queued or while its batch ran, cancelled, or the
- * batch failed). A request whose deadline passes while its batch runs is answered 503 at its
+ * batch failed). When the model itself fails on a batch of several requests, each is rerun alone on
+ * the same server, so a request the model cannot take fails only itself. A request whose deadline passes while its batch runs is answered 503 at its
  * deadline; the batch goes on for the others. One timer wakes the loop at the next due time or
  * deadline; `onNextDue` lets a Durable Object arm an alarm as a backstop. Clock, timers and
  * deferral are injected, so tests run it on a fake clock.
@@ -161,14 +162,36 @@ export class BatchLoop<I, O> {
       this.scheduler.finish(batch, serviceMs ?? inferMs);
       batch.jobs.forEach((job, i) => job.payload.settle({ ok: true, value: results[i]!, batchRows: batch.rows, queueMs: startMs - job.enqueuedAtMs, inferMs }));
     } catch (error) {
-      this.scheduler.finish(batch);
       this.stats.count("failedBatches", 1);
-      if (!(error instanceof InferenceError) || error.status === 500) console.error(`batch of ${this.host.label} failed:`, error);
-      for (const job of batch.jobs) job.payload.settle({ ok: false, error });
+      if (batch.jobs.length > 1 && !(error instanceof InferenceError)) {
+        // The model itself failed, maybe on one request's input: rerun each request alone, so a
+        // bad request fails only itself. (A protocol error, e.g. an origin's 503, is the batch's.)
+        await this.isolate(batch);
+        this.scheduler.finish(batch);
+      } else {
+        this.scheduler.finish(batch);
+        if (!(error instanceof InferenceError) || error.status === 500) console.error(`batch of ${this.host.label} failed:`, error);
+        for (const job of batch.jobs) job.payload.settle({ ok: false, error });
+      }
     } finally {
       for (const job of batch.jobs) this.running.delete(job);
     }
     this.pump(false);
+  }
+
+  /** Runs a failed batch's requests one by one on the same server, each settling with its own outcome. */
+  private async isolate(batch: Batch<Entry<I, O>>): Promise<void> {
+    for (const job of batch.jobs) {
+      if (job.payload.isSettled) continue;
+      const startMs = this.host.now();
+      try {
+        const { results } = await this.host.execute([job.payload.input], { ...batch, jobs: [job], rows: job.rows });
+        job.payload.settle({ ok: true, value: results[0]!, batchRows: job.rows, queueMs: startMs - job.enqueuedAtMs, inferMs: this.host.now() - startMs });
+      } catch (error) {
+        if (!(error instanceof InferenceError) || error.status === 500) console.error(`request of ${this.host.label} failed alone:`, error);
+        job.payload.settle({ ok: false, error });
+      }
+    }
   }
 
   /** Arms the one timer for the next due time: a group due on a free server, or a deadline. */

@@ -39,6 +39,33 @@ function fakeLoop(limits: SchedulerLimits, line: ServiceLine, policy: FlushPolic
 const status = (o: Outcome<string> | undefined) => (o === undefined ? "pending" : o.ok ? 200 : (o.error as InferenceError).status);
 
 describe("BatchLoop", () => {
+  it("reruns each request of a batch the model failed on alone, so only the bad one fails", async () => {
+    const clock = new FakeClock();
+    const runs: string[][] = [];
+    const loop = new BatchLoop<string, string>(new Scheduler({ maxBatch: 4, windowMs: 5, maxQueueRows: 8 }, windowPolicy, new ServiceEstimate({ baseMs: 1, perRowMs: 1 })), {
+      label: "m",
+      now: clock.now,
+      ...clock.hostTimers,
+      execute: async (inputs) => {
+        runs.push(inputs);
+        await clock.after(2, undefined);
+        if (inputs.includes("bad")) throw new Error("kernel failed on input 'bad'");
+        return { results: inputs.map((i) => i.toUpperCase()) };
+      },
+    });
+    const outcomes = ["a", "bad", "c"].map((id) => loop.submit({ id, rows: 1, batchKey: "k", deadlineAtMs: 1_000, input: id }));
+    await clock.advanceTo(50);
+    const settled = await Promise.all(outcomes);
+    expect(settled.map((o) => (o.ok ? o.value : (o.error as Error).message))).toEqual(["A", "kernel failed on input 'bad'", "C"]);
+    expect(runs).toEqual([["a", "bad", "c"], ["a"], ["bad"], ["c"]]);
+    expect(loop.stats.snapshot().failedBatches).toBe(1);
+    // A protocol error fails the whole batch: nothing is rerun.
+    const { clock: clock2, batches, submit } = fakeLoop({ maxBatch: 2, windowMs: 0, maxQueueRows: 8 }, { baseMs: 1, perRowMs: 0 }, windowPolicy, () => true);
+    const [x, y] = [submit("x"), submit("y")];
+    await clock2.advanceTo(20);
+    expect([status(x.outcome), status(y.outcome), batches.length]).toEqual([503, 503, 1]);
+  });
+
   it("answers a request 503 at its own deadline while its batch runs on for the others", async () => {
     // Batches are expected to take 10 ms but take 40.
     const { clock, submit } = fakeLoop({ maxBatch: 2, windowMs: 0, maxQueueRows: 8 }, { baseMs: 10, perRowMs: 0 }, windowPolicy, undefined, { baseMs: 40, perRowMs: 0 });
