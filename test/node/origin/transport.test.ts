@@ -107,6 +107,11 @@ describe("gpu-origin transport", () => {
     expectJsonError(await raw(port, head, [Buffer.from("{")]), 413, /larger than 536870912 bytes/);
   });
 
+  it("answers its HTTP parser's errors as JSON: headers too large 431, a bad Content-Length 400", async () => {
+    expectJsonError(await raw(port, `GET /v2/${"a".repeat(70_000)} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`), 431, /request headers too large/);
+    expectJsonError(await raw(port, `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: abc\r\n\r\n{}`), 400, /malformed HTTP request/);
+  });
+
   it("serves a gzipped request and refuses undecodable gzip with 400", async () => {
     const plain = new TextEncoder().encode(vadJson());
     const zipped = gzipSync(plain);
