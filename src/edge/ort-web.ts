@@ -5,6 +5,12 @@
  * precompiled `WebAssembly.Module` (wrangler's CompiledWasm rule) and `WebAssembly.instantiate` is
  * wrapped to instantiate that module whenever ORT asks for its binary. One thread, no proxy worker:
  * workerd has neither SharedArrayBuffer threads nor Web Workers.
+ *
+ * One ORT call at a time per isolate: onnxruntime-web's `run` saves the WASM stack pointer, awaits,
+ * and restores it, so two runs that interleave (two models, or two buffers sharing this isolate)
+ * free each other's stack and fail with a trap such as "RuntimeError: null function" (the runner
+ * conformance suite's concurrency case caught it). Sessions created here queue their `run` calls,
+ * and session creation, on one isolate-wide chain; the WASM instance is single-threaded anyway.
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
@@ -27,10 +33,23 @@ function configureOrtForWorkerd(): void {
   ort.env.logLevel = "error";
 }
 
-/** Creates an inference session from model bytes inside workerd. */
+/** The end of the isolate's chain of ORT calls. */
+let lastCall: Promise<unknown> = Promise.resolve();
+
+/** Runs `call` once every ORT call queued before it has settled. */
+function oneAtATime<T>(call: () => Promise<T>): Promise<T> {
+  const result = lastCall.then(call);
+  lastCall = result.catch(() => undefined);
+  return result;
+}
+
+/** Creates an inference session from model bytes inside workerd; its `run` calls queue with every other ORT call of the isolate. */
 export async function createOrtWebSession(modelBytes: ArrayBuffer): Promise<ort.InferenceSession> {
   configureOrtForWorkerd();
-  return ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const session = await oneAtATime(() => ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
+  session.run = ((...args: unknown[]) => oneAtATime(() => run(...args))) as typeof session.run;
+  return session;
 }
 
 export { ort };

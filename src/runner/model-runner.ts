@@ -1,6 +1,8 @@
 /**
  * The one interface every place a batch can run implements: onnxruntime-web inside the edge
  * isolate, or a pool of Open Inference Protocol origin servers. Buffers do not care which.
+ * Implementations are registered by name (registry.ts; the names are the Placement values) and
+ * must pass the one conformance suite, test/fixtures/runner-conformance.ts.
  */
 import type { Placement } from "../models/manifest";
 import type { Tensor } from "../protocol/tensor";
