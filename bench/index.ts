@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <suite>`: runs one benchmark suite (edge, origin, scheduler, fidelity, planner, closed-loop) or all of them.
+ * `npm run bench -- <suite>`: runs one benchmark suite (edge, origin, scheduler, fidelity, planner, closed-loop, soak) or all of them.
  * Each writes its report to bench/reports/<suite>.{json,md}.
  */
 export {};
@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   scheduler: () => import("./scheduler"),
   fidelity: () => import("./fidelity"),
   "closed-loop": () => import("./closed-loop"),
+  soak: () => import("./soak"), // 10 minutes by default: `npm run bench -- soak --duration-s 90` for a trial
   planner: async () => {
     const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);
     return {
