@@ -19,7 +19,7 @@ import { decodeInferBody } from "../src/protocol/decode-infer-body";
 import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
-import { readBody, type BodyLimits } from "../src/protocol/read-body";
+import { decodeContent, readRawBody, type BodyLimits } from "../src/protocol/read-body";
 import { ReplayGuard } from "../src/origin/replay-guard";
 
 /** Server name and version reported by GET /v2. */
@@ -102,8 +102,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .use("*", async (c, next) => {
       c.set("startMs", now());
-      c.set("body", c.req.method === "POST" ? await readBody(c.req.raw, options.bodyLimits) : new Uint8Array(0));
-      const body = c.get("body");
+      // The hop signature covers the bytes as sent: checked before a compressed body is decoded.
+      const body = c.req.method === "POST" ? await readRawBody(c.req.raw, options.bodyLimits) : new Uint8Array(0);
       const authStartMs = now();
       c.set("readMs", authStartMs - c.get("startMs"));
       if (secret !== undefined) {
@@ -114,6 +114,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
         if (!replays.accept(verdict.nonce, verdict.timestampMs, Date.now())) throw new InferenceError(401, "request refused: replayed hop signature");
       }
       c.set("authMs", now() - authStartMs);
+      c.set("body", c.req.method === "POST" ? decodeContent(body, c.req.raw.headers, options.bodyLimits.maxBytes) : body);
       return next();
     })
     .get("/v2", (c) => c.json(ORIGIN_SERVER))

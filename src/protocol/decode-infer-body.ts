@@ -43,16 +43,66 @@ export function decodeInferBody(body: Uint8Array, headers: Pick<Headers, "get">,
   return parseInferRequest(json, manifest);
 }
 
-/** Refuses shape dims written as non-integers (`512.0`, `5e2`), naming the input where it can. */
+/**
+ * Refuses shape dims written as non-integers (`512.0`, `5e2`), naming the input. A cheap scan of
+ * the text clears almost every request: no `"shape"` array holds anything but integer literals, and
+ * no key is written with escapes. Otherwise a scan of the JSON's tokens (iterative, so any depth is
+ * fine) looks at the number literals of exactly `inputs[i].shape`.
+ */
 function checkShapeLiterals(text: string, request: unknown): void {
-  let index = 0;
-  for (const match of text.matchAll(SHAPE_ARRAY)) {
-    const bad = match[1]!.split(",").find((dim) => dim.trim() !== "" && !INTEGER_LITERAL.test(dim));
-    if (bad !== undefined) {
-      const name = (request as { inputs?: Array<{ name?: unknown }> })?.inputs?.[index]?.name;
-      const where = typeof name === "string" ? `input '${name.slice(0, 64)}'` : "a shape";
-      throw badRequest(`${where}: dimension ${JSON.stringify(bad.trim().slice(0, 32))} must be written as an integer`);
+  const isSuspect = text.includes("\\u") || [...text.matchAll(SHAPE_ARRAY)].some((m) => m[1]!.split(",").some((dim) => dim.trim() !== "" && !INTEGER_LITERAL.test(dim)));
+  if (!isSuspect) return;
+  const bad = nonIntegerShapeLiteral(text);
+  if (!bad) return;
+  const name = (request as { inputs?: Array<{ name?: unknown } | null> })?.inputs?.[bad.input]?.name;
+  const where = typeof name === "string" ? `input '${name.slice(0, 64)}'` : `input ${bad.input}`;
+  throw badRequest(`${where}: dimension ${JSON.stringify(bad.literal.slice(0, 32))} must be written as an integer`);
+}
+
+const NUMBER_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+/** The first number in some `inputs[i].shape` of (already valid) JSON text not written as an integer. */
+function nonIntegerShapeLiteral(text: string): { input: number; literal: string } | undefined {
+  type Role = "root" | "inputs" | "input" | "shape" | "other";
+  const stack: Array<{ isObject: boolean; role: Role; key?: string; index: number; input: number }> = [];
+  let isKeyNext = false;
+  for (let i = 0; i < text.length; ) {
+    const c = text[i]!;
+    if (c === "{" || c === "[") {
+      const isObject = c === "{";
+      const parent = stack.at(-1);
+      let role: Role = "other";
+      let input = -1;
+      if (!parent) role = isObject ? "root" : "other";
+      else if (parent.role === "root" && parent.key === "inputs" && !isObject) role = "inputs";
+      else if (parent.role === "inputs" && isObject) [role, input] = ["input", parent.index];
+      else if (parent.role === "input" && parent.key === "shape" && !isObject) [role, input] = ["shape", parent.input];
+      stack.push({ isObject, role, index: 0, input });
+      isKeyNext = isObject;
+      i++;
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+      isKeyNext = false;
+      i++;
+    } else if (c === ",") {
+      const top = stack.at(-1);
+      if (top) [top.index, isKeyNext] = [top.index + 1, top.isObject];
+      i++;
+    } else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (isKeyNext) stack.at(-1)!.key = JSON.parse(text.slice(i, end + 1)) as string;
+      isKeyNext = false;
+      i = end + 1;
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      NUMBER_TOKEN.lastIndex = i;
+      const literal = NUMBER_TOKEN.exec(text)![0];
+      const top = stack.at(-1);
+      if (top?.role === "shape" && !INTEGER_LITERAL.test(literal)) return { input: top.input, literal };
+      i += literal.length;
+    } else {
+      i++;
     }
-    index++;
   }
+  return undefined;
 }

@@ -94,8 +94,14 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest, payloa
     rows,
     batchKey: batchKeyOf(manifest.inputs, inputs),
     ...timeoutOf(request.parameters),
-    wantsBinaryOutputs: booleanParameter(request.parameters, "binary_data_output", "parameters") || (request.outputs ?? []).some((o) => booleanParameter(o.parameters, "binary_data", `output '${o.name}'`)),
+    wantsBinaryOutputs: wantsBinaryOutputs(request),
   };
+}
+
+/** Whether binary outputs are asked for, checking every flag (each must be a boolean). */
+function wantsBinaryOutputs(request: z.infer<typeof requestSchema>): boolean {
+  const flags = [booleanParameter(request.parameters, "binary_data_output", "parameters"), ...(request.outputs ?? []).map((o) => booleanParameter(o.parameters, "binary_data", `output '${o.name}'`))];
+  return flags.includes(true);
 }
 
 /** A boolean parameter (false when absent); anything but true/false is a 400. */

@@ -33,17 +33,32 @@ const DECODE_STEP_BYTES = 16 * 1024;
 
 /** The body's decoded bytes, or an InferenceError: 413 too large, 408 too slow, 400 truncated or undecodable, 415 unknown encoding. */
 export async function readBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
-  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
-  const Decoder = DECODERS[encoding];
-  if (Decoder === undefined) throw new InferenceError(415, `Content-Encoding ${JSON.stringify(encoding.slice(0, 32))} is not supported; send identity, gzip or deflate`);
-  const raw = await withTimeout(readRaw(request, limits.maxBytes), limits.timeoutMs, () => {
+  decoderFor(request.headers); // an unknown encoding is refused before the body is read
+  return decodeContent(await readRawBody(request, limits), request.headers, limits.maxBytes);
+}
+
+/** The body's bytes as sent (still encoded), within the size and time limits. */
+export function readRawBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+  return withTimeout(readRaw(request, limits.maxBytes), limits.timeoutMs, () => {
     try {
       void request.body?.cancel().catch(() => undefined);
     } catch {
       // the body is already gone
     }
   });
-  return Decoder === null ? raw : decode(raw, Decoder, encoding, limits.maxBytes);
+}
+
+/** Decodes bytes as sent by their Content-Encoding (identity, gzip or deflate), at most `maxBytes` of output. */
+export function decodeContent(raw: Uint8Array, headers: Pick<Headers, "get">, maxBytes: number): Uint8Array {
+  const { Decoder, encoding } = decoderFor(headers);
+  return Decoder === null ? raw : decode(raw, Decoder, encoding, maxBytes);
+}
+
+function decoderFor(headers: Pick<Headers, "get">): { Decoder: (typeof Gunzip | typeof Unzlib) | null; encoding: string } {
+  const encoding = (headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  const Decoder = DECODERS[encoding];
+  if (Decoder === undefined) throw new InferenceError(415, `Content-Encoding ${JSON.stringify(encoding.slice(0, 32))} is not supported; send identity, gzip or deflate`);
+  return { Decoder, encoding };
 }
 
 /**

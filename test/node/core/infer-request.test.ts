@@ -67,8 +67,13 @@ describe("validation: what an inference server must refuse", () => {
     const text = JSON.stringify({ inputs: [vadInput()] }).replace('"shape":[1,512]', '"shape":[1,512.0]');
     expectRefused(() => decodeText(text), /input 'input': dimension "512.0" must be written as an integer/);
     expectRefused(() => decodeText(text.replace("512.0", "5.12e2")), /must be written as an integer/);
-    // A "shape" inside a string is not a shape.
+    // A "shape" inside a string, or in parameters, is not a shape; an escaped key is one.
     expect(decodeText(JSON.stringify({ id: '"shape":[1.5]', inputs: [vadInput()] })).id).toBe('"shape":[1.5]');
+    expect(decodeText(JSON.stringify({ parameters: { shape: [null] }, inputs: [{ ...vadInput(), parameters: { shape: [0.5] } }] })).rows).toBe(1);
+    expectRefused(() => decodeText(text.replace('"shape"', '"\\u0073hape"')), /input 'input': dimension "512.0" must be written as an integer/);
+    // The exact check is iterative: parameters nested 100,000 deep beside an escaped id are fine.
+    const deep = JSON.stringify({ id: "\u0000", inputs: [vadInput()] }).replace('"inputs"', `"parameters":{"deep":${"[".repeat(100_000)}${"]".repeat(100_000)}},"inputs"`);
+    expect(decodeText(deep).id).toBe("\u0000");
   });
 
   it("refuses values outside the datatype's range", () => {
@@ -93,6 +98,8 @@ describe("validation: what an inference server must refuse", () => {
     }
     expect(parseInferRequest({ inputs: [vadInput()], parameters: { binary_data_output: false } }, vad).wantsBinaryOutputs).toBe(false);
     expectRefused(() => parseInferRequest({ inputs: [vadInput()], outputs: [{ name: "output" }, { name: "output" }] }, vad), /output 'output' is requested twice/);
+    // Every flag is checked, even when another already asks for binary.
+    expectRefused(() => parseInferRequest({ inputs: [vadInput()], parameters: { binary_data_output: true }, outputs: [{ name: "output", parameters: { binary_data: 0 } }] }, vad), /binary_data must be true or false/);
   });
 
   it("refuses header lengths that are not plain decimal digits, and the header on a JSON body", () => {

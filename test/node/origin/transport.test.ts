@@ -115,8 +115,8 @@ describe("gpu-origin transport", () => {
   it("serves a gzipped request and refuses undecodable gzip with 400", async () => {
     const plain = new TextEncoder().encode(vadJson());
     const zipped = gzipSync(plain);
-    // The hop signature covers the body the origin decodes.
-    const ok = await raw(port, await signedHead(plain, { "content-type": "application/json", "content-encoding": "gzip", "content-length": String(zipped.length) }), [zipped]);
+    // The hop signature covers the body as sent.
+    const ok = await raw(port, await signedHead(zipped, { "content-type": "application/json", "content-encoding": "gzip", "content-length": String(zipped.length) }), [zipped]);
     expect(ok?.status).toBe(200);
     expect((JSON.parse(ok!.body) as { outputs: unknown[] }).outputs).toHaveLength(2);
     const junk = Buffer.from("definitely not gzip");
