@@ -1,7 +1,8 @@
 /**
  * Global setup of the workers test project (runs in Node): computes onnxruntime-node reference
- * outputs for the fixture inputs, and loads the Open Inference Protocol schemas from the spec, then
- * hands both to the tests through vitest's provide/inject (workerd can read neither file).
+ * outputs for the fixture inputs, the runner conformance inputs and the fuzz reference cases
+ * (test/setup/fuzz-references.ts), and loads the Open Inference Protocol schemas from the spec,
+ * then hands them to the tests through vitest's provide/inject (workerd can read neither file).
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -10,6 +11,8 @@ import type { TestProject } from "vitest/node";
 import { parse } from "yaml";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
 import type { References } from "../fixtures/provided-context";
+import { conformanceReferences } from "./conformance-references";
+import { encodeReferences, fuzzOptions, fuzzReferenceOutputs } from "./fuzz-references";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -30,6 +33,9 @@ export default async function setup(project: TestProject): Promise<void> {
     await session.release();
   }
   project.provide("references", references);
+  project.provide("conformanceReferences", await conformanceReferences());
+  project.provide("fuzzReferences", encodeReferences(await fuzzReferenceOutputs()));
+  project.provide("fuzzOptions", fuzzOptions());
   const spec = parse(readFileSync(resolve(root, "test", "spec", "open_inference_rest.yaml"), "utf8"));
   project.provide("oipSchemas", withoutExamples(spec.components.schemas) as Record<string, unknown>);
 }

@@ -1,0 +1,88 @@
+/**
+ * Fuzzing the edge Worker inside real workerd (its fetch handler, real Durable Object buffers and
+ * onnxruntime-web): property-based valid, invalid and junk Open Inference Protocol requests, JSON
+ * and binary (test/fixtures/oip-arbitraries.ts, oip-mutations.ts, oip-junk.ts), each checked against
+ * the validation contract (test/fixtures/oip-fuzz-check.ts): no 5xx, every refusal a 4xx `{"error"}`
+ * allowed for its violations, no internals shown, every accepted request's outputs equal to
+ * onnxruntime-node's (computed by the global setup); the Worker stays ready and correct after each
+ * property. A fixed seed (FUZZ_SEED explores others, FUZZ_SCALE multiplies the runs, FUZZ_SURVEY=1
+ * lists every failure instead of stopping at the first); a failure prints fast-check's seed and
+ * shrunk counterexample. ppocr-det runs at the edge in this project (vitest.config.ts).
+ */
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { runtimeConfig } from "../../src/config";
+import worker from "../../src/index";
+import { fuzzModelOf, validRequest, type FuzzContext } from "../fixtures/oip-arbitraries";
+import { describeTally, healthProblems, runFuzz, throwIfFailed, type FuzzRun, type FuzzTarget, type ReferenceOutputs } from "../fixtures/oip-fuzz-check";
+import { validCase } from "../fixtures/oip-fuzz-requests";
+import { invalidCase } from "../fixtures/oip-invalid-case";
+import { junkCase, junkRequest } from "../fixtures/oip-junk";
+import { invalidRequest } from "../fixtures/oip-mutations";
+import "../fixtures/provided-context";
+
+const config = runtimeConfig(env);
+const ctx: FuzzContext = { models: new Map([...config.models.values()].map(({ manifest }) => [manifest.name, fuzzModelOf(manifest)])), maxBodyBytes: config.bodyLimits.maxBytes };
+
+const encoded = inject("fuzzReferences");
+const decoded = new Map<string, ReferenceOutputs>();
+
+/** onnxruntime-node's outputs for a reference case, decoded once. */
+function reference(key: string): ReferenceOutputs {
+  let outputs = decoded.get(key);
+  if (!outputs) {
+    const byName = encoded[key];
+    if (!byName) throw new Error(`no onnxruntime-node reference for ${key}`);
+    outputs = Object.fromEntries(Object.entries(byName).map(([name, { shape, base64 }]) => [name, { shape, data: new Float32Array(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer) }]));
+    decoded.set(key, outputs);
+  }
+  return outputs;
+}
+
+/**
+ * Calls the Worker's fetch handler in workerd, with the Content-Length a client sends. Not through
+ * SELF: vitest-pool-workers 0.23 wraps the entrypoint's prototype in one more Proxy per request
+ * (cloudflare/workers-sdk#15092), so thousands of SELF.fetch calls slow down quadratically and end
+ * in "Maximum call stack size exceeded".
+ */
+const target: FuzzTarget = {
+  async send(request) {
+    const headers = { ...request.headers, ...(request.body && { "content-length": String(request.body.length) }) };
+    const executionCtx = createExecutionContext();
+    const response = await worker.fetch(new Request(`http://edge.test${request.path}`, { method: request.method, headers, ...(request.body && { body: request.body }) }), env, executionCtx);
+    const body = await response.arrayBuffer();
+    await waitOnExecutionContext(executionCtx);
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  },
+  reference,
+};
+
+const { seed, scale, isSurvey } = inject("fuzzOptions");
+const run = (numRuns: number, batch: number): FuzzRun => ({ numRuns: Math.ceil(numRuns * scale), seed, batch, isSurvey });
+
+/** Runs a property and reports how many requests it sent in how long. */
+async function fuzz<T>(name: string, ...args: Parameters<typeof runFuzz<T>>): Promise<number> {
+  const startMs = Date.now();
+  const tally = await runFuzz(...args);
+  console.log(`edge fuzz, ${name} (seed ${seed}): ${describeTally(tally, Date.now() - startMs)}`);
+  throwIfFailed(tally);
+  return tally.sent;
+}
+
+describe("the edge Worker under fuzzing", () => {
+  afterEach(async () => {
+    expect(await healthProblems(target, ctx)).toEqual([]);
+  });
+
+  it("refuses every invalid request with a 4xx {error} its violations allow", async () => {
+    expect(await fuzz("invalid", target, invalidRequest(ctx), (spec) => invalidCase(spec, ctx), run(1_000, 8))).toBeGreaterThanOrEqual(3_600 * scale);
+  }, 600_000);
+
+  it("refuses junk (random bytes and JSON, deep nesting, many keys) and answers every route and method", async () => {
+    expect(await fuzz("junk", target, junkRequest(ctx), (spec) => junkCase(spec, ctx), run(400, 8))).toBeGreaterThanOrEqual(1_400 * scale);
+  }, 600_000);
+
+  it("answers every valid request with onnxruntime-node's outputs, JSON or binary", async () => {
+    expect(await fuzz("valid", target, validRequest(ctx), (spec) => validCase(spec, ctx), run(100, 4))).toBeGreaterThanOrEqual(150 * scale);
+  }, 600_000);
+});
