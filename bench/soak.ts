@@ -8,7 +8,9 @@
  * requests (bench/lib/soak-invalid.ts). Every valid request carries a unique id and one of a pool
  * of seeded inputs whose outputs onnxruntime-node computed first: an answer must echo its id and
  * hold its own seed's outputs. RSS of every process of the stack (and of this one) is sampled
- * every 5 s. Writes bench/reports/soak.{json,md} and bench/reports/soak-rss.svg.
+ * every 5 s. Beside the stack, a no-op Worker under its own wrangler dev (src/edge/noop-worker.ts)
+ * gets a copy of every request: its workerd's growth is the platform's own, and the runtime's is
+ * judged beyond it. Writes bench/reports/soak.{json,md} and bench/reports/soak-rss.svg.
  * Bounded: at most 1.5 x rate x duration requests, none sent after the duration, each request
  * bounded by its deadline plus LOST_MARGIN_MS; the stack is stopped by its process ids.
  */
@@ -16,7 +18,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { freePort, ROOT } from "../src/cli/processes";
+import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
 import { startStack, type Stack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH } from "../src/protocol/oip-binary";
@@ -24,7 +26,7 @@ import { decodeAnswer } from "./lib/oip-answer";
 import { seededRandom } from "./lib/open-loop";
 import { RestartWatch } from "./lib/restart-watch";
 import { commandLine, processAndDescendants, RssSampler, type SampledProcess } from "./lib/rss-sampler";
-import { send, sendPartial, type Outcome } from "./lib/soak-client";
+import { mirrorTo, send, sendPartial, type Outcome } from "./lib/soak-client";
 import { invalidCases } from "./lib/soak-invalid";
 import { buildPools, requestBody, verdictOf, type ModelPool, type SeedCase } from "./lib/soak-models";
 import { writeSoakReports } from "./lib/soak-report";
@@ -94,6 +96,12 @@ function processesOf(stack: Stack): SampledProcess[] {
   const edge = stack.edge.process.pid === undefined ? [] : processAndDescendants(stack.edge.process.pid).map((pid) => ({ key: `${roleOf(commandLine(pid), edgePort)} ${pid}`, pid }));
   const origins = stack.origins().flatMap((o) => (o.pid === undefined ? [] : [{ key: `origin :${o.port} ${o.pid}`, pid: o.pid }]));
   return [{ key: `bench ${process.pid}`, pid: process.pid }, ...edge, ...origins];
+}
+
+/** The baseline's processes, keyed "baseline <role>". */
+function baselineProcesses(baseline: Started): SampledProcess[] {
+  const port = new URL(baseline.url).port;
+  return baseline.process.pid === undefined ? [] : processAndDescendants(baseline.process.pid).map((pid) => ({ key: `baseline ${roleOf(commandLine(pid), port)} ${pid}`, pid }));
 }
 
 interface Sender {
@@ -236,9 +244,13 @@ export async function main(): Promise<void> {
   rmSync(stateDir, { recursive: true, force: true });
   console.log(`soak: starting the stack (edge on 127.0.0.1:${port}, ${replicas}-${maxReplicas} origin replicas)`);
   const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit" });
+  // The platform baseline: a no-op Worker under its own wrangler dev, sent a copy of every request.
+  const baselinePort = await freePort();
+  const baseline = await startEdge({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } });
+  console.log(`soak: platform baseline (a no-op Worker) on 127.0.0.1:${baselinePort} gets a copy of every request`);
   const tally = new SoakTally();
   const sender: Sender = { baseUrl: stack.edge.url, pools: new Map(pools.map((p) => [p.model, p])), deadlineMs, tally, random: seededRandom(Number(options.seed)) };
-  const sampler = new RssSampler(() => processesOf(stack), RSS_INTERVAL_MS);
+  const sampler = new RssSampler(() => [...processesOf(stack), ...baselineProcesses(baseline)], RSS_INTERVAL_MS);
   // wrangler dev restarts the Worker's workerd when a source file changes: such a restart explains what it drops.
   const watch = stack.edge.process.pid === undefined ? undefined : new RestartWatch(stack.edge.process.pid, /workerd/);
   let progress: NodeJS.Timeout | undefined;
@@ -253,19 +265,24 @@ export async function main(): Promise<void> {
       console.log(`  warm-up ${p.model}: ${outcomes.map((o) => `${o.kind === "answer" ? o.status : o.kind} in ${o.latencyMs.toFixed(0)} ms`).join(", ")}`);
     }
     console.log(`soak: ${durationS} s of mixed traffic at ${ratePerS} requests/s (warm-up ${warmUpS} s)`);
+    mirrorTo(baseline.url);
     sampler.start();
     watch?.start();
     for (const p of processesOf(stack)) console.log(`  sampling ${p.key}: ${commandLine(p.pid).slice(0, 140)}`);
     progress = setInterval(() => console.log(`  ${tally.counts.sent} done, ${tally.counts.lost} lost, ${tally.counts.failures5xx} 5xx failures, ${tally.counts.misrouted + tally.counts.wrongOutputs + tally.counts.idMismatch} misrouted or wrong`), 30_000);
     await drive(sender, ratePerS, durationS, () => sampler.stop());
+    mirrorTo(undefined);
     post = await postCheck(sender);
     stats = await fetchStats(stack.edge.url, pools.map((p) => p.model));
   } finally {
     clearInterval(progress);
     sampler.stop();
     watch?.stop();
+    mirrorTo(undefined);
     await stack.stop();
+    await baseline.stop(5_000);
     rmSync(stateDir, { recursive: true, force: true });
+    rmSync(join(ROOT, ".wrangler", `state-${baselinePort}`), { recursive: true, force: true });
   }
   writeSoakReports({ command, startedAt, durationS, ratePerS, warmUpS, replicas, maxReplicas, mix: MIX, modelMix: MODEL_MIX, lostMarginMs: LOST_MARGIN_MS, pools, tally, rss: sampler.samples, restarts: watch?.restarts ?? [], post, stats });
 }

@@ -2,7 +2,8 @@
  * Misbehaving HTTP clients for the soak benchmark, on loopback only: a request that may be aborted
  * after a delay (as a client that gives up does) and is bounded by a total time limit, and a raw
  * node:net client that sends the headers and part of a body, then closes the socket. Outcomes are
- * data (a discriminated union), never exceptions.
+ * data (a discriminated union), never exceptions. With `mirrorTo`, every request also goes, the
+ * same, to a baseline server.
  */
 import { Agent, request } from "node:http";
 import { connect } from "node:net";
@@ -39,8 +40,21 @@ function assertLoopback(baseUrl: string): URL {
   return url;
 }
 
+/** A second server that gets a copy of every request sent (the soak's platform baseline), if any. */
+let mirrorUrl: string | undefined;
+
+/** Sends a copy of every later request (same bytes, same aborts and partial bodies) to `baseUrl` too; its outcomes are ignored. */
+export function mirrorTo(baseUrl: string | undefined): void {
+  mirrorUrl = baseUrl === undefined ? undefined : assertLoopback(baseUrl).origin;
+}
+
 /** Sends `spec` to `baseUrl` (http://127.0.0.1:port) and resolves with its outcome; never rejects. */
-export function send(baseUrl: string, spec: RequestSpec, { timeoutMs, abortAfterMs }: SendLimits): Promise<Outcome> {
+export function send(baseUrl: string, spec: RequestSpec, limits: SendLimits): Promise<Outcome> {
+  if (mirrorUrl !== undefined) void exchange(mirrorUrl, spec, limits);
+  return exchange(baseUrl, spec, limits);
+}
+
+function exchange(baseUrl: string, spec: RequestSpec, { timeoutMs, abortAfterMs }: SendLimits): Promise<Outcome> {
   const url = assertLoopback(baseUrl);
   const startMs = performance.now();
   const elapsed = () => performance.now() - startMs;
@@ -93,6 +107,11 @@ export interface PartialOutcome {
  * body) and the first `sentBytes` of the body, and destroys the socket after `closeAfterMs`.
  */
 export function sendPartial(baseUrl: string, spec: RequestSpec & { body: Uint8Array }, sentBytes: number, closeAfterMs: number): Promise<PartialOutcome> {
+  if (mirrorUrl !== undefined) void partial(mirrorUrl, spec, sentBytes, closeAfterMs);
+  return partial(baseUrl, spec, sentBytes, closeAfterMs);
+}
+
+function partial(baseUrl: string, spec: RequestSpec & { body: Uint8Array }, sentBytes: number, closeAfterMs: number): Promise<PartialOutcome> {
   const url = assertLoopback(baseUrl);
   return new Promise((resolve) => {
     const outcome: PartialOutcome = { responseBytes: 0 };

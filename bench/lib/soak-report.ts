@@ -73,6 +73,7 @@ export function writeSoakReports(run: SoakRun): void {
     { name: "0 wrong outputs (matching no seed, or unreadable)", measured: String(c.wrongOutputs), isMet: c.wrongOutputs === 0 },
     { name: "0 x 5xx (503 refusals with Retry-After and a JSON error are counted apart)", measured: `${c.failures5xx} (503 refusals: ${c.refusals503})`, isMet: c.failures5xx === 0 },
     growthTarget(growth, "runtime", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): the Worker's workerd and each origin replica`),
+    beyondBaselineTarget(growth, `RSS growth < ${MAX_GROWTH_PCT} % after warm-up beyond the platform's: the Worker's workerd against a no-op Worker's workerd sent the same requests (growth in MiB, as % of the Worker's RSS after warm-up)`),
     growthTarget(growth, "dev server", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): wrangler dev's own processes (wrangler, its proxy workerd, esbuild)`),
     { name: "after the soak: edge ready and every model answers its own outputs", measured: `ready ${run.post.readyStatus}; ${Object.entries(run.post.models).map(([m, v]) => `${m} ${v}`).join(", ")}`, isMet: run.post.readyStatus === 200 && Object.values(run.post.models).every((v) => v === "200, own outputs") },
   ];
@@ -103,11 +104,12 @@ export function writeSoakReports(run: SoakRun): void {
   console.log("wrote bench/reports/soak.json, soak.md, soak-rss.svg");
 }
 
-type Group = "runtime" | "dev server" | "bench";
+type Group = "runtime" | "dev server" | "bench" | "baseline";
 
-/** Which processes a memory target judges: the runtime (what production runs too) apart from wrangler dev's tooling; the bench is not judged. */
+/** Which processes a memory target judges: the runtime (what production runs too) apart from wrangler dev's tooling; the bench and the baseline are not judged. */
 function groupOf(key: string): Group {
   if (key.startsWith("bench")) return "bench";
+  if (key.startsWith("baseline")) return "baseline";
   return /^(workerd Worker|origin)/.test(key) ? "runtime" : "dev server";
 }
 
@@ -115,6 +117,17 @@ function growthTarget(growth: Array<RssGrowth & { group: Group }>, group: Group,
   const judged = growth.filter((g) => g.group === group && g.growthPct !== null);
   const worst = judged.reduce<RssGrowth | undefined>((w, g) => (w && w.growthPct! >= g.growthPct! ? w : g), undefined);
   return { name, measured: worst ? `worst ${worst.key}: ${worst.growthPct!.toFixed(1)} %` : "no process sampled at both times", isMet: judged.length > 0 && judged.every((g) => g.growthPct! < MAX_GROWTH_PCT) };
+}
+
+/** The Worker's workerd growth after warm-up minus the no-op baseline Worker's, in MiB, as % of the Worker's RSS after warm-up. */
+function beyondBaselineTarget(growth: Array<RssGrowth & { group: Group }>, name: string): Target {
+  const worker = growth.find((g) => g.key.startsWith("workerd Worker") && g.warmMiB !== null && g.endMiB !== null);
+  const base = growth.find((g) => g.key.startsWith("baseline workerd Worker") && g.warmMiB !== null && g.endMiB !== null);
+  if (!worker || !base) return { name, measured: "not sampled", isMet: false };
+  const ownMiB = worker.endMiB! - worker.warmMiB!;
+  const baseMiB = base.endMiB! - base.warmMiB!;
+  const pct = ((ownMiB - baseMiB) / worker.warmMiB!) * 100;
+  return { name, measured: `Worker +${ownMiB.toFixed(0)} MiB, no-op baseline +${baseMiB.toFixed(0)} MiB: ${pct.toFixed(1)} %`, isMet: pct < MAX_GROWTH_PCT };
 }
 
 function latencySummary(samples: number[]) {
@@ -173,7 +186,7 @@ function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { g
     "| process | judged as | start | after warm-up | end | max | growth after warm-up | | CPU % |",
     "|---|---|---:|---:|---:|---:|---:|---|---:|",
   );
-  for (const g of growth) out.push(`| ${g.key} | ${g.group === "bench" ? "not judged" : g.group} | ${mib(g.startMiB)} | ${mib(g.warmMiB)} | ${mib(g.endMiB)} | ${mib(g.maxMiB)} | ${g.growthPct === null ? "n/a (not running at both times)" : `${g.growthPct.toFixed(1)} %`} | ${g.group === "bench" || g.growthPct === null ? "" : g.growthPct < MAX_GROWTH_PCT ? "pass" : "**FAIL**"} | ${g.cpuPct.toFixed(0)} |`);
+  for (const g of growth) out.push(`| ${g.key} | ${g.group === "bench" || g.group === "baseline" ? `not judged${g.group === "baseline" ? " (baseline)" : ""}` : g.group} | ${mib(g.startMiB)} | ${mib(g.warmMiB)} | ${mib(g.endMiB)} | ${mib(g.maxMiB)} | ${g.growthPct === null ? "n/a (not running at both times)" : `${g.growthPct.toFixed(1)} %`} | ${g.group === "bench" || g.group === "baseline" || g.growthPct === null ? "" : g.growthPct < MAX_GROWTH_PCT ? "pass" : "**FAIL**"} | ${g.cpuPct.toFixed(0)} |`);
   out.push("", "## Incidents (first 10 of each)", "");
   const lostIncidents = { lost: tally.lost.map((l) => ({ ...l, detail: `${l.detail}${isNearRestart(l, run.restarts) ? " (near a Worker restart)" : ""}` })) };
   for (const [name, list] of Object.entries({ ...lostIncidents, ...tally.incidents })) {
