@@ -14,7 +14,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { runtimeConfig } from "../../src/config";
 import worker from "../../src/index";
 import { fuzzModelOf, validRequest, type FuzzContext } from "../fixtures/oip-arbitraries";
-import { describeTally, healthProblems, runFuzz, throwIfFailed, type FuzzRun, type FuzzTarget, type ReferenceOutputs } from "../fixtures/oip-fuzz-check";
+import { fuzzSuite, healthProblems, type FuzzTarget, type ReferenceOutputs } from "../fixtures/oip-fuzz-check";
 import { validCase } from "../fixtures/oip-fuzz-requests";
 import { invalidCase } from "../fixtures/oip-invalid-case";
 import { junkCase, junkRequest } from "../fixtures/oip-junk";
@@ -58,16 +58,7 @@ const target: FuzzTarget = {
 };
 
 const { seed, scale, isSurvey } = inject("fuzzOptions");
-const run = (numRuns: number, batch: number): FuzzRun => ({ numRuns: Math.ceil(numRuns * scale), seed, batch, isSurvey });
-
-/** Runs a property and reports how many requests it sent in how long. */
-async function fuzz<T>(name: string, ...args: Parameters<typeof runFuzz<T>>): Promise<number> {
-  const startMs = Date.now();
-  const tally = await runFuzz(...args);
-  console.log(`edge fuzz, ${name} (seed ${seed}): ${describeTally(tally, Date.now() - startMs)}`);
-  throwIfFailed(tally);
-  return tally.sent;
-}
+const { run, fuzz } = fuzzSuite("edge", { seed, scale, isSurvey });
 
 describe("the edge Worker under fuzzing", () => {
   afterEach(async () => {
