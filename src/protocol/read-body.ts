@@ -33,8 +33,9 @@ const DECODE_STEP_BYTES = 16 * 1024;
 
 /** The body's decoded bytes, or an InferenceError: 413 too large, 408 too slow, 400 truncated or undecodable, 415 unknown encoding. */
 export async function readBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
-  decoderFor(request.headers); // an unknown encoding is refused before the body is read
-  return decodeContent(await readRawBody(request, limits), request.headers, limits.maxBytes);
+  const { Decoder, encoding } = decoderFor(request.headers); // an unknown encoding is refused before the body is read
+  const raw = await readRawBody(request, limits);
+  return Decoder === null ? raw : decode(raw, Decoder, encoding, limits.maxBytes);
 }
 
 /** The body's bytes as sent (still encoded), within the size and time limits. */

@@ -14,7 +14,7 @@ import { pinUpdateSchema } from "../control/plan";
 import { MAX_HEARTBEAT_TTL_MS } from "../control/replica-registry";
 import { constantTimeEqual, verifyHop } from "../origin/hop-signature";
 import { badRequest, InferenceError } from "../protocol/errors";
-import { readBody } from "../protocol/read-body";
+import { decodeContent, readBody, readRawBody } from "../protocol/read-body";
 import { lookupModel } from "./lookup";
 
 /** Largest control request body, bytes. */
@@ -67,8 +67,9 @@ export const controlRoutes = new Hono<{ Bindings: Env }>()
   })
   .put("/v2/models/:model/plan/pins", async (c) => {
     requireAdmin(c);
-    const { manifest } = lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined);
-    const update = pinUpdateSchema.safeParse(parseJson(await readBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: runtimeConfig(c.env).bodyLimits.timeoutMs })));
+    const config = runtimeConfig(c.env);
+    const { manifest } = lookupModel(config, c.req.param("model"), undefined);
+    const update = pinUpdateSchema.safeParse(parseJson(await readBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: config.bodyLimits.timeoutMs })));
     if (!update.success) throw badRequest(`invalid pins: ${describe(update.error)}`);
     return c.json(await controllerOf(c.env, manifest.name).pin(manifest.name, update.data));
   })
@@ -77,8 +78,10 @@ export const controlRoutes = new Hono<{ Bindings: Env }>()
     return c.json(await registryOf(c.env).view());
   })
   .post("/v2/pool/heartbeat", async (c) => {
-    const body = await readBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: runtimeConfig(c.env).bodyLimits.timeoutMs });
-    const { nonce, timestampMs } = await verifySigned(c, body);
+    // As at the origin, the signature covers the bytes as sent: checked before they are decoded.
+    const raw = await readRawBody(c.req.raw, { maxBytes: MAX_CONTROL_BODY_BYTES, timeoutMs: runtimeConfig(c.env).bodyLimits.timeoutMs });
+    const { nonce, timestampMs } = await verifySigned(c, raw);
+    const body = decodeContent(raw, c.req.raw.headers, MAX_CONTROL_BODY_BYTES);
     const beat = heartbeatSchema.safeParse(parseJson(body));
     if (!beat.success) throw badRequest(`invalid heartbeat: ${describe(beat.error)}`);
     const url = beat.data.url.replace(/\/+$/, "");
