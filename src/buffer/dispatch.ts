@@ -10,12 +10,13 @@
  * refuses such requests itself, before their bodies are read or the buffer is called, so overload
  * costs the buffer's thread as little as possible.
  */
-import type { ModelManifest } from "../models/manifest";
+import type { ModelManifest, Placement } from "../models/manifest";
 import { fromFailureRecord, InferenceError, unavailable } from "../protocol/errors";
-import type { BatchBuffer, BufferJob, BufferReply } from "./batch-buffer";
+import type { BatchBuffer } from "./batch-buffer";
+import type { BufferJob, BufferReply } from "./model-server";
 
-/** A successful buffer reply, with the shard that served it. */
-export type BufferResult = Extract<BufferReply, { ok: true }> & { shard: number };
+/** A successful reply, with where it was served: the placement, and the shard for buffered ones. */
+export type BufferResult = Extract<BufferReply, { ok: true }> & { placement: Placement; shard?: number };
 
 /** How the caller's request is tied to the dispatch: its abort signal, and a way to finish work after it ends. */
 export interface DispatchContext {
@@ -25,6 +26,19 @@ export interface DispatchContext {
 
 /** Per shard ("model#shard"): a request due before this epoch ms would be refused. */
 const busyUntilMs = new Map<string, number>();
+
+/** Durable Object ids per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
+const idsOf = new WeakMap<DurableObjectNamespace<BatchBuffer>, Map<string, DurableObjectId>>();
+
+/** The buffer stub of a model shard. */
+export function bufferStub(namespace: DurableObjectNamespace<BatchBuffer>, model: string, shard: number): DurableObjectStub<BatchBuffer> {
+  let ids = idsOf.get(namespace);
+  if (!ids) idsOf.set(namespace, (ids = new Map()));
+  const name = `${model}#${shard}`;
+  let id = ids.get(name);
+  if (!id) ids.set(name, (id = namespace.idFromName(name)));
+  return namespace.get(id);
+}
 
 /** Picks the shard a new request of `manifest` goes to. */
 export function pickShard(manifest: ModelManifest): number {
@@ -44,24 +58,25 @@ export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs:
 export async function dispatchToBuffer(
   namespace: DurableObjectNamespace<BatchBuffer>,
   manifest: ModelManifest,
-  job: Omit<BufferJob, "shard">,
+  job: BufferJob,
   { signal, waitUntil }: DispatchContext,
   firstShard = pickShard(manifest),
 ): Promise<BufferResult> {
   const shards = manifest.batching.shards;
   let shard = firstShard;
   for (let attempt = 0; ; attempt++) {
-    const stub = namespace.get(namespace.idFromName(`${manifest.name}#${shard}`));
+    const stub = bufferStub(namespace, manifest.name, shard);
     // The client went away: drop the job from the buffer (kept alive past the request's end).
     const onAbort = () => waitUntil(stub.cancel(job.id).catch(() => false));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const reply = await stub.infer({ ...job, shard });
+      const reply = await stub.infer(job, shard);
       if (!reply.ok) {
         if (reply.busyUntilMs !== undefined) busyUntilMs.set(`${manifest.name}#${shard}`, reply.busyUntilMs);
         throw fromFailureRecord(reply.failure);
       }
-      return { ...reply, shard };
+      // The buffer ran it in its isolate unless an origin replica served it (the plan may have changed since the route read it).
+      return { ...reply, placement: reply.servedBy === "edge" ? "edge" : "origin", shard };
     } catch (error) {
       if (!isBufferFailure(error)) throw error;
       const canRetry = attempt === 0 && !isOverloaded(error) && Date.now() < job.deadlineAtMs && !signal?.aborted;

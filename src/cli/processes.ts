@@ -73,14 +73,17 @@ export interface EdgeOptions {
   script?: string;
   /** Where the child's output goes. */
   stdio?: "inherit" | "ignore";
+  /** The checkout whose Worker runs (default this one; a benchmark's baseline runs another), with this checkout's wrangler. */
+  root?: string;
 }
 
-/** Starts the edge Worker with `wrangler dev` and resolves once /v2/health/live answers. */
-export async function startEdge({ port, vars = {}, script, stdio = "ignore" }: EdgeOptions): Promise<Started> {
-  const args = ["dev", ...(script ? [script] : []), "--config", resolve(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", resolve(ROOT, ".wrangler", `state-${port}`)];
+/** Starts the edge Worker with `wrangler dev` and resolves once it is ready (its direct-placed models warm). */
+export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT }: EdgeOptions): Promise<Started> {
+  const args = ["dev", ...(script ? [script] : []), "--config", resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", resolve(root, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
-  const child = spawn(bin("wrangler"), args, { cwd: ROOT, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
-  return startedWhenReady(port, "/v2/health/live", child);
+  const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
+  // The edge is ready once its direct-placed models' sessions are warm; bench workers answer liveness only.
+  return startedWhenReady(port, script ? "/v2/health/live" : "/v2/health/ready", child);
 }
 
 /** Options for one origin replica. */

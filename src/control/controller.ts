@@ -28,6 +28,7 @@ import { ReactivePolicy, RAY_SERVE_DEFAULTS } from "./reactive-policy";
 import { cheapestPlan, type PlanningContext, predictPlan } from "./replan";
 import { TELEMETRY_BIN_MS as BIN_MS, type Telemetry } from "./telemetry";
 import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
+import { runtimeOf } from "../models/manifest";
 import { scaleArrival } from "../planner/fit-map";
 
 /** How a model's plan is decided. */
@@ -303,7 +304,9 @@ export class Controller {
       const bare = cheapestPlan(measured, context);
       if (bare) return this.apply(bare.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}; planned without headroom`, bare.predicted);
       const { maxShards, maxPoolSize } = this.context.limits;
-      const widest = withPins({ ...current, shards: maxShards, poolSize: current.placement === "origin" ? maxPoolSize : 0 }, this.pins);
+      // Shards only add servers behind buffers: a direct plan widens to buffered edge shards.
+      const placement = current.placement === "direct" ? "edge" : current.placement;
+      const widest = withPins({ ...current, placement, shards: maxShards, poolSize: placement === "origin" ? maxPoolSize : 0 }, this.pins);
       return this.apply(widest, nowMs, `${trigger}: no plan meets the SLO at ${rate}; scaled out to the limits`);
     }
     if (!best || sinceChangeMs < this.options.minChangeIntervalMs) return undefined;
@@ -320,6 +323,8 @@ export class Controller {
     const ongoing = this.ongoingRows(nowMs);
     this.reactive.observe(nowMs, ongoing);
     const current = this.state.published.plan;
+    // A direct plan has nothing the reactive rule scales (the platform runs more isolates itself).
+    if (current.placement === "direct") return undefined;
     const field = current.placement === "origin" ? "poolSize" : "shards";
     const count = this.reactive.decide(nowMs, current[field]);
     if (count === current[field]) return undefined;
@@ -346,18 +351,19 @@ export class Controller {
   private planningContext(current: LivePlan): PlanningContext {
     const service = { ...this.context.service };
     const measured = this.serviceLine;
-    const prior = service[current.placement];
+    const running = runtimeOf(current.placement);
+    const prior = service[running];
     if (measured && prior) {
       // The live line replaces the profile of where the model runs; the other placement's profile
       // is scaled by the same measured/profile ratio (at a typical batch of 8 rows), so that a slow
       // machine or a cold start does not make the placement it is measured on look worse.
       const at = (line: ServiceLine) => line.baseMs + 8 * line.perRowMs;
       const ratio = at(prior) > 0 ? at(measured) / at(prior) : 1;
-      for (const p of ["edge", "origin"] as const) {
-        const line = service[p];
-        if (p !== current.placement && line) service[p] = { baseMs: line.baseMs * ratio, perRowMs: line.perRowMs * ratio };
+      for (const runtime of ["edge", "origin"] as const) {
+        const line = service[runtime];
+        if (runtime !== running && line) service[runtime] = { baseMs: line.baseMs * ratio, perRowMs: line.perRowMs * ratio };
       }
-      service[current.placement] = measured;
+      service[running] = measured;
     }
     return { ...this.context, service, pins: this.pins };
   }

@@ -98,6 +98,7 @@ export class ModelController extends DurableObject<Env> {
       manifest: entry.manifest,
       service: entry.service,
       overheadMs: entry.overheadMs,
+      hopMs: entry.hopMs,
       originNetworkMs: ORIGIN_NETWORK_MS,
       hasOrigin: hasOriginPool(config),
       limits: { maxShards: config.control.maxShards, maxPoolSize: Math.max(1, config.control.maxReplicas) },

@@ -3,7 +3,8 @@
  * model's last published plan, refreshed from the model's controller in the background at most once
  * per PLAN_REFRESH_MS (a buffer also learns it from every telemetry reply), and serves requests
  * with the manifest under that plan. So a new plan reaches routing and batching within about a
- * second, and the hot path never waits for the controller. The origin pool's members are cached
+ * second, and the hot path never waits for the controller (a refresh starts once the request
+ * that found it due has its answer). The origin pool's members are cached
  * the same way from the registry.
  */
 import type { ModelManifest } from "../models/manifest";
@@ -34,25 +35,28 @@ export function knownPlan(model: string): PublishedPlan | undefined {
   return plans.get(model)?.value;
 }
 
+/** The manifest to serve `manifest`'s model with now: under its last known plan (the manifest itself until one is known). */
+export function servingManifest(manifest: ModelManifest): ModelManifest {
+  return effectiveManifest(manifest, plans.get(manifest.name)?.value?.plan);
+}
+
 /**
- * The manifest to serve `manifest`'s model with now: under its last known plan (the manifest itself
- * until one is known). Starts a background refresh when the plan is older than PLAN_REFRESH_MS.
+ * Starts a background refresh of `model`'s plan from its controller when the known one is older
+ * than PLAN_REFRESH_MS (or none is known); returns it (undefined when none is due). Callers start it
+ * once their answer is ready, so the controller's call never delays the request that found it due.
  */
-export function servingManifest(env: Env, manifest: ModelManifest, nowMs: number, waitUntil: (promise: Promise<unknown>) => void): ModelManifest {
-  const model = manifest.name;
+export function refreshPlan(env: Env, model: string, nowMs: number): Promise<void> | undefined {
   let entry = plans.get(model);
   if (!entry) plans.set(model, (entry = { fetchedAtMs: -Infinity }));
-  if (!entry.refreshing && nowMs - entry.fetchedAtMs >= PLAN_REFRESH_MS) {
-    const refreshing = controllerOf(env, model)
-      .published(model)
-      .then((published) => learnPlan(model, published, Date.now()))
-      // The controller unreachable: keep serving the known plan; try again after the interval.
-      .catch(() => void (entry.fetchedAtMs = Date.now()))
-      .finally(() => void (plans.get(model)!.refreshing = undefined));
-    entry.refreshing = refreshing;
-    waitUntil(refreshing);
-  }
-  return effectiveManifest(manifest, plans.get(model)?.value?.plan);
+  if (entry.refreshing || nowMs - entry.fetchedAtMs < PLAN_REFRESH_MS) return undefined;
+  const refreshing = controllerOf(env, model)
+    .published(model)
+    .then((published) => learnPlan(model, published, Date.now()))
+    // The controller unreachable: keep serving the known plan; try again after the interval.
+    .catch(() => void (entry.fetchedAtMs = Date.now()))
+    .finally(() => void (plans.get(model)!.refreshing = undefined));
+  entry.refreshing = refreshing;
+  return refreshing;
 }
 
 /**

@@ -4,7 +4,7 @@
  * (the same optimizer restricted to that one configuration, so both come from one latency and cost
  * model). Pure; runs in workerd.
  */
-import type { ModelManifest, Placement } from "../models/manifest";
+import { isBuffered, runtimeOf, type ModelManifest, type Placement, type Runtime } from "../models/manifest";
 import type { MarkovianArrival } from "../planner/arrival";
 import { geometricWindows, optimize, type Plan, type SearchSpace, upTo } from "../planner/optimizer";
 import type { ServiceSpec } from "../planner/service-time";
@@ -14,10 +14,12 @@ import type { LivePlan, Pins, Prediction } from "./plan";
 /** What a re-plan needs besides the load. */
 export interface PlanningContext {
   manifest: ModelManifest;
-  /** Service time per batch where it can run: the live line where measured, else the profile's. */
-  service: { edge?: ServiceLine; origin?: ServiceLine };
-  /** Per-request latency outside the batch servers (Worker, RPC, parsing), ms. */
+  /** Service time per batch on each runtime: the live line where measured, else the profile's. */
+  service: Partial<Record<Runtime, ServiceLine>>;
+  /** Per-request latency outside the batch servers on the direct path (Worker, parsing), ms. */
   overheadMs: number;
+  /** What the buffer hop (Worker -> Durable Object RPC and back) adds to a buffered request, ms. */
+  hopMs: number;
   /** Round trip edge -> origin on top of the origin's service line, ms. */
   originNetworkMs: number;
   /** Whether an origin pool can serve (configured or scalable). */
@@ -59,13 +61,15 @@ const toSpec = (line: ServiceLine): ServiceSpec => ({ kind: "linear", baseMs: li
 /** The placements the planner may choose under the pins and what is deployed. */
 function placementsOf(context: PlanningContext): Placement[] {
   if (context.pins.placement) return [context.pins.placement];
-  return (["edge", "origin"] as const).filter((p) => context.service[p] && (p === "edge" || context.hasOrigin));
+  return (["edge", "origin", "direct"] as const).filter((p) => context.service[runtimeOf(p)] && (p !== "origin" || context.hasOrigin));
 }
 
 function run(arrival: MarkovianArrival, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number, sloShare: number): Plan | null {
   const { manifest, service } = context;
   const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
-  const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[p]!), extraMs: p === "origin" ? context.originNetworkMs : 0 }]));
+  // The direct path's overhead applies to every request; buffered ones add the hop, origin ones the network too.
+  const extraMsOf = (p: Placement) => (isBuffered(p) ? context.hopMs : 0) + (p === "origin" ? context.originNetworkMs : 0);
+  const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[runtimeOf(p)]!), extraMs: extraMsOf(p) }]));
   const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
   return result.plan;
 }
@@ -85,8 +89,10 @@ export function cheapestPlan(arrival: MarkovianArrival, context: PlanningContext
   const { maxRowsPerRequest: minBatch, maxBatch } = manifest.batching;
   const space: Partial<SearchSpace> = {
     // The manifest's maxBatch is the model's limit (memory, payload size, measured range): plans stay within it.
-    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch && b < maxBatch), maxBatch])],
-    windowMs: pins.windowMs !== undefined ? [pins.windowMs] : SEARCH_WINDOWS_MS,
+    // Direct plans are maxBatch 1: each request alone (the runtime keeps a request's own rows whole).
+    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([...(placements.includes("direct") ? [1] : []), minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch && b < maxBatch), maxBatch])],
+    // Window 0 is where direct plans live (and a valid edge plan too).
+    windowMs: pins.windowMs !== undefined ? [pins.windowMs] : [0, ...SEARCH_WINDOWS_MS],
     shards: pins.shards !== undefined ? [pins.shards] : upTo(limits.maxShards),
     poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),
   };
@@ -96,7 +102,7 @@ export function cheapestPlan(arrival: MarkovianArrival, context: PlanningContext
 
 /** What `plan` is predicted to do under `arrival`; undefined when it cannot meet the SLO or keeps a server busier than KEEP_UTILISATION. */
 export function predictPlan(plan: LivePlan, arrival: MarkovianArrival, context: PlanningContext): PlannedChoice | undefined {
-  if (!context.service[plan.placement]) return undefined;
+  if (!context.service[runtimeOf(plan.placement)]) return undefined;
   const space: SearchSpace = { maxBatch: [plan.maxBatch], windowMs: [plan.windowMs], shards: [plan.shards], poolSize: [Math.max(1, plan.poolSize)] };
   const found = run(arrival, context, [plan.placement], space, KEEP_UTILISATION, 1);
   return found ? choiceOf(found, arrival) : undefined;

@@ -9,11 +9,12 @@
  * One ORT call at a time per isolate: onnxruntime-web's `run` saves the WASM stack pointer, awaits,
  * and restores it, so two runs that interleave (two models, or two buffers sharing this isolate)
  * free each other's stack and fail with a trap such as "RuntimeError: null function" (the runner
- * conformance suite's concurrency case caught it). Sessions created here queue their `run` calls,
- * and session creation, on one isolate-wide chain; the WASM instance is single-threaded anyway.
+ * conformance suite's concurrency case caught it). Session creation and every run (runQueued) queue
+ * on one isolate-wide chain; the WASM instance is single-threaded anyway.
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
+import { unavailable } from "../protocol/errors";
 
 let initialised = false;
 
@@ -43,13 +44,22 @@ function oneAtATime<T>(call: () => Promise<T>): Promise<T> {
   return result;
 }
 
-/** Creates an inference session from model bytes inside workerd; its `run` calls queue with every other ORT call of the isolate. */
+/** Creates an inference session from model bytes inside workerd (queued with every other ORT call of the isolate). */
 export async function createOrtWebSession(modelBytes: ArrayBuffer): Promise<ort.InferenceSession> {
   configureOrtForWorkerd();
-  const session = await oneAtATime(() => ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
-  const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
-  session.run = ((...args: unknown[]) => oneAtATime(() => run(...args))) as typeof session.run;
-  return session;
+  return oneAtATime(() => ort.InferenceSession.create(new Uint8Array(modelBytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
+}
+
+/**
+ * Runs `session` on `feeds` once every ORT call queued before it has settled (`onStart` then);
+ * fails with 503 without running when `deadlineAtMs` has passed by then (its caller has been answered).
+ */
+export function runQueued(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, deadlineAtMs = Infinity, onStart?: () => void): Promise<ort.InferenceSession.ReturnType> {
+  return oneAtATime(() => {
+    if (Date.now() > deadlineAtMs) return Promise.reject(unavailable("deadline exceeded before the session was free"));
+    onStart?.();
+    return session.run(feeds);
+  });
 }
 
 export { ort };

@@ -7,7 +7,7 @@
  */
 import type { ServiceLine } from "../scheduler/service-estimate";
 import { parseManifest, type ModelManifest } from "./manifest";
-import { profileOverheadMs, profileServiceLine } from "./profile";
+import { profileOverhead, profileServiceLine } from "./profile";
 import clsManifest from "../../models/ppocr-cls/manifest.json";
 import clsWeights from "../../models/ppocr-cls/model.onnx";
 import clsProfile from "../../models/ppocr-cls/profile.json";
@@ -26,8 +26,10 @@ export interface CatalogEntry {
   manifest: ModelManifest;
   weights: ArrayBuffer;
   service: { edge?: ServiceLine; origin?: ServiceLine };
-  /** Per-request latency outside the batch (Worker, RPC, parsing), ms: the planner's overheadMs. */
+  /** Per-request latency outside the batch on the direct path (Worker, parsing), ms: the planner's overheadMs. */
   overheadMs: number;
+  /** What the buffer hop (Worker -> Durable Object and back) adds to a buffered request, ms. */
+  hopMs: number;
 }
 
 const entries: Array<[string, unknown, ArrayBuffer, unknown]> = [
@@ -41,6 +43,6 @@ const entries: Array<[string, unknown, ArrayBuffer, unknown]> = [
 export const CATALOG: ReadonlyMap<string, CatalogEntry> = new Map(
   entries.map(([file, json, weights, profile]) => {
     const manifest = parseManifest(json, file);
-    return [manifest.name, { manifest, weights, service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") }, overheadMs: profileOverheadMs(profile) }];
+    return [manifest.name, { manifest, weights, service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") }, ...profileOverhead(profile) }];
   }),
 );

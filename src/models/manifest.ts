@@ -6,11 +6,29 @@
 import { z } from "zod";
 import { DATATYPES } from "../protocol/datatypes";
 
-/** Where a model's batches run: in the edge's buffers (onnxruntime-web) or on the origin pool. */
-export const PLACEMENTS = ["edge", "origin"] as const;
+/**
+ * Where a model's batches run: "edge", in the edge's buffer Durable Objects (onnxruntime-web);
+ * "origin", forwarded by those buffers to the origin pool; "direct", in the Worker isolate that
+ * took the request (onnxruntime-web, no buffer hop: batches form only from requests that queued in
+ * the isolate while its session was busy).
+ */
+export const PLACEMENTS = ["edge", "origin", "direct"] as const;
 
 /** One of PLACEMENTS. */
 export type Placement = (typeof PLACEMENTS)[number];
+
+/** The runtimes a model's service time is measured on (profile.json): onnxruntime-web in workerd, onnxruntime-node on the origin. */
+export type Runtime = "edge" | "origin";
+
+/** The runtime a placement runs its batches on: "direct" runs the same WASM session as "edge". */
+export function runtimeOf(placement: Placement): Runtime {
+  return placement === "origin" ? "origin" : "edge";
+}
+
+/** Whether a placement's requests go through the buffer Durable Objects (a hop from the Worker). */
+export function isBuffered(placement: Placement): boolean {
+  return placement !== "direct";
+}
 
 const dim = z.number().int().min(-1, "dimension must be -1 (dynamic) or >= 0");
 

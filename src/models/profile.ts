@@ -8,19 +8,30 @@ import type { ServiceLine } from "../scheduler/service-estimate";
 
 const fit = z.object({ baseMs: z.number().nonnegative(), perItemMs: z.number().nonnegative() });
 const overhead = z.object({ latencyMs: z.number().nonnegative() });
-const profileSchema = z.object({ runtimes: z.object({ edge: z.object({ fit, requestOverhead: overhead.optional() }).optional(), origin: z.object({ fit }).optional() }) });
+const profileSchema = z.object({
+  runtimes: z.object({ edge: z.object({ fit, requestOverhead: overhead.optional(), directOverhead: overhead.optional() }).optional(), origin: z.object({ fit }).optional() }),
+});
 
 /**
- * Per-request latency outside the batch (Worker, Durable Object RPC, parsing) when a profile has not
- * measured it, ms: the light-load overhead the fidelity benchmark measured for ppocr-cls and
- * silero-vad (1.8-2.0 ms).
+ * Per-request latency outside the batch on the buffered path (Worker, Durable Object RPC, parsing)
+ * when a profile has not measured it, ms: the light-load overhead the fidelity benchmark measured
+ * for ppocr-cls and silero-vad (1.8-2.0 ms).
  */
 export const DEFAULT_REQUEST_OVERHEAD_MS = 2;
 
-/** The per-request latency outside the batch that a profile measured at the edge (or the default), ms. */
-export function profileOverheadMs(profile: unknown): number {
+/** What the buffer hop (Worker -> Durable Object RPC and back) adds when a profile has not measured the direct path, ms (the edge benchmark's 1.5 ms). */
+export const DEFAULT_HOP_MS = 1.5;
+
+/**
+ * Per-request latency outside the batch that a profile measured at the edge (or the defaults), ms:
+ * `overheadMs` on the direct path and `hopMs`, what the buffered path adds to it.
+ */
+export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: number } {
   const parsed = profileSchema.safeParse(profile);
-  return (parsed.success ? parsed.data.runtimes.edge?.requestOverhead?.latencyMs : undefined) ?? DEFAULT_REQUEST_OVERHEAD_MS;
+  const edge = parsed.success ? parsed.data.runtimes.edge : undefined;
+  const bufferedMs = edge?.requestOverhead?.latencyMs ?? DEFAULT_REQUEST_OVERHEAD_MS;
+  const directMs = edge?.directOverhead?.latencyMs ?? Math.max(0, bufferedMs - DEFAULT_HOP_MS);
+  return { overheadMs: Math.min(directMs, bufferedMs), hopMs: Math.max(0, bufferedMs - directMs) };
 }
 
 /** The service line a profile gives for `runtime`, or undefined when it has none (or is not a profile). */

@@ -30,7 +30,6 @@ export interface AttemptRecord {
 
 /** Runs a model's batches on an origin pool. */
 export class OriginPoolRunner implements ModelRunner {
-  readonly placement = "origin";
   /** Running estimate of a successful attempt's duration, in ms (0 until one succeeded). */
   expectedAttemptMs = 0;
   /** Called after every attempt, for observation. */

@@ -10,6 +10,8 @@
  * running / awaiting a batch.
  * Origin placement: the same edge request and DO costs (the shards buffer and forward), DO duration
  * while a window is open or a batch is in flight to the origin, plus `poolSize` instance-hours.
+ * Direct placement: the Worker runs the batch itself: one Worker request per request and the
+ * service time as Worker CPU-ms (always: it is the Worker's own CPU), with no Durable Object costs.
  * The active fraction of a shard is 1 - (1 - open) (1 - busy), treating the two as independent.
  */
 import type { Placement } from "../models/manifest";
@@ -57,6 +59,11 @@ export interface CostBreakdown {
   startupS: number;
 }
 
+/** Whether a placement's batch service time is billed as Worker CPU: direct always, edge when `isServiceBilledAsCpu`. */
+function isServiceCpu(placement: Placement, isServiceBilledAsCpu: boolean): boolean {
+  return placement === "direct" || (placement === "edge" && isServiceBilledAsCpu);
+}
+
 function perMillion(count: number, usd: number): number {
   return (count / 1e6) * usd;
 }
@@ -93,8 +100,12 @@ export function costParts(input: CostInput, prices: Prices, options: CostOptions
   const batchesPerHour = requestsPerHour / input.meanBatch;
 
   const workerRequests = perMillion(requestsPerHour, prices.workers.usdPerMillionRequests);
-  const serviceCpuMs = input.placement === "edge" && isServiceBilledAsCpu ? batchesPerHour * input.meanServiceMs : 0;
+  const serviceCpuMs = isServiceCpu(input.placement, isServiceBilledAsCpu) ? batchesPerHour * input.meanServiceMs : 0;
   const workerCpu = perMillion(requestsPerHour * cpuPerRequest + serviceCpuMs, prices.workers.usdPerMillionCpuMs);
+  if (input.placement === "direct") {
+    parts?.set([workerRequests, workerCpu, 0, 0, 0]);
+    return workerRequests + workerCpu;
+  }
   const durableObjectRequests = perMillion(requestsPerHour + batchesPerHour * alarmsPerBatch, prices.durableObjects.usdPerMillionRequests);
 
   const batchRatePerShardPerMs = input.ratePerS / input.meanBatch / input.shards / 1000;
@@ -143,8 +154,9 @@ export function costLowerBound(input: CostBoundInput, prices: Prices, options: C
   const inFlightPerRequestMs = servicePerRequestMs + (input.extraMs ?? 0) / input.maxMeanBatch;
 
   const workerRequests = perMillion(requestsPerHour, prices.workers.usdPerMillionRequests);
-  const serviceCpuMs = input.placement === "edge" && isServiceBilledAsCpu ? requestsPerHour * servicePerRequestMs : 0;
+  const serviceCpuMs = isServiceCpu(input.placement, isServiceBilledAsCpu) ? requestsPerHour * servicePerRequestMs : 0;
   const workerCpu = perMillion(requestsPerHour * cpuPerRequest + serviceCpuMs, prices.workers.usdPerMillionCpuMs);
+  if (input.placement === "direct") return (workerRequests + workerCpu) * (1 - 1e-9);
   const durableObjectRequests = perMillion(requestsPerHour + batchesPerHour * alarmsPerBatch, prices.durableObjects.usdPerMillionRequests);
   const busyShards = Math.min(input.shards, (input.ratePerS * inFlightPerRequestMs) / 1000);
   const durableObjectDuration = perMillion(busyShards * prices.durableObjects.memoryGb * 3600, prices.durableObjects.usdPerMillionGbS);

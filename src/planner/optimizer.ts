@@ -85,8 +85,12 @@ export const SCREEN_CELLS_PER_SCALE = 24;
 export interface OptimizeInput {
   arrival: MarkovianArrival;
   slo: { percentile: number; ms: number };
-  /** The placements to consider; at least one. */
-  placements: { edge?: PlacementOption; origin?: PlacementOption };
+  /**
+   * The placements to consider; at least one. "direct" is searched at maxBatch 1, windowMs 0 and
+   * shards 1 only (each request runs alone in the isolate that took it, one at a time: an M/G/1
+   * queue), when the space holds them.
+   */
+  placements: Partial<Record<Placement, PlacementOption>>;
   space?: Partial<SearchSpace>;
   prices?: Prices;
   costOptions?: CostOptions;
@@ -161,6 +165,8 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const services = PLACEMENTS.map((p) => (input.placements[p] ? serviceTable(input.placements[p].service, levels + 1) : new Float64Array(0)));
   const serviceOrders = services.map(sizesByServiceTime);
   const extras = PLACEMENTS.map((p) => (input.placements[p]?.extraMs ?? 0) + (input.overheadMs ?? 0));
+  const ORIGIN = PLACEMENTS.indexOf("origin");
+  const DIRECT = PLACEMENTS.indexOf("direct");
   const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0, fixedReused: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
   const sweeps = new Map<string, BatchSizeSweep>();
@@ -170,7 +176,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
 
   /** The cost input of a configuration with its queueing; undefined when unstable. */
   const costInputOf = (placement: number, shards: number, poolSize: number, batches: BatchSummary, stream: BatchStream): CostInput | undefined => {
-    const waitMs = placement === 0 ? meanQueueWaitMs(stream, 1, 1) : meanQueueWaitMs(stream, shards, poolSize);
+    const waitMs = placement !== ORIGIN ? meanQueueWaitMs(stream, 1, 1) : meanQueueWaitMs(stream, shards, poolSize);
     if (!Number.isFinite(waitMs)) return undefined;
     return {
       placement: PLACEMENTS[placement]!,
@@ -189,18 +195,22 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const peakPerS = peakRatePerS(input.arrival);
   const serviceLines = services.map((service) => (service.length > 0 ? serviceLowerLine(service) : { baseMs: 0, perItemMs: 0 }));
   for (const shards of space.shards) {
-    stats.configurations += space.windowMs.length * space.maxBatch.length * placements.reduce((s, p) => s + (p === "origin" ? pools.length : 1), 0);
-    if (input.arrival.ratePerS / shards > perShardCap) continue;
+    const hasDirect = shards === 1 && space.windowMs.includes(0) && space.maxBatch.includes(1);
+    stats.configurations += placements.reduce((s, p) => s + (p === "direct" ? (hasDirect ? 1 : 0) : space.maxBatch.length * space.windowMs.length * (p === "origin" ? pools.length : 1)), 0);
+    // A Durable Object takes about perShardCap requests/s; direct plans have no Durable Object.
+    const isOverShardCap = input.arrival.ratePerS / shards > perShardCap;
+    if (isOverShardCap && !(input.placements.direct && shards === 1)) continue;
     const perShard = splitAcrossShards(input.arrival, shards);
     perShardArrivals.set(shards, perShard);
     space.windowMs.forEach((windowMs, windowIndex) => {
       const maxMeanBatch = Math.min(largestBatch, 1 + (peakPerS / shards) * (windowMs / 1000));
-      for (let placement = 0; placement < 2; placement++) {
+      for (let placement = 0; placement < PLACEMENTS.length; placement++) {
         if (!input.placements[PLACEMENTS[placement]!]) continue;
+        if (placement === DIRECT ? shards !== 1 || windowMs !== 0 : isOverShardCap) continue;
         const { baseMs, perItemMs } = serviceLines[placement]!;
         // Busy replicas: rate * E[s(K)] / E[K] (ms -> s), at least this (lowered for rounding).
         const minBusy = ((input.arrival.ratePerS * (baseMs / maxMeanBatch + perItemMs)) / 1000) * (1 - 1e-9);
-        const poolSize = placement === 1 ? smallestAbove(pools, minBusy) : 0;
+        const poolSize = placement === ORIGIN ? smallestAbove(pools, minBusy) : 0;
         if (poolSize === undefined) continue;
         const bound = costLowerBound(
           { placement: PLACEMENTS[placement]!, ratePerS: input.arrival.ratePerS, shards, poolSize, maxMeanBatch, serviceBaseMs: baseMs, servicePerItemMs: perItemMs, extraMs: extras[placement]! },
@@ -223,12 +233,13 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     }
     const service = services[placement]!;
     for (const maxBatch of space.maxBatch) {
+      if (placement === DIRECT && maxBatch !== 1) continue;
       const batches = sweep.summarise(maxBatch, probs);
       if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
       const stream = batchStreamOf(batches, probs, maxBatch, service);
       const busyPerShard = (stream.batchRatePerS * stream.serviceMeanMs) / 1000;
-      if (placement === 0 && busyPerShard >= maxUtilisation) continue;
-      const poolSize = placement === 1 ? smallestAbove(pools, (busyPerShard * shards) / maxUtilisation) : 0;
+      if (placement !== ORIGIN && busyPerShard >= maxUtilisation) continue;
+      const poolSize = placement === ORIGIN ? smallestAbove(pools, (busyPerShard * shards) / maxUtilisation) : 0;
       if (poolSize === undefined) continue;
       const cost = totalCost(costInputOf(placement, shards, poolSize, batches, stream));
       if (cost === undefined) continue;
@@ -307,7 +318,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     stats.latencyChecks++;
     const option = input.placements[PLACEMENTS[placement]!]!;
     const servers: ServerSpec =
-      placement === 0 ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
+      placement !== ORIGIN ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
     const tables = tablesFor(shards, windowIndex, maxBatch);
     const service = services[placement]!.subarray(0, maxBatch);
@@ -338,7 +349,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
         cost: costPerHour(costInputOf(placement, shards, poolSize, batches, model.stream)!, prices, input.costOptions),
       });
       takenKeys.add(planKey);
-    } else if (placement === 1) {
+    } else if (placement === ORIGIN) {
       const next = smallestAbove(pools, poolSize);
       const cost = next === undefined || unqueuedCdf < q ? undefined : totalCost(costInputOf(placement, shards, next, batches, stream));
       if (cost !== undefined) heap.push(candidates.add(cost, placement, shards, windowIndex, maxBatch, next!));

@@ -2,7 +2,7 @@
  * Builds Open Inference Protocol infer responses and the headers that say how a request was served:
  * `Server-Timing` (queue wait, inference, origin hop, total) and the batch size, shard and placement.
  */
-import type { ModelManifest } from "../models/manifest";
+import type { ModelManifest, Placement } from "../models/manifest";
 import { toJsonValues } from "./datatypes";
 import type { Tensor } from "./tensor";
 
@@ -13,7 +13,9 @@ export interface ServedInfo {
   inferMs: number;
   originMs?: number;
   servedBy: string;
-  shard: number;
+  placement: Placement;
+  /** The buffer shard (buffered placements only). */
+  shard?: number;
 }
 
 /** The JSON body of an infer response. */
@@ -35,7 +37,7 @@ export function servedHeaders(info: ServedInfo, totalMs: number): Record<string,
     "Server-Timing": timing.join(", "),
     "X-Batch-Size": String(info.batchRows),
     "X-Served-By": info.servedBy,
-    "X-Placement": info.servedBy === "edge" ? "edge" : "origin",
-    "X-Shard": String(info.shard),
+    "X-Placement": info.placement,
+    ...(info.shard !== undefined && { "X-Shard": String(info.shard) }),
   };
 }

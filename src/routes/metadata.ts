@@ -1,11 +1,16 @@
 /**
  * Server and model metadata, health and readiness (Open Inference Protocol), plus the statistics
- * extension: per-shard buffer counters and recent samples, summed over the model's shards.
+ * extension: per-shard buffer counters and recent samples, and this isolate's direct ones.
+ * Readiness warms: a model placed "direct" is ready once this isolate's session is created and
+ * warm, so a readiness probe warms an isolate before traffic reaches it.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
+import { directStats, warmDirect } from "../buffer/direct";
+import { bufferStub } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
-import { knownPlan } from "../control/plan-cache";
+import { knownPlan, refreshPlan, servingManifest } from "../control/plan-cache";
+import type { CatalogEntry } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
 import { modelMetadata } from "../protocol/model-metadata";
 import { lookupModel } from "./lookup";
@@ -23,20 +28,37 @@ function edgeParameters(m: ModelManifest) {
 /** Routes for /v2 metadata, health and statistics. */
 export const metadataRoutes = new Hono<{ Bindings: Env }>()
   .get("/v2/health/live", (c) => c.json({ live: true }))
-  .get("/v2/health/ready", (c) => {
-    runtimeConfig(c.env); // throws (500) if configuration is invalid: not ready
+  .get("/v2/health/ready", async (c) => {
+    const config = runtimeConfig(c.env); // throws (500) if configuration is invalid: not ready
+    await Promise.all([...config.models.values()].map((entry) => warmIfDirect(c, entry)));
     return c.json({ ready: true });
   })
   .get("/v2", (c) => c.json(SERVER))
   .get("/v2/models/:model", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest)))
   .get("/v2/models/:model/versions/:version", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest)))
-  .get("/v2/models/:model/ready", (c) => c.json({ name: lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest.name, ready: true }))
-  .get("/v2/models/:model/versions/:version/ready", (c) => c.json({ name: lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest.name, ready: true }))
+  .get("/v2/models/:model/ready", (c) => modelReady(c, undefined))
+  .get("/v2/models/:model/versions/:version/ready", (c) => modelReady(c, c.req.param("version")))
   .get("/v2/models/:model/stats", async (c) => {
     const { manifest } = lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined);
     const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
     // The manifest's shards, or the live plan's when it has more.
     const count = Math.max(manifest.batching.shards, knownPlan(manifest.name)?.plan.shards ?? 0);
-    const shards = await Promise.all(Array.from({ length: count }, (_, shard) => namespace.get(namespace.idFromName(`${manifest.name}#${shard}`)).stats()));
-    return c.json({ model_stats: [{ name: manifest.name, version: manifest.version, shards }] });
+    const shards = await Promise.all(Array.from({ length: count }, (_, shard) => bufferStub(namespace, manifest.name, shard).stats()));
+    const direct = directStats(manifest.name);
+    return c.json({ model_stats: [{ name: manifest.name, version: manifest.version, shards, ...(direct && { direct }) }] });
   });
+
+/** GET .../ready: the model is ready once a direct session in this isolate is warm (other placements at once). */
+async function modelReady(c: Context<{ Bindings: Env }>, version: string | undefined): Promise<Response> {
+  const entry = lookupModel(runtimeConfig(c.env), c.req.param("model")!, version);
+  await warmIfDirect(c, entry);
+  return c.json({ name: entry.manifest.name, ready: true });
+}
+
+/** Warms this isolate's session of `entry`'s model when its live plan places it "direct". */
+async function warmIfDirect(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Promise<void> {
+  // A readiness probe learns the live plan first (it is not on any request's path).
+  await refreshPlan(c.env, entry.manifest.name, Date.now());
+  const manifest = servingManifest(entry.manifest);
+  if (manifest.placement === "direct") await warmDirect(entry, manifest, runtimeConfig(c.env));
+}

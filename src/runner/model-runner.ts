@@ -4,7 +4,6 @@
  * Implementations are registered by name (registry.ts; the names are the Placement values) and
  * must pass the one conformance suite, test/fixtures/runner-conformance.ts.
  */
-import type { Placement } from "../models/manifest";
 import type { Tensor } from "../protocol/tensor";
 
 /** What a runner returns for one batch. */
@@ -21,7 +20,10 @@ export interface RunResult {
 
 /** Runs one batch of a model. Implementations keep their sessions warm across calls. */
 export interface ModelRunner {
-  readonly placement: Placement;
   /** Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible failure. */
   run(inputs: Tensor[], deadlineAtMs: number): Promise<RunResult>;
+  /** Runners with a session: creates and warms it (once); resolves when a batch runs at full speed. */
+  warm?(): Promise<void>;
+  /** Runners with a session: whether it is created and warm. */
+  isWarm?(): boolean;
 }

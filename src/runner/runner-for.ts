@@ -8,19 +8,18 @@ import type { RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
 import "./builtin-runners";
 import type { ModelRunner } from "./model-runner";
-import { runnerFactory } from "./registry";
+import { runnerFactory, type RunnerFactory } from "./registry";
 
-const runners = new Map<string, ModelRunner>();
+/** Created runners per factory (placements that share a factory share its runners), by model and config key. */
+const runners = new WeakMap<RunnerFactory, Map<string, ModelRunner>>();
 
 /** The runner for a model under `config`, created on first use. */
 export function runnerFor(entry: CatalogEntry, config: RuntimeConfig): ModelRunner {
-  const { name, placement } = entry.manifest;
-  const factory = runnerFactory(placement);
-  const key = `${name}@${placement}:${factory.configKey?.(config) ?? ""}`;
-  let runner = runners.get(key);
-  if (!runner) {
-    runner = factory.create(entry, config);
-    runners.set(key, runner);
-  }
+  const factory = runnerFactory(entry.manifest.placement);
+  let created = runners.get(factory);
+  if (!created) runners.set(factory, (created = new Map()));
+  const key = `${entry.manifest.name}:${factory.configKey?.(config) ?? ""}`;
+  let runner = created.get(key);
+  if (!runner) created.set(key, (runner = factory.create(entry, config)));
   return runner;
 }

@@ -27,6 +27,8 @@ describe("runner registry", () => {
   it("creates the runner its name selects", () => {
     const config = runtimeConfig(env);
     expect(runnerFactory("edge").create(entryOf("silero-vad"), config)).toBeInstanceOf(OrtWebRunner);
+    // The Worker's own ("direct") and a buffer's ("edge") batches share one factory, hence one session per isolate.
+    expect(runnerFactory("direct")).toBe(runnerFactory("edge"));
     const withPool = { ...config, originSecret: "test-secret-0123456789abcdef", originUrls: ["http://127.0.0.1:9"] };
     expect(runnerFactory("origin").create(entryOf("ppocr-det"), withPool)).toBeInstanceOf(OriginPoolRunner);
   });
@@ -36,7 +38,7 @@ describe("runner registry", () => {
   });
 
   it("refuses an unknown name with an error listing the registered runners", () => {
-    expect(() => runnerFactory("gpu")).toThrow("no runner is registered as 'gpu' (registered: edge, origin)");
+    expect(() => runnerFactory("gpu")).toThrow("no runner is registered as 'gpu' (registered: edge, origin, direct)");
   });
 });
 

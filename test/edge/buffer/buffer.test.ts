@@ -14,7 +14,7 @@ const manifest = runtimeConfig(env).models.get("silero-vad")!.manifest;
 /** A buffer job for `rows` VAD chunks at sample rate `sr` (different rates never share a batch). */
 function vadJob(id: string, rows: number, sr: number, deadlineAtMs = Date.now() + 10_000): BufferJob {
   const request = parseInferRequest(vadBody(rows, rows * 31 + sr, sr), manifest);
-  return { id, model: "silero-vad", shard: 0, rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs };
+  return { id, model: "silero-vad", rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs };
 }
 
 const queuedRows = async () => (await bufferStub("silero-vad").stats()).queuedRows;
@@ -31,9 +31,9 @@ describe("BatchBuffer", () => {
       const startMs = Date.now();
       buffer.now = () => startMs;
       const before = buffer.stats();
-      const waiting = buffer.infer(vadJob("waiting", 7, 16000));
+      const waiting = buffer.infer(vadJob("waiting", 7, 16000), 0);
       // Joining the waiting 7 rows fills a batch of 8 at once; no batch runs in 0.01 ms (the profile says so too).
-      const refused = await buffer.infer(vadJob("hurried", 1, 16000, startMs + 0.01));
+      const refused = await buffer.infer(vadJob("hurried", 1, 16000, startMs + 0.01), 0);
       // Retry-After: the queue drains when the 7 rows' 5 s window ends and their batch has run.
       expect(refused).toMatchObject({ ok: false, failure: { status: 503, retryAfterS: 6, message: expect.stringMatching(/overloaded: it would finish in about \d+ ms, after its deadline/) } });
       expect(buffer.cancel("waiting")).toBe(true);
@@ -54,7 +54,7 @@ describe("BatchBuffer", () => {
       const startMs = Date.now();
       buffer.now = () => startMs;
       expiredBefore = buffer.stats().expired;
-      pending = buffer.infer(vadJob("expiring", 1, 16000, startMs + 2_000));
+      pending = buffer.infer(vadJob("expiring", 1, 16000, startMs + 2_000), 0);
       // Time passes the deadline before the request could start (the server was slower than predicted).
       buffer.now = () => startMs + 2_001;
     });
@@ -68,17 +68,17 @@ describe("BatchBuffer", () => {
   });
 
   it("refuses a request that arrives past its deadline", async () => {
-    const reply = await bufferStub("silero-vad").infer(vadJob("late", 1, 16000, Date.now() - 1));
+    const reply = await bufferStub("silero-vad").infer(vadJob("late", 1, 16000, Date.now() - 1), 0);
     expect(reply).toMatchObject({ ok: false, failure: { status: 503 } });
   });
 
   it("answers 503 at once when the queue is full, and drops cancelled requests", async () => {
     await runInDurableObject(bufferStub("silero-vad"), async (buffer) => {
       const before = buffer.stats();
-      const a = buffer.infer(vadJob("a", 7, 16000));
-      const b = buffer.infer(vadJob("b", 7, 8000));
+      const a = buffer.infer(vadJob("a", 7, 16000), 0);
+      const b = buffer.infer(vadJob("b", 7, 8000), 0);
       expect(buffer.stats().queuedRows).toBe(14);
-      const refused = await buffer.infer(vadJob("c", 3, 16000));
+      const refused = await buffer.infer(vadJob("c", 3, 16000), 0);
       expect(refused).toMatchObject({ ok: false, failure: { status: 503, message: expect.stringMatching(/overloaded: queue full/) } });
       expect(buffer.cancel("a")).toBe(true);
       expect(buffer.cancel("b")).toBe(true);
@@ -108,7 +108,7 @@ describe("BatchBuffer", () => {
     await runInDurableObject(stub, (buffer) => {
       const startMs = Date.now();
       buffer.now = () => startMs;
-      pending = buffer.infer(vadJob("alarm", 1, 16000));
+      pending = buffer.infer(vadJob("alarm", 1, 16000), 0);
       // The in-memory timer is 5 s away; move the buffer's clock past the window instead of waiting.
       buffer.now = () => startMs + manifest.batching.windowMs + 1;
     });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Controller, type ControllerOptions, type Decision } from "../../../src/control/controller";
 import { TELEMETRY_BIN_MS, type Telemetry } from "../../../src/control/telemetry";
 import { parseManifest } from "../../../src/models/manifest";
-import { profileServiceLine } from "../../../src/models/profile";
+import { profileOverhead, profileServiceLine } from "../../../src/models/profile";
 
 /** A model's manifest and profile lines as the catalog builds them (the catalog itself imports weights). */
 function modelContext(name: string, overrides: { hasOrigin?: boolean } = {}) {
@@ -13,7 +13,7 @@ function modelContext(name: string, overrides: { hasOrigin?: boolean } = {}) {
   return {
     manifest,
     service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") },
-    overheadMs: 2,
+    ...profileOverhead(profile),
     originNetworkMs: 1,
     hasOrigin: overrides.hasOrigin ?? true,
     // One shard: on one machine every shard shares workerd's thread (and the search stays small).

@@ -24,6 +24,15 @@ describe("costPerHour", () => {
     expect(c.startupUsd).toBeCloseTo((7.5 * c.startupS) / 3600, 12);
   });
 
+  it("prices direct placement as Worker requests and CPU only: no Durable Object", () => {
+    const c = costPerHour({ placement: "direct", ratePerS: 100, shards: 1, meanBatch: 2, meanOpenMs: 0, meanServiceMs: 8, meanInFlightMs: 8 }, DEFAULT_PRICES, { isServiceBilledAsCpu: false });
+    expect(c.workerRequests).toBeCloseTo(0.3 * 0.36, 12);
+    // The Worker's own CPU, whatever isServiceBilledAsCpu says of Durable Objects: 180,000 batches of 8 ms.
+    expect(c.workerCpu).toBeCloseTo(0.02 * ((180_000 * 8) / 1e6), 12);
+    expect([c.durableObjectRequests, c.durableObjectDuration, c.originInstances]).toEqual([0, 0, 0]);
+    expect(c.totalUsdPerHour).toBeCloseTo(c.workerRequests + c.workerCpu, 14);
+  });
+
   it("follows the DO price list strictly when service is not billed as CPU", () => {
     const input = { placement: "edge" as const, ratePerS: 10, shards: 1, meanBatch: 2, meanOpenMs: 5, meanServiceMs: 3, meanInFlightMs: 3 };
     expect(costPerHour(input, DEFAULT_PRICES, { isServiceBilledAsCpu: false }).workerCpu).toBe(0);
@@ -34,7 +43,7 @@ describe("costLowerBound", () => {
   const group = { ratePerS: 300, shards: 3, maxMeanBatch: 12, serviceBaseMs: 10, servicePerItemMs: 4, extraMs: 0 };
 
   it("is at most the cost of every plan of its group", () => {
-    for (const placement of ["edge", "origin"] as const)
+    for (const placement of ["edge", "origin", "direct"] as const)
       for (const meanBatch of [1, 2.5, 7, 12])
         for (const meanOpenMs of [0, 5, 80])
           for (const waitMs of [0, 3, 40])

@@ -82,6 +82,35 @@ describe("optimize", () => {
     expect(result.plan!.cost.originInstances).toBeGreaterThan(0);
   });
 
+  it("runs a model direct when one isolate keeps the SLO: each request alone, no window, no hop, cheaper than buffering", () => {
+    const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // batching saves almost nothing per row
+    const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs] };
+    const input: OptimizeInput = { arrival: poisson(100), slo: { percentile: 0.99, ms: 250 }, placements: { edge: { service: flat, extraMs: 1.5 }, direct: { service: flat } }, space, overheadMs: 0.5 };
+    const { plan, alternatives, stats } = optimize({ ...input, alternatives: 1 });
+    expect(plan).toMatchObject({ placement: "direct", maxBatch: 1, windowMs: 0, shards: 1 });
+    expect(plan!.cost.durableObjectRequests + plan!.cost.durableObjectDuration).toBe(0);
+    // Checked independently: one server taking requests one at a time (M/G/1), plus the direct path's overhead.
+    const check = estimateLatency({ arrival: poisson(100), service: flat, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: 1, windowMs: 0, shards: 1, extraMs: 0.5 });
+    expect(plan!.sloLatencyMs).toBeCloseTo(check.distribution.percentile(0.99), 6);
+    expect(alternatives[0]!.placement).toBe("edge");
+    expect(alternatives[0]!.cost.totalUsdPerHour).toBeGreaterThan(plan!.cost.totalUsdPerHour);
+    // One direct configuration (maxBatch 1, window 0, one shard) beside every edge one.
+    expect(stats.configurations).toBe(1 + 5 * 5 * 3);
+  });
+
+  it("buffers over shards when one isolate cannot keep up, and never searches direct beyond its one configuration", () => {
+    const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // one isolate: under 250 requests/s
+    const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs] };
+    const result = optimize({ arrival: poisson(400), slo: { percentile: 0.99, ms: 250 }, placements: { edge: { service: flat, extraMs: 1.5 }, direct: { service: flat } }, space, alternatives: 3 });
+    expect(result.plan).toMatchObject({ placement: "edge" });
+    expect(result.plan!.shards).toBeGreaterThan(1);
+    expect([result.plan!, ...result.alternatives].every((p) => p.placement === "edge")).toBe(true);
+    // Without window 0 (or maxBatch 1) in the space there is no direct configuration at all.
+    const noZero = optimize({ arrival: poisson(10), slo: { percentile: 0.99, ms: 250 }, placements: { direct: { service: flat } }, space: smallSpace });
+    expect(noZero.stats.configurations).toBe(0);
+    expect(noZero.plan).toBeNull();
+  });
+
   it("returns no plan, with a reason, when the SLO is below any service time", () => {
     const result = optimize({ arrival: poisson(10), slo: { percentile: 0.5, ms: 5 }, placements: { edge: { service: edgeService } }, space: smallSpace });
     expect(result.plan).toBeNull();

@@ -1,0 +1,234 @@
+/**
+ * One model's serving core in one isolate: the shared scheduler's BatchLoop fed with BufferJobs,
+ * batches concatenated, run on the model's runner and split, and telemetry reported to the
+ * model's controller about once a second (learning the published plan from each reply). The
+ * `BatchBuffer` Durable Object (one per model and shard) hosts it; the Worker's "direct" path
+ * (direct.ts) shares its telemetry reports (ControllerReports).
+ */
+import { concatBatch, splitBatch } from "../batching/tensor-batch";
+import { runtimeConfig, type RuntimeConfig } from "../config";
+import { controllerOf } from "../control/model-controller";
+import { knownPlan, learnPlan, poolMembers } from "../control/plan-cache";
+import { effectiveManifest } from "../control/plan";
+import { TelemetryRecorder } from "../control/telemetry";
+import type { CatalogEntry } from "../models/catalog";
+import { runtimeOf, type ModelManifest } from "../models/manifest";
+import { originPoolFor } from "../origin/origin-pool";
+import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
+import type { Tensor } from "../protocol/tensor";
+import { runnerFor } from "../runner/runner-for";
+import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
+import { BatchLoop, type Executed } from "../scheduler/batch-loop";
+import { windowPolicy } from "../scheduler/flush-policy";
+import { Scheduler } from "../scheduler/scheduler";
+import { ServiceEstimate, type ServiceLine } from "../scheduler/service-estimate";
+import { SchedulerStats, type SchedulerStatsSnapshot } from "../scheduler/scheduler-stats";
+
+/** Telemetry goes to the controller at most this often, ms. */
+const REPORT_EVERY_MS = 1000;
+
+/** One request as the Worker hands it to a model server. */
+export interface BufferJob {
+  id: string;
+  model: string;
+  rows: number;
+  batchKey: string;
+  /** Every manifest input, in manifest order. */
+  inputs: Tensor[];
+  /** Output names the client wants. */
+  outputs: string[];
+  /** Epoch ms at which the request fails if it has not been answered. */
+  deadlineAtMs: number;
+}
+
+/** A model server's reply to one job. */
+export type BufferReply =
+  | { ok: true; outputs: Tensor[]; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
+  | { ok: false; failure: FailureRecord; busyUntilMs?: number };
+
+/** What a batch gives each of its requests. */
+type JobResult = { outputs: Tensor[]; servedBy: string; originMs?: number };
+
+/** What the statistics endpoint shows of one server. */
+export type BufferStatsSnapshot = SchedulerStatsSnapshot & { queuedRows: number; runningRows: number; serviceMs?: ServiceLine };
+
+/** What a host gives its model servers. */
+export interface ServerHost {
+  env: Env;
+  /** Names this server in telemetry: the buffer's shard. */
+  reporter: number;
+  /** Epoch ms clock. */
+  now(): number;
+  /** Told the next time the loop must wake (a Durable Object arms an alarm as a backstop). */
+  onNextDue?(atMs: number | undefined): void;
+}
+
+/** What a report says of the server besides its counts. */
+export type ReportState = { queuedRows: number; runningRows: number; serviceLine?: ServiceLine };
+
+/**
+ * One server's telemetry and its reports to the model's controller: at most one per
+ * REPORT_EVERY_MS, sent by the call that finds one due (or, where timers outlive requests, by a
+ * timer at the end of the interval); each reply is the published plan, which this isolate learns.
+ */
+export class ControllerReports {
+  readonly telemetry: TelemetryRecorder;
+  private lastReportAtMs = -Infinity;
+  private reportTimer?: ReturnType<typeof setTimeout>;
+  private isReporting = false;
+
+  constructor(
+    private readonly env: Env,
+    private readonly model: string,
+    private readonly reporter: number,
+    private readonly now: () => number,
+    private readonly hasTimers: boolean,
+  ) {
+    this.telemetry = new TelemetryRecorder(model, reporter);
+  }
+
+  /** Sends the telemetry recorded so far when the last report is old enough (kept alive by `keepAlive`), else arms a timer for it. */
+  schedule(keepAlive: (task: Promise<unknown>) => void, state: () => ReportState): void {
+    const dueInMs = this.lastReportAtMs + REPORT_EVERY_MS - this.now();
+    if (dueInMs <= 0 && !this.isReporting) return keepAlive(this.report(state()));
+    if (!this.hasTimers) return;
+    this.reportTimer ??= setTimeout(() => {
+      this.reportTimer = undefined;
+      if (!this.telemetry.isEmpty) this.schedule(() => undefined, state);
+    }, Math.max(dueInMs, 50));
+  }
+
+  /** One report to the controller; its reply is the published plan. Failures only lose this report. */
+  private async report(state: ReportState): Promise<void> {
+    const nowMs = this.now();
+    this.lastReportAtMs = nowMs;
+    this.isReporting = true;
+    const report = this.telemetry.take(nowMs, state);
+    try {
+      learnPlan(this.model, await controllerOf(this.env, this.model).report(report), this.now());
+    } catch (error) {
+      console.warn(`telemetry of ${this.model}#${this.reporter} not delivered: ${(error as Error).message}`);
+    } finally {
+      this.isReporting = false;
+    }
+  }
+}
+
+/** Serves one model in one isolate. */
+export class ModelServer {
+  private loop?: BatchLoop<BufferJob, JobResult>;
+  private readonly reports: ControllerReports;
+
+  constructor(
+    readonly model: string,
+    private readonly host: ServerHost,
+  ) {
+    this.reports = new ControllerReports(host.env, model, host.reporter, host.now, true);
+  }
+
+  private get telemetry(): TelemetryRecorder {
+    return this.reports.telemetry;
+  }
+
+  /** Queues a job and resolves with its reply once its batch ran (or it was refused, expired, cancelled). */
+  async infer(job: BufferJob): Promise<BufferReply> {
+    const entry = runtimeConfig(this.host.env).models.get(job.model);
+    if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
+    this.telemetry.arrived(job.rows, this.host.now());
+    const outcome = await this.loopFor(entry, this.manifestOf(entry), this.serversOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
+    if (outcome.ok) this.telemetry.answeredIn(outcome.queueMs + outcome.inferMs);
+    else this.telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
+    // Reports go out once this request has its outcome: the controller's call never delays it.
+    this.reports.schedule(() => undefined, () => this.loopState());
+    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
+    const { outputs, ...served } = outcome.value;
+    const wanted = job.outputs.length === outputs.length ? outputs : outputs.filter((t) => job.outputs.includes(t.name));
+    return { ok: true, outputs: wanted, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
+  }
+
+  /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
+  cancel(id: string): boolean {
+    return this.loop?.cancel(id) ?? false;
+  }
+
+  /** Starts whatever is due (an alarm's backstop). */
+  wake(): void {
+    this.loop?.wake();
+  }
+
+  /** This server's counters and recent samples. */
+  stats(): BufferStatsSnapshot {
+    const scheduler = this.loop?.scheduler;
+    const serviceMs = scheduler?.service.fit();
+    return { ...(this.loop?.stats ?? new SchedulerStats()).snapshot(), queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceMs && { serviceMs }) };
+  }
+
+  /** The statistics of a server that has served nothing yet. */
+  static emptyStats(): BufferStatsSnapshot {
+    return { ...new SchedulerStats().snapshot(), queuedRows: 0, runningRows: 0 };
+  }
+
+  /** The model's manifest under its live plan. */
+  private manifestOf(entry: CatalogEntry): ModelManifest {
+    return effectiveManifest(entry.manifest, knownPlan(entry.manifest.name)?.plan);
+  }
+
+  /**
+   * Batches this server runs at once: one at the edge (one session in one isolate); on the origin
+   * its share of the planned pool, so that, as the planner models it, the pool serves one queue of
+   * the model's batches on poolSize servers (one shard: exactly that).
+   */
+  private serversOf(entry: CatalogEntry): number {
+    const plan = knownPlan(entry.manifest.name)?.plan;
+    return plan?.placement === "origin" ? Math.max(1, Math.ceil(plan.poolSize / plan.shards)) : 1;
+  }
+
+  /** Queue and service line for a report. */
+  private loopState(): ReportState {
+    const scheduler = this.loop?.scheduler;
+    const serviceLine = scheduler?.service.fit();
+    return { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) };
+  }
+
+  /** The loop of this model, created on first use; a changed manifest (or plan) re-configures it. */
+  private loopFor({ service }: CatalogEntry, manifest: ModelManifest, servers: number): BatchLoop<BufferJob, JobResult> {
+    const { maxBatch, windowMs, maxQueueRows } = manifest.batching;
+    if (this.loop) {
+      this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows, servers });
+      return this.loop;
+    }
+    const policy = manifest.batching.adaptiveWindow ? adaptiveWindowPolicy() : windowPolicy;
+    // Until batches are measured here, the model's profile stands in (origin: its kernel time, without the hop).
+    const prior = service[runtimeOf(manifest.placement)];
+    this.loop = new BatchLoop(new Scheduler({ maxBatch, windowMs, maxQueueRows, servers }, policy, new ServiceEstimate(prior)), {
+      label: manifest.name,
+      now: () => this.host.now(),
+      execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
+      ...(this.host.onNextDue && { onNextDue: this.host.onNextDue }),
+
+    });
+    return this.loop;
+  }
+
+  /** Concatenates the jobs' inputs, runs the batch on the model's runner, and splits the outputs. */
+  private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<Executed<JobResult>> {
+    const config = runtimeConfig(this.host.env);
+    const catalogEntry = config.models.get(this.model)!;
+    const entry = { ...catalogEntry, manifest: this.manifestOf(catalogEntry) };
+    const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
+    if (entry.manifest.placement === "origin") await this.refreshPool(config);
+    const startMs = this.host.now();
+    // The batch may run until its last request's deadline; each request still fails at its own.
+    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)));
+    this.telemetry.ran(rowsOf.reduce((sum, rows) => sum + rows, 0), result.serviceMs ?? this.host.now() - startMs);
+    const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
+    const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
+    return { results, ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
+  }
+
+  /** Brings the isolate's origin pool to the registry's members (static ORIGIN_URLS while it cannot be reached). */
+  private async refreshPool(config: RuntimeConfig): Promise<void> {
+    if (!config.originSecret) return;
+    originPoolFor(config.originSecret, config.originUrls).state.setMembers(await poolMembers(this.host.env, this.host.now(), config.originUrls));
+  }
+}
