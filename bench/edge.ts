@@ -53,6 +53,8 @@ const WARM_UP_REQUESTS = 200;
 /** Rate at which CPU per request is accounted (well below saturation), and for how many requests. */
 const CPU_RATE: Record<Model, number> = { "ppocr-cls": 40, "silero-vad": 100 };
 const CPU_REQUESTS = 600;
+/** The no-op Worker's Durable Object RPC probes (src/edge/noop-worker.ts): an empty call, the tensor as nested objects, the body as one ArrayBuffer. */
+const RPC_PROBES = ["empty", "tensor", "buffer"] as const;
 /** Share of min(kernel limit, platform ceiling) the planned policy should reach (the issue's target). */
 const TARGET_SHARE = 0.8;
 
@@ -103,7 +105,7 @@ async function withEdge<T>(target: Target, run: (edge: Started) => Promise<T>): 
   }
 }
 
-const inferUrl = (edge: Started, model: Model) => `${edge.url}/v2/models/${model}/infer`;
+const inferUrl = (edge: Started, model: Model, query = "") => `${edge.url}/v2/models/${model}/infer${query}`;
 
 /** Warms a fresh Worker: V8 runs WebAssembly from its baseline tier until the hot kernels tier up. */
 async function warmUp(edge: Started, model: Model): Promise<void> {
@@ -165,7 +167,7 @@ async function lightLoad(edge: Started, noop: Started, model: Model): Promise<{ 
 }
 
 /** CPU ms per request in each process of the stack at CPU_RATE, net of each process's idle CPU; and the batch time per request the Worker reported. */
-async function cpuPerRequest(edge: Started, model: Model): Promise<{ byProcess: Record<string, number>; inferPerRequestMs: number }> {
+async function cpuPerRequest(edge: Started, model: Model, query = ""): Promise<{ byProcess: Record<string, number>; inferPerRequestMs: number }> {
   await warmUp(edge, model);
   const processes = processTree(edge.process.pid!).filter((p) => /workerd|wrangler/.test(p.command));
   const labelOf = (command: string) => (command.includes("workerd") ? (command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`) ? "dev proxy (workerd)" : "runtime (workerd)") : "wrangler (Node)");
@@ -176,7 +178,7 @@ async function cpuPerRequest(edge: Started, model: Model): Promise<{ byProcess: 
   const before = processes.map((p) => cpuMs(p.pid));
   const self = process.cpuUsage();
   const startAt = performance.now();
-  const result = await openLoop({ url: inferUrl(edge, model), ...bodies[model], ratePerS: CPU_RATE[model], count: CPU_REQUESTS, maxDurationMs: 60_000, seed: 3 });
+  const result = await openLoop({ url: inferUrl(edge, model, query), ...bodies[model], ratePerS: CPU_RATE[model], count: CPU_REQUESTS, maxDurationMs: 60_000, seed: 3 });
   const elapsedMs = performance.now() - startAt;
   const usage = process.cpuUsage(self);
   const byProcess: Record<string, number> = { "load generator (Node)": round((usage.user + usage.system) / 1000 / result.ok) };
@@ -289,7 +291,12 @@ export async function main(): Promise<void> {
         }
       });
       console.log(`${model}: CPU per request, no-op Worker${baseline ? ` and baseline ${baseline.commit}` : ""}`);
-      const noopCpu = await withEdge(noop, (edge) => cpuPerRequest(edge, model));
+      // The hop alone: the no-op Worker plus one Durable Object RPC per request, by payload form.
+      const [noopCpu, ...rpcCpu] = await withEdge(noop, async (edge) => {
+        const results = [await cpuPerRequest(edge, model)];
+        if (model === "ppocr-cls") for (const rpc of RPC_PROBES) results.push(await cpuPerRequest(edge, model, `?rpc=${rpc}`));
+        return results;
+      });
       const baselineCpu = baseline ? await withEdge({ label: "baseline", root: baseline.root, vars: { MODEL_OVERRIDES: JSON.stringify({ [model]: { placement: "edge" } }) } }, (edge) => cpuPerRequest(edge, model)) : undefined;
       const raw = limits[model]!;
       (report.models as Record<string, unknown>)[model] = {
@@ -309,7 +316,7 @@ export async function main(): Promise<void> {
             },
           ]),
         ),
-        cpu: { noop: noopCpu, ...(baselineCpu && { baseline: baselineCpu }) },
+        cpu: { noop: noopCpu, ...(rpcCpu.length && { rpc: Object.fromEntries(RPC_PROBES.map((rpc, i) => [rpc, rpcCpu[i]!])) }), ...(baselineCpu && { baseline: baselineCpu }) },
       };
     }
     console.log("window precision (idle buffer)");
@@ -340,7 +347,11 @@ function writeReport(report: Record<string, any>): void {
       lines.push(`| ${p.label} | ${p.sweep.bestPerS} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} |`);
     }
     lines.push("", `Light-load overhead = p50 − no-op p50 (interleaved, same body) − raw b1 (${raw.rawB1Ms} ms).`, "");
-    const cpuRows: Array<[string, any]> = [["no-op Worker", m.cpu.noop], ...Object.values(m.policies as Record<string, any>).filter((p) => p.cpu).map((p): [string, any] => [p.label, p.cpu])];
+    const cpuRows: Array<[string, any]> = [
+      ["no-op Worker", m.cpu.noop],
+      ...Object.entries((m.cpu.rpc ?? {}) as Record<string, any>).map(([rpc, cpu]): [string, any] => [`no-op Worker + one DO RPC (${rpc === "empty" ? "empty" : rpc === "tensor" ? "tensor as nested objects" : "body as one ArrayBuffer"})`, cpu]),
+      ...Object.values(m.policies as Record<string, any>).filter((p) => p.cpu).map((p): [string, any] => [p.label, p.cpu]),
+    ];
     if (m.cpu.baseline) cpuRows.push([`buffered, batching, baseline ${report.baseline}`, m.cpu.baseline]);
     const processes = Object.keys(m.cpu.noop.byProcess);
     lines.push(`CPU per request at ${CPU_RATE[model as Model]}/s (ms; net of each process's idle CPU). Path = runtime − no-op runtime − batch time per request.`, "");

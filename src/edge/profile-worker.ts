@@ -22,12 +22,14 @@ const runners = new Map<string, OrtWebRunner>();
 const warmed = new Set<string>();
 const WARM_UP_MS = 1_500;
 
-/** Inputs of `batch` rows for a model: fixed dims from the manifest, dynamic ones from `dims`. */
+/** Inputs of `batch` rows for a model: fixed dims from the manifest or its first variant (Silero: 512 samples), other dynamic ones from `dims`. */
 function inputsFor(name: string, batch: number, dims: number[]): Tensor[] {
   const { manifest } = CATALOG.get(name)!;
   let nextDim = 0;
   return manifest.inputs.map((spec) => {
-    const shape = spec.shape.map((d, axis) => (axis === spec.batchAxis ? batch : d === -1 ? dims[nextDim++]! : d));
+    const variant = manifest.variants?.[0]?.shapes[spec.name];
+    const fixedAt = (axis: number) => (variant?.[axis] ?? -1) !== -1 ? variant![axis]! : spec.shape[axis]!;
+    const shape = spec.shape.map((_, axis) => (axis === spec.batchAxis ? batch : fixedAt(axis) === -1 ? dims[nextDim++]! : fixedAt(axis)));
     const data = allocateTensorData(spec.datatype, shape.reduce((a, b) => a * b, 1));
     if (spec.datatype === "FP32") for (let i = 0; i < data.length; i++) data[i] = Math.sin(i);
     if (spec.name === "sr") data[0] = 16000n;
