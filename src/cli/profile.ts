@@ -9,8 +9,9 @@
  * time budget per batch size) so the whole run stays within a few minutes.
  *
  * With the edge runtime it also measures each edge model's per-request cost outside its batch on
- * the running edge (src/cli/request-overhead.ts): `requestOverhead.latencyMs` (the planner's
- * overheadMs) and `requestOverhead.cpuMs` (runtime CPU per request beyond the batch).
+ * the running edge (src/cli/request-overhead.ts), buffered (`requestOverhead`) and direct
+ * (`directOverhead`): `latencyMs` (the planner's overheadMs is the direct one; hopMs the
+ * difference) and `cpuMs` (runtime CPU per request beyond the batch).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -119,8 +120,10 @@ async function main(argv: string[]): Promise<number> {
         const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
         // Paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
         const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
-        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS) : undefined;
-        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }) };
+        // At the edge, per-request overhead buffered (through a Durable Object) and direct (in the Worker): their difference is the planner's hopMs.
+        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "edge") : undefined;
+        const directOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "direct") : undefined;
+        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }), ...(directOverhead && { directOverhead }) };
         console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
       }
       const profile = {
@@ -139,14 +142,14 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Per-request cost outside the batch for a model served at the edge (one-row binary requests at 20/s). */
-async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number): Promise<RequestOverhead> {
+/** Per-request cost outside the batch for a model served at the edge, buffered or direct (one-row binary requests at 20/s). */
+async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct"): Promise<RequestOverhead> {
   const model = MODELS[name]!;
   const feeds = model.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
   const packed = packBinary({ inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, inputs);
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement: "edge", batching: { windowMs: 0, adaptiveWindow: false } } }) } });
+  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement, batching: { windowMs: 0, adaptiveWindow: false } } }) } });
   try {
     return await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
   } finally {
