@@ -77,6 +77,8 @@ interface Target {
 
 interface StepReport {
   ratePerS: number;
+  /** The plan applied for this step (planned policy). */
+  plan?: string;
   /** Per repetition. */
   p50Ms: number[];
   p99Ms: number[];
@@ -116,13 +118,17 @@ function meetsSlo(result: LoadResult, sloMs: number): boolean {
   return quantile(result.latenciesMs, 0.99) <= sloMs && result.sent - result.ok <= result.sent * 0.01;
 }
 
-/** Sweeps rising rates, REPEATS repetitions per step; stops after two failing steps in a row. */
-async function sweep(edge: Started, model: Model, sloMs: number, label: string): Promise<Sweep> {
+/**
+ * Sweeps rising rates, REPEATS repetitions per step; stops after two failing steps in a row.
+ * `prepare` (the planned policy) sets up each step and says what it applied.
+ */
+async function sweep(edge: Started, model: Model, sloMs: number, label: string, prepare?: (ratePerS: number) => Promise<string>): Promise<Sweep> {
   await warmUp(edge, model);
   const steps: StepReport[] = [];
   let misses = 0;
   for (const ratePerS of RATES[model]) {
-    const step: StepReport = { ratePerS, p50Ms: [], p99Ms: [], failed: [], meanBatch: [], meets: [], passes: false };
+    const plan = await prepare?.(ratePerS);
+    const step: StepReport = { ratePerS, ...(plan && { plan }), p50Ms: [], p99Ms: [], failed: [], meanBatch: [], meets: [], passes: false };
     for (let r = 0; r < REPEATS; r++) {
       const count = Math.min(STEP_MAX_REQUESTS, Math.round(ratePerS * STEP_S));
       const result = await openLoop({ url: inferUrl(edge, model), ...bodies[model], ratePerS, count, maxDurationMs: STEP_S * 1000 + 10_000, seed: 7 + r });
@@ -135,7 +141,7 @@ async function sweep(edge: Started, model: Model, sloMs: number, label: string):
     }
     step.passes = step.meets.filter(Boolean).length * 2 > REPEATS;
     steps.push(step);
-    console.log(`  ${label} ${model} ${ratePerS}/s: p99 ${step.p99Ms.join(" / ")} ms, batch ${step.meanBatch.join(" / ")}${step.passes ? "" : " (misses SLO)"}`);
+    console.log(`  ${label} ${model} ${ratePerS}/s${plan ? ` (${plan})` : ""}: p99 ${step.p99Ms.join(" / ")} ms, batch ${step.meanBatch.join(" / ")}${step.passes ? "" : " (misses SLO)"}`);
     misses = step.passes ? 0 : misses + 1;
     if (misses >= 2) break;
   }
@@ -213,7 +219,7 @@ async function windowPrecision(): Promise<{ windowMs: number; ratePerS: number; 
  * takes), its plan at the highest rate it can plan, in 5 % steps down.
  */
 function plannedAt(model: Model, ratePerS: number): NonNullable<ReturnType<typeof cheapestPlan>> {
-  for (let rate = ratePerS; rate > 1; rate *= 0.95) {
+  for (let rate = ratePerS; rate > 0.1; rate *= 0.95) {
     const choice = planAt(model, rate);
     if (choice) return choice;
   }
@@ -233,6 +239,24 @@ function planAt(model: Model, ratePerS: number) {
     limits: { maxShards: 1, maxPoolSize: 1 },
   });
   return choice;
+}
+
+/** The operator token the planned policy pins plans with (a var of its Worker only). */
+const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789";
+
+/**
+ * Pins the planner's plan for `ratePerS` on `edge` (static mode: pins are the plan), waits until
+ * the Worker serves with it (readiness learns the plan and warms a direct session), and describes it.
+ */
+async function applyPlan(edge: Started, model: Model, ratePerS: number): Promise<string> {
+  const { placement, maxBatch, windowMs, shards } = plannedAt(model, ratePerS).plan;
+  const response = await fetch(`${edge.url}/v2/models/${model}/plan/pins`, { method: "PUT", headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ placement, maxBatch, windowMs, shards }) });
+  if (!response.ok) throw new Error(`pinning the plan: ${response.status} ${await response.text()}`);
+  // Plans are cached per isolate for up to a second; readiness refreshes the plan and warms a direct session.
+  await new Promise((done) => setTimeout(done, 1_100));
+  await (await fetch(`${edge.url}/v2/models/${model}/ready`)).arrayBuffer();
+  for (let i = 0; i < 20; i++) await (await fetch(inferUrl(edge, model), { method: "POST", ...bodies[model] })).arrayBuffer();
+  return `${placement}, maxBatch ${maxBatch}, window ${windowMs} ms`;
 }
 
 /** A git worktree of `rev` that can run its edge Worker (this checkout's node_modules, model weights and dev secrets). */
@@ -280,12 +304,12 @@ export async function main(): Promise<void> {
       console.log(`${model}: platform ceiling (no-op Worker, same bodies)`);
       const ceiling = await withEdge(noop, (edge) => sweep(edge, model, slo.ms, "no-op"));
       const referencePerS = Math.min(limits[model]!.kernelLimitPerS, ceiling.bestPerS);
-      // The planner's own plan at the rate the target asks for.
+      // The planner's own plan at the rate the target asks for (the planned policy re-plans at every step).
       const planned = plannedAt(model, TARGET_SHARE * referencePerS);
       const { placement, maxBatch, windowMs } = planned.plan;
       console.log(`${model}: planner at ${round(planned.predicted.ratePerS, 1)}/s (target ${round(TARGET_SHARE * referencePerS, 1)}/s): ${placement}, maxBatch ${maxBatch}, window ${windowMs} ms (predicted p99 ${round(planned.predicted.sloLatencyMs ?? NaN)} ms)`);
       const policies: Record<string, Target> = {
-        planned: { label: `planned (${placement})`, vars: { MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching: { maxBatch, windowMs } } }) } },
+        planned: { label: "planned (the planner's plan for each rate)", vars: { ADMIN_TOKEN: BENCH_ADMIN_TOKEN } },
         buffered: { label: "buffered, batching", vars: { MODEL_OVERRIDES: JSON.stringify({ [model]: { placement: "edge" } }) } },
         unbatched: { label: "buffered, maxBatch 1", vars: { MODEL_OVERRIDES: JSON.stringify({ [model]: { placement: "edge", batching: { maxBatch: 1, maxRowsPerRequest: 1 } } }) } },
       };
@@ -295,9 +319,12 @@ export async function main(): Promise<void> {
           console.log(`${model}: ${target.label}`);
           results[name] = await withEdge(target, async (edge) => {
             await warmUp(edge, model);
+            // The planned policy: light load and CPU under the plan for their rates, then the plan for each step's rate.
+            if (name === "planned") await applyPlan(edge, model, 2);
             const light = name === "unbatched" ? undefined : await lightLoad(edge, noopEdge, model);
+            if (name === "planned") await applyPlan(edge, model, CPU_RATE[model]);
             const cpu = name === "unbatched" ? undefined : await cpuPerRequest(edge, model);
-            return { sweep: await sweep(edge, model, slo.ms, name), ...(light && { light }), ...(cpu && { cpu }) };
+            return { sweep: await sweep(edge, model, slo.ms, name, name === "planned" ? (rate) => applyPlan(edge, model, rate) : undefined), ...(light && { light }), ...(cpu && { cpu }) };
           });
         }
       });
@@ -371,8 +398,9 @@ function writeReport(report: Record<string, any>): void {
     lines.push(`| path | ${processes.join(" | ")} | batch time per request | path |`, `|---|${processes.map(() => "---|").join("")}---|---|`);
     for (const [label, cpu] of cpuRows) lines.push(`| ${label} | ${processes.map((p) => cpu.byProcess[p] ?? "–").join(" | ")} | ${cpu.inferPerRequestMs} | ${label === "no-op Worker" ? "–" : pathCpuMs(cpu, m.cpu.noop)} |`);
     for (const [name, sweepOf] of [["no-op (ceiling)", m.ceiling], ...Object.values(m.policies as Record<string, any>).map((p) => [p.label, p.sweep])] as Array<[string, Sweep]>) {
-      lines.push("", `${name}:`, "", "| rate /s | p50 ms | p99 ms | failed | mean batch | SLO |", "|---|---|---|---|---|---|");
-      for (const s of sweepOf.steps) lines.push(`| ${s.ratePerS} | ${s.p50Ms.join(" / ")} | ${s.p99Ms.join(" / ")} | ${s.failed.join(" / ")} | ${s.meanBatch.join(" / ")} | ${s.passes ? "met" : "missed"} (${s.meets.filter(Boolean).length}/${s.meets.length}) |`);
+      const hasPlans = sweepOf.steps.some((s) => s.plan);
+      lines.push("", `${name}:`, "", `| rate /s |${hasPlans ? " plan |" : ""} p50 ms | p99 ms | failed | mean batch | SLO |`, `|---|${hasPlans ? "---|" : ""}---|---|---|---|---|`);
+      for (const s of sweepOf.steps) lines.push(`| ${s.ratePerS} |${hasPlans ? ` ${s.plan} |` : ""} ${s.p50Ms.join(" / ")} | ${s.p99Ms.join(" / ")} | ${s.failed.join(" / ")} | ${s.meanBatch.join(" / ")} | ${s.passes ? "met" : "missed"} (${s.meets.filter(Boolean).length}/${s.meets.length}) |`);
     }
   }
   const w = report.windowErrorMs;
