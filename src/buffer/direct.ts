@@ -61,7 +61,10 @@ class DirectModel {
     this.inFlightRows += job.rows;
     this.inFlightMs += runMs;
     try {
-      const result = await withDeadline(runnerFor({ ...entry, manifest }, config).run(job.inputs, job.deadlineAtMs), job.deadlineAtMs, signal);
+      const run = runnerFor({ ...entry, manifest }, config).run(job.inputs, job.deadlineAtMs);
+      // The request stays open until its run settles (answered late or not): a run settling after its request completed would do so outside any request.
+      waitUntil(run.catch(() => undefined));
+      const result = await withDeadline(run, job.deadlineAtMs, signal);
       const serviceMs = result.serviceMs ?? 0;
       this.service.observe(job.rows, serviceMs);
       this.stats.started(job.rows, "idle");

@@ -14,7 +14,6 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
-import { unavailable } from "../protocol/errors";
 
 let initialised = false;
 
@@ -52,11 +51,12 @@ export async function createOrtWebSession(modelBytes: ArrayBuffer): Promise<ort.
 
 /**
  * Runs `session` on `feeds` once every ORT call queued before it has settled (`onStart` then);
- * fails with 503 without running when `deadlineAtMs` has passed by then (its caller has been answered).
+ * resolves with undefined, without running, when `deadlineAtMs` has passed by then (its caller has
+ * been answered: the queue's promises may belong to other requests, so a skip is not a rejection).
  */
-export function runQueued(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, deadlineAtMs = Infinity, onStart?: () => void): Promise<ort.InferenceSession.ReturnType> {
-  return oneAtATime(() => {
-    if (Date.now() > deadlineAtMs) return Promise.reject(unavailable("deadline exceeded before the session was free"));
+export function runQueued(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, deadlineAtMs = Infinity, onStart?: () => void): Promise<ort.InferenceSession.ReturnType | undefined> {
+  return oneAtATime(async () => {
+    if (Date.now() > deadlineAtMs) return undefined;
     onStart?.();
     return session.run(feeds);
   });

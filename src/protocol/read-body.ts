@@ -40,10 +40,13 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
 
 /** The body's bytes as sent (still encoded), within the size and time limits. */
 export function readRawBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
-  // On timeout the pending read is cancelled at once: left pending, it would fail after the answer,
-  // outside the request (the stream is locked to its reader, so the body itself cannot be cancelled).
-  const reading: { reader?: ReadableStreamDefaultReader<Uint8Array> } = {};
-  return withTimeout(readRaw(request, limits.maxBytes, reading), limits.timeoutMs, () => void reading.reader?.cancel().catch(() => undefined));
+  return withTimeout(readRaw(request, limits.maxBytes), limits.timeoutMs, () => {
+    try {
+      void request.body?.cancel().catch(() => undefined);
+    } catch {
+      // the body is already gone
+    }
+  });
 }
 
 /** Decodes bytes as sent by their Content-Encoding (identity, gzip or deflate), at most `maxBytes` of output. */
@@ -84,28 +87,35 @@ function decode(raw: Uint8Array, Decoder: typeof Gunzip | typeof Unzlib, encodin
   return concat(chunks, size);
 }
 
-async function readRaw(request: Request, maxBytes: number, reading: { reader?: ReadableStreamDefaultReader<Uint8Array> }): Promise<Uint8Array> {
+async function readRaw(request: Request, maxBytes: number): Promise<Uint8Array> {
   const length = request.headers.get("content-length");
-  const declared = length !== null && !request.headers.has("transfer-encoding") ? length : undefined;
-  if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > maxBytes)) throw tooLarge(`request body larger than ${maxBytes} bytes`);
+  if (length !== null && !request.headers.has("transfer-encoding")) {
+    if (!/^\d+$/.test(length) || Number(length) > maxBytes) throw tooLarge(`request body larger than ${maxBytes} bytes`);
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await request.arrayBuffer();
+    } catch {
+      throw truncated();
+    }
+    if (bytes.byteLength !== Number(length)) throw truncated();
+    return new Uint8Array(bytes);
+  }
   if (!request.body) return new Uint8Array(0);
-  let body: Uint8Array;
   try {
-    body = await collect((reading.reader = request.body.getReader()), maxBytes, `request body larger than ${maxBytes} bytes`);
+    return await collect(request.body, maxBytes, `request body larger than ${maxBytes} bytes`);
   } catch (error) {
     if (error instanceof InferenceError) throw error;
     throw truncated();
   }
-  if (declared !== undefined && body.length !== Number(declared)) throw truncated();
-  return body;
 }
 
 const truncated = () => badRequest("request body ended before it was complete (shorter than its Content-Length, or the connection closed)");
 
 /** Reads a stream to its end, cancelling it and throwing 413 `message` once it passes `maxBytes`. */
-async function collect(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number, message: string): Promise<Uint8Array> {
+async function collect(stream: ReadableStream<Uint8Array>, maxBytes: number, message: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
+  const reader = stream.getReader();
   reader.closed.catch(() => undefined); // a failed stream rejects this too; the read below reports it
   for (;;) {
     const { done, value } = await reader.read();
@@ -117,9 +127,7 @@ async function collect(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes
     }
     chunks.push(value);
   }
-  // One chunk that owns its whole buffer is the body as is; anything else is copied into one.
-  const only = chunks.length === 1 ? chunks[0]! : undefined;
-  return only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength ? only : concat(chunks, size);
+  return concat(chunks, size);
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -26,13 +26,12 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   const config = runtimeConfig(c.env);
   const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
   const entry = lookupModel(config, c.req.param("model")!, c.req.param("version"));
-  try {
-    return await answer(c, entry, config, startMs, waitUntil);
-  } finally {
-    // The plan is refreshed in the background once this request has its answer.
-    const refresh = refreshPlan(c.env, entry.manifest.name, Date.now());
-    if (refresh) waitUntil(refresh);
-  }
+  const response = await answer(c, entry, config, startMs, waitUntil);
+  // The plan is refreshed in the background once a request has its answer (an error answer ends the
+  // request at once: a 408's body read, still pending, must not fail inside a request kept open).
+  const refresh = refreshPlan(c.env, entry.manifest.name, Date.now());
+  if (refresh) waitUntil(refresh);
+  return response;
 }
 
 async function answer(c: Context<{ Bindings: Env }>, entry: CatalogEntry, config: RuntimeConfig, startMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
