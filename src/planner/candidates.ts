@@ -16,9 +16,6 @@ export class Candidates {
   /** Origin replicas of a configuration (0 at the edge or for a group). */
   readonly poolSize: number[] = [];
 
-  /** `isNoWindow[windowIndex]`: that window is 0 ms, where a larger maxBatch only lets a busy server catch up (it never waits). */
-  constructor(private readonly isNoWindow: readonly boolean[] = []) {}
-
   /** Adds a configuration with its cost (USD per hour); returns its index. */
   add(cost: number, placement: number, shards: number, windowIndex: number, maxBatch: number, poolSize: number): number {
     return this.push(cost, false, placement, shards, windowIndex, maxBatch, poolSize);
@@ -31,8 +28,7 @@ export class Candidates {
 
   /**
    * Cheaper first; at equal cost a group first (so that it is expanded before any configuration that
-   * one of its own could tie), then shorter window, smaller maxBatch (larger at window 0), fewer
-   * shards, placement in PLACEMENTS order, smaller pool.
+   * one of its own could tie), then shorter window, smaller maxBatch, fewer shards, edge, smaller pool.
    */
   isBefore = (a: number, b: number): boolean =>
     this.cost[a] !== this.cost[b]
@@ -42,7 +38,7 @@ export class Candidates {
         : this.windowIndex[a] !== this.windowIndex[b]
           ? this.windowIndex[a]! < this.windowIndex[b]!
           : this.maxBatch[a] !== this.maxBatch[b]
-            ? this.maxBatch[a]! < this.maxBatch[b]! !== (this.isNoWindow[this.windowIndex[a]!] ?? false)
+            ? this.maxBatch[a]! < this.maxBatch[b]!
             : this.shards[a] !== this.shards[b]
               ? this.shards[a]! < this.shards[b]!
               : this.placement[a] !== this.placement[b]

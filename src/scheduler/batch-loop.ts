@@ -30,7 +30,7 @@ export interface LoopHost<I, O> {
   now(): number;
   /** Runs a batch; resolves with one result per job, in order, or rejects (every unsettled job fails with the error). */
   execute(inputs: I[], batch: Batch<Entry<I, O>>): Promise<Executed<O>>;
-  /** Defers the pump (after an arrival, so requests of the same turn join one batch, and after a batch); default queueMicrotask. */
+  /** Defers the pump so requests arriving in the same turn join one batch; default queueMicrotask. */
   defer?(run: () => void): void;
   setTimer?(run: () => void, ms: number): unknown;
   clearTimer?(handle: unknown): void;
@@ -130,8 +130,8 @@ export class BatchLoop<I, O> {
     });
   }
 
-  /** Fails the requests whose deadline has passed (queued or running), and starts nothing. */
-  expireLate(): void {
+  /** Fails what is late, starts every due batch a free server can take, and re-arms the timer. */
+  private pump(isTimerFire: boolean): void {
     const nowMs = this.host.now();
     for (const job of this.scheduler.expire(nowMs)) {
       this.stats.count("expired", job.rows);
@@ -142,12 +142,6 @@ export class BatchLoop<I, O> {
       this.stats.count("expiredRunning", job.rows);
       job.payload.settle({ ok: false, error: unavailable("deadline exceeded while its batch ran") });
     }
-  }
-
-  /** Fails what is late, starts every due batch a free server can take, and re-arms the timer. */
-  private pump(isTimerFire: boolean): void {
-    this.expireLate();
-    const nowMs = this.host.now();
     let isFirst = true;
     for (let batch = this.scheduler.start(nowMs); batch; batch = this.scheduler.start(nowMs)) {
       const windowErrorMs = isTimerFire && isFirst && batch.reason === "window" ? nowMs - batch.windowEndsAtMs : undefined;
@@ -182,8 +176,7 @@ export class BatchLoop<I, O> {
     } finally {
       for (const job of batch.jobs) this.running.delete(job);
     }
-    // Through the host's deferral, which chooses where the next batch starts from (direct: a waiting request's context).
-    this.deferPump();
+    this.pump(false);
   }
 
   /** Runs a failed batch's requests one by one on the same server, each settling with its own outcome. */
