@@ -6,7 +6,7 @@
  * in-memory timer does the waiting and the alarm only catches a lost timer).
  */
 import { DurableObject } from "cloudflare:workers";
-import { ModelServer, type BufferJob, type BufferReply, type BufferStatsSnapshot } from "./model-server";
+import { ModelServer, statsSnapshot, type BufferJob, type BufferReply, type BufferStatsSnapshot } from "./model-server";
 
 export type { BufferJob, BufferReply, BufferStatsSnapshot } from "./model-server";
 
@@ -38,7 +38,7 @@ export class BatchBuffer extends DurableObject<Env> {
 
   /** This shard's counters and recent samples. */
   stats(): BufferStatsSnapshot {
-    return this.server?.stats() ?? ModelServer.emptyStats();
+    return this.server?.stats() ?? statsSnapshot(undefined, { queuedRows: 0, runningRows: 0 });
   }
 
   /** Backstop: starts whatever is due if the in-memory timer did not (e.g. after a restart). */

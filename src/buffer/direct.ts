@@ -24,7 +24,7 @@ import { runnerFor } from "../runner/runner-for";
 import { ServiceEstimate } from "../scheduler/service-estimate";
 import { SchedulerStats } from "../scheduler/scheduler-stats";
 import type { DispatchContext } from "./dispatch";
-import { ControllerReports, type BufferJob, type BufferReply, type BufferStatsSnapshot } from "./model-server";
+import { ControllerReports, statsSnapshot, wantedOutputs, type BufferJob, type BufferReply, type BufferStatsSnapshot, type ReportState } from "./model-server";
 
 /** This isolate in telemetry: a negative id, apart from the buffers' shard numbers. */
 const REPORTER = -1 - Math.floor(Math.random() * 2 ** 30);
@@ -70,13 +70,12 @@ class DirectModel {
       this.stats.started(job.rows, "idle");
       this.reports.telemetry.ran(job.rows, serviceMs);
       this.reports.telemetry.answeredIn(Date.now() - nowMs);
-      const outputs = job.outputs.length === result.outputs.length ? result.outputs : result.outputs.filter((t) => job.outputs.includes(t.name));
-      return { ok: true, outputs, batchRows: job.rows, queueMs: Math.max(0, Date.now() - nowMs - serviceMs), inferMs: serviceMs, servedBy: result.servedBy };
+      return { ok: true, outputs: wantedOutputs(result.outputs, job.outputs), batchRows: job.rows, queueMs: Math.max(0, Date.now() - nowMs - serviceMs), inferMs: serviceMs, servedBy: result.servedBy };
     } catch (error) {
-      const isLate = error instanceof InferenceError && error.status === 503;
-      if (isLate) this.stats.count(signal?.aborted ? "cancelled" : "expired", job.rows);
-      else this.stats.count("failedBatches", 1);
-      if (isLate) this.reports.telemetry.failed(job.rows, "expired");
+      if (error instanceof InferenceError && error.status === 503) {
+        this.stats.count(signal?.aborted ? "cancelled" : "expired", job.rows);
+        this.reports.telemetry.failed(job.rows, "expired");
+      } else this.stats.count("failedBatches", 1);
       return { ok: false, failure: toFailureRecord(error) };
     } finally {
       this.inFlightRows -= job.rows;
@@ -85,14 +84,13 @@ class DirectModel {
     }
   }
 
-  private state() {
+  private state(): ReportState {
     const serviceLine = this.service.fit();
     return { queuedRows: this.inFlightRows, runningRows: 0, ...(serviceLine && { serviceLine }) };
   }
 
   snapshot(): BufferStatsSnapshot {
-    const serviceMs = this.service.fit();
-    return { ...this.stats.snapshot(), queuedRows: this.inFlightRows, runningRows: 0, ...(serviceMs && { serviceMs }) };
+    return statsSnapshot(this.stats, this.state());
   }
 }
 

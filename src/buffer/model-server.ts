@@ -66,6 +66,16 @@ export interface ServerHost {
 /** What a report says of the server besides its counts. */
 export type ReportState = { queuedRows: number; runningRows: number; serviceLine?: ServiceLine };
 
+/** The statistics endpoint's view of a server: its counters (none yet: zeros), queue and learnt service line. */
+export function statsSnapshot(stats: SchedulerStats | undefined, { serviceLine, ...queue }: ReportState): BufferStatsSnapshot {
+  return { ...(stats ?? new SchedulerStats()).snapshot(), ...queue, ...(serviceLine && { serviceMs: serviceLine }) };
+}
+
+/** Of a result's outputs (every manifest output), those the client asked for. */
+export function wantedOutputs(outputs: Tensor[], names: string[]): Tensor[] {
+  return names.length === outputs.length ? outputs : outputs.filter((t) => names.includes(t.name));
+}
+
 /**
  * One server's telemetry and its reports to the model's controller: at most one per
  * REPORT_EVERY_MS, sent by the call that finds one due (or, where timers outlive requests, by a
@@ -142,8 +152,7 @@ export class ModelServer {
     this.reports.schedule(() => undefined, () => this.loopState());
     if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
     const { outputs, ...served } = outcome.value;
-    const wanted = job.outputs.length === outputs.length ? outputs : outputs.filter((t) => job.outputs.includes(t.name));
-    return { ok: true, outputs: wanted, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
+    return { ok: true, outputs: wantedOutputs(outputs, job.outputs), batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
@@ -158,14 +167,7 @@ export class ModelServer {
 
   /** This server's counters and recent samples. */
   stats(): BufferStatsSnapshot {
-    const scheduler = this.loop?.scheduler;
-    const serviceMs = scheduler?.service.fit();
-    return { ...(this.loop?.stats ?? new SchedulerStats()).snapshot(), queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceMs && { serviceMs }) };
-  }
-
-  /** The statistics of a server that has served nothing yet. */
-  static emptyStats(): BufferStatsSnapshot {
-    return { ...new SchedulerStats().snapshot(), queuedRows: 0, runningRows: 0 };
+    return statsSnapshot(this.loop?.stats, this.loopState());
   }
 
   /** The model's manifest under its live plan. */
@@ -205,7 +207,6 @@ export class ModelServer {
       now: () => this.host.now(),
       execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
       ...(this.host.onNextDue && { onNextDue: this.host.onNextDue }),
-
     });
     return this.loop;
   }
