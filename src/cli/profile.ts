@@ -18,6 +18,7 @@ import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
+import { CATALOG } from "../models/catalog";
 import { type ServiceSample, fitLinear } from "../planner/index";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { startEdge, type Started } from "./processes";
@@ -110,9 +111,14 @@ async function main(argv: string[]): Promise<number> {
         continue;
       }
       const profilePath = resolve(dir, "profile.json");
-      const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown> }) : {};
+      const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown>; memory?: unknown }) : {};
       const result: Record<string, unknown> = { ...previous.runtimes };
       for (const runtime of runtimes) {
+        // Origin-only models have no weights at the edge (src/edge/weights.ts): their edge line, if any, stays as it was.
+        if (runtime === "edge" && CATALOG.get(name)?.originOnly) {
+          console.log(`${name.padEnd(11)} edge   skipped: origin-only (its weights are not deployed to the edge)`);
+          continue;
+        }
         const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs) : await measureOrigin(modelPath, MODELS[name]!, budgetMs);
         // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
         const medians = medianPerBatchSize(samples);
@@ -133,6 +139,8 @@ async function main(argv: string[]): Promise<number> {
         machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version },
         note: "Service time of one batch (session.run) per batch size, fitted as baseMs + perItemMs * k. Edge samples are measured inside workerd, each averaged over back-to-back runs (its clock ticks in whole ms).",
         runtimes: result,
+        // Memory per row, measured by `npm run bench -- memory` (kept as it was).
+        ...(previous.memory !== undefined && { memory: previous.memory }),
       };
       writeFileSync(profilePath, JSON.stringify(profile, null, 2) + "\n");
     }

@@ -30,7 +30,8 @@ export class OrtWebRunner implements ModelRunner {
 
   constructor(
     private readonly manifest: ModelManifest,
-    private readonly modelBytes: ArrayBuffer,
+    /** Reads the model's ONNX bytes (once per session; not kept after). */
+    private readonly loadModel: () => Promise<ArrayBuffer>,
   ) {}
 
   async run(inputs: Tensor[], deadlineAtMs?: number): Promise<RunResult> {
@@ -60,7 +61,8 @@ export class OrtWebRunner implements ModelRunner {
   }
 
   private ensureSession(): Promise<ort.InferenceSession> {
-    this.session ??= createOrtWebSession(this.modelBytes)
+    this.session ??= this.loadModel()
+      .then(createOrtWebSession)
       .then(async (session) => {
         await warmUp(session, this.manifest);
         return (this.warmSession = session);

@@ -9,6 +9,7 @@
  * until then a run can be 4x slower (ppocr-cls batch 1: ~18 ms before, ~4 ms after).
  */
 import { OrtWebRunner } from "./ort-web-runner";
+import { loadWeights } from "./weights";
 import { CATALOG } from "../models/catalog";
 import { allocateTensorData } from "../protocol/datatypes";
 import type { Tensor } from "../protocol/tensor";
@@ -49,7 +50,7 @@ export default {
     const repeat = Math.max(1, Math.min(100, Number(url.searchParams.get("repeat") ?? 1)));
     const dims = (url.searchParams.get("dims") ?? "").split(",").filter(Boolean).map(Number);
     let runner = runners.get(name);
-    if (!runner) runners.set(name, (runner = new OrtWebRunner(entry.manifest, entry.weights)));
+    if (!runner) runners.set(name, (runner = new OrtWebRunner(entry.manifest, () => loadWeights(name))));
     const inputs = inputsFor(name, batch, dims);
     const warmKey = `${name}/${batch}/${dims.join("x")}`;
     const warmUpStart = performance.now();

@@ -5,6 +5,7 @@
  * `satisfies` clause makes a new Placement without a runner a type error.
  */
 import { OrtWebRunner } from "../edge/ort-web-runner";
+import { loadWeights } from "../edge/weights";
 import type { Placement } from "../models/manifest";
 import { originPoolFor } from "../origin/origin-pool";
 import { OriginPoolRunner } from "../origin/origin-pool-runner";
@@ -13,7 +14,7 @@ import { registerRunner, type RunnerFactory } from "./registry";
 
 /** onnxruntime-web in this isolate: a buffer's ("edge") or the Worker's own ("direct"); one factory, so one session per isolate. */
 const ortWeb: RunnerFactory = {
-  create: (entry) => new OrtWebRunner(entry.manifest, entry.weights),
+  create: (entry) => new OrtWebRunner(entry.manifest, () => loadWeights(entry.manifest.name)),
 };
 
 /** One runner factory per placement. */
@@ -22,7 +23,7 @@ export const BUILTIN_RUNNERS = {
   origin: {
     create(entry, config) {
       if (!config.originSecret) throw unavailable(`model '${entry.manifest.name}' runs on the origin pool, which is not configured`, 5);
-      return new OriginPoolRunner(entry.manifest, originPoolFor(config.originSecret, config.originUrls), config.originWire);
+      return new OriginPoolRunner(entry.manifest, originPoolFor(config.originSecret, config.originUrls, config.originHeaders), config.originWire);
     },
     configKey: (config) => config.originWire,
   },

@@ -1,5 +1,8 @@
+import { env, SELF } from "cloudflare:test";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
+import { CATALOG } from "../../src/models/catalog";
+import { weightsPath } from "../../src/edge/weights";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
 import "../fixtures/provided-context";
 import { infer, maxAbsDiff, type InferBody } from "./helpers";
@@ -7,7 +10,8 @@ import { infer, maxAbsDiff, type InferBody } from "./helpers";
 const references = inject("references");
 
 describe("shipped models at the edge", () => {
-  for (const [model, inputs] of Object.entries(MODEL_INPUTS)) {
+  // Origin-only models (ppocr-det) have no weights at the edge; the origin's tests run them.
+  for (const [model, inputs] of Object.entries(MODEL_INPUTS).filter(([model]) => !CATALOG.get(model)!.originOnly)) {
     it(`${model} matches onnxruntime-node within 1e-4`, async () => {
       const response = await infer(model, { id: `ref-${model}`, inputs });
       expect(response.status).toBe(200);
@@ -22,6 +26,18 @@ describe("shipped models at the edge", () => {
       }
     });
   }
+
+  it("keeps weights off the public routes, and origin-only weights off the edge", async () => {
+    // The Worker runs first for every path, so a weights file is not served from its asset path.
+    for (const model of CATALOG.keys()) {
+      const response = await SELF.fetch(`http://edge.test${weightsPath(model)}`);
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({ error: expect.any(String) });
+    }
+    // The assets hold the edge models' weights and not ppocr-det's.
+    const present = await Promise.all([...CATALOG.keys()].map(async (model) => [model, (await env.ASSETS.fetch(`https://assets.invalid${weightsPath(model)}`)).status] as const));
+    expect(Object.fromEntries(present)).toEqual(Object.fromEntries([...CATALOG].map(([model, entry]) => [model, entry.originOnly ? 404 : 200])));
+  });
 
   it("silero-vad returns stateN so a client can carry its stream", async () => {
     const [chunk] = MODEL_INPUTS["silero-vad"]!;
