@@ -4,7 +4,7 @@
  * manifest is validated again, so a bad override fails with a message naming the model and field.
  */
 import { z } from "zod";
-import { CATALOG, type CatalogEntry } from "./models/catalog";
+import { CATALOG, isOriginOnly, type CatalogEntry } from "./models/catalog";
 import { ConfigError, describeIssues, manifestSchema, PLACEMENTS, type ModelManifest } from "./models/manifest";
 import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
 import { DEFAULT_BODY_TIMEOUT_MS, type BodyLimits } from "./protocol/read-body";
@@ -33,13 +33,21 @@ export interface RuntimeConfig {
   originUrls: string[];
   /** Shared HMAC secret that signs every edge-to-origin request (the ORIGIN_SECRET secret); required when originUrls is set. */
   originSecret?: string;
+  /** Headers on every request to the origin pool: Cloudflare Access's service-token pair when ORIGIN_ACCESS_CLIENT_ID and ORIGIN_ACCESS_CLIENT_SECRET are set (docs/deploy.md). */
+  originHeaders: Readonly<Record<string, string>>;
   /** How tensors travel to the origin (ORIGIN_WIRE): "binary", the OIP binary tensor extension (default; gpu-origin, Triton), or "json" for servers without it. */
   originWire: "binary" | "json";
   /** The control plane (src/control/). */
   control: ControlConfig;
   /** Bearer token for the operator API (pins); the ADMIN_TOKEN secret. Without it, pins can only be set in manifests. */
   adminToken?: string;
+  /** BUFFER_LOCATION_HINT: the region where buffer Durable Objects are created (Cloudflare's location hints); unset: near their first caller. */
+  bufferLocationHint?: LocationHint;
 }
+
+/** Cloudflare's Durable Object location hints (its DurableObjectLocationHint). */
+export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "apac-ne", "apac-se", "oc", "afr", "me"] as const;
+export type LocationHint = (typeof LOCATION_HINTS)[number];
 
 /** How plans are decided and bounded. */
 export interface ControlConfig {
@@ -53,15 +61,21 @@ export interface ControlConfig {
 }
 
 /** The env fields the config reads; ORIGIN_SECRET is a secret (.dev.vars locally), so it may be absent from the generated Env. */
-type ConfigEnv = Pick<Env, "MODEL_OVERRIDES" | "MAX_BODY_BYTES" | "ORIGIN_URLS"> & {
+type ConfigEnv = {
+  MODEL_OVERRIDES?: string;
+  MAX_BODY_BYTES?: string;
+  ORIGIN_URLS?: string;
   BODY_TIMEOUT_MS?: string;
   ORIGIN_SECRET?: string;
   ORIGIN_WIRE?: string;
+  ORIGIN_ACCESS_CLIENT_ID?: string;
+  ORIGIN_ACCESS_CLIENT_SECRET?: string;
   ADMIN_TOKEN?: string;
   CONTROL_MODE?: string;
   CONTROL_MAX_SHARDS?: string;
   POOL_MIN_REPLICAS?: string;
   POOL_MAX_REPLICAS?: string;
+  BUFFER_LOCATION_HINT?: string;
 };
 
 const controlSchema = z.strictObject({
@@ -75,7 +89,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -89,7 +103,11 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   const models = new Map<string, CatalogEntry>();
   for (const [name, entry] of CATALOG) {
     const o = overrides.data[name];
-    models.set(name, o ? { ...entry, manifest: applyOverride(entry.manifest, o) } : entry);
+    const manifest = o ? applyOverride(entry.manifest, o) : entry.manifest;
+    if (entry.originOnly && !isOriginOnly(manifest)) {
+      throw new ConfigError(`MODEL_OVERRIDES.${name}: placement: must stay "origin" and pinned (its manifest keeps it on the origin, so its weights are not deployed to the edge)`);
+    }
+    models.set(name, o ? { ...entry, manifest } : entry);
   }
   const maxBodyBytes = Number(env.MAX_BODY_BYTES || 33554432);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new ConfigError("MAX_BODY_BYTES: must be an integer >= 1024");
@@ -104,12 +122,28 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (originUrls.length && originSecret === undefined) throw new ConfigError("ORIGIN_SECRET: is required when ORIGIN_URLS is set (a Worker secret; .dev.vars locally)");
   const originWire = env.ORIGIN_WIRE || "binary";
   if (originWire !== "binary" && originWire !== "json") throw new ConfigError('ORIGIN_WIRE: must be "binary" or "json"');
+  const accessId = env.ORIGIN_ACCESS_CLIENT_ID || undefined;
+  const accessSecret = env.ORIGIN_ACCESS_CLIENT_SECRET || undefined;
+  if ((accessId === undefined) !== (accessSecret === undefined)) throw new ConfigError("ORIGIN_ACCESS_CLIENT_ID: set together with ORIGIN_ACCESS_CLIENT_SECRET (a Cloudflare Access service token), or neither");
+  const originHeaders: Record<string, string> = accessId && accessSecret ? { "CF-Access-Client-Id": accessId, "CF-Access-Client-Secret": accessSecret } : {};
   const control = controlSchema.safeParse({ mode: env.CONTROL_MODE || "closed-loop", maxShards: env.CONTROL_MAX_SHARDS || 8, minReplicas: env.POOL_MIN_REPLICAS || 0, maxReplicas: env.POOL_MAX_REPLICAS || 4 });
   if (!control.success) throw new ConfigError(describeIssues("control", control.error).replace(/control: (\w+)/g, (_, f: string) => CONTROL_VARS[f as keyof typeof CONTROL_VARS] ?? f));
   if (control.data.minReplicas > control.data.maxReplicas) throw new ConfigError("POOL_MIN_REPLICAS: must not exceed POOL_MAX_REPLICAS");
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters`);
-  return { models, bodyLimits: { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs }, originUrls, ...(originSecret !== undefined && { originSecret }), originWire, control: control.data, ...(adminToken !== undefined && { adminToken }) };
+  const bufferLocationHint = env.BUFFER_LOCATION_HINT || undefined;
+  if (bufferLocationHint !== undefined && !(LOCATION_HINTS as readonly string[]).includes(bufferLocationHint)) throw new ConfigError(`BUFFER_LOCATION_HINT: must be one of ${LOCATION_HINTS.join(", ")}`);
+  return {
+    models,
+    bodyLimits: { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs },
+    originUrls,
+    ...(originSecret !== undefined && { originSecret }),
+    originHeaders,
+    originWire,
+    control: control.data,
+    ...(adminToken !== undefined && { adminToken }),
+    ...(bufferLocationHint !== undefined && { bufferLocationHint: bufferLocationHint as LocationHint }),
+  };
 }
 
 /** The env var behind each control field, for error messages. */

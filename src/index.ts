@@ -1,7 +1,17 @@
-/** Worker entry: the Hono app, and the Durable Object classes the runtime instantiates. */
+/**
+ * Worker entry: the Hono app, and the Durable Object classes the runtime instantiates. The
+ * configuration (every var and MODEL_OVERRIDES) is validated when the Worker starts, so a bad value
+ * stops `wrangler dev` and fails a deploy with a message naming the field, instead of answering
+ * every request with 500.
+ */
+import { env } from "cloudflare:workers";
 import { app } from "./app";
+import { runtimeConfig } from "./config";
 
 export { BatchBuffer } from "./buffer/batch-buffer";
 export { ModelController } from "./control/model-controller";
 export { OriginRegistry } from "./control/origin-registry";
+
+runtimeConfig(env as Env);
+
 export default app;

@@ -10,6 +10,8 @@
  * refuses such requests itself, before their bodies are read or the buffer is called, so overload
  * costs the buffer's thread as little as possible.
  */
+import { env } from "cloudflare:workers";
+import { runtimeConfig } from "../config";
 import type { ModelManifest, Placement } from "../models/manifest";
 import { fromFailureRecord, InferenceError, unavailable } from "../protocol/errors";
 import type { BatchBuffer } from "./batch-buffer";
@@ -30,14 +32,19 @@ const busyUntilMs = new Map<string, number>();
 /** Durable Object ids per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
 const idsOf = new WeakMap<DurableObjectNamespace<BatchBuffer>, Map<string, DurableObjectId>>();
 
-/** The buffer stub of a model shard. */
+/**
+ * The buffer stub of a model shard. Buffers are named per model and shard (one object worldwide
+ * each); BUFFER_LOCATION_HINT, when set, asks Cloudflare to create them near that region (a hint
+ * only applies when an object is first created; see docs/deploy.md for the trade-off).
+ */
 export function bufferStub(namespace: DurableObjectNamespace<BatchBuffer>, model: string, shard: number): DurableObjectStub<BatchBuffer> {
   let ids = idsOf.get(namespace);
   if (!ids) idsOf.set(namespace, (ids = new Map()));
   const name = `${model}#${shard}`;
   let id = ids.get(name);
   if (!id) ids.set(name, (id = namespace.idFromName(name)));
-  return namespace.get(id);
+  const locationHint = runtimeConfig(env as Env).bufferLocationHint;
+  return locationHint ? namespace.get(id, { locationHint }) : namespace.get(id);
 }
 
 /** Picks the shard a new request of `manifest` goes to. */

@@ -3,7 +3,9 @@
  * timeout, readiness probes of the replicas PoolState says are due, and the classification of each
  * attempt's ending (ok, refused/reset, 503, timeout, other). Decisions stay in PoolState and
  * retry-policy; this layer only moves bytes. fetch + WebCrypto only, so it runs in workerd and Node.
- * Pools are kept per isolate (module scope), one per secret; their members change with the registry.
+ * Pools are kept per isolate (module scope), one per secret and header set; their members change
+ * with the registry. Extra headers (a Cloudflare Access service token in front of servers that
+ * cannot verify the hop's signature: docs/deploy.md) go on every request, probes included.
  */
 import { signHop } from "./hop-signature";
 import { INFERENCE_HEADER_LENGTH, unpackBinary } from "../protocol/oip-binary";
@@ -33,6 +35,8 @@ export type AttemptResult =
 /** Options of a pool; tests pass their own clock and fetch. */
 export interface OriginPoolOptions {
   options?: Partial<PoolOptions>;
+  /** Headers added to every request to a replica (ORIGIN_ACCESS_CLIENT_ID / _SECRET as Cloudflare Access's service-token headers). */
+  headers?: Readonly<Record<string, string>>;
   fetch?: typeof fetch;
   /** Epoch ms clock; Date.now by default. */
   now?: () => number;
@@ -45,13 +49,15 @@ export class OriginPool {
   readonly state: PoolState;
   readonly now: () => number;
   private readonly fetcher: typeof fetch;
+  private readonly headers: Readonly<Record<string, string>>;
   private probing?: Promise<void>;
 
   constructor(
     urls: readonly string[],
     private readonly secret: string,
-    { options, fetch: fetcher, now }: OriginPoolOptions = {},
+    { options, fetch: fetcher, now, headers = {} }: OriginPoolOptions = {},
   ) {
+    this.headers = headers;
     this.state = new PoolState(urls, { ...DEFAULT_POOL_OPTIONS, ...options });
     this.fetcher = fetcher ?? ((input, init) => fetch(input, init));
     this.now = now ?? (() => Date.now());
@@ -80,9 +86,10 @@ export class OriginPool {
     this.state.started(index);
     let result: AttemptResult;
     try {
-      const headers: Record<string, string> = { "content-type": contentType, ...(await signHop(this.secret, { method: "POST", path, body, inferenceHeaderLength }, startMs)) };
+      const url = this.state.urlOf(index) + path;
+      const headers: Record<string, string> = { ...this.headers, "content-type": contentType, ...(await signHop(this.secret, { method: "POST", host: new URL(url).host, path, body, inferenceHeaderLength }, startMs)) };
       if (inferenceHeaderLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(inferenceHeaderLength);
-      const response = await this.fetcher(this.state.urlOf(index) + path, { method: "POST", headers, body: body as Uint8Array<ArrayBuffer>, signal });
+      const response = await this.fetcher(url, { method: "POST", headers, body: body as Uint8Array<ArrayBuffer>, signal });
       const bytes = new Uint8Array(await response.arrayBuffer());
       const durationMs = this.now() - startMs;
       if (response.status === 200) {
@@ -106,7 +113,7 @@ export class OriginPool {
   private async probe(index: number): Promise<void> {
     let isReady = false;
     try {
-      const response = await this.fetcher(`${this.state.urlOf(index)}/v2/health/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const response = await this.fetcher(`${this.state.urlOf(index)}/v2/health/ready`, { headers: this.headers, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       await response.arrayBuffer();
       isReady = response.status === 200;
     } catch {
@@ -140,11 +147,12 @@ const pools = new Map<string, OriginPool>();
  * model runner and buffer shard in the isolate shares it, and the buffers keep its members in step
  * with the registry (PoolState.setMembers).
  */
-export function originPoolFor(secret: string, initialUrls: readonly string[]): OriginPool {
-  let pool = pools.get(secret);
+export function originPoolFor(secret: string, initialUrls: readonly string[], headers: Readonly<Record<string, string>> = {}): OriginPool {
+  const key = `${secret}\n${JSON.stringify(headers)}`;
+  let pool = pools.get(key);
   if (!pool) {
-    pool = new OriginPool(initialUrls, secret);
-    pools.set(secret, pool);
+    pool = new OriginPool(initialUrls, secret, { headers });
+    pools.set(key, pool);
   }
   return pool;
 }

@@ -152,3 +152,21 @@ describe("replicaServiceMs", () => {
     expect(replicaServiceMs(null)).toBeUndefined();
   });
 });
+
+describe("OriginPool headers", () => {
+  it("sends its configured headers (an Access service token) on probes and batches alike, beside the hop signature", async () => {
+    const seen: Array<{ url: string; headers: Record<string, string> }> = [];
+    const fetcher = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      seen.push({ url: String(input), headers: { ...(init?.headers as Record<string, string>) } });
+      if (String(input).endsWith("/v2/health/ready")) return Response.json({ ready: true });
+      return Response.json({ model_name: "double", outputs: [{ name: "y", datatype: "FP32", shape: [1, 2], data: [2, 4] }] });
+    };
+    const token = { "CF-Access-Client-Id": "id.access", "CF-Access-Client-Secret": "s3cret" };
+    const pool = new OriginPool(["http://r0"], "unit-test-secret-0123456789", { fetch: fetcher, headers: token });
+    await pool.refreshHealth();
+    await new OriginPoolRunner(manifest, pool, "json").run(inputs, Date.now() + 5000);
+    expect(seen.map((s) => s.url)).toEqual(["http://r0/v2/health/ready", "http://r0/v2/models/double/versions/1/infer"]);
+    for (const { headers } of seen) expect(headers).toMatchObject(token);
+    expect(seen[1]!.headers).toHaveProperty("x-hop-signature");
+  });
+});
