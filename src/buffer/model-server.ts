@@ -39,6 +39,8 @@ export interface BufferJob {
   outputs: string[];
   /** Epoch ms at which the request fails if it has not been answered. */
   deadlineAtMs: number;
+  /** Most rows a batch at this request's shape may hold in the isolate's memory (src/edge/limits.ts), when fewer than maxBatch. */
+  maxBatchRows?: number;
 }
 
 /** A model server's reply to one job. */
@@ -145,7 +147,7 @@ export class ModelServer {
     const entry = runtimeConfig(this.host.env).models.get(job.model);
     if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
     this.telemetry.arrived(job.rows, this.host.now());
-    const outcome = await this.loopFor(entry, this.manifestOf(entry), this.serversOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, input: job });
+    const outcome = await this.loopFor(entry, this.manifestOf(entry), this.serversOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, ...(job.maxBatchRows !== undefined && { maxBatchRows: job.maxBatchRows }), input: job });
     if (outcome.ok) this.telemetry.answeredIn(outcome.queueMs + outcome.inferMs);
     else this.telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
     // Reports go out once this request has its outcome: the controller's call never delays it.
@@ -158,6 +160,15 @@ export class ModelServer {
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
   cancel(id: string): boolean {
     return this.loop?.cancel(id) ?? false;
+  }
+
+  /** Creates and warms the model's session in this isolate when its batches run here (origin placement: nothing to warm). */
+  async warm(): Promise<void> {
+    const config = runtimeConfig(this.host.env);
+    const catalogEntry = config.models.get(this.model);
+    if (!catalogEntry) return;
+    const manifest = this.manifestOf(catalogEntry);
+    if (runtimeOf(manifest.placement) === "edge") await runnerFor({ ...catalogEntry, manifest }, config).warm?.();
   }
 
   /** Starts whatever is due (an alarm's backstop). */
@@ -230,6 +241,6 @@ export class ModelServer {
   /** Brings the isolate's origin pool to the registry's members (static ORIGIN_URLS while it cannot be reached). */
   private async refreshPool(config: RuntimeConfig): Promise<void> {
     if (!config.originSecret) return;
-    originPoolFor(config.originSecret, config.originUrls).state.setMembers(await poolMembers(this.host.env, this.host.now(), config.originUrls));
+    originPoolFor(config.originSecret, config.originUrls, config.originHeaders).state.setMembers(await poolMembers(this.host.env, this.host.now(), config.originUrls));
   }
 }

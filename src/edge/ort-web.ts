@@ -39,7 +39,11 @@ let lastCall: Promise<unknown> = Promise.resolve();
 /** Runs `call` once every ORT call queued before it has settled. */
 function oneAtATime<T>(call: () => Promise<T>): Promise<T> {
   const result = lastCall.then(call);
-  lastCall = result.catch(() => undefined);
+  // The chain keeps only the settling, not the value: a batch's outputs are not held until the next call.
+  lastCall = result.then(
+    () => undefined,
+    () => undefined,
+  );
   return result;
 }
 

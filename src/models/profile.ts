@@ -8,7 +8,19 @@ import type { ServiceLine } from "../scheduler/service-estimate";
 
 const fit = z.object({ baseMs: z.number().nonnegative(), perItemMs: z.number().nonnegative() });
 const overhead = z.object({ latencyMs: z.number().nonnegative() });
+const memory = z.object({
+  referenceRowShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
+  inputBytesPerRow: z.number().nonnegative(),
+  outputBytesPerRow: z.number().nonnegative(),
+  sessionBytes: z.number(),
+  bytesPerRow: z.number(),
+  /** The same, counted as the platform counts an isolate's memory (its V8 heap and WebAssembly memory), not the process's RSS. */
+  isolate: z.object({ sessionBytes: z.number(), bytesPerRow: z.number() }).optional(),
+  /** Bytes per row measured at a second row shape (a wider one), for how they grow with a row's elements. */
+  scaling: z.object({ rowShape: z.record(z.string(), z.array(z.number().int().nonnegative())), bytesPerRow: z.number(), isolateBytesPerRow: z.number().optional() }).optional(),
+});
 const profileSchema = z.object({
+  memory: memory.optional(),
   runtimes: z.object({ edge: z.object({ fit, requestOverhead: overhead.optional(), directOverhead: overhead.optional() }).optional(), origin: z.object({ fit }).optional() }),
 });
 
@@ -32,6 +44,38 @@ export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: 
   const bufferedMs = edge?.requestOverhead?.latencyMs ?? DEFAULT_REQUEST_OVERHEAD_MS;
   const directMs = edge?.directOverhead?.latencyMs ?? Math.max(0, bufferedMs - DEFAULT_HOP_MS);
   return { overheadMs: Math.min(directMs, bufferedMs), hopMs: Math.max(0, bufferedMs - directMs) };
+}
+
+/**
+ * What a model takes in the isolate that runs it, measured in workerd (`npm run bench -- memory`,
+ * counted as the platform counts an isolate: heap and WebAssembly memory) at a reference row shape:
+ * the session's own bytes, peak bytes per batch row, and one row's output bytes. For a wider row
+ * (more input elements; the models here are convolutional or recurrent over their dynamic axes, so
+ * a ppocr-rec line twice as wide has twice the time steps) outputs grow in proportion and memory
+ * per row by `bytesPerRowPerElement` for each element beyond the reference: measured at a second
+ * shape where the profile has one, else in proportion too (an upper bound: fixed costs do not grow).
+ */
+export interface ModelFootprint {
+  sessionBytes: number;
+  bytesPerRow: number;
+  bytesPerRowPerElement: number;
+  outputBytesPerRow: number;
+  /** Input elements of one row at which the per-row figures were measured. */
+  referenceRowElements: number;
+}
+
+/** The footprint a profile measured, or undefined when it has none. */
+export function profileFootprint(profile: unknown): ModelFootprint | undefined {
+  const parsed = profileSchema.safeParse(profile);
+  const m = parsed.success ? parsed.data.memory : undefined;
+  if (!m) return undefined;
+  const elementsOf = (shapes: Record<string, number[]>) => Object.values(shapes).reduce((sum, shape) => sum + shape.reduce((a, b) => a * b, 1), 0);
+  const referenceRowElements = elementsOf(m.referenceRowShapes);
+  const counted = m.isolate ?? m;
+  const bytesPerRow = Math.max(0, counted.bytesPerRow);
+  const wide = m.scaling && { elements: elementsOf(m.scaling.rowShape), bytesPerRow: m.isolate ? (m.scaling.isolateBytesPerRow ?? m.scaling.bytesPerRow) : m.scaling.bytesPerRow };
+  const bytesPerRowPerElement = wide && wide.elements > referenceRowElements ? Math.max(0, (wide.bytesPerRow - bytesPerRow) / (wide.elements - referenceRowElements)) : referenceRowElements > 0 ? bytesPerRow / referenceRowElements : 0;
+  return { sessionBytes: Math.max(0, counted.sessionBytes), bytesPerRow, bytesPerRowPerElement, outputBytesPerRow: m.outputBytesPerRow, referenceRowElements };
 }
 
 /** The service line a profile gives for `runtime`, or undefined when it has none (or is not a profile). */

@@ -1,7 +1,7 @@
 /**
  * POST /v2/models/{m}[/versions/{v}]/infer: bound the body (413 before parsing), parse and validate
  * it against the manifest (JSON, or the binary tensor extension when Inference-Header-Content-Length
- * is given), run it with its own deadline (the model's maxLatencyMs, or the client's shorter
+ * is given), refuse it with 413 when it is over the platform's limits where it would run, run it with its own deadline (the model's maxLatencyMs, or the client's shorter
  * timeout_ms) where its live plan places it: in this isolate ("direct", once its session is warm)
  * or through a batch buffer ("edge", "origin"), and answer with the outputs (binary if asked) and
  * how they were served.
@@ -10,6 +10,7 @@ import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { isDirectReady, serveDirect } from "../buffer/direct";
 import { dispatchToBuffer, pickShard, shedIfBusy, type BufferResult } from "../buffer/dispatch";
+import { checkPlatformLimits } from "../edge/limits";
 import { fromFailureRecord } from "../protocol/errors";
 import { runtimeConfig, type RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
@@ -42,8 +43,11 @@ async function answer(c: Context<{ Bindings: Env }>, entry: CatalogEntry, config
   const shard = isDirect ? undefined : pickShard(manifest);
   if (shard !== undefined) shedIfBusy(manifest, shard, startMs + maxLatencyMsOf(manifest), startMs);
   const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits), c.req.raw.headers, manifest);
+  // Over the platform's limits where it would run (RPC payload, isolate memory): 413 before any Durable Object call.
+  const runsAt = isDirect ? "direct" : manifest.placement === "direct" ? "edge" : manifest.placement;
+  const maxBatchRows = checkPlatformLimits(entry.footprint, runsAt, manifest, request.inputs, request.rows);
   const deadlineAtMs = startMs + deadlineBudgetMs(manifest, request.timeoutMs);
-  const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs };
+  const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }) };
   const result: BufferResult =
     shard === undefined
       ? directResult(await serveDirect(c.env, entry, manifest, config, job, { signal: c.req.raw.signal, waitUntil }))

@@ -84,7 +84,7 @@ export class BatchLoop<I, O> {
         this.stats.count("expired", request.rows);
         return entry.settle({ ok: false, error: unavailable("deadline exceeded before the request was queued") });
       }
-      const admission = this.scheduler.admit({ id: request.id, rows: request.rows, batchKey: request.batchKey, deadlineAtMs: request.deadlineAtMs, payload: entry }, nowMs);
+      const admission = this.scheduler.admit({ id: request.id, rows: request.rows, batchKey: request.batchKey, deadlineAtMs: request.deadlineAtMs, ...(request.maxBatchRows !== undefined && { maxBatchRows: request.maxBatchRows }), payload: entry }, nowMs);
       if (!admission.ok) {
         this.stats.count(admission.reason === "full" ? "rejectedFull" : "rejectedLate", request.rows);
         const retryAfterS = Math.min(3600, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));

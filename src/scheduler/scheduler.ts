@@ -48,6 +48,8 @@ export interface Job<T> {
   batchKey: string;
   /** Epoch ms at which this request fails if it has not been answered. */
   deadlineAtMs: number;
+  /** Most rows a batch of this request's key may hold when fewer than maxBatch fit (memory at its shape: src/edge/limits.ts). */
+  maxBatchRows?: number;
   payload: T;
 }
 
@@ -157,7 +159,7 @@ export class Scheduler<T> {
       if (due.atMs <= nowMs && (!best || group[0]!.enqueuedAtMs < best.group[0]!.enqueuedAtMs)) best = { key, group, due };
     }
     if (!best) return undefined;
-    const count = prefixCount(best.group, this.limits.maxBatch);
+    const count = prefixCount(best.group, this.batchCapOf(best.group));
     const windowEndsAtMs = best.group[0]!.enqueuedAtMs + this.limits.windowMs;
     const jobs = this.take(best.key, best.group, 0, count);
     const batch: Batch<T> = { id: this.nextBatchId++, jobs, rows: sumRows(jobs), reason: best.due.reason, startedAtMs: nowMs, windowEndsAtMs };
@@ -238,11 +240,18 @@ export class Scheduler<T> {
     return { endMs, othersDeadlineAtMs };
   }
 
+  /** Most rows in one batch of `group`: maxBatch, or fewer where its shape's memory bound says so. */
+  private batchCapOf(group: QueuedJob<T>[]): number {
+    return Math.max(1, Math.min(this.limits.maxBatch, group[0]!.maxBatchRows ?? Infinity));
+  }
+
   private dueOf(group: QueuedJob<T>[], nowMs: number): Due {
-    // A group whose FIFO prefix is cut short by a request that does not fit is full: start it now.
-    const count = prefixCount(group, this.limits.maxBatch);
-    if (count < group.length) return { atMs: -Infinity, reason: "size" };
+    // A group whose FIFO prefix is cut short by a request that does not fit is full: start it now;
+    // so is a group that holds as many rows as its shape allows in one batch.
+    const cap = this.batchCapOf(group);
+    const count = prefixCount(group, cap);
     const rows = sumRows(group);
+    if (count < group.length || (cap < this.limits.maxBatch && rows >= cap)) return { atMs: -Infinity, reason: "size" };
     const due = this.policy.due({ rows, oldestAtMs: group[0]!.enqueuedAtMs }, nowMs, this.limits);
     // No request waits for company past the moment it must start to meet its own deadline.
     let latestStartMs = Infinity;

@@ -53,6 +53,23 @@ describe("Scheduler: lazy formation", () => {
     expect(s.start(1)).toMatchObject({ rows: 2, reason: "size" });
   });
 
+  it("caps a group's batches at its requests' maxBatchRows (memory at their shape), and starts them once that many rows wait", () => {
+    const s = new Scheduler<string>(limits, windowPolicy);
+    const capped = (id: string) => ({ ...job(id, 1, "wide"), maxBatchRows: 2 });
+    s.admit(capped("a"), 0);
+    expect(s.start(0)).toBeUndefined(); // one row of two: waits for its window as usual
+    s.admit(capped("b"), 1);
+    s.admit(capped("c"), 1);
+    const first = s.start(1)!;
+    expect(first).toMatchObject({ reason: "size", rows: 2 });
+    expect(ids(first)).toEqual(["a", "b"]);
+    s.finish(first);
+    // The uncapped key of the same scheduler still batches up to maxBatch.
+    for (const id of ["d", "e", "f", "g"]) s.admit(job(id, 1, "narrow"), 2);
+    expect(s.start(11)).toMatchObject({ rows: 1 }); // "c" (oldest, its window passed) alone
+    expect(s.start(11)).toBeUndefined(); // one server
+  });
+
   it("never mixes batch keys and serves the group with the oldest request first", () => {
     const s = new Scheduler<string>({ ...limits, servers: 2 }, windowPolicy);
     s.admit(job("w320", 1, "w=320"), 2);
