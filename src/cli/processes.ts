@@ -75,15 +75,19 @@ export interface EdgeOptions {
   stdio?: "inherit" | "ignore";
   /** The checkout whose Worker runs (default this one; a benchmark's baseline runs another), with this checkout's wrangler. */
   root?: string;
+  /** What "started" waits for: "ready" (default: /v2/health/ready, which warms the planned sessions) or "live" (serving, nothing warmed). */
+  waitFor?: "ready" | "live";
+  /** Folder of the local Durable Object state (default .wrangler/state-<port> in the checkout). */
+  persistTo?: string;
 }
 
-/** Starts the edge Worker with `wrangler dev` and resolves once it is ready (its direct-placed models warm). */
-export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT }: EdgeOptions): Promise<Started> {
-  const args = ["dev", ...(script ? [script] : []), "--config", resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", resolve(root, ".wrangler", `state-${port}`)];
+/** Starts the edge Worker with `wrangler dev` and resolves once it is ready (the planned sessions warm). */
+export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo }: EdgeOptions): Promise<Started> {
+  const args = ["dev", ...(script ? [script] : []), "--config", resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", persistTo ?? resolve(root, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
-  // The edge is ready once its direct-placed models' sessions are warm; bench workers answer liveness only.
-  return startedWhenReady(port, script ? "/v2/health/live" : "/v2/health/ready", child);
+  // The edge is ready once its planned sessions are warm; bench workers answer liveness only.
+  return startedWhenReady(port, script || waitFor === "live" ? "/v2/health/live" : "/v2/health/ready", child);
 }
 
 /** Options for one origin replica. */

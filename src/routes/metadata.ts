@@ -1,8 +1,9 @@
 /**
  * Server and model metadata, health and readiness (Open Inference Protocol), plus the statistics
  * extension: per-shard buffer counters and recent samples, and this isolate's direct ones.
- * Readiness warms: a model placed "direct" is ready once this isolate's session is created and
- * warm, so a readiness probe warms an isolate before traffic reaches it.
+ * Readiness warms: a model is ready once the sessions that serve it under its live plan are created
+ * and warm (this isolate's for "direct", its buffer shards' for "edge"), so a readiness probe warms
+ * the edge before traffic reaches it.
  */
 import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
@@ -30,7 +31,7 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
   .get("/v2/health/live", (c) => c.json({ live: true }))
   .get("/v2/health/ready", async (c) => {
     const config = runtimeConfig(c.env); // throws (500) if configuration is invalid: not ready
-    await Promise.all([...config.models.values()].map((entry) => warmIfDirect(c, entry)));
+    await Promise.all([...config.models.values()].map((entry) => warmModel(c, entry)));
     return c.json({ ready: true });
   })
   .get("/v2", (c) => c.json(SERVER))
@@ -48,17 +49,25 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
     return c.json({ model_stats: [{ name: manifest.name, version: manifest.version, shards, ...(direct && { direct }) }] });
   });
 
-/** GET .../ready: the model is ready once a direct session in this isolate is warm (other placements at once). */
+/** GET .../ready: the model is ready once the sessions that will serve it are warm (warmModel). */
 async function modelReady(c: Context<{ Bindings: Env }>, version: string | undefined): Promise<Response> {
   const entry = lookupModel(runtimeConfig(c.env), c.req.param("model")!, version);
-  await warmIfDirect(c, entry);
+  await warmModel(c, entry);
   return c.json({ name: entry.manifest.name, ready: true });
 }
 
-/** Warms this isolate's session of `entry`'s model when its live plan places it "direct". */
-async function warmIfDirect(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Promise<void> {
+/**
+ * Warms the sessions that will serve `entry`'s model under its live plan: this isolate's when it is
+ * placed "direct", each planned buffer shard's when "edge" (so the first request after start is not
+ * a cold start); an origin-placed model has none here.
+ */
+async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Promise<void> {
   // A readiness probe learns the live plan first (it is not on any request's path).
   await refreshPlan(c.env, entry.manifest.name, Date.now());
   const manifest = servingManifest(entry.manifest);
   if (manifest.placement === "direct") await warmDirect(entry, manifest, runtimeConfig(c.env));
+  if (manifest.placement === "edge") {
+    const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
+    await Promise.all(Array.from({ length: manifest.batching.shards }, (_, shard) => bufferStub(namespace, manifest.name, shard).warm(manifest.name, shard)));
+  }
 }
