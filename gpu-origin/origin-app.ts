@@ -108,7 +108,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       c.set("readMs", authStartMs - c.get("startMs"));
       if (secret !== undefined) {
         const url = new URL(c.req.url);
-        const parts = { method: c.req.method, path: url.pathname + url.search, body, inferenceHeaderLength: c.req.header(INFERENCE_HEADER_LENGTH) };
+        const parts = { method: c.req.method, host: url.host, path: url.pathname + url.search, body, inferenceHeaderLength: c.req.header(INFERENCE_HEADER_LENGTH) };
         const verdict = await verifyHop(secret, parts, (name) => c.req.header(name), Date.now(), { sha256: nodeSha256 });
         if (!verdict.ok) throw new InferenceError(401, `request refused: ${verdict.reason} hop signature`);
         if (!replays.accept(verdict.nonce, verdict.timestampMs, Date.now())) throw new InferenceError(401, "request refused: replayed hop signature");

@@ -69,7 +69,7 @@ export async function startStack({ replicas, maxReplicas = Math.max(replicas, 4)
 async function registered(edgeUrl: string, secret: string, count: number): Promise<void> {
   const endMs = Date.now() + REGISTRATION_TIMEOUT_MS;
   while (count > 0) {
-    const headers = await signHop(secret, { method: "GET", path: POOL_PATH, body: new Uint8Array(0) }, Date.now());
+    const headers = await signHop(secret, { method: "GET", host: new URL(edgeUrl).host, path: POOL_PATH, body: new Uint8Array(0) }, Date.now());
     const response = await fetch(edgeUrl + POOL_PATH, { headers });
     const view = (await response.json()) as { members?: unknown[] };
     if (response.ok && (view.members?.length ?? 0) >= count) return;

@@ -1,6 +1,8 @@
 /**
- * Signatures of the edge-to-origin hop: HMAC-SHA256 with a shared secret over the method, the path
- * (with query), a timestamp, a nonce and the SHA-256 of the body. The edge signs every request it
+ * Signatures of the edge-to-origin hop: HMAC-SHA256 with a shared secret over the method, the host
+ * the request is addressed to, the path (with query), a timestamp, a nonce and the SHA-256 of the
+ * body. The host binds a signature to one server: a request captured on its way to one replica (or
+ * to the edge) cannot be replayed against another that shares the secret. The edge signs every request it
  * sends; the origin verifies before it reads anything else. WebCrypto only (crypto.subtle), so the
  * same module runs in workerd and in Node. Time is passed in; nothing here reads a clock.
  *
@@ -8,9 +10,12 @@
  *   X-Hop-Timestamp: epoch milliseconds at signing
  *   X-Hop-Nonce:     random hex, unique per request (the origin remembers it to refuse replays)
  *   X-Hop-Signature: hex HMAC-SHA256 of the canonical string below
- * Canonical string: "hop-v1\n" + METHOD + "\n" + path?query + "\n" + timestamp + "\n" + nonce + "\n" +
- * hex(sha256(body)) + "\n" + Inference-Header-Content-Length (empty when absent: it says where a
- * binary-extension body's JSON ends, so it is signed too).
+ * Canonical string: "hop-v2\n" + METHOD + "\n" + host + "\n" + path?query + "\n" + timestamp + "\n" +
+ * nonce + "\n" + hex(sha256(body)) + "\n" + Inference-Header-Content-Length (empty when absent: it
+ * says where a binary-extension body's JSON ends, so it is signed too). `host` is the URL's host
+ * (lower case, with the port when the URL has one): the signer takes it from the URL it sends to,
+ * the verifier from the URL it was reached at (its Host header), so a proxy in between must keep
+ * the Host header.
  */
 
 /** Header names carrying the signature. */
@@ -28,6 +33,8 @@ const keys = new Map<string, Promise<CryptoKey>>();
 /** What a signature covers. `body` is the exact bytes sent (empty for GET). */
 export interface SignedParts {
   method: string;
+  /** The host the request is addressed to, as in its URL (`new URL(url).host`), e.g. "10.0.0.7:8801". */
+  host: string;
   /** Path and query as sent, e.g. "/v2/models/ppocr-det/infer". */
   path: string;
   body: Uint8Array | string;
@@ -83,7 +90,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 async function canonical(parts: SignedParts, timestamp: string, nonce: string, sha256: Sha256 = webCryptoSha256): Promise<Uint8Array> {
   const body = typeof parts.body === "string" ? encoder.encode(parts.body) : parts.body;
   const bodyHash = toHex(await sha256(body));
-  return encoder.encode(`hop-v1\n${parts.method.toUpperCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${bodyHash}\n${parts.inferenceHeaderLength ?? ""}`);
+  return encoder.encode(`hop-v2\n${parts.method.toUpperCase()}\n${parts.host.toLowerCase()}\n${parts.path}\n${timestamp}\n${nonce}\n${bodyHash}\n${parts.inferenceHeaderLength ?? ""}`);
 }
 
 async function hmac(secret: string, data: Uint8Array): Promise<Uint8Array> {

@@ -34,7 +34,7 @@ async function verifySigned(c: Ctx, body: Uint8Array): Promise<{ nonce: string; 
   const { originSecret } = runtimeConfig(c.env);
   if (!originSecret) throw new InferenceError(403, "the origin pool is not configured (ORIGIN_SECRET)");
   const url = new URL(c.req.url);
-  const verdict = await verifyHop(originSecret, { method: c.req.method, path: url.pathname + url.search, body }, (name) => c.req.header(name), Date.now());
+  const verdict = await verifyHop(originSecret, { method: c.req.method, host: url.host, path: url.pathname + url.search, body }, (name) => c.req.header(name), Date.now());
   if (!verdict.ok) throw new InferenceError(401, `request signature refused: ${verdict.reason}`);
   return verdict;
 }

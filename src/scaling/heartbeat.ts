@@ -36,8 +36,9 @@ export interface HeartbeatTarget {
 /** Sends one signed heartbeat (or leaving message); resolves when the edge accepted it, rejects otherwise. */
 export async function sendHeartbeat({ edgeUrl, secret, timeoutMs, fetch: doFetch = fetch, now = Date.now }: HeartbeatTarget, body: Heartbeat | Leaving): Promise<void> {
   const text = JSON.stringify(body);
-  const headers = await signHop(secret, { method: "POST", path: HEARTBEAT_PATH, body: text }, now());
-  const response = await doFetch(new URL(HEARTBEAT_PATH, edgeUrl).href, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text, signal: AbortSignal.timeout(timeoutMs) });
+  const url = new URL(HEARTBEAT_PATH, edgeUrl);
+  const headers = await signHop(secret, { method: "POST", host: url.host, path: HEARTBEAT_PATH, body: text }, now());
+  const response = await doFetch(url.href, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: text, signal: AbortSignal.timeout(timeoutMs) });
   await response.body?.cancel();
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
 }

@@ -99,7 +99,7 @@ export function startPoolAgent(options: PoolAgentOptions): PoolAgent {
   const poll = async (): Promise<void> => {
     let body: unknown;
     try {
-      const headers = await signHop(secret, { method: "GET", path: POOL_PATH, body: "" }, now());
+      const headers = await signHop(secret, { method: "GET", host: new URL(url).host, path: POOL_PATH, body: "" }, now());
       const response = await doFetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
       if (!response.ok) {
         await response.body?.cancel();

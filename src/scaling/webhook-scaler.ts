@@ -52,7 +52,7 @@ export class WebhookScaler implements PoolScaler {
     const atMs = (this.options.now ?? Date.now)();
     const body = JSON.stringify({ replicas, reason, atMs } satisfies ScaleRequestBody);
     const url = new URL(this.config.url);
-    const headers = await signHop(this.config.secret, { method: "POST", path: url.pathname + url.search, body }, atMs);
+    const headers = await signHop(this.config.secret, { method: "POST", host: url.host, path: url.pathname + url.search, body }, atMs);
     let response: Response;
     try {
       response = await (this.options.fetch ?? fetch)(url.href, {

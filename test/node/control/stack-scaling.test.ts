@@ -34,7 +34,7 @@ afterAll(async () => {
 }, 60_000);
 
 async function pool(): Promise<{ desiredReplicas: number; members: Array<{ url: string }> }> {
-  const headers = await signHop(originSecret(), { method: "GET", path: "/v2/pool", body: new Uint8Array(0) }, Date.now());
+  const headers = await signHop(originSecret(), { method: "GET", host: new URL(stack.edge.url).host, path: "/v2/pool", body: new Uint8Array(0) }, Date.now());
   return (await fetch(`${stack.edge.url}/v2/pool`, { headers })).json() as never;
 }
 

@@ -31,7 +31,7 @@ const target: FuzzTarget = {
   async send(request) {
     const url = new URL(request.path, origin!.url);
     const body = request.method === "POST" ? (request.body ?? new Uint8Array(0)) : undefined;
-    const headers = await signHop(TEST_SECRET, { method: request.method, path: url.pathname + url.search, body: body ?? new Uint8Array(0), inferenceHeaderLength: request.headers["inference-header-content-length"] }, Date.now());
+    const headers = await signHop(TEST_SECRET, { method: request.method, host: url.host, path: url.pathname + url.search, body: body ?? new Uint8Array(0), inferenceHeaderLength: request.headers["inference-header-content-length"] }, Date.now());
     return fetch(url, { method: request.method, headers: { ...request.headers, ...headers }, ...(body && { body }) });
   },
   reference: (key) => {

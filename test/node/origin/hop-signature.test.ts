@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { constantTimeEqual, HOP_HEADERS, signHop, verifyHop } from "../../../src/origin/hop-signature";
 
 const SECRET = "unit-test-secret-0123456789";
-const parts = { method: "POST", path: "/v2/models/m/infer", body: '{"inputs":[]}' };
+const parts = { method: "POST", host: "origin-a.example:8801", path: "/v2/models/m/infer", body: '{"inputs":[]}' };
 const T0 = 1_700_000_000_000;
 
 async function verify(headers: Record<string, string>, overrides: Partial<typeof parts> = {}, nowMs = T0, secret = SECRET) {
@@ -29,8 +29,12 @@ describe("hop signature", () => {
     expect(a).toEqual(b);
   });
 
-  it("refuses a changed body, path, method or secret", async () => {
+  it("refuses a changed body, host, path, method or secret", async () => {
     const headers = await signHop(SECRET, parts, T0);
+    // Bound to the server it was sent to: another replica sharing the secret refuses it.
+    expect(await verify(headers, { host: "origin-b.example:8801" })).toEqual({ ok: false, reason: "bad-signature" });
+    expect(await verify(headers, { host: "origin-a.example:8802" })).toEqual({ ok: false, reason: "bad-signature" });
+    expect(await verify(headers, { host: "ORIGIN-A.example:8801" })).toMatchObject({ ok: true }); // host names are case-insensitive
     expect(await verify(headers, { body: '{"inputs":[1]}' })).toEqual({ ok: false, reason: "bad-signature" });
     expect(await verify(headers, { path: "/v2/models/other/infer" })).toEqual({ ok: false, reason: "bad-signature" });
     expect(await verify(headers, { method: "GET" })).toEqual({ ok: false, reason: "bad-signature" });

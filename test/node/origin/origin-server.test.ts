@@ -90,8 +90,9 @@ describe("gpu-origin", () => {
     expect(body.outputs.map((o) => [o.name, o.shape])).toEqual([["output", [1, 1]], ["stateN", [2, 1, 128]]]);
   });
 
-  it("answers 401 to tampered, stale, future-dated, wrongly keyed and replayed requests", async () => {
+  it("answers 401 to tampered, stale, future-dated, wrongly keyed, other servers' and replayed requests", async () => {
     const cases = {
+      otherServer: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, signedHost: "127.0.0.1:1" }),
       tamperedBody: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY.replace("0.", "1."), signedBody: VAD_BODY }),
       tamperedPath: await signedFetch(main!.url, "/v2/models/ppocr-det/infer", { method: "POST", body: VAD_BODY, signedPath: INFER_PATH }),
       stale: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, atMs: Date.now() - 31_000 }),
@@ -102,7 +103,7 @@ describe("gpu-origin", () => {
     expect(((await cases.stale.json()) as { error: string }).error).toBe("request refused: stale hop signature");
 
     const { signHop } = await import("../../../src/origin/hop-signature");
-    const headers = { ...(await signHop(TEST_SECRET, { method: "POST", path: INFER_PATH, body: VAD_BODY }, Date.now())), "content-type": "application/json" };
+    const headers = { ...(await signHop(TEST_SECRET, { method: "POST", host: new URL(main!.url).host, path: INFER_PATH, body: VAD_BODY }, Date.now())), "content-type": "application/json" };
     const first = await fetch(main!.url + INFER_PATH, { method: "POST", headers, body: VAD_BODY });
     const replay = await fetch(main!.url + INFER_PATH, { method: "POST", headers, body: VAD_BODY });
     expect([first.status, replay.status]).toEqual([200, 401]);
@@ -110,7 +111,7 @@ describe("gpu-origin", () => {
 
     // The binary extension's header length is signed too: moving the JSON/binary boundary is tampering.
     const packed = encodeBinaryInferRequest(vadInputs(1, 1), "b", 1000);
-    const signed = await signHop(TEST_SECRET, { method: "POST", path: INFER_PATH, body: packed.body, inferenceHeaderLength: packed.headerLength }, Date.now());
+    const signed = await signHop(TEST_SECRET, { method: "POST", host: new URL(main!.url).host, path: INFER_PATH, body: packed.body, inferenceHeaderLength: packed.headerLength }, Date.now());
     const moved = await fetch(main!.url + INFER_PATH, { method: "POST", headers: { ...signed, "inference-header-content-length": String(packed.headerLength - 1) }, body: packed.body });
     expect(moved.status).toBe(401);
   });

@@ -81,7 +81,7 @@ describe("gpu-origin transport", () => {
 
   /** Request head for `path` with a valid hop signature over `signedBody` (the body the origin reads). */
   async function signedHead(signedBody: Uint8Array, headers: Record<string, string>, method = "POST", target = path): Promise<string> {
-    const hop = await signHop(TEST_SECRET, { method, path: target, body: signedBody, inferenceHeaderLength: undefined }, Date.now());
+    const hop = await signHop(TEST_SECRET, { method, host: "127.0.0.1", path: target, body: signedBody, inferenceHeaderLength: undefined }, Date.now());
     const all = { host: "127.0.0.1", ...hop, ...headers };
     return `${method} ${target} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
   }

@@ -60,7 +60,7 @@ describe("startRegistration", () => {
     await made(1);
     expect(calls[0]!.url).toBe("http://edge.test:8787/v2/pool/heartbeat");
     expect(JSON.parse(calls[0]!.body)).toEqual({ url: "http://10.0.0.5:8801", ttlMs: 3000 });
-    const verdict = await verifyHop(SECRET, { method: "POST", path: "/v2/pool/heartbeat", body: calls[0]!.body }, (name) => calls[0]!.headers[name], NOW_MS);
+    const verdict = await verifyHop(SECRET, { method: "POST", host: "edge.test:8787", path: "/v2/pool/heartbeat", body: calls[0]!.body }, (name) => calls[0]!.headers[name], NOW_MS);
     expect(verdict.ok).toBe(true);
     expect(timers.pending).toHaveLength(0); // nothing scheduled while a heartbeat is in flight
 

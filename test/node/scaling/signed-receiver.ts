@@ -49,7 +49,7 @@ export class SignedReceiver {
       const body = Buffer.from(bytes).toString("utf8");
       const method = req.method ?? "";
       const path = req.url ?? "/";
-      const verdict = await verifyHop(secret, { method, path, body: bytes }, (name) => req.headers[name] as string | undefined, Date.now());
+      const verdict = await verifyHop(secret, { method, host: req.headers.host ?? "", path, body: bytes }, (name) => req.headers[name] as string | undefined, Date.now());
       let json: unknown;
       try {
         json = body ? JSON.parse(body) : undefined;
