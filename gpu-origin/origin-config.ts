@@ -3,14 +3,15 @@
  * start-up with zod. A bad value stops the process with a message naming the flag and the rule.
  *
  * Flags: --port (required), --host (127.0.0.1), --provider cpu|cuda|webgpu (cpu), --models a,b
- * (every folder of --models-dir), --models-dir (models), --max-batch (32), --window-ms (0),
+ * (every folder of --models-dir), --models-dir (or MODELS_DIR; `models`, relative to the working
+ * directory: the repository root, or the image's /app), --max-batch (32), --window-ms (0),
  * --max-queue-rows (256), --drain-timeout-ms (10000), --max-body-bytes (536870912), --threads (0:
  * onnxruntime's default), --insecure (accept unsigned requests; local experiments only),
  * --edge URL (or EDGE_URL: register with that edge's pool by signed heartbeats; off by default),
  * --advertise-url URL (or ADVERTISE_URL: the base URL announced to the edge; default
  * http://<host>:<port>). A flag wins over its environment variable.
  * Environment: ORIGIN_SECRET, the shared HMAC secret (at least 16 characters), required unless --insecure
- * (and with --edge, which signs its heartbeats with it).
+ * (and with --edge, which signs its heartbeats with it); MODELS_DIR, EDGE_URL, ADVERTISE_URL as above.
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -100,7 +101,7 @@ export function parseOriginConfig(argv: string[], env: Record<string, string | u
     throw new ConfigError(`gpu-origin: ${(error as Error).message}`);
   }
   const raw = {
-    port: values.port, host: values.host, provider: values.provider, models: values.models, modelsDir: values["models-dir"],
+    port: values.port, host: values.host, provider: values.provider, models: values.models, modelsDir: values["models-dir"] ?? (env.MODELS_DIR || undefined),
     maxBatch: values["max-batch"], windowMs: values["window-ms"], maxQueueRows: values["max-queue-rows"],
     drainTimeoutMs: values["drain-timeout-ms"], maxBodyBytes: values["max-body-bytes"], bodyTimeoutMs: values["body-timeout-ms"], threads: values.threads,
     isInsecure: values.insecure, secret: env.ORIGIN_SECRET || undefined,
@@ -119,5 +120,6 @@ function nameOf(field: string): string {
   if (field === "isInsecure") return "--insecure";
   if (field === "edgeUrl") return "--edge (EDGE_URL)";
   if (field === "advertiseUrl") return "--advertise-url (ADVERTISE_URL)";
+  if (field === "modelsDir") return "--models-dir (MODELS_DIR)";
   return `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
