@@ -8,13 +8,16 @@
  * Output bytes and memory per row come from the model's footprint measured in workerd
  * (profile.json `memory`, `npm run bench -- memory`), scaled by the row's input elements. The same
  * memory bound caps the rows of a batch at the request's shape (`maxBatchRows`), so concurrent
- * requests that each fit never form a batch that does not. Pure: no platform imports.
+ * requests that each fit never form a batch that does not. A binary-extension request is checked
+ * from its JSON header alone (`inputSizesOfHeader`), before its tensor bytes are read. Pure: no
+ * platform imports.
  */
 import type { Placement, ModelManifest } from "../models/manifest";
 import { isBuffered, runtimeOf } from "../models/manifest";
 import type { ModelFootprint } from "../models/profile";
 import { tooLarge } from "../protocol/errors";
-import type { Tensor } from "../protocol/tensor";
+import { binaryDataSize } from "../protocol/oip-binary";
+import type { BodyPeek } from "../protocol/read-body";
 
 /** Largest Durable Object RPC message (Cloudflare's limit), bytes. */
 export const RPC_PAYLOAD_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -37,8 +40,61 @@ export interface RequestNeeds {
   rowElements: number;
 }
 
+/** What the limits need of an input: its name, shape and bytes (a decoded tensor, or a binary request's header entry). */
+export interface InputSize {
+  name: string;
+  shape: number[];
+  byteLength: number;
+}
+
+/** Sizes of decoded tensors. */
+export function inputSizesOf(inputs: ReadonlyArray<{ name: string; shape: number[]; data: ArrayBufferView }>): InputSize[] {
+  return inputs.map((t) => ({ name: t.name, shape: t.shape, byteLength: t.data.byteLength }));
+}
+
+/**
+ * Sizes and rows of a binary-extension request from its JSON header alone (every input carrying
+ * `binary_data_size`), or undefined when the header is not one the limits can judge: then the full
+ * decode, which validates everything, decides.
+ */
+export function inputSizesOfHeader(headerBytes: Uint8Array, manifest: Pick<ModelManifest, "inputs">): { inputs: InputSize[]; rows: number } | undefined {
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder().decode(headerBytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof header !== "object" || header === null) return undefined;
+  const entries = (header as { inputs?: unknown }).inputs;
+  if (!Array.isArray(entries)) return undefined;
+  const inputs: InputSize[] = [];
+  let rows: number | undefined;
+  for (const entry of entries as unknown[]) {
+    if (typeof entry !== "object" || entry === null) return undefined;
+    const byteLength = binaryDataSize(entry);
+    const { name, shape } = entry as { name?: unknown; shape?: unknown };
+    if (typeof name !== "string" || byteLength === undefined || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+    const axis = manifest.inputs.find((s) => s.name === name)?.batchAxis;
+    if (axis !== undefined && axis !== null) rows ??= shape[axis] as number;
+    inputs.push({ name, shape: shape as number[], byteLength });
+  }
+  return rows === undefined ? undefined : { inputs, rows };
+}
+
+/** A look at a binary request's JSON header (its length in `headerLengthValue`) that refuses it with 413 before its tensor bytes are read; undefined when there is nothing to check. */
+export function headerLimitsPeek(footprint: ModelFootprint | undefined, placement: Placement, manifest: Pick<ModelManifest, "name" | "inputs">, headerLengthValue: string | undefined): BodyPeek | undefined {
+  if (!footprint || !/^\d{1,15}$/.test(headerLengthValue ?? "")) return undefined;
+  return {
+    bytes: Number(headerLengthValue),
+    check(prefix) {
+      const sizes = inputSizesOfHeader(prefix, manifest);
+      if (sizes) checkPlatformLimits(footprint, placement, manifest, sizes.inputs, sizes.rows);
+    },
+  };
+}
+
 /** Input elements of one row of `inputs`: the batched inputs' elements divided by their rows. */
-export function rowElementsOf(manifest: Pick<ModelManifest, "inputs">, inputs: Tensor[], rows: number): number {
+export function rowElementsOf(manifest: Pick<ModelManifest, "inputs">, inputs: InputSize[], rows: number): number {
   let elements = 0;
   for (const t of inputs) {
     const spec = manifest.inputs.find((s) => s.name === t.name);
@@ -75,10 +131,10 @@ export function batchRowsThatFit(footprint: ModelFootprint, rowElements: number)
  * limit and the rows that fit at the request's shape. Returns the most rows a batch at this shape
  * may hold (memory), or undefined when there is no bound (no footprint, or the origin runs it).
  */
-export function checkPlatformLimits(footprint: ModelFootprint | undefined, placement: Placement, manifest: Pick<ModelManifest, "name" | "inputs">, inputs: Tensor[], rows: number): number | undefined {
+export function checkPlatformLimits(footprint: ModelFootprint | undefined, placement: Placement, manifest: Pick<ModelManifest, "name" | "inputs">, inputs: InputSize[], rows: number): number | undefined {
   if (!footprint) return undefined;
   let inputBytes = 0;
-  for (const t of inputs) inputBytes += (t.data as ArrayBufferView).byteLength;
+  for (const t of inputs) inputBytes += t.byteLength;
   const needs = needsOf(footprint, rows, rowElementsOf(manifest, inputs, rows), inputBytes);
   const perRow = (bytes: number) => bytes / Math.max(1, rows);
   const fitting = (budget: number, bytesPerRow: number) => Math.max(0, Math.floor(budget / bytesPerRow));

@@ -31,16 +31,26 @@ const DECODERS: Record<string, (typeof Gunzip | typeof Unzlib) | null> = { ident
 /** Compressed bytes fed to the decoder at a time: deflate expands at most ~1032x, so one step yields at most ~16 MiB. */
 const DECODE_STEP_BYTES = 16 * 1024;
 
+/**
+ * A look at the body's first `bytes` bytes as soon as they have arrived (a binary-extension
+ * request's JSON header), before the rest is read: `check` may throw to refuse the request there,
+ * which stops the read. Only for bodies sent as is (no Content-Encoding) with a Content-Length.
+ */
+export interface BodyPeek {
+  bytes: number;
+  check(prefix: Uint8Array): void;
+}
+
 /** The body's decoded bytes, or an InferenceError: 413 too large, 408 too slow, 400 truncated or undecodable, 415 unknown encoding. */
-export async function readBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+export async function readBody(request: Request, limits: BodyLimits, peek?: BodyPeek): Promise<Uint8Array> {
   const { Decoder, encoding } = decoderFor(request.headers); // an unknown encoding is refused before the body is read
-  const raw = await readRawBody(request, limits);
+  const raw = await readRawBody(request, limits, Decoder === null ? peek : undefined);
   return Decoder === null ? raw : decode(raw, Decoder, encoding, limits.maxBytes);
 }
 
 /** The body's bytes as sent (still encoded), within the size and time limits. */
-export function readRawBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
-  return withTimeout(readRaw(request, limits.maxBytes), limits.timeoutMs, () => {
+export function readRawBody(request: Request, limits: BodyLimits, peek?: BodyPeek): Promise<Uint8Array> {
+  return withTimeout(readRaw(request, limits.maxBytes, peek), limits.timeoutMs, () => {
     try {
       void request.body?.cancel().catch(() => undefined);
     } catch {
@@ -87,10 +97,11 @@ function decode(raw: Uint8Array, Decoder: typeof Gunzip | typeof Unzlib, encodin
   return concat(chunks, size);
 }
 
-async function readRaw(request: Request, maxBytes: number): Promise<Uint8Array> {
+async function readRaw(request: Request, maxBytes: number, peek?: BodyPeek): Promise<Uint8Array> {
   const length = request.headers.get("content-length");
   if (length !== null && !request.headers.has("transfer-encoding")) {
     if (!/^\d+$/.test(length) || Number(length) > maxBytes) throw tooLarge(`request body larger than ${maxBytes} bytes`);
+    if (peek && request.body && peek.bytes > 0 && peek.bytes < Number(length)) return readPeeking(request.body, Number(length), peek);
     let bytes: ArrayBuffer;
     try {
       bytes = await request.arrayBuffer();
@@ -107,6 +118,48 @@ async function readRaw(request: Request, maxBytes: number): Promise<Uint8Array> 
     if (error instanceof InferenceError) throw error;
     throw truncated();
   }
+}
+
+/**
+ * Reads a body of `length` bytes into one buffer, calling `peek.check` once its first `peek.bytes`
+ * have arrived. When the check refuses the request, the rest is read and dropped (not kept): a
+ * connection closed under a client still sending is reset, and the client would never read the
+ * answer (workerd resets it even when the rest is read after the answer, in waitUntil).
+ */
+async function readPeeking(stream: ReadableStream<Uint8Array>, length: number, peek: BodyPeek): Promise<Uint8Array> {
+  let body: Uint8Array | undefined = new Uint8Array(length);
+  let refusal: unknown;
+  let size = 0;
+  const reader = stream.getReader();
+  reader.closed.catch(() => undefined);
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw refusal ?? truncated();
+    }
+    if (chunk.done) break;
+    if (size + chunk.value.length > length) {
+      await reader.cancel().catch(() => undefined);
+      throw truncated(); // more than its Content-Length: not a body to trust
+    }
+    const start = size;
+    size += chunk.value.length;
+    if (!body) continue; // refused: dropping the rest
+    body.set(chunk.value, start);
+    if (start < peek.bytes && size >= peek.bytes) {
+      try {
+        peek.check(body.subarray(0, peek.bytes));
+      } catch (error) {
+        refusal = error;
+        body = undefined;
+      }
+    }
+  }
+  if (refusal !== undefined) throw refusal;
+  if (size !== length || !body) throw truncated();
+  return body;
 }
 
 const truncated = () => badRequest("request body ended before it was complete (shorter than its Content-Length, or the connection closed)");

@@ -10,7 +10,7 @@ import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { isDirectReady, serveDirect } from "../buffer/direct";
 import { dispatchToBuffer, pickShard, shedIfBusy, type BufferResult } from "../buffer/dispatch";
-import { checkPlatformLimits } from "../edge/limits";
+import { checkPlatformLimits, headerLimitsPeek, inputSizesOf } from "../edge/limits";
 import { fromFailureRecord } from "../protocol/errors";
 import { runtimeConfig, type RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
@@ -42,10 +42,12 @@ async function answer(c: Context<{ Bindings: Env }>, entry: CatalogEntry, config
   // A shard that just refused a request due as late as this one could be gets none: refused before reading the body.
   const shard = isDirect ? undefined : pickShard(manifest);
   if (shard !== undefined) shedIfBusy(manifest, shard, startMs + maxLatencyMsOf(manifest), startMs);
-  const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits), c.req.raw.headers, manifest);
-  // Over the platform's limits where it would run (RPC payload, isolate memory): 413 before any Durable Object call.
+  // Over the platform's limits where it would run (RPC payload, isolate memory): 413 before any Durable
+  // Object call; a binary request is judged from its header, before its tensor bytes are read.
   const runsAt = isDirect ? "direct" : manifest.placement === "direct" ? "edge" : manifest.placement;
-  const maxBatchRows = checkPlatformLimits(entry.footprint, runsAt, manifest, request.inputs, request.rows);
+  const peek = headerLimitsPeek(entry.footprint, runsAt, manifest, c.req.header(INFERENCE_HEADER_LENGTH));
+  const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits, peek), c.req.raw.headers, manifest);
+  const maxBatchRows = checkPlatformLimits(entry.footprint, runsAt, manifest, inputSizesOf(request.inputs), request.rows);
   const deadlineAtMs = startMs + deadlineBudgetMs(manifest, request.timeoutMs);
   const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }) };
   const result: BufferResult =

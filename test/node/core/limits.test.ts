@@ -3,7 +3,7 @@
  * bounds easy to derive by hand: 413 naming the limit and the rows that fit, per placement.
  */
 import { describe, expect, it } from "vitest";
-import { batchRowsThatFit, checkPlatformLimits, ISOLATE_MEMORY_LIMIT_BYTES, MODEL_MEMORY_SHARE, needsOf, RPC_PAYLOAD_LIMIT_BYTES, rowElementsOf } from "../../../src/edge/limits";
+import { batchRowsThatFit, checkPlatformLimits, headerLimitsPeek, inputSizesOf, inputSizesOfHeader, ISOLATE_MEMORY_LIMIT_BYTES, MODEL_MEMORY_SHARE, needsOf, RPC_PAYLOAD_LIMIT_BYTES, rowElementsOf } from "../../../src/edge/limits";
 import type { ModelFootprint } from "../../../src/models/profile";
 import type { Tensor } from "../../../src/protocol/tensor";
 
@@ -20,7 +20,7 @@ function request(rows: number, width: number): Tensor[] {
 
 describe("platform limits", () => {
   it("scales per-row needs with the row's input elements, never below the reference row", () => {
-    expect(rowElementsOf(manifest, request(2, 640), 2)).toBe(3 * 48 * 640);
+    expect(rowElementsOf(manifest, inputSizesOf(request(2, 640)), 2)).toBe(3 * 48 * 640);
     expect(needsOf(footprint, 2, 3 * 48 * 640, 0)).toMatchObject({ outputBytes: 2 * 2 * 4 * MIB, memoryBytes: 20 * MIB + 2 * 2 * 10 * MIB });
     expect(needsOf(footprint, 1, 10, 0).memoryBytes).toBe(30 * MIB);
   });
@@ -34,25 +34,45 @@ describe("platform limits", () => {
 
   it("refuses a buffered request whose outputs exceed the RPC limit, with the rows that fit", () => {
     // Width 1280: 16 MiB of outputs per row, so 2 rows (32 MiB) exceed the limit less its envelope and 1 fits.
-    const attempt = () => checkPlatformLimits(footprint, "origin", manifest, request(2, 1280), 2);
+    const attempt = () => checkPlatformLimits(footprint, "origin", manifest, inputSizesOf(request(2, 1280)), 2);
     expect(attempt).toThrow(expect.objectContaining({ status: 413, message: expect.stringMatching(/outputs \(32\.0 MiB\) exceed the 32 MiB Durable Object RPC limit; at this shape at most 1 rows per request fit/) }));
-    expect(checkPlatformLimits(footprint, "origin", manifest, request(1, 1280), 1)).toBeUndefined();
+    expect(checkPlatformLimits(footprint, "origin", manifest, inputSizesOf(request(1, 1280)), 1)).toBeUndefined();
   });
 
   it("refuses a request the edge isolate cannot hold, and returns the batch cap at its shape", () => {
     const maxRows = batchRowsThatFit(footprint, 3 * 48 * 640);
-    expect(checkPlatformLimits(footprint, "edge", manifest, request(1, 640), 1)).toBe(maxRows);
-    expect(() => checkPlatformLimits(footprint, "direct", manifest, request(maxRows + 1, 640), maxRows + 1)).toThrow(expect.objectContaining({ status: 413, message: expect.stringContaining(`at most ${maxRows} rows per request fit`) }));
+    expect(checkPlatformLimits(footprint, "edge", manifest, inputSizesOf(request(1, 640)), 1)).toBe(maxRows);
+    expect(() => checkPlatformLimits(footprint, "direct", manifest, inputSizesOf(request(maxRows + 1, 640)), maxRows + 1)).toThrow(expect.objectContaining({ status: 413, message: expect.stringContaining(`at most ${maxRows} rows per request fit`) }));
     // Direct placement has no RPC hop: only memory bounds it. One row 75x the reference width has 300 MiB of outputs.
     const wide = { ...footprint, bytesPerRow: 1, bytesPerRowPerElement: 0 };
     const big = request(1, 75 * 320);
     expect(needsOf(footprint, 1, 3 * 48 * 75 * 320, 0).outputBytes).toBeGreaterThan(RPC_PAYLOAD_LIMIT_BYTES);
-    expect(() => checkPlatformLimits(wide, "edge", manifest, big, 1)).toThrow(expect.objectContaining({ status: 413, message: expect.stringContaining("outputs") }));
-    expect(checkPlatformLimits(wide, "direct", manifest, big, 1)).toBeGreaterThan(1);
+    expect(() => checkPlatformLimits(wide, "edge", manifest, inputSizesOf(big), 1)).toThrow(expect.objectContaining({ status: 413, message: expect.stringContaining("outputs") }));
+    expect(checkPlatformLimits(wide, "direct", manifest, inputSizesOf(big), 1)).toBeGreaterThan(1);
   });
 
   it("has no bound without a measured footprint", () => {
-    expect(checkPlatformLimits(undefined, "edge", manifest, request(8, 1280), 8)).toBeUndefined();
+    expect(checkPlatformLimits(undefined, "edge", manifest, inputSizesOf(request(8, 1280)), 8)).toBeUndefined();
+  });
+});
+
+describe("a binary request judged from its header", () => {
+  const header = (rows: number, width: number) => new TextEncoder().encode(JSON.stringify({ inputs: [{ name: "x", datatype: "FP32", shape: [rows, 3, 48, width], parameters: { binary_data_size: rows * 3 * 48 * width * 4 } }] }));
+
+  it("reads sizes and rows from the header, and leaves what it cannot judge to the full decode", () => {
+    expect(inputSizesOfHeader(header(2, 1280), manifest)).toEqual({ inputs: [{ name: "x", shape: [2, 3, 48, 1280], byteLength: 2 * 3 * 48 * 1280 * 4 }], rows: 2 });
+    for (const junk of ["{nope", "null", "7", '{"inputs":[null]}', '{"inputs":[1]}', '{"inputs":{}}']) expect(inputSizesOfHeader(new TextEncoder().encode(junk), manifest)).toBeUndefined();
+    expect(inputSizesOfHeader(new TextEncoder().encode('{"inputs":[{"name":"x","shape":[2.5],"parameters":{"binary_data_size":4}}]}'), manifest)).toBeUndefined();
+    expect(inputSizesOfHeader(new TextEncoder().encode('{"inputs":[{"name":"x","shape":[1,3,48,8],"data":[1]}]}'), manifest)).toBeUndefined();
+  });
+
+  it("refuses from the header what the decoded request would be refused for", () => {
+    const peek = headerLimitsPeek(footprint, "edge", manifest, "200")!;
+    expect(peek.bytes).toBe(200);
+    expect(() => peek.check(header(2, 1280))).toThrow(expect.objectContaining({ status: 413 }));
+    expect(() => peek.check(header(1, 320))).not.toThrow();
+    expect(headerLimitsPeek(undefined, "edge", manifest, "200")).toBeUndefined();
+    expect(headerLimitsPeek(footprint, "edge", manifest, "+200")).toBeUndefined();
   });
 });
 
