@@ -11,6 +11,7 @@
  * session. The edge's readiness route warms every planned shard of its buffered models (`warm`).
  */
 import { DurableObject } from "cloudflare:workers";
+import type { Tensor } from "../protocol/tensor";
 import { ModelServer, statsSnapshot, type BufferJob, type BufferReply, type BufferStatsSnapshot } from "./model-server";
 
 export type { BufferJob, BufferReply, BufferStatsSnapshot } from "./model-server";
@@ -43,9 +44,9 @@ export class BatchBuffer extends DurableObject<Env> {
     return this.serverFor(job.model, shard).infer(job);
   }
 
-  /** Creates and warms the session of `model` (served as `shard`) before traffic; resolves when it can serve. */
-  warm(model: string, shard: number): Promise<void> {
-    return this.serverFor(model, shard).warm();
+  /** Creates and warms the session of `model` (served as `shard`) before traffic, running `inputs` as one request outside the queue; resolves with its outputs. */
+  warm(model: string, shard: number, inputs?: Tensor[]): Promise<Tensor[]> {
+    return this.serverFor(model, shard).warm(inputs);
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */

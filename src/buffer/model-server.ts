@@ -12,11 +12,12 @@ import { knownPlan, learnPlan, poolMembers } from "../control/plan-cache";
 import { effectiveManifest } from "../control/plan";
 import { TelemetryRecorder } from "../control/telemetry";
 import type { CatalogEntry } from "../models/catalog";
-import { runtimeOf, type ModelManifest } from "../models/manifest";
+import { maxLatencyMsOf, runtimeOf, type ModelManifest } from "../models/manifest";
 import { originPoolFor } from "../origin/origin-pool";
 import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import { runnerFor } from "../runner/runner-for";
+import { warmUpInputs } from "../edge/ort-web-runner";
 import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
 import { BatchLoop, type Executed } from "../scheduler/batch-loop";
 import { windowPolicy } from "../scheduler/flush-policy";
@@ -162,13 +163,23 @@ export class ModelServer {
     return this.loop?.cancel(id) ?? false;
   }
 
-  /** Creates and warms the model's session in this isolate when its batches run here (origin placement: nothing to warm). */
-  async warm(): Promise<void> {
+  /**
+   * Creates and warms the model's session in this isolate when its batches run here (origin
+   * placement: nothing to warm), then runs one request (`inputs`, default zeros) through the batch
+   * path (concat, run, split) outside the scheduler, so that the first real request meets compiled
+   * code and no statistics count the warm-up. Resolves with that request's outputs.
+   */
+  async warm(inputs?: Tensor[]): Promise<Tensor[]> {
     const config = runtimeConfig(this.host.env);
     const catalogEntry = config.models.get(this.model);
-    if (!catalogEntry) return;
+    if (!catalogEntry) return [];
     const manifest = this.manifestOf(catalogEntry);
-    if (runtimeOf(manifest.placement) === "edge") await runnerFor({ ...catalogEntry, manifest }, config).warm?.();
+    if (runtimeOf(manifest.placement) !== "edge") return [];
+    this.loopFor(catalogEntry, manifest, this.serversOf(catalogEntry));
+    const runner = runnerFor({ ...catalogEntry, manifest }, config);
+    await runner.warm?.();
+    const batch = concatBatch(manifest.inputs, [inputs ?? warmUpInputs(manifest)]);
+    return splitBatch(manifest.outputs, (await runner.run(batch, this.host.now() + maxLatencyMsOf(manifest))).outputs, [1])[0]!;
   }
 
   /** Starts whatever is due (an alarm's backstop). */

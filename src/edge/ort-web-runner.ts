@@ -81,9 +81,9 @@ function feedsOf(inputs: Tensor[]): Record<string, ort.Tensor> {
   return feeds;
 }
 
-/** Runs a one-row batch of zeros (and input defaults) until the warm-up budget or run cap is reached. */
-async function warmUp(session: ort.InferenceSession, manifest: ModelManifest): Promise<void> {
-  const inputs = manifest.inputs.map((spec): Tensor => {
+/** A one-row request of zeros (and input defaults) that `manifest`'s model takes: what warm-ups run. */
+export function warmUpInputs(manifest: ModelManifest): Tensor[] {
+  return manifest.inputs.map((spec): Tensor => {
     // A dynamic dim takes the first variant's size if it fixes one (Silero: 512 samples at the default 16 kHz).
     const variantShape = manifest.variants?.[0]?.shapes[spec.name];
     const shape = spec.shape.map((d, axis) => {
@@ -96,7 +96,11 @@ async function warmUp(session: ort.InferenceSession, manifest: ModelManifest): P
     if (spec.default) for (let i = 0; i < data.length; i++) writeJsonValue(spec.datatype, data, i, spec.default);
     return { name: spec.name, datatype: spec.datatype, shape, data };
   });
-  const feeds = feedsOf(inputs);
+}
+
+/** Runs a one-row batch of zeros (and input defaults) until the warm-up budget or run cap is reached. */
+async function warmUp(session: ort.InferenceSession, manifest: ModelManifest): Promise<void> {
+  const feeds = feedsOf(warmUpInputs(manifest));
   const startMs = performance.now();
   for (let run = 0; run < WARM_UP_RUNS && performance.now() - startMs < WARM_UP_BUDGET_MS; run++) await runQueued(session, feeds);
 }

@@ -13,7 +13,11 @@ import { runtimeConfig } from "../config";
 import { knownPlan, refreshPlan, servingManifest } from "../control/plan-cache";
 import type { CatalogEntry } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
+import { warmUpInputs } from "../edge/ort-web-runner";
+import { decodeInferBody } from "../protocol/decode-infer-body";
+import { inferResponseBody } from "../protocol/infer-response";
 import { modelMetadata } from "../protocol/model-metadata";
+import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { lookupModel } from "./lookup";
 
 /** Server name and version reported by GET /v2. */
@@ -66,8 +70,17 @@ async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Pr
   await refreshPlan(c.env, entry.manifest.name, Date.now());
   const manifest = servingManifest(entry.manifest);
   if (manifest.placement === "direct") await warmDirect(entry, manifest, runtimeConfig(c.env));
-  if (manifest.placement === "edge") {
-    const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
-    await Promise.all(Array.from({ length: manifest.batching.shards }, (_, shard) => bufferStub(namespace, manifest.name, shard).warm(manifest.name, shard)));
-  }
+  // The request path too, so that the first request meets compiled code: parse a request of zeros
+  // as JSON and as binary here, run it through each buffer shard (outside its queue), and encode
+  // the answer both ways. Nothing counts it.
+  const zeros = warmUpInputs(manifest);
+  const packed = packBinary({ inputs: zeros.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, zeros);
+  const { inputs } = decodeInferBody(packed.body, new Headers({ [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) }), manifest);
+  const json = JSON.stringify({ inputs: zeros.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as ArrayLike<number | bigint>, Number) })) });
+  decodeInferBody(new TextEncoder().encode(json), new Headers({ "content-type": "application/json" }), manifest);
+  if (manifest.placement !== "edge") return;
+  const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
+  const answers = await Promise.all(Array.from({ length: manifest.batching.shards }, (_, shard) => bufferStub(namespace, manifest.name, shard).warm(manifest.name, shard, inputs)));
+  JSON.stringify(inferResponseBody(manifest, "warm-up", answers[0]!));
+  packBinary({}, answers[0]!);
 }

@@ -1,9 +1,10 @@
 import { Validator, type Schema } from "@cfworker/json-schema";
-import { SELF } from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
+import { CATALOG } from "../../src/models/catalog";
 import { describe, expect, inject, it } from "vitest";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
 import "../fixtures/provided-context";
-import { infer } from "./helpers";
+import { bufferStub, infer } from "./helpers";
 
 /** Validates a body against one of the OIP spec's component schemas (refs resolved in place). */
 function conforms(schemaName: string, body: unknown): boolean {
@@ -24,6 +25,18 @@ describe("Open Inference Protocol endpoints", () => {
   it("reports liveness and readiness", async () => {
     expect((await get("/v2/health/live")).status).toBe(200);
     expect((await get("/v2/health/ready")).status).toBe(200);
+  });
+
+  it("warms every edge-placed model's buffer shards on readiness, without counting the warm-up", async () => {
+    expect((await get("/v2/health/ready")).status).toBe(200);
+    const edgeModels = [...CATALOG.values()].filter((e) => e.manifest.placement === "edge").map((e) => e.manifest.name);
+    expect(edgeModels.length).toBeGreaterThan(0);
+    for (const model of edgeModels) {
+      // The shard remembers its model (it warms it again when it restarts) and ran nothing through its queue.
+      const home = await runInDurableObject(bufferStub(model), (_buffer, state) => state.storage.kv.get("home"));
+      expect(home).toEqual({ model, shard: 0 });
+      expect(await bufferStub(model).stats()).toMatchObject({ admitted: 0, batches: 0 });
+    }
   });
 
   it("describes the server", async () => {
