@@ -10,6 +10,8 @@ const suites: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   scheduler: () => import("./scheduler"),
   fidelity: () => import("./fidelity"),
   "closed-loop": () => import("./closed-loop"),
+  deploy: () => import("./deploy"), // the deploy path: upload size, first request after start, over-limit 413s
+  memory: () => import("./memory"), // workerd memory per model and batch size: `npm run bench -- memory [--quick]`
   soak: () => import("./soak"), // 10 minutes by default: `npm run bench -- soak --duration-s 90` for a trial
   planner: async () => {
     const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);
