@@ -17,9 +17,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { builtinModules } from "node:module";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseOriginConfig } from "../../../gpu-origin/origin-config";
 import { manifestOf, maxAbsDiff, runReference, seededFloats, signedFetch } from "../origin/fixtures";
@@ -50,6 +50,7 @@ async function run(line: string[], cwd: string, dockerfile: Dockerfile, user?: {
   const env = { PATH: process.env.PATH ?? "", ...imageEnv(dockerfile), ORIGIN_SECRET: TEST_SECRET };
   const child = spawn(line[0]!, line.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"], ...user });
   let text = "";
+  child.once("error", (error) => (text += `spawn failed: ${error.message}\n`));
   child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
   const exited = once(child, "exit").then(([code, signal]) => (code ?? signal) as number | string);
@@ -58,6 +59,16 @@ async function run(line: string[], cwd: string, dockerfile: Dockerfile, user?: {
     const match = /live on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
     if (match || child.exitCode !== null || Date.now() > deadline) return { child, url: match?.[1] ?? "", output: () => text, exited };
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether a user other than the owner may execute `file`: every folder above it enterable by others, the file executable by others. */
+function othersCanRun(file: string): boolean {
+  const resolved = realpathSync(file);
+  if (!(statSync(resolved).mode & 0o001)) return false;
+  for (let dir = dirname(resolved); ; dir = dirname(dir)) {
+    if (!(statSync(dir).mode & 0o001)) return false;
+    if (dirname(dir) === dir) return true;
   }
 }
 
@@ -235,7 +246,16 @@ describe("the image's command", () => {
 
   it(`from the staged runtime folder alone (the image's /app)${imageUser ? ", as the image's user" : ""}: ready, a signed ppocr-det inference, SIGTERM exits 0`, async () => {
     chmodSync(stageDir, 0o755);
-    const origin = await run(localCommand(cpu, 0), stageDir, cpu, imageUser);
+    const line = localCommand(cpu, 0);
+    // The image has node where any user runs it; this checkout's may sit in a folder only its owner can enter (a fresh clone under mktemp -d).
+    if (imageUser && !othersCanRun(line[0]!)) {
+      const node = join(stageDir, ".node", "node");
+      mkdirSync(dirname(node), { mode: 0o755 });
+      copyFileSync(line[0]!, node);
+      chmodSync(node, 0o755);
+      line[0] = node;
+    }
+    const origin = await run(line, stageDir, cpu, imageUser);
     started.push(origin);
     expect(origin.url, origin.output()).not.toBe("");
     await waitReady(origin);
