@@ -13,7 +13,7 @@ function workersProject(name: string, include: string[], exclude: string[], over
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         // Plans stay as the manifests say unless a test pins them (CONTROL_MODE static).
-        miniflare: { bindings: { MODEL_OVERRIDES: JSON.stringify(overrides), MAX_BODY_BYTES: String(4 * 1024 * 1024), BODY_TIMEOUT_MS: "2000", ORIGIN_URLS: "", CONTROL_MODE: "static", ADMIN_TOKEN: "test-admin-token-0123456789" } },
+        miniflare: { bindings: { MODEL_OVERRIDES: JSON.stringify(overrides), MAX_BODY_BYTES: String(4 * 1024 * 1024), BODY_TIMEOUT_MS: "2000", ORIGIN_URLS: "", CONTROL_MODE: "static", ADMIN_TOKEN: "test-admin-token-0123456789", LOG_REQUESTS: "false" } },
       }),
     ],
     test: { name, include, exclude, globalSetup: ["test/setup/references.ts"], testTimeout: 30_000 },

@@ -19,6 +19,8 @@ import type { OriginSession } from "./execution-backend";
 /** What a request gets back: its rows of every manifest output, and how its batch went. */
 export interface BatchedResult {
   outputs: Tensor[];
+  /** The batch's number in this model's batcher. */
+  batchId: number;
   batchRows: number;
   /** Time from admission to the start of its batch, in ms. */
   queueMs: number;
@@ -57,7 +59,7 @@ export class ModelBatcher {
   async submit(request: InferRequest, deadlineAtMs: number): Promise<BatchedResult> {
     const outcome = await this.loop.submit({ id: String(nextId++), rows: request.rows, batchKey: request.batchKey, deadlineAtMs, input: request.inputs });
     if (!outcome.ok) throw outcome.error;
-    return { outputs: outcome.value, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs };
+    return { outputs: outcome.value, batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs };
   }
 
   /** Resolves once nothing is queued or running. */

@@ -7,6 +7,8 @@
  * binary tensor extension (Inference-Header-Content-Length) and answers in binary when asked
  * (parameters.binary_data_output, or an output's binary_data). Infer answers carry
  * `Server-Timing` (read = body, auth, decode, queue, infer = session.run, encode, total) and `X-Batch-Size`.
+ * Every answer carries `X-Request-Id` and this server's span in the request's trace (`traceparent`:
+ * the edge sends each batch's, src/protocol/trace.ts); each infer request is logged as one JSON line.
  */
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
@@ -21,6 +23,7 @@ import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
 import { decodeContent, readRawBody, type BodyLimits } from "../src/protocol/read-body";
 import { ReplayGuard } from "../src/origin/replay-guard";
+import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "../src/protocol/trace";
 
 /** Server name and version reported by GET /v2. */
 export const ORIGIN_SERVER = { name: "gpu-origin", version: "0.1.0", extensions: ["statistics", "hop-signature"] };
@@ -41,7 +44,7 @@ export interface OriginAppOptions {
   now?: () => number;
 }
 
-type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number } };
+type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number; requestId: string; trace: TraceContext; served?: { model: string; batchId: number; batchRows: number; queueMs: number; inferMs: number }; error?: string } };
 
 
 /** node:crypto's SHA-256: ~3x WebCrypto's in Node for MB-sized tensor bodies (no copy to the thread pool). */
@@ -77,6 +80,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     const encodeStartMs = now();
     const wanted = new Set(request.outputs);
     const outputs = result.outputs.filter((t) => wanted.has(t.name));
+    c.set("served", { model: hosted.manifest.name, batchId: result.batchId, batchRows: result.batchRows, queueMs: result.queueMs, inferMs: result.inferMs });
     const headers: Record<string, string> = { "x-batch-size": String(result.batchRows) };
     let body: string | Uint8Array;
     if (request.wantsBinaryOutputs) {
@@ -95,6 +99,19 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
   };
 
   const app = new Hono<Env>(APP_OPTIONS)
+    .use("*", async (c, next) => {
+      const startMs = now();
+      const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
+      const trace = traceOf(c.req.header("traceparent"));
+      c.set("requestId", requestId);
+      c.set("trace", trace);
+      await next();
+      c.res.headers.set("X-Request-Id", requestId);
+      c.res.headers.set("traceparent", formatTraceparent(trace));
+      if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
+      const line = { event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, ...(trace.parentSpanId && { parentSpanId: trace.parentSpanId }), path: c.req.path, status: c.res.status, totalMs: Math.round((now() - startMs) * 1000) / 1000, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) };
+      console.log(JSON.stringify(line));
+    })
     .get("/v2/health/live", (c) => c.json({ live: true }))
     .get("/v2/health/ready", (c) => {
       const isReady = !isDraining() && host.isEveryModelReady();
@@ -129,8 +146,9 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .post("/v2/models/:model/infer", infer)
     .post("/v2/models/:model/versions/:version/infer", infer)
-    .onError((error) => {
+    .onError((error, c) => {
       if (!(error instanceof InferenceError)) console.error("gpu-origin: unhandled error:", error);
+      c.set("error", error instanceof InferenceError ? error.message : "internal error");
       return errorResponse(error);
     });
   return app.notFound(notFoundOrWrongMethod(app));

@@ -2,21 +2,40 @@
  * The edge Worker's HTTP surface: Open Inference Protocol v2 REST on Hono. The error handler here is
  * the one place errors become responses: InferenceErrors keep their status and message (and
  * Retry-After); anything else is logged and answered 500 without internals.
+ *
+ * Every answer carries the request's id (`X-Request-Id`, the client's or a new one) and its span in
+ * the request's trace (`traceparent`, src/protocol/trace.ts), which the buffers and the origin
+ * continue; each inference request is logged as one JSON line (LOG_REQUESTS).
  */
 import { Hono } from "hono";
+import { runtimeConfig } from "./config";
 import { errorResponse, InferenceError } from "./protocol/errors";
 import { APP_OPTIONS, notFoundOrWrongMethod } from "./protocol/http-surface";
+import type { ServedInfo } from "./protocol/infer-response";
+import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "./protocol/trace";
 import { controlRoutes } from "./routes/control";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 
+/** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
+export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string } };
+
 /** The edge application. */
-export const app = new Hono<{ Bindings: Env }>(APP_OPTIONS)
-  // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
-  .use("/v2/models/*", async (c, next) => {
+export const app = new Hono<EdgeEnv>(APP_OPTIONS)
+  .use("*", async (c, next) => {
     const startMs = Date.now();
+    const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
+    const trace = traceOf(c.req.header("traceparent"));
+    c.set("requestId", requestId);
+    c.set("trace", trace);
     await next();
-    if (c.req.method === "POST" && !c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${(Date.now() - startMs).toFixed(1)}`);
+    c.res.headers.set("X-Request-Id", requestId);
+    c.res.headers.set("traceparent", formatTraceparent(trace));
+    if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
+    // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
+    const totalMs = Date.now() - startMs;
+    if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
+    if (runtimeConfig(c.env).logRequests) console.log(JSON.stringify({ event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, path: c.req.path, status: c.res.status, totalMs, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) }));
   })
   // Cloudflare (and wrangler dev, which emulates it) gzips JSON for clients that accept it. OIP
   // clients that turn automatic decompression off (tritonclient's async client) decode only infer
@@ -30,8 +49,10 @@ export const app = new Hono<{ Bindings: Env }>(APP_OPTIONS)
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
   .route("/", controlRoutes)
-  .onError((error) => {
+  .onError((error, c) => {
     if (!(error instanceof InferenceError)) console.error("unhandled error:", error);
-    return errorResponse(error);
+    const response = errorResponse(error);
+    c.set("error", error instanceof InferenceError ? error.message : "internal error");
+    return response;
   });
 app.notFound(notFoundOrWrongMethod(app));

@@ -41,6 +41,8 @@ export interface RuntimeConfig {
   control: ControlConfig;
   /** Bearer token for the operator API (pins); the ADMIN_TOKEN secret. Without it, pins can only be set in manifests. */
   adminToken?: string;
+  /** LOG_REQUESTS ("true" by default): one JSON line per inference request (id, trace, model, placement, shard, batch, timings, status). */
+  logRequests: boolean;
   /** BUFFER_LOCATION_HINT: the region where buffer Durable Objects are created (Cloudflare's location hints); unset: near their first caller. */
   bufferLocationHint?: LocationHint;
 }
@@ -76,6 +78,7 @@ type ConfigEnv = {
   POOL_MIN_REPLICAS?: string;
   POOL_MAX_REPLICAS?: string;
   BUFFER_LOCATION_HINT?: string;
+  LOG_REQUESTS?: string;
 };
 
 const controlSchema = z.strictObject({
@@ -89,7 +92,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -131,6 +134,8 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (control.data.minReplicas > control.data.maxReplicas) throw new ConfigError("POOL_MIN_REPLICAS: must not exceed POOL_MAX_REPLICAS");
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters`);
+  const logRequests = env.LOG_REQUESTS || "true";
+  if (logRequests !== "true" && logRequests !== "false") throw new ConfigError('LOG_REQUESTS: must be "true" or "false"');
   const bufferLocationHint = env.BUFFER_LOCATION_HINT || undefined;
   if (bufferLocationHint !== undefined && !(LOCATION_HINTS as readonly string[]).includes(bufferLocationHint)) throw new ConfigError(`BUFFER_LOCATION_HINT: must be one of ${LOCATION_HINTS.join(", ")}`);
   return {
@@ -142,6 +147,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     originWire,
     control: control.data,
     ...(adminToken !== undefined && { adminToken }),
+    logRequests: logRequests === "true",
     ...(bufferLocationHint !== undefined && { bufferLocationHint: bufferLocationHint as LocationHint }),
   };
 }

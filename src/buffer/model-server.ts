@@ -16,6 +16,7 @@ import { maxLatencyMsOf, runtimeOf, type ModelManifest } from "../models/manifes
 import { originPoolFor } from "../origin/origin-pool";
 import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
+import { childSpan, formatTraceparent, traceOf } from "../protocol/trace";
 import { runnerFor } from "../runner/runner-for";
 import { warmUpInputs } from "../edge/ort-web-runner";
 import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
@@ -42,11 +43,13 @@ export interface BufferJob {
   deadlineAtMs: number;
   /** Most rows a batch at this request's shape may hold in the isolate's memory (src/edge/limits.ts), when fewer than maxBatch. */
   maxBatchRows?: number;
+  /** The request's span at the edge (W3C traceparent): a batch sent to the origin continues its oldest request's trace. */
+  traceparent?: string;
 }
 
 /** A model server's reply to one job. */
 export type BufferReply =
-  | { ok: true; outputs: Tensor[]; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
+  | { ok: true; outputs: Tensor[]; batchId?: number; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
   | { ok: false; failure: FailureRecord; busyUntilMs?: number };
 
 /** What a batch gives each of its requests. */
@@ -155,7 +158,7 @@ export class ModelServer {
     this.reports.schedule(() => undefined, () => this.loopState());
     if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
     const { outputs, ...served } = outcome.value;
-    return { ok: true, outputs: wantedOutputs(outputs, job.outputs), batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
+    return { ok: true, outputs: wantedOutputs(outputs, job.outputs), batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
@@ -241,8 +244,10 @@ export class ModelServer {
     const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
     if (entry.manifest.placement === "origin") await this.refreshPool(config);
     const startMs = this.host.now();
-    // The batch may run until its last request's deadline; each request still fails at its own.
-    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)));
+    // The batch may run until its last request's deadline; each request still fails at its own. It is
+    // a span of its oldest request's trace.
+    const trace = formatTraceparent(childSpan(traceOf(jobs[0]!.traceparent)));
+    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)), trace);
     this.telemetry.ran(rowsOf.reduce((sum, rows) => sum + rows, 0), result.serviceMs ?? this.host.now() - startMs);
     const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
     const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));

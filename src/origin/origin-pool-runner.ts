@@ -45,7 +45,7 @@ export class OriginPoolRunner implements ModelRunner {
     this.path = `/v2/models/${encodeURIComponent(manifest.name)}/versions/${encodeURIComponent(manifest.version)}/infer`;
   }
 
-  async run(inputs: Tensor[], deadlineAtMs: number): Promise<RunResult> {
+  async run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string): Promise<RunResult> {
     void this.pool.refreshHealth();
     const tried = new Set<number>();
     let lastFailure: AttemptFailure | undefined;
@@ -56,7 +56,7 @@ export class OriginPoolRunner implements ModelRunner {
       if (startMs >= deadlineAtMs) throw unavailable("deadline exceeded before the batch reached the origin");
       tried.add(index);
       const id = randomId();
-      const result = await this.pool.attempt(index, this.encode(inputs, id, deadlineAtMs - startMs), deadlineAtMs);
+      const result = await this.pool.attempt(index, { ...this.encode(inputs, id, deadlineAtMs - startMs), ...(traceparent && { traceparent }) }, deadlineAtMs);
       this.onAttempt?.({ replica: index, result });
       if (result.ok) {
         try {

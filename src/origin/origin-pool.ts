@@ -22,6 +22,8 @@ export interface HopRequest {
   contentType: string;
   /** Set when the body uses the binary tensor extension. */
   inferenceHeaderLength?: number;
+  /** The batch's span (W3C Trace Context), sent as `traceparent`. */
+  traceparent?: string;
 }
 
 /**
@@ -81,7 +83,7 @@ export class OriginPool {
   /** Sends one signed POST to replica `index`; aborts at `deadlineAtMs`. Never rejects. */
   async attempt(index: number, request: HopRequest, deadlineAtMs: number): Promise<AttemptResult> {
     const startMs = this.now();
-    const { path, body, contentType, inferenceHeaderLength } = request;
+    const { path, body, contentType, inferenceHeaderLength, traceparent } = request;
     const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadlineAtMs - startMs)));
     this.state.started(index);
     let result: AttemptResult;
@@ -89,6 +91,7 @@ export class OriginPool {
       const url = this.state.urlOf(index) + path;
       const headers: Record<string, string> = { ...this.headers, "content-type": contentType, ...(await signHop(this.secret, { method: "POST", host: new URL(url).host, path, body, inferenceHeaderLength }, startMs)) };
       if (inferenceHeaderLength !== undefined) headers[INFERENCE_HEADER_LENGTH] = String(inferenceHeaderLength);
+      if (traceparent) headers.traceparent = traceparent;
       const response = await this.fetcher(url, { method: "POST", headers, body: body as Uint8Array<ArrayBuffer>, signal });
       const bytes = new Uint8Array(await response.arrayBuffer());
       const durationMs = this.now() - startMs;

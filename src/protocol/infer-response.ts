@@ -8,6 +8,8 @@ import type { Tensor } from "./tensor";
 
 /** How a request was served, as the buffer reported it. */
 export interface ServedInfo {
+  /** The batch's number in its buffer shard (buffered placements). */
+  batchId?: number;
   batchRows: number;
   queueMs: number;
   inferMs: number;

@@ -20,9 +20,11 @@ import { decodeInferBody } from "../protocol/decode-infer-body";
 import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
 import { readBody } from "../protocol/read-body";
+import { formatTraceparent } from "../protocol/trace";
+import type { EdgeEnv } from "../app";
 import { lookupModel } from "./lookup";
 
-async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
+async function infer(c: Context<EdgeEnv>): Promise<Response> {
   const startMs = Date.now();
   const config = runtimeConfig(c.env);
   const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
@@ -35,7 +37,7 @@ async function infer(c: Context<{ Bindings: Env }>): Promise<Response> {
   return response;
 }
 
-async function answer(c: Context<{ Bindings: Env }>, entry: CatalogEntry, config: RuntimeConfig, startMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
+async function answer(c: Context<EdgeEnv>, entry: CatalogEntry, config: RuntimeConfig, startMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   // The model's manifest under its live plan (placement, batching, shards).
   const manifest = servingManifest(entry.manifest);
   const isDirect = manifest.placement === "direct" && isDirectReady(entry, manifest, config, waitUntil);
@@ -49,11 +51,13 @@ async function answer(c: Context<{ Bindings: Env }>, entry: CatalogEntry, config
   const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits, peek), c.req.raw.headers, manifest);
   const maxBatchRows = checkPlatformLimits(entry.footprint, runsAt, manifest, inputSizesOf(request.inputs), request.rows);
   const deadlineAtMs = startMs + deadlineBudgetMs(manifest, request.timeoutMs);
-  const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }) };
+  const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }), traceparent: formatTraceparent(c.get("trace")) };
   const result: BufferResult =
     shard === undefined
       ? directResult(await serveDirect(c.env, entry, manifest, config, job, { signal: c.req.raw.signal, waitUntil }))
       : await dispatchToBuffer(c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>, manifest, job, { signal: c.req.raw.signal, waitUntil }, shard);
+  const { outputs: _, ok: __, ...served } = result;
+  c.set("served", served);
   const headers = servedHeaders(result, Date.now() - startMs);
   if (!request.wantsBinaryOutputs) return c.json(inferResponseBody(manifest, request.id, result.outputs), 200, headers);
   const header = { ...inferResponseBody(manifest, request.id, []), outputs: binaryEntries(result.outputs) };
@@ -68,6 +72,6 @@ function directResult(reply: Awaited<ReturnType<typeof serveDirect>>): BufferRes
 }
 
 /** Routes for inference. */
-export const inferRoutes = new Hono<{ Bindings: Env }>()
+export const inferRoutes = new Hono<EdgeEnv>()
   .post("/v2/models/:model/infer", infer)
   .post("/v2/models/:model/versions/:version/infer", infer);

@@ -20,8 +20,8 @@ export interface RunResult {
 
 /** Runs one batch of a model. Implementations keep their sessions warm across calls. */
 export interface ModelRunner {
-  /** Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible failure. */
-  run(inputs: Tensor[], deadlineAtMs: number): Promise<RunResult>;
+  /** Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible failure. `traceparent`: the batch's span, for a runner that calls another server. */
+  run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string): Promise<RunResult>;
   /** Runners with a session: creates and warms it (once); resolves when a batch runs at full speed. */
   warm?(): Promise<void>;
   /** Runners with a session: whether it is created and warm. */

@@ -15,7 +15,7 @@ import { SchedulerStats } from "./scheduler-stats";
 
 /** What a request gets: its part of the batch's result, or why it failed. */
 export type Outcome<O> =
-  | { ok: true; value: O; batchRows: number; queueMs: number; inferMs: number }
+  | { ok: true; value: O; batchId: number; batchRows: number; queueMs: number; inferMs: number }
   /** `busyUntilMs` (refusals at admission): a request due before this epoch ms would be refused too. */
   | { ok: false; error: unknown; busyUntilMs?: number };
 
@@ -160,7 +160,7 @@ export class BatchLoop<I, O> {
       const { results, serviceMs } = await this.host.execute(batch.jobs.map((j) => j.payload.input), batch);
       const inferMs = this.host.now() - startMs;
       this.scheduler.finish(batch, serviceMs ?? inferMs);
-      batch.jobs.forEach((job, i) => job.payload.settle({ ok: true, value: results[i]!, batchRows: batch.rows, queueMs: startMs - job.enqueuedAtMs, inferMs }));
+      batch.jobs.forEach((job, i) => job.payload.settle({ ok: true, value: results[i]!, batchId: batch.id, batchRows: batch.rows, queueMs: startMs - job.enqueuedAtMs, inferMs }));
     } catch (error) {
       this.stats.count("failedBatches", 1);
       if (batch.jobs.length > 1 && !(error instanceof InferenceError)) {
@@ -186,7 +186,7 @@ export class BatchLoop<I, O> {
       const startMs = this.host.now();
       try {
         const { results } = await this.host.execute([job.payload.input], { ...batch, jobs: [job], rows: job.rows });
-        job.payload.settle({ ok: true, value: results[0]!, batchRows: job.rows, queueMs: startMs - job.enqueuedAtMs, inferMs: this.host.now() - startMs });
+        job.payload.settle({ ok: true, value: results[0]!, batchId: batch.id, batchRows: job.rows, queueMs: startMs - job.enqueuedAtMs, inferMs: this.host.now() - startMs });
       } catch (error) {
         if (!(error instanceof InferenceError) || error.status === 500) console.error(`request of ${this.host.label} failed alone:`, error);
         job.payload.settle({ ok: false, error });

@@ -39,6 +39,25 @@ describe("Open Inference Protocol endpoints", () => {
     }
   });
 
+  it("gives every answer a request id and its span in the request's trace", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const parent = "00f067aa0ba902b7";
+    const continued = await infer("silero-vad", { inputs: MODEL_INPUTS["silero-vad"] }, { headers: { "content-type": "application/json", traceparent: `00-${traceId}-${parent}-01`, "x-request-id": "client-42" } });
+    expect(continued.status).toBe(200);
+    expect(continued.headers.get("x-request-id")).toBe("client-42");
+    const [, echoed, span] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(continued.headers.get("traceparent") ?? "") ?? [];
+    expect(echoed).toBe(traceId);
+    expect(span).not.toBe(parent);
+    // Refusals and other routes too; an invalid traceparent or request id is replaced, not refused.
+    const refused = await SELF.fetch("http://edge.test/v2/models/nope/infer", { method: "POST", body: "{}", headers: { traceparent: "garbage", "x-request-id": "has space" } });
+    expect(refused.status).toBe(404);
+    expect(refused.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(refused.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(refused.headers.get("traceparent")).not.toContain(traceId);
+    const health = await get("/v2/health/live");
+    expect(health.headers.get("x-request-id")).toBeTruthy();
+  });
+
   it("describes the server", async () => {
     const response = await get("/v2");
     expect(response.status).toBe(200);

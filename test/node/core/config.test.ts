@@ -32,6 +32,12 @@ describe("runtime configuration", () => {
     expect(config({ MODEL_OVERRIDES: '{"ppocr-det":{"slo":{"ms":900}},"ppocr-cls":{"placement":"origin"}}' }).models.get("ppocr-det")!.manifest.slo.ms).toBe(900);
   });
 
+  it("logs requests unless LOG_REQUESTS is false, and refuses other values", () => {
+    expect(config({}).logRequests).toBe(true);
+    expect(config({ LOG_REQUESTS: "false" }).logRequests).toBe(false);
+    expect(() => config({ LOG_REQUESTS: "yes" })).toThrow('LOG_REQUESTS: must be "true" or "false"');
+  });
+
   it("reads the buffers' location hint and refuses an unknown one", () => {
     expect(config({ BUFFER_LOCATION_HINT: "weur" }).bufferLocationHint).toBe("weur");
     expect(() => config({ BUFFER_LOCATION_HINT: "mars" })).toThrow(/^BUFFER_LOCATION_HINT: must be one of wnam, enam, /);

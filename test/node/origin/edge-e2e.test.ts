@@ -2,7 +2,8 @@
  * End to end through the real Worker: `wrangler dev` runs the edge (Hono routes, buffer Durable
  * Objects, runnerFor -> OriginPoolRunner) in workerd, in front of three real gpu-origin replicas.
  * ppocr-det (an origin model) must match onnxruntime-node; then silero-vad, moved to the origin by
- * MODEL_OVERRIDES, takes 500 client requests while one replica is killed with SIGKILL: every HTTP
+ * MODEL_OVERRIDES (placement pinned, so the closed loop cannot move it back to the edge under a
+ * loaded machine), takes 500 client requests while one replica is killed with SIGKILL: every HTTP
  * request gets exactly one response, and all succeed (their deadlines leave room for a retry).
  */
 import { rmSync } from "node:fs";
@@ -26,7 +27,7 @@ describe("edge Worker in front of the origin pool", () => {
     replicas = await Promise.all([0, 1, 2].map(() => startOrigin(["--models", "ppocr-det,silero-vad"])));
     await Promise.all(replicas.map((r) => waitReady(r)));
     const overrides = {
-      "silero-vad": { placement: "origin", slo: { ms: 20_000 }, batching: { maxBatch: 8, windowMs: 2, maxQueueRows: 512, shards: 2, maxRowsPerRequest: 8 } },
+      "silero-vad": { placement: "origin", pinned: ["placement"], slo: { ms: 20_000 }, batching: { maxBatch: 8, windowMs: 2, maxQueueRows: 512, shards: 2, maxRowsPerRequest: 8 } },
       "ppocr-det": { slo: { ms: 30_000 } },
     };
     edgePort = await freePort();
@@ -92,7 +93,7 @@ describe("edge Worker in front of the origin pool", () => {
     expect(await replicas[1]!.exited).toBe("SIGKILL");
     expect(answers.every((n) => n === 1)).toBe(true);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    expect(servedBy.every((s) => /^origin\/[012]$/.test(s))).toBe(true);
+    expect(servedBy.filter((s) => !/^origin\/[012]$/.test(s))).toEqual([]);
     expect([...new Set(servedBy.slice(-100))].sort()).toEqual(["origin/0", "origin/2"]);
   }, 120_000);
 });

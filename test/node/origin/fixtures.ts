@@ -49,8 +49,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export async function signedFetch(
   url: string,
   path: string,
-  { method = "GET", body = "", signedBody = body, signedPath = path, signedHost = new URL(url).host, atMs = Date.now(), secret = TEST_SECRET }: { method?: string; body?: string; signedBody?: string; signedPath?: string; signedHost?: string; atMs?: number; secret?: string } = {},
+  { method = "GET", body = "", signedBody = body, signedPath = path, signedHost = new URL(url).host, atMs = Date.now(), secret = TEST_SECRET, headers: extra = {} }: { method?: string; body?: string; signedBody?: string; signedPath?: string; signedHost?: string; atMs?: number; secret?: string; headers?: Record<string, string> } = {},
 ): Promise<Response> {
   const headers = await signHop(secret, { method, host: signedHost, path: signedPath, body: signedBody }, atMs);
-  return fetch(url + path, { method, headers: { ...headers, "content-type": "application/json" }, ...(method === "POST" && { body }) });
+  return fetch(url + path, { method, headers: { ...extra, ...headers, "content-type": "application/json" }, ...(method === "POST" && { body }) });
 }

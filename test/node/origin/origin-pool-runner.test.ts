@@ -154,7 +154,7 @@ describe("replicaServiceMs", () => {
 });
 
 describe("OriginPool headers", () => {
-  it("sends its configured headers (an Access service token) on probes and batches alike, beside the hop signature", async () => {
+  it("sends its configured headers (an Access service token) on probes and batches alike, beside the hop signature and the batch's traceparent", async () => {
     const seen: Array<{ url: string; headers: Record<string, string> }> = [];
     const fetcher = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
       seen.push({ url: String(input), headers: { ...(init?.headers as Record<string, string>) } });
@@ -164,9 +164,12 @@ describe("OriginPool headers", () => {
     const token = { "CF-Access-Client-Id": "id.access", "CF-Access-Client-Secret": "s3cret" };
     const pool = new OriginPool(["http://r0"], "unit-test-secret-0123456789", { fetch: fetcher, headers: token });
     await pool.refreshHealth();
-    await new OriginPoolRunner(manifest, pool, "json").run(inputs, Date.now() + 5000);
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    await new OriginPoolRunner(manifest, pool, "json").run(inputs, Date.now() + 5000, traceparent);
     expect(seen.map((s) => s.url)).toEqual(["http://r0/v2/health/ready", "http://r0/v2/models/double/versions/1/infer"]);
     for (const { headers } of seen) expect(headers).toMatchObject(token);
     expect(seen[1]!.headers).toHaveProperty("x-hop-signature");
+    // The batch's span goes with it.
+    expect(seen[1]!.headers).toMatchObject({ traceparent });
   });
 });

@@ -90,6 +90,18 @@ describe("gpu-origin", () => {
     expect(body.outputs.map((o) => [o.name, o.shape])).toEqual([["output", [1, 1]], ["stateN", [2, 1, 128]]]);
   });
 
+  it("continues the caller's trace, echoes its request id, and logs the request as one JSON line", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const response = await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, "x-request-id": "batch-7f3" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-request-id")).toBe("batch-7f3");
+    const [, echoedTrace, span] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(response.headers.get("traceparent") ?? "") ?? [];
+    expect([echoedTrace, span !== "00f067aa0ba902b7"]).toEqual([traceId, true]);
+    await response.arrayBuffer();
+    const lines = main!.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l.requestId === "batch-7f3")).toMatchObject({ event: "infer", traceId, spanId: span, parentSpanId: "00f067aa0ba902b7", status: 200, model: "silero-vad", batchRows: 1, batchId: expect.any(Number) });
+  });
+
   it("answers 401 to tampered, stale, future-dated, wrongly keyed, other servers' and replayed requests", async () => {
     const cases = {
       otherServer: await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY, signedHost: "127.0.0.1:1" }),
