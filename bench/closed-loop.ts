@@ -19,6 +19,7 @@ import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { header, post } from "../src/cli/loopback-http";
 import { ROOT } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { costPerHour } from "../src/planner/cost-model";
 import { DEFAULT_PRICES } from "../src/planner/prices";
@@ -42,8 +43,8 @@ const MAX_REPLICAS = 4;
  */
 const OVERRIDES = { "ppocr-cls": { pinned: ["placement"] } };
 
-type Policy = "static-mean" | "static-peak" | "reactive" | "closed-loop";
-type Workload = "trace" | "step";
+export type Policy = "static-mean" | "static-peak" | "reactive" | "closed-loop";
+export type Workload = "trace" | "step";
 const POLICIES: Policy[] = ["static-mean", "static-peak", "reactive", "closed-loop"];
 const COLORS: Record<Policy, string> = { "static-mean": "#1f77b4", "static-peak": "#2ca02c", reactive: "#ff7f0e", "closed-loop": "#d62728" };
 
@@ -232,35 +233,46 @@ async function fetchPlan(edgeUrl: string, model: string): Promise<PlanViewJson |
   }
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+/** Options of `npm run bench -- closed-loop` (parsed in bench/index.ts). */
+export interface ClosedLoopOptions {
+  quick: boolean;
+  policies?: Policy[];
+  workloads?: Workload[];
+  phaseS?: number;
+  traceS?: number;
 }
 
-export async function main(): Promise<void> {
-  const isQuick = process.argv.includes("--quick");
-  const phaseS = Number(arg("phase-s") ?? (isQuick ? 20 : 60));
-  const traceS = Number(arg("trace-s") ?? (isQuick ? 60 : 180));
-  const policies = (arg("policies")?.split(",") ?? POLICIES) as Policy[];
-  const workloads = (arg("workloads")?.split(",") ?? ["trace", "step"]) as Workload[];
+export async function main(options: ClosedLoopOptions): Promise<void> {
+  const isQuick = options.quick;
+  const phaseS = options.phaseS ?? (isQuick ? 20 : 60);
+  const traceS = options.traceS ?? (isQuick ? 60 : 180);
+  const policies = options.policies ?? POLICIES;
+  const workloads: Workload[] = options.workloads ?? ["trace", "step"];
   const benchStartMs = Date.now();
   const originCase = MODELS.find((m) => m.placement === "origin")!;
   const perRowMs = fitOf(originCase.model, "origin").perItemMs;
   const runs: Run[] = [];
   const workloadInfo: Record<string, unknown> = {};
-  for (const workload of workloads) {
-    const durationS = workload === "step" ? 3 * phaseS : traceS;
-    const arrivals = new Map(MODELS.map((m, i) => [m.model, workload === "step" ? stepArrivals(m.stepBasePerS, phaseS, 11 + i) : traceArrivals(m.traceMeanPerS, traceS, 21 + i)]));
-    const originRates = rates(arrivals.get(originCase.model)!, durationS);
-    const sizes = { nMean: replicasFor(originRates.meanPerS, perRowMs), nPeak: replicasFor(originRates.peakPerS, perRowMs) };
-    workloadInfo[workload] = { durationS, ...sizes, perRowMs: round(perRowMs, 2), rates: Object.fromEntries(MODELS.map((m) => [m.model, { requests: arrivals.get(m.model)!.length, ...mapRound(rates(arrivals.get(m.model)!, durationS)) }])) };
-    console.log(workload, JSON.stringify(workloadInfo[workload]));
-    for (const policy of policies) {
-      console.log(`-- ${workload} / ${policy}`);
-      const run = await runOnce(policy, workload, arrivals, durationS, sizes);
-      runs.push(run);
-      console.log(JSON.stringify(summarise(run, phaseS).map((s) => ({ model: s.model, attainment: s.attainment, p99Ms: s.p99Ms, replicaS: s.replicaSeconds, usdPerM: s.usdPerMillion, step: s.step }))));
+  const progress = startProgress("closed-loop", workloads.length * policies.length);
+  try {
+    for (const workload of workloads) {
+      const durationS = workload === "step" ? 3 * phaseS : traceS;
+      const arrivals = new Map(MODELS.map((m, i) => [m.model, workload === "step" ? stepArrivals(m.stepBasePerS, phaseS, 11 + i) : traceArrivals(m.traceMeanPerS, traceS, 21 + i)]));
+      const originRates = rates(arrivals.get(originCase.model)!, durationS);
+      const sizes = { nMean: replicasFor(originRates.meanPerS, perRowMs), nPeak: replicasFor(originRates.peakPerS, perRowMs) };
+      workloadInfo[workload] = { durationS, ...sizes, perRowMs: round(perRowMs, 2), rates: Object.fromEntries(MODELS.map((m) => [m.model, { requests: arrivals.get(m.model)!.length, ...mapRound(rates(arrivals.get(m.model)!, durationS)) }])) };
+      console.log(workload, JSON.stringify(workloadInfo[workload]));
+      for (const policy of policies) {
+        console.log(`-- ${workload} / ${policy}`);
+        progress.step(`${workload} / ${policy} (${durationS} s)`);
+        const run = await runOnce(policy, workload, arrivals, durationS, sizes);
+        runs.push(run);
+        console.log(JSON.stringify(summarise(run, phaseS).map((s) => ({ model: s.model, attainment: s.attainment, p99Ms: s.p99Ms, replicaS: s.replicaSeconds, usdPerM: s.usdPerMillion, step: s.step }))));
+        progress.tick();
+      }
     }
+  } finally {
+    progress.stop();
   }
   const elapsedS = (Date.now() - benchStartMs) / 1000;
   writeReports(runs, phaseS, workloadInfo, { isQuick, elapsedS, argv: process.argv.slice(2) });

@@ -13,8 +13,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import type { Tensor } from "../src/protocol/tensor";
 import { seededFloats } from "../test/fixtures/model-inputs";
@@ -146,18 +146,24 @@ async function dryRun(): Promise<{ totalKiB: number; gzipKiB: number }> {
   }
 }
 
-export async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(3), options: { trials: { type: "string", default: "3" } } });
-  const trials = Math.max(1, Math.min(10, Number(values.trials)));
+/** Runs the deploy benchmark: `trials` (1-10) fresh starts of each kind; options from `npm run bench -- deploy` (bench/index.ts). */
+export async function main({ trials }: { trials: number }): Promise<void> {
   const upload = await dryRun();
   console.log(`dry run: ${upload.totalKiB} KiB (gzip ${upload.gzipKiB} KiB)`);
   const runs: Trial[] = [];
-  for (let i = 0; i < trials; i++) {
-    for (const start of ["ready", "live"] as const) {
-      const run = await trial(start);
-      runs.push(run);
-      console.log(`trial ${i + 1}/${trials} (${start}): first ${JSON.stringify(run.firstMs)} warm median ${JSON.stringify(run.warmMedianMs)}`);
+  const progress = startProgress("deploy", 2 * trials);
+  try {
+    for (let i = 0; i < trials; i++) {
+      for (const start of ["ready", "live"] as const) {
+        progress.step(`trial ${i + 1}/${trials} (${start})`);
+        const run = await trial(start);
+        runs.push(run);
+        console.log(`trial ${i + 1}/${trials} (${start}): first ${JSON.stringify(run.firstMs)} warm median ${JSON.stringify(run.warmMedianMs)}`);
+        progress.tick();
+      }
     }
+  } finally {
+    progress.stop();
   }
   const limit = await overLimit();
   console.log(`over-limit: statuses ${limit.statuses.join(",")}, median ${limit.medianMs.toFixed(1)} ms, buffer arrivals ${limit.bufferArrivalsBefore} -> ${limit.bufferArrivalsAfter}`);

@@ -22,11 +22,11 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { cheapestPlan } from "../src/control/replan";
 import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import type { ModelManifest } from "../src/models/manifest";
 import { profileOverhead, profileServiceLine } from "../src/models/profile";
 import { toMarkovianArrival } from "../src/planner/arrival";
@@ -126,24 +126,31 @@ async function sweep(edge: Started, model: Model, sloMs: number, label: string, 
   await warmUp(edge, model);
   const steps: StepReport[] = [];
   let misses = 0;
-  for (const ratePerS of RATES[model]) {
-    const plan = await prepare?.(ratePerS);
-    const step: StepReport = { ratePerS, ...(plan && { plan }), p50Ms: [], p99Ms: [], failed: [], meanBatch: [], meets: [], passes: false };
-    for (let r = 0; r < REPEATS; r++) {
-      const count = Math.min(STEP_MAX_REQUESTS, Math.round(ratePerS * STEP_S));
-      const result = await openLoop({ url: inferUrl(edge, model), ...bodies[model], ratePerS, count, maxDurationMs: STEP_S * 1000 + 10_000, seed: 7 + r });
-      step.p50Ms.push(round(median(result.latenciesMs)));
-      step.p99Ms.push(round(quantile(result.latenciesMs, 0.99)));
-      step.failed.push(result.sent - result.ok);
-      step.meanBatch.push(round(result.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, result.batchSizes.length)));
-      step.meets.push(meetsSlo(result, sloMs));
-      await new Promise((done) => setTimeout(done, 300));
+  const progress = startProgress(`${label} ${model}`, RATES[model].length * REPEATS);
+  try {
+    for (const ratePerS of RATES[model]) {
+      const plan = await prepare?.(ratePerS);
+      const step: StepReport = { ratePerS, ...(plan && { plan }), p50Ms: [], p99Ms: [], failed: [], meanBatch: [], meets: [], passes: false };
+      for (let r = 0; r < REPEATS; r++) {
+        progress.step(`${ratePerS}/s, repetition ${r + 1}`);
+        const count = Math.min(STEP_MAX_REQUESTS, Math.round(ratePerS * STEP_S));
+        const result = await openLoop({ url: inferUrl(edge, model), ...bodies[model], ratePerS, count, maxDurationMs: STEP_S * 1000 + 10_000, seed: 7 + r });
+        step.p50Ms.push(round(median(result.latenciesMs)));
+        step.p99Ms.push(round(quantile(result.latenciesMs, 0.99)));
+        step.failed.push(result.sent - result.ok);
+        step.meanBatch.push(round(result.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, result.batchSizes.length)));
+        step.meets.push(meetsSlo(result, sloMs));
+        await new Promise((done) => setTimeout(done, 300));
+        progress.tick();
+      }
+      step.passes = step.meets.filter(Boolean).length * 2 > REPEATS;
+      steps.push(step);
+      console.log(`  ${label} ${model} ${ratePerS}/s${plan ? ` (${plan})` : ""}: p99 ${step.p99Ms.join(" / ")} ms, batch ${step.meanBatch.join(" / ")}${step.passes ? "" : " (misses SLO)"}`);
+      misses = step.passes ? 0 : misses + 1;
+      if (misses >= 2) break;
     }
-    step.passes = step.meets.filter(Boolean).length * 2 > REPEATS;
-    steps.push(step);
-    console.log(`  ${label} ${model} ${ratePerS}/s${plan ? ` (${plan})` : ""}: p99 ${step.p99Ms.join(" / ")} ms, batch ${step.meanBatch.join(" / ")}${step.passes ? "" : " (misses SLO)"}`);
-    misses = step.passes ? 0 : misses + 1;
-    if (misses >= 2) break;
+  } finally {
+    progress.stop();
   }
   const best = (passes: (s: StepReport) => boolean) => Math.max(0, ...steps.filter(passes).map((s) => s.ratePerS));
   return { steps, bestPerS: best((s) => s.passes), bestPerRepeatPerS: Array.from({ length: REPEATS }, (_, r) => best((s) => s.meets[r]!)) };
@@ -273,11 +280,10 @@ function baselineTree(rev: string): { root: string; commit: string; remove(): vo
   return { root, commit, remove: () => execFileSync("git", ["worktree", "remove", "--force", root], { cwd: ROOT, stdio: "ignore" }) };
 }
 
-/** Runs the edge benchmark and writes its report. */
-export async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(3), options: { baseline: { type: "string" }, quick: { type: "boolean", default: false } } });
-  if (values.quick) for (const model of MODELS) RATES[model] = RATES[model].filter((_, i) => i % 2 === 1);
-  const baseline = values.baseline ? baselineTree(values.baseline) : undefined;
+/** Runs the edge benchmark and writes its report; options from `npm run bench -- edge` (bench/index.ts). */
+export async function main(options: { baseline?: string; quick?: boolean } = {}): Promise<void> {
+  if (options.quick) for (const model of MODELS) RATES[model] = RATES[model].filter((_, i) => i % 2 === 1);
+  const baseline = options.baseline ? baselineTree(options.baseline) : undefined;
   try {
     const limits: Record<string, { maxBatch: number; rawB1Ms: number; rawMaxBatchMs: number; kernelLimitPerS: number }> = {};
     await withEdge({ label: "raw", script: "src/edge/profile-worker.ts" }, async (raw) => {

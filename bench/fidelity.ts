@@ -22,6 +22,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ROOT } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { measureCpuPerRequest, measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
 import { type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
@@ -92,75 +93,83 @@ export async function main(): Promise<void> {
   const azure = azureShape();
   const rows: Row[] = [];
   const calibration: Record<string, RequestOverhead & { serviceTableMs: number[]; overheadMs: number; cpuMsAtLoad?: Record<string, number> }> = {};
-  for (const c of CASES) {
-    const key = `${c.model}@${c.placement}`;
-    const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
-    // Static plans: the runs compare the planner with the configuration they pin.
-    const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, maxReplicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides), CONTROL_MODE: "static" } });
-    try {
-      const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
-      const overhead = await measureRequestOverhead(stack.edge, c.model, body, { isBatchOnRuntime: c.placement === "edge" });
-      const line = profileLine(c.model, c.placement);
-      // The server's time for a batch of k rows, as the planner will model it.
-      const hopMs = c.placement === "origin" ? Math.max(0, overhead.serviceB1Ms - (line.baseMs + line.perItemMs)) : 0;
-      // The Worker and the Durable Object share the runtime's thread with the batches (at the edge) or with
-      // the hop's own CPU (encode, sign, decode on the origin placement): each request's CPU is in series.
-      const perRowMs = line.perItemMs + overhead.cpuMs;
-      const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + perRowMs * (i + 1));
-      // The request's own runtime CPU is in s(k) + k cpuMs already: the rest is overhead.
-      const overheadMs = Math.max(0, overhead.latencyMs - overhead.cpuMs);
-      calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overheadMs, 3) };
-      console.log(key, "calibration", calibration[key]);
-      const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;
-      // The runtime's CPU per request falls with the rate (fixed costs amortise over larger batches):
-      // measured at each run's rate before the runs, as a live service profile would have it.
-      const cpuAtLoad = new Map<number, number>();
-      for (const load of LOADS) cpuAtLoad.set(load, await measureCpuPerRequest(stack.edge, c.model, body, load * maxThroughputPerS, Math.min(600, Math.round(load * maxThroughputPerS * 4)), c.placement === "edge"));
-      calibration[key]!.cpuMsAtLoad = Object.fromEntries([...cpuAtLoad].map(([l, ms]) => [l, round(ms, 3)]));
-      console.log(key, "cpu per request at the loads", calibration[key]!.cpuMsAtLoad);
-      for (const [arrivalName, shape] of [["Poisson", toMarkovianArrival({ kind: "poisson", ratePerS: 1 })], ["Azure on/off MMPP(2)", azure]] as const) {
-        for (const [li, load] of LOADS.entries()) {
-          const ratePerS = load * maxThroughputPerS;
-          const arrival = scaleArrival(shape, ratePerS);
-          const count = Math.min(REQUESTS_PER_RUN, Math.round(ratePerS * RUN_S));
-          const arrivalsMs = sampleArrivals(arrival, count, createRng(1000 + 10 * li + (arrivalName === "Poisson" ? 0 : 5)));
-          const t0 = arrivalsMs[0]!;
-          const replay = Float64Array.from(arrivalsMs, (t) => t - t0);
-          const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
-          const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
-          const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
-          const runTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + (line.perItemMs + cpuAtLoad.get(load)!) * (i + 1));
-          const estimate = estimateLatency({ arrival, service: { kind: "table", ms: runTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
-          const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
-          const predicted = { ...estimate.latencyMs, meanBatch: estimate.meanBatch };
-          // The runtime's scheduler replayed offline on the same arrivals: the live system without noise.
-          const replayedLatencies = Array.from(replayLatencies(replay, runTableMs, c.maxBatch, c.windowMs), (ms) => ms + overheadMs);
-          const replayed = replayedLatencies.slice(Math.floor(WARM_UP_FRACTION * replayedLatencies.length));
-          const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);
-          const realisedRate = (count - 1) / (replay[count - 1]! / 1000);
-          const row: Row = {
-            model: c.model,
-            placement: c.placement,
-            arrival: arrivalName,
-            load,
-            ratePerS: round(ratePerS, 1),
-            sent: result.sent,
-            ok: result.ok,
-            refused: result.sent - result.ok,
-            predicted: { p50: round(predicted.p50), p95: round(predicted.p95), p99: round(predicted.p99), meanBatch: round(predicted.meanBatch) },
-            measured: { p50: round(measured.p50), p95: round(measured.p95), p99: round(measured.p99), meanBatch: round(measured.meanBatch) },
-            replayed: { p50: round(quantile(replayed, 0.5)), p95: round(quantile(replayed, 0.95)), p99: round(quantile(replayed, 0.99)) },
-            error: { p50: err("p50"), p95: err("p95"), p99: err("p99") },
-            sampleRateRatio: round(realisedRate / ratePerS, 3),
-          };
-          rows.push(row);
-          console.log(`${key} ${arrivalName} load ${load}: ${row.ratePerS}/s predicted p95 ${row.predicted.p95} replayed ${row.replayed.p95} measured ${row.measured.p95} (error ${(row.error.p95 * 100).toFixed(1)}%), batch ${row.predicted.meanBatch} vs ${row.measured.meanBatch}, ok ${row.ok}/${row.sent}`);
-          await new Promise((r) => setTimeout(r, 500));
+  // One step per replay: each case, two arrival processes, each load.
+  const progress = startProgress("fidelity", CASES.length * 2 * LOADS.length);
+  try {
+    for (const c of CASES) {
+      const key = `${c.model}@${c.placement}`;
+      const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
+      // Static plans: the runs compare the planner with the configuration they pin.
+      const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, maxReplicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides), CONTROL_MODE: "static" } });
+      try {
+        const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
+        const overhead = await measureRequestOverhead(stack.edge, c.model, body, { isBatchOnRuntime: c.placement === "edge" });
+        const line = profileLine(c.model, c.placement);
+        // The server's time for a batch of k rows, as the planner will model it.
+        const hopMs = c.placement === "origin" ? Math.max(0, overhead.serviceB1Ms - (line.baseMs + line.perItemMs)) : 0;
+        // The Worker and the Durable Object share the runtime's thread with the batches (at the edge) or with
+        // the hop's own CPU (encode, sign, decode on the origin placement): each request's CPU is in series.
+        const perRowMs = line.perItemMs + overhead.cpuMs;
+        const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + perRowMs * (i + 1));
+        // The request's own runtime CPU is in s(k) + k cpuMs already: the rest is overhead.
+        const overheadMs = Math.max(0, overhead.latencyMs - overhead.cpuMs);
+        calibration[key] = { ...overhead, serviceTableMs: serviceTableMs.map((x) => round(x, 3)), overheadMs: round(overheadMs, 3) };
+        console.log(key, "calibration", calibration[key]);
+        const maxThroughputPerS = (1000 * c.maxBatch) / serviceTableMs[c.maxBatch - 1]!;
+        // The runtime's CPU per request falls with the rate (fixed costs amortise over larger batches):
+        // measured at each run's rate before the runs, as a live service profile would have it.
+        const cpuAtLoad = new Map<number, number>();
+        for (const load of LOADS) cpuAtLoad.set(load, await measureCpuPerRequest(stack.edge, c.model, body, load * maxThroughputPerS, Math.min(600, Math.round(load * maxThroughputPerS * 4)), c.placement === "edge"));
+        calibration[key]!.cpuMsAtLoad = Object.fromEntries([...cpuAtLoad].map(([l, ms]) => [l, round(ms, 3)]));
+        console.log(key, "cpu per request at the loads", calibration[key]!.cpuMsAtLoad);
+        for (const [arrivalName, shape] of [["Poisson", toMarkovianArrival({ kind: "poisson", ratePerS: 1 })], ["Azure on/off MMPP(2)", azure]] as const) {
+          for (const [li, load] of LOADS.entries()) {
+            const ratePerS = load * maxThroughputPerS;
+            progress.step(`${key} ${arrivalName} load ${load}`);
+            const arrival = scaleArrival(shape, ratePerS);
+            const count = Math.min(REQUESTS_PER_RUN, Math.round(ratePerS * RUN_S));
+            const arrivalsMs = sampleArrivals(arrival, count, createRng(1000 + 10 * li + (arrivalName === "Poisson" ? 0 : 5)));
+            const t0 = arrivalsMs[0]!;
+            const replay = Float64Array.from(arrivalsMs, (t) => t - t0);
+            const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
+            const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
+            const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
+            const runTableMs = Array.from({ length: c.maxBatch }, (_, i) => line.baseMs + hopMs + (line.perItemMs + cpuAtLoad.get(load)!) * (i + 1));
+            const estimate = estimateLatency({ arrival, service: { kind: "table", ms: runTableMs }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
+            const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
+            const predicted = { ...estimate.latencyMs, meanBatch: estimate.meanBatch };
+            // The runtime's scheduler replayed offline on the same arrivals: the live system without noise.
+            const replayedLatencies = Array.from(replayLatencies(replay, runTableMs, c.maxBatch, c.windowMs), (ms) => ms + overheadMs);
+            const replayed = replayedLatencies.slice(Math.floor(WARM_UP_FRACTION * replayedLatencies.length));
+            const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);
+            const realisedRate = (count - 1) / (replay[count - 1]! / 1000);
+            const row: Row = {
+              model: c.model,
+              placement: c.placement,
+              arrival: arrivalName,
+              load,
+              ratePerS: round(ratePerS, 1),
+              sent: result.sent,
+              ok: result.ok,
+              refused: result.sent - result.ok,
+              predicted: { p50: round(predicted.p50), p95: round(predicted.p95), p99: round(predicted.p99), meanBatch: round(predicted.meanBatch) },
+              measured: { p50: round(measured.p50), p95: round(measured.p95), p99: round(measured.p99), meanBatch: round(measured.meanBatch) },
+              replayed: { p50: round(quantile(replayed, 0.5)), p95: round(quantile(replayed, 0.95)), p99: round(quantile(replayed, 0.99)) },
+              error: { p50: err("p50"), p95: err("p95"), p99: err("p99") },
+              sampleRateRatio: round(realisedRate / ratePerS, 3),
+            };
+            rows.push(row);
+            console.log(`${key} ${arrivalName} load ${load}: ${row.ratePerS}/s predicted p95 ${row.predicted.p95} replayed ${row.replayed.p95} measured ${row.measured.p95} (error ${(row.error.p95 * 100).toFixed(1)}%), batch ${row.predicted.meanBatch} vs ${row.measured.meanBatch}, ok ${row.ok}/${row.sent}`);
+            await new Promise((r) => setTimeout(r, 500));
+            progress.tick();
+          }
         }
+      } finally {
+        await stack.stop();
       }
-    } finally {
-      await stack.stop();
     }
+  } finally {
+    progress.stop();
   }
   writeReport(rows, calibration);
 }

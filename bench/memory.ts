@@ -30,8 +30,8 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ROOT, freePort, waitForReady } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import { commandLine, processAndDescendants } from "./lib/rss-sampler";
 
 /** Platform limits the report derives request limits from. */
@@ -708,10 +708,10 @@ function markdown(figures: ModelFigures[], runs: RunResult[], meta: { measuredAt
 
 // ---------------------------------------------------------------------------------------------
 
-export async function main(): Promise<void> {
-  const { values } = parseArgs({ args: process.argv.slice(3), options: { quick: { type: "boolean", default: false }, models: { type: "string" } } });
-  const quick = values.quick ?? false;
-  const only = values.models?.split(",");
+/** Runs the memory benchmark; options from `npm run bench -- memory` (bench/index.ts): `models` limits it to those models. */
+export async function main(options: { quick: boolean; models?: string[] }): Promise<void> {
+  const quick = options.quick;
+  const only = options.models;
   const plans = PLANS.filter((p) => !only || only.includes(p.model));
   if (only) for (const name of only) if (!PLANS.some((p) => p.model === name)) throw new Error(`unknown model ${name}; known: ${[...new Set(PLANS.map((p) => p.model))].join(", ")}`);
   const onSignal = (signal: NodeJS.Signals) => {
@@ -725,11 +725,14 @@ export async function main(): Promise<void> {
   const measuredAt = new Date().toISOString();
   const runs: RunResult[] = [];
   const errors: string[] = [];
+  const progress = startProgress("memory", plans.length);
   try {
     for (const plan of plans) {
       const label = `${plan.model}${plan.dims.length ? ` ${plan.dims.join("x")}` : ""}`;
+      progress.step(label);
       if (!existsSync(resolve(ROOT, "models", plan.model, "model.onnx"))) {
         errors.push(`${label}: models/${plan.model}/model.onnx is missing (npm install links it)`);
+        progress.tick();
         continue;
       }
       console.log(`memory: ${label} (fresh workerd, load ${loadavg()[0]!.toFixed(1)})`);
@@ -748,8 +751,10 @@ export async function main(): Promise<void> {
         errors.push(`${label}: ${(error as Error).message}`);
         console.error(`  ${label} failed: ${(error as Error).message}`);
       }
+      progress.tick();
     }
   } finally {
+    progress.stop();
     for (const pgid of [...liveGroups]) await stopGroup(pgid);
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);

@@ -17,6 +17,7 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
+import { type Progress, startProgress } from "../src/cli/progress";
 import type { ModelManifest } from "../src/models/manifest";
 import { binaryEntries, encodeBinaryInferRequest, packBinary, unpackBinary } from "../src/protocol/oip-binary";
 import { decodeInferResponse, encodeInferRequest } from "../src/origin/oip-json";
@@ -95,10 +96,15 @@ async function sampleBatches(runner: OriginPoolRunner, inputs: Tensor[], iterati
   return samples;
 }
 
-async function overheadAndHop(url: string, wire: HopWire) {
+/** Batch sizes of sections 1-2 (silero-vad) and 3 (ppocr-det): with both hop forms, the steps of the progress bar. */
+const VAD_BATCHES = [1, 2, 4, 8, 16, 32];
+const DET_BATCHES = [1, 2, 4, 8];
+
+async function overheadAndHop(url: string, wire: HopWire, progress: Progress) {
   const runner = new OriginPoolRunner(manifestOf("silero-vad"), new OriginPool([url], SECRET, { now: hiResNow }), wire);
   const rows: Array<Record<string, number | string>> = [];
-  for (const batch of [1, 2, 4, 8, 16, 32]) {
+  for (const batch of VAD_BATCHES) {
+    progress.step(`silero-vad ${wire} b${batch}`);
     const samples = await sampleBatches(runner, vadInputs(batch), 150, 20);
     const med = (f: (s: Record<string, number>) => number) => round(quantile(samples.map(f), 0.5));
     const p90 = (f: (s: Record<string, number>) => number) => round(quantile(samples.map(f), 0.9));
@@ -121,14 +127,16 @@ async function overheadAndHop(url: string, wire: HopWire) {
       clientCodecMs: med((s) => s.runMs! - s.originMs!),
       hopOverheadMs: med((s) => s.runMs! - s.total!),
     });
+    progress.tick();
   }
   return rows;
 }
 
-async function detThroughput(url: string, wire: HopWire) {
+async function detThroughput(url: string, wire: HopWire, progress: Progress) {
   const runner = new OriginPoolRunner(manifestOf("ppocr-det"), new OriginPool([url], SECRET, { now: hiResNow }), wire);
   const rows: Array<Record<string, number | string>> = [];
-  for (const batch of [1, 2, 4, 8]) {
+  for (const batch of DET_BATCHES) {
+    progress.step(`ppocr-det ${wire} b${batch}`);
     const inputs: Tensor[] = [{ name: "x", datatype: "FP32", shape: [batch, 3, 320, 320], data: seededFloats(batch * 3 * 320 * 320, 9) }];
     const samples = await sampleBatches(runner, inputs, 3, 1);
     const med = (f: (s: Record<string, number>) => number) => quantile(samples.map(f), 0.5);
@@ -147,6 +155,7 @@ async function detThroughput(url: string, wire: HopWire) {
       runMs: round(med((s) => s.runMs!), 1),
       endToEndRowsPerS: round((batch * 1000) / med((s) => s.runMs!), 1),
     });
+    progress.tick();
   }
   return rows;
 }
@@ -247,11 +256,13 @@ function table(rows: Array<Record<string, unknown>>): string {
 export async function main(): Promise<void> {
   const origin = await startOrigin(["--models", "ppocr-det,silero-vad"]);
   let report;
+  const progress = startProgress("origin", 2 * (VAD_BATCHES.length + DET_BATCHES.length));
   try {
     console.log("origin overhead and hop (silero-vad)...");
-    const overhead = [...(await overheadAndHop(origin.url, "binary")), ...(await overheadAndHop(origin.url, "json"))];
+    const overhead = [...(await overheadAndHop(origin.url, "binary", progress)), ...(await overheadAndHop(origin.url, "json", progress))];
     console.log("ppocr-det throughput at 320x320...");
-    const det = [...(await detThroughput(origin.url, "binary")), ...(await detThroughput(origin.url, "json"))];
+    const det = [...(await detThroughput(origin.url, "binary", progress)), ...(await detThroughput(origin.url, "json", progress))];
+    progress.stop();
     console.log("JSON codecs...");
     const codecRows = codecs();
     await stop(origin);
@@ -259,6 +270,7 @@ export async function main(): Promise<void> {
     const kill = await failover();
     report = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, overhead, det, codecs: codecRows, failover: kill };
   } finally {
+    progress.stop();
     await stop(origin);
   }
   const dir = join(ROOT, "bench", "reports");

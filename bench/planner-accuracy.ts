@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type MarkovianArrival, type ServerSpec, estimateLatency, fitMmpp2, mapGapScv, scaleArrival, simulate, toMarkovianArrival } from "../src/planner/index";
+import { startProgress } from "../src/cli/progress";
 import { createRng } from "../src/planner/simulator";
 import { REPO_ROOT, loadAzureArrivalsMs, loadTwitterMaps } from "./planner-twitter-maps";
 
@@ -134,14 +135,14 @@ export function azureBurstyArrivals(): { name: string; arrival: MarkovianArrival
   });
 }
 
-/** Runs the grid and writes the reports; returns the summaries. `--render`: rewrite the .md from the .json only. */
-export function main(argv: string[] = process.argv.slice(2)): { unbounded: Summary; fixed: Summary } {
-  if (argv.includes("--render")) {
+/** Runs the grid and writes the reports; returns the summaries. `render` (`--render`): rewrite the .md from the .json only; `quick` (`--quick`): a smaller grid. */
+export function main(options: { quick?: boolean; render?: boolean } = {}): { unbounded: Summary; fixed: Summary } {
+  if (options.render) {
     const report = JSON.parse(readFileSync(resolve(REPO_ROOT, "bench/reports/planner-accuracy.json"), "utf8")) as Parameters<typeof markdown>[0];
     writeFileSync(resolve(REPO_ROOT, "bench/reports/planner-accuracy.md"), markdown(report));
     return { unbounded: report.unbounded, fixed: report.fixed };
   }
-  const isQuick = argv.includes("--quick");
+  const isQuick = options.quick ?? false;
   const perArrival = isQuick ? 1 : 4;
   const requests = isQuick ? 60_000 : 200_000;
   const burstyRequests = isQuick ? 200_000 : 600_000;
@@ -156,37 +157,44 @@ export function main(argv: string[] = process.argv.slice(2)): { unbounded: Summa
   const rows: AccuracyRow[] = [];
   const started = performance.now();
   let caseIndex = 0;
-  arrivals.forEach(({ family, name, arrival }, a) => {
-    const isBursty = family === "Azure on/off MMPP(2)";
-    const seedsFor = (base: number) => (isBursty ? Array.from({ length: burstySeeds }, (_, s) => base + s) : [base]);
-    for (let i = 0; i < perArrival; i++) {
-      // Unbounded servers: any (maxBatch, window) pair, service 2-20 ms + 0.5-5 ms per item.
-      const baseMs = 2 + 18 * rng();
-      const perItemMs = 0.5 + 4.5 * rng();
-      const common = { family, name, arrival, requests: isBursty ? burstyRequests : requests };
-      rows.push(compare({ ...common, servers: { kind: "unbounded" }, serversName: "unbounded", formation: "-", shards: 1, maxBatch: pick(MAX_BATCHES), windowMs: pick(WINDOWS_MS), baseMs, perItemMs, seeds: seedsFor(1000 * a + i) }));
-      // Fixed servers: a layout and a target utilisation; the service time is scaled to reach it.
-      const layout = FIXED_LAYOUTS[caseIndex % FIXED_LAYOUTS.length]!;
-      const target = UTILISATIONS[(a + i) % UTILISATIONS.length]!;
-      const [maxBatch, windowMs] = [pick(MAX_BATCHES), pick(WINDOWS_MS)];
-      caseIndex++;
-      for (const formation of FORMATIONS) {
-        const servers: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation };
-        // Lazy batches grow with the load, so the utilisation is not linear in the scale: correct twice.
-        let scale = 1;
-        for (let step = 0; step < 3; step++) {
-          const u = estimateLatency({ arrival, service: { kind: "linear", baseMs: baseMs * scale, perItemMs: perItemMs * scale }, servers, shards: layout.shards, maxBatch, windowMs }).utilisation;
-          if (!(u > 0) || !Number.isFinite(u)) break;
-          scale *= Math.min(target / u, 1 / u); // never past full load
-          if (formation === "sealed") break;
+  const progress = startProgress("planner accuracy", arrivals.length * perArrival);
+  try {
+    arrivals.forEach(({ family, name, arrival }, a) => {
+      const isBursty = family === "Azure on/off MMPP(2)";
+      const seedsFor = (base: number) => (isBursty ? Array.from({ length: burstySeeds }, (_, s) => base + s) : [base]);
+      for (let i = 0; i < perArrival; i++) {
+        progress.step(name);
+        // Unbounded servers: any (maxBatch, window) pair, service 2-20 ms + 0.5-5 ms per item.
+        const baseMs = 2 + 18 * rng();
+        const perItemMs = 0.5 + 4.5 * rng();
+        const common = { family, name, arrival, requests: isBursty ? burstyRequests : requests };
+        rows.push(compare({ ...common, servers: { kind: "unbounded" }, serversName: "unbounded", formation: "-", shards: 1, maxBatch: pick(MAX_BATCHES), windowMs: pick(WINDOWS_MS), baseMs, perItemMs, seeds: seedsFor(1000 * a + i) }));
+        // Fixed servers: a layout and a target utilisation; the service time is scaled to reach it.
+        const layout = FIXED_LAYOUTS[caseIndex % FIXED_LAYOUTS.length]!;
+        const target = UTILISATIONS[(a + i) % UTILISATIONS.length]!;
+        const [maxBatch, windowMs] = [pick(MAX_BATCHES), pick(WINDOWS_MS)];
+        caseIndex++;
+        for (const formation of FORMATIONS) {
+          const servers: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation };
+          // Lazy batches grow with the load, so the utilisation is not linear in the scale: correct twice.
+          let scale = 1;
+          for (let step = 0; step < 3; step++) {
+            const u = estimateLatency({ arrival, service: { kind: "linear", baseMs: baseMs * scale, perItemMs: perItemMs * scale }, servers, shards: layout.shards, maxBatch, windowMs }).utilisation;
+            if (!(u > 0) || !Number.isFinite(u)) break;
+            scale *= Math.min(target / u, 1 / u); // never past full load
+            if (formation === "sealed") break;
+          }
+          const fixedRequests = target >= 0.85 ? 2 * common.requests : common.requests;
+          rows.push(
+            compare({ ...common, requests: fixedRequests, servers, serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
+          );
         }
-        const fixedRequests = target >= 0.85 ? 2 * common.requests : common.requests;
-        rows.push(
-          compare({ ...common, requests: fixedRequests, servers, serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
-        );
+        progress.tick();
       }
-    }
-  });
+    });
+  } finally {
+    progress.stop();
+  }
   const elapsedS = (performance.now() - started) / 1000;
   const unboundedRows = rows.filter((r) => r.servers === "unbounded");
   const fixedRows = rows.filter((r) => r.servers !== "unbounded" && Number.isFinite(r.model.p95) && Number.isFinite(r.simulated.p95));
@@ -324,4 +332,4 @@ function markdown(report: {
   ].join("\n");
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) main({ quick: process.argv.includes("--quick"), render: process.argv.includes("--render") });

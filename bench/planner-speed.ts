@@ -11,10 +11,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { startProgress } from "../src/cli/progress";
 import { type MarkovianArrival, optimize, toMarkovianArrival } from "../src/planner/index";
 import { REPO_ROOT, loadTwitterMaps } from "./planner-twitter-maps";
 
 const RUNS = 7;
+const SLOS_MS = [100, 300, 900];
 
 /** One timed problem. */
 export interface SpeedRow {
@@ -45,30 +47,37 @@ export function main(): SpeedRow[] {
     origin: { service: { kind: "linear" as const, baseMs: 5, perItemMs: 0.5 }, extraMs: 20 },
   };
   const rows: SpeedRow[] = [];
-  for (const { name, arrival } of arrivals)
-    for (const sloMs of [100, 300, 900]) {
-      const run = () => optimize({ arrival, slo: { percentile: 0.95, ms: sloMs }, placements });
-      run(); // warm-up (JIT)
-      const times: number[] = [];
-      let result = run();
-      for (let i = 0; i < RUNS; i++) {
-        const started = performance.now();
-        result = run();
-        times.push(performance.now() - started);
+  const progress = startProgress("planner speed", arrivals.length * SLOS_MS.length);
+  try {
+    for (const { name, arrival } of arrivals)
+      for (const sloMs of SLOS_MS) {
+        progress.step(`${name}, SLO ${sloMs} ms`);
+        const run = () => optimize({ arrival, slo: { percentile: 0.95, ms: sloMs }, placements });
+        run(); // warm-up (JIT)
+        const times: number[] = [];
+        let result = run();
+        for (let i = 0; i < RUNS; i++) {
+          const started = performance.now();
+          result = run();
+          times.push(performance.now() - started);
+        }
+        times.sort((a, b) => a - b);
+        const p = result.plan;
+        rows.push({
+          arrival: name,
+          ratePerS: arrival.ratePerS,
+          sloMs,
+          medianMs: times[Math.floor(RUNS / 2)]!,
+          minMs: times[0]!,
+          ...result.stats,
+          plan: p ? `${p.placement} shards=${p.shards}${p.placement === "origin" ? ` pool=${p.poolSize}` : ""} B=${p.maxBatch} T=${p.windowMs}ms p95=${p.latencyMs.p95.toFixed(1)}ms $${p.cost.totalUsdPerHour.toFixed(4)}/h` : "none",
+        });
+        console.log(`${name.padEnd(16)} SLO ${String(sloMs).padStart(4)} ms: median ${rows.at(-1)!.medianMs.toFixed(1)} ms, min ${rows.at(-1)!.minMs.toFixed(1)} ms, ${result.stats.latencyChecks} checks, ${result.stats.fixedSolves} fixed solves; ${rows.at(-1)!.plan}`);
+        progress.tick();
       }
-      times.sort((a, b) => a - b);
-      const p = result.plan;
-      rows.push({
-        arrival: name,
-        ratePerS: arrival.ratePerS,
-        sloMs,
-        medianMs: times[Math.floor(RUNS / 2)]!,
-        minMs: times[0]!,
-        ...result.stats,
-        plan: p ? `${p.placement} shards=${p.shards}${p.placement === "origin" ? ` pool=${p.poolSize}` : ""} B=${p.maxBatch} T=${p.windowMs}ms p95=${p.latencyMs.p95.toFixed(1)}ms $${p.cost.totalUsdPerHour.toFixed(4)}/h` : "none",
-      });
-      console.log(`${name.padEnd(16)} SLO ${String(sloMs).padStart(4)} ms: median ${rows.at(-1)!.medianMs.toFixed(1)} ms, min ${rows.at(-1)!.minMs.toFixed(1)} ms, ${result.stats.latencyChecks} checks, ${result.stats.fixedSolves} fixed solves; ${rows.at(-1)!.plan}`);
-    }
+  } finally {
+    progress.stop();
+  }
   const outDir = resolve(REPO_ROOT, "bench/reports");
   mkdirSync(outDir, { recursive: true });
   const machine = { node: process.version, cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length };

@@ -14,6 +14,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { ROOT } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
@@ -74,20 +75,29 @@ export async function main(): Promise<void> {
   const stack = await startStack({ replicas: 2, maxReplicas: 2, port: 8796, originPort: 8811, vars: { CONTROL_MODE: "static" } });
   const url = `${stack.edge.url}/v2/models/${MODEL}/infer`;
   const body = bodies();
+  // Steps: the warm-up, each burst, capacity, overload.
+  const progress = startProgress("scheduler", 2 * BURST_ROUNDS + 3);
   try {
+    progress.step("warm-up");
     for (let i = 0; i < 200; i++) await send(url, body.binary); // warm the session and V8's tiers
+    progress.tick();
     const bursts: Record<string, unknown[]> = { json: [], binary: [] };
     for (const kind of ["json", "binary"] as const) {
       for (let r = 0; r < BURST_ROUNDS; r++) {
+        progress.step(`${kind} burst ${r + 1}/${BURST_ROUNDS}`);
         bursts[kind]!.push(await burst(url, body[kind]));
         await new Promise((done) => setTimeout(done, 500));
+        progress.tick();
       }
     }
     console.log("bursts", JSON.stringify(bursts));
+    progress.step("capacity (closed loop)");
     const cap = await capacity(url, body.binary);
     console.log("capacity", cap);
+    progress.tick();
     await new Promise((done) => setTimeout(done, 1_000));
     const ratePerS = OVERLOAD_FACTOR * cap.perS;
+    progress.step(`overload at ${OVERLOAD_FACTOR}x capacity`);
     const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
     const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
     const overload = {
@@ -109,10 +119,13 @@ export async function main(): Promise<void> {
       refusedClientP50Ms: round(quantile(load.errorLatenciesMs, 0.5), 1),
       refusedClientP99Ms: round(quantile(load.errorLatenciesMs, 0.99), 1),
     };
+    progress.tick();
+    progress.stop();
     console.log("overload", overload);
     const stats = await (await fetch(`${stack.edge.url}/v2/models/${MODEL}/stats`)).json();
     writeReport({ date: new Date().toISOString(), machine: "2 shared cores; edge under wrangler dev with 2 origin replicas (npm start's stack)", model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
   } finally {
+    progress.stop();
     await stack.stop();
   }
 }

