@@ -14,6 +14,7 @@ import { APP_OPTIONS, notFoundOrWrongMethod } from "./protocol/http-surface";
 import type { ServedInfo } from "./protocol/infer-response";
 import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "./protocol/trace";
 import { controlRoutes } from "./routes/control";
+import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 
@@ -49,6 +50,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
   .route("/", controlRoutes)
+  .route("/", docsRoutes)
   .onError((error, c) => {
     if (!(error instanceof InferenceError)) console.error("unhandled error:", error);
     const response = errorResponse(error);

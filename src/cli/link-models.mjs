@@ -6,6 +6,7 @@
  * - dist/edge-assets/models/<name>.onnx, the Worker's static assets (wrangler.toml `[assets]`),
  *   which the Worker and its buffers load on first use (src/edge/weights.ts). Origin-only models
  *   (manifest placement "origin" and pinned) are left out, so their weights never reach the edge.
+ * It also copies Swagger UI's files (swagger-ui-dist) to dist/edge-assets/docs/ for GET /docs.
  * Plain JavaScript so it runs as an npm postinstall hook before anything is compiled.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -17,6 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const require = createRequire(join(root, "package.json"));
 const modelsDir = join(root, "models");
 const assetsDir = join(root, "dist", "edge-assets", "models");
+const docsDir = join(root, "dist", "edge-assets", "docs");
 
 /** Whether a manifest keeps its model on the origin (its weights stay off the edge); the catalog applies the same rule (src/models/catalog.ts). */
 const isOriginOnly = (manifest) => manifest.placement === "origin" && (manifest.pinned ?? []).includes("placement");
@@ -55,4 +57,15 @@ for (const name of readdirSync(modelsDir)) {
     console.error(`model ${name}: cannot find ${source.package}/${source.file} (${error.message}); is the package installed?`);
   }
 }
+// The API documentation page's renderer (src/routes/docs.ts): Swagger UI's bundle and stylesheet.
+mkdirSync(docsDir, { recursive: true });
+for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"]) {
+  try {
+    copyIfChanged(packageFile("swagger-ui-dist", file), join(docsDir, file));
+  } catch (error) {
+    failures++;
+    console.error(`docs: cannot find swagger-ui-dist/${file} (${error.message}); is the package installed?`);
+  }
+}
+
 process.exit(failures ? 1 : 0);

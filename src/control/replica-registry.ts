@@ -6,9 +6,16 @@
  * replicas it needs; the pool's desired size is their sum, clamped to [minReplicas, maxReplicas],
  * and the pool agent (src/scaling/pool-agent.ts) makes the scaler follow it.
  */
+import { z } from "zod";
 
 /** Longest time-to-live a heartbeat may ask for, ms. */
 export const MAX_HEARTBEAT_TTL_MS = 60_000;
+
+/** A replica's heartbeat body (POST /v2/pool/heartbeat): joining or staying for `ttlMs`, or leaving. */
+export const heartbeatSchema = z.union([
+  z.strictObject({ url: z.url({ protocol: /^https?$/ }), ttlMs: z.int().min(100).max(MAX_HEARTBEAT_TTL_MS) }),
+  z.strictObject({ url: z.url({ protocol: /^https?$/ }), leaving: z.literal(true) }),
+]);
 
 /** What GET /v2/pool answers. */
 export interface PoolView {

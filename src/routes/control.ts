@@ -11,7 +11,7 @@ import { z } from "zod";
 import { runtimeConfig } from "../config";
 import { controllerOf, registryOf } from "../control/model-controller";
 import { pinUpdateSchema } from "../control/plan";
-import { MAX_HEARTBEAT_TTL_MS } from "../control/replica-registry";
+import { heartbeatSchema } from "../control/replica-registry";
 import { constantTimeEqual, verifyHop } from "../origin/hop-signature";
 import { badRequest, InferenceError } from "../protocol/errors";
 import { decodeContent, readBody, readRawBody } from "../protocol/read-body";
@@ -20,10 +20,6 @@ import { lookupModel } from "./lookup";
 /** Largest control request body, bytes. */
 const MAX_CONTROL_BODY_BYTES = 4096;
 
-const heartbeatSchema = z.union([
-  z.strictObject({ url: z.url({ protocol: /^https?$/ }), ttlMs: z.int().min(100).max(MAX_HEARTBEAT_TTL_MS) }),
-  z.strictObject({ url: z.url({ protocol: /^https?$/ }), leaving: z.literal(true) }),
-]);
 
 const encoder = new TextEncoder();
 
