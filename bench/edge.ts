@@ -33,6 +33,7 @@ import { toMarkovianArrival } from "../src/planner/arrival";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
 import { median, quantile, round } from "./lib/stats";
+import { renderFigure } from "./lib/svg-plot";
 
 const MODELS = ["ppocr-cls", "silero-vad"] as const;
 type Model = (typeof MODELS)[number];
@@ -375,10 +376,46 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
 const pathCpuMs = (cpu: { byProcess: Record<string, number>; inferPerRequestMs: number }, noop: { byProcess: Record<string, number> }) =>
   round(cpu.byProcess["runtime (workerd)"]! - noop.byProcess["runtime (workerd)"]! - cpu.inferPerRequestMs);
 
-function writeReport(report: Record<string, any>): void {
+/** Colours of the figure's series: the no-op ceiling, then each policy. */
+const COLORS = ["#999999", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+/** Median of a step's repetitions (NaN when none has a value). */
+const medianOf = (xs: Array<number | null>) => {
+  const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)]! : NaN;
+};
+
+/** The report's figure: per model, p99 latency against the offered rate for each policy and the no-op ceiling (the SLO drawn), and the mean batch size. */
+export function edgeFigure(report: Record<string, any>): string {
+  const models = Object.entries(report.models as Record<string, any>);
+  const maxRate = Math.max(...models.flatMap(([, m]) => [m.ceiling, ...Object.values(m.policies as Record<string, any>).map((p) => p.sweep)].flatMap((s: Sweep) => s.steps.map((step) => step.ratePerS))));
+  const sweeps = (m: any): Array<[string, Sweep]> => [["no-op (platform ceiling)", m.ceiling], ...Object.values(m.policies as Record<string, any>).map((p): [string, Sweep] => [p.label, p.sweep])];
+  return renderFigure({
+    title: `Edge: p99 latency and mean batch size against the offered rate (median of ${report.repeats} repetitions per step)`,
+    xLabel: "offered rate (requests/s)",
+    xMaxS: maxRate,
+    panels: models.flatMap(([model, m]) => [
+      {
+        yLabel: `${model} p99 (ms)`,
+        yMax: 3 * m.slo.ms,
+        hLines: [{ y: m.slo.ms, label: `SLO ${m.slo.ms} ms`, color: "#d62728" }],
+        series: sweeps(m).map(([name, sweep], i) => ({ name, color: COLORS[i % COLORS.length]!, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.p99Ms)]) })),
+      },
+      {
+        yLabel: `${model} mean batch`,
+        series: sweeps(m).slice(1).map(([name, sweep], i) => ({ name, color: COLORS[(i + 1) % COLORS.length]!, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.meanBatch)]) })),
+      },
+    ]),
+  });
+}
+
+/** Writes edge.json, edge.md and the figure edge.svg from a report (also `npx tsx -e` on a saved edge.json to re-render). */
+export function writeReport(report: Record<string, any>): void {
   const dir = resolve(ROOT, "bench", "reports");
   writeFileSync(resolve(dir, "edge.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(resolve(dir, "edge.svg"), edgeFigure(report));
   const lines = [`# Edge benchmark (${report.date})`, "", `Machine: ${report.machine}. Each load step is repeated ${report.repeats} times (${report.stepS} s each); a rate passes when most repetitions meet the SLO (p99 within it, at most 1 % failed). The controller is static, so each policy stays what it is named.`, ""];
+  lines.push("![p99 latency and mean batch size against the offered rate, per policy](edge.svg)", "");
   lines.push("| model | raw b1 ms | raw max-batch ms | kernel limit /s |", "|---|---|---|---|");
   for (const [model, l] of Object.entries(report.limits as Record<string, any>)) lines.push(`| ${model} | ${l.rawB1Ms} | ${l.rawMaxBatchMs} (b${l.maxBatch}) | ${l.kernelLimitPerS} |`);
   for (const [model, m] of Object.entries(report.models as Record<string, any>)) {
@@ -406,7 +443,7 @@ function writeReport(report: Record<string, any>): void {
     for (const [name, sweepOf] of [["no-op (ceiling)", m.ceiling], ...Object.values(m.policies as Record<string, any>).map((p) => [p.label, p.sweep])] as Array<[string, Sweep]>) {
       const hasPlans = sweepOf.steps.some((s) => s.plan);
       lines.push("", `${name}:`, "", `| rate /s |${hasPlans ? " plan |" : ""} p50 ms | p99 ms | failed | mean batch | SLO |`, `|---|${hasPlans ? "---|" : ""}---|---|---|---|---|`);
-      for (const s of sweepOf.steps) lines.push(`| ${s.ratePerS} |${hasPlans ? ` ${s.plan} |` : ""} ${s.p50Ms.join(" / ")} | ${s.p99Ms.join(" / ")} | ${s.failed.join(" / ")} | ${s.meanBatch.join(" / ")} | ${s.passes ? "met" : "missed"} (${s.meets.filter(Boolean).length}/${s.meets.length}) |`);
+      for (const s of sweepOf.steps) lines.push(`| ${s.ratePerS} |${hasPlans ? ` ${s.plan} |` : ""} ${s.p50Ms.join(" / ")} | ${s.p99Ms.join(" / ")} | ${s.failed.join(" / ")} | ${s.meanBatch.map((b) => (typeof b === "number" && Number.isFinite(b) ? b : "–")).join(" / ")} | ${s.passes ? "met" : "missed"} (${s.meets.filter(Boolean).length}/${s.meets.length}) |`);
     }
   }
   const w = report.windowErrorMs;

@@ -1,14 +1,17 @@
 /**
  * A small hand-written SVG line-plot writer for benchmark reports: panels stacked over one shared
- * time axis, several series per panel (step lines), optional horizontal reference lines (an SLO).
+ * x axis (time, or e.g. an offered rate), several series per panel (step lines for time series,
+ * straight lines with markers for measured points), optional horizontal reference lines (an SLO).
  * Pure: data in, SVG text out; no dependencies.
  */
 
-/** One line: points (x in s, y in the panel's unit); a y of NaN breaks the line. */
+/** One line: points (x in the figure's unit, y in the panel's); a y of NaN breaks the line. */
 export interface Series {
   name: string;
   color: string;
   points: Array<[number, number]>;
+  /** "step" (default): a value holds until the next point; "points": measured points joined by straight lines. */
+  shape?: "step" | "points";
 }
 
 /** One panel of the figure. */
@@ -65,7 +68,8 @@ export function renderFigure(figure: Figure): string {
       out.push(`<line x1="${LEFT}" x2="${LEFT + plotWidth}" y1="${y(l.y)}" y2="${y(l.y)}" stroke="${l.color}" stroke-dasharray="6 3"/>`, `<text x="${LEFT + plotWidth - 4}" y="${y(l.y) - 4}" text-anchor="end" fill="${l.color}">${escape(l.label)}</text>`);
     }
     panel.series.forEach((s, j) => {
-      out.push(`<path d="${stepPath(s.points, x, y)}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
+      out.push(`<path d="${s.shape === "points" ? linePath(s.points, x, y) : stepPath(s.points, x, y)}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
+      if (s.shape === "points") for (const [px, py] of s.points) if (Number.isFinite(py)) out.push(`<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
       const ly = top + 14 + j * 16;
       out.push(`<line x1="${LEFT + plotWidth + 10}" x2="${LEFT + plotWidth + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`, `<text x="${LEFT + plotWidth + 32}" y="${ly}">${escape(s.name)}</text>`);
     });
@@ -76,6 +80,21 @@ export function renderFigure(figure: Figure): string {
   for (const v of figure.vLines ?? []) out.push(`<text x="${x(v.x) + 3}" y="${TOP - 4}" fill="#777">${escape(v.label)}</text>`);
   out.push(`<text x="${LEFT + plotWidth / 2}" y="${bottom + 28}" text-anchor="middle">${escape(figure.xLabel)}</text>`, `</svg>`);
   return out.join("\n") + "\n";
+}
+
+/** A straight-line path through the points; NaN y values break it. */
+function linePath(points: Array<[number, number]>, x: (s: number) => number, y: (v: number) => number): string {
+  const parts: string[] = [];
+  let isDrawing = false;
+  for (const [px, py] of points) {
+    if (Number.isNaN(py)) {
+      isDrawing = false;
+      continue;
+    }
+    parts.push(`${isDrawing ? "L" : "M"}${x(px).toFixed(1)},${y(py).toFixed(1)}`);
+    isDrawing = true;
+  }
+  return parts.join("") || "M0,0";
 }
 
 /** A step path through the points; NaN y values break it. */

@@ -152,7 +152,7 @@ const DOCS_PAGE = `<!doctype html>
 const DOCS_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js"]);
 
 /** Routes of the API documentation. */
-export const docsRoutes = new Hono<{ Bindings: Env }>()
+export const docsRoutes = new Hono<{ Bindings: { ASSETS: { fetch(url: URL): Promise<Response> } } }>()
   .get("/openapi.json", (c) => c.body((cached ??= JSON.stringify(openApiDocument())), 200, { "Content-Type": "application/json" }))
   .get("/docs", (c) => c.html(DOCS_PAGE))
   .get("/docs/:file", async (c) => {
