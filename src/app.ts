@@ -7,8 +7,9 @@
  * the request's trace (`traceparent`, src/protocol/trace.ts), which the buffers and the origin
  * continue; each inference request is logged as one JSON line (LOG_REQUESTS).
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { runtimeConfig } from "./config";
+import { admitKey, presentedKey } from "./edge/access";
 import { errorResponse, InferenceError } from "./protocol/errors";
 import { APP_OPTIONS, notFoundOrWrongMethod } from "./protocol/http-surface";
 import type { ServedInfo } from "./protocol/infer-response";
@@ -19,7 +20,15 @@ import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
-export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string } };
+export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; apiKey?: string } };
+
+/** Admits a model route's request by its API key when API_KEYS is set (401, 403, 429 otherwise). */
+const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
+  const { apiKeys } = runtimeConfig(c.env);
+  // Hono runs both patterns below for a bare /v2/models/{m}: admit (and count) a request once.
+  if (apiKeys && c.get("apiKey") === undefined && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.param("model")!, c.env.KEY_RATE_LIMITER));
+  await next();
+};
 
 /** The edge application. */
 export const app = new Hono<EdgeEnv>(APP_OPTIONS)
@@ -36,8 +45,11 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
     // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
     const totalMs = Date.now() - startMs;
     if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
-    if (runtimeConfig(c.env).logRequests) console.log(JSON.stringify({ event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, path: c.req.path, status: c.res.status, totalMs, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) }));
+    if (runtimeConfig(c.env).logRequests) console.log(JSON.stringify({ event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, path: c.req.path, status: c.res.status, totalMs, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }), ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) }));
   })
+  // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
+  .use("/v2/models/:model", requireKey)
+  .use("/v2/models/:model/*", requireKey)
   // Cloudflare (and wrangler dev, which emulates it) gzips JSON for clients that accept it. OIP
   // clients that turn automatic decompression off (tritonclient's async client) decode only infer
   // answers, as Triton compresses only those: every other answer is marked identity, which the

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { CATALOG, isOriginOnly, type CatalogEntry } from "./models/catalog";
 import { ConfigError, describeIssues, manifestSchema, PLACEMENTS, type ModelManifest } from "./models/manifest";
+import { apiKeySchema, type ApiKey } from "./edge/access";
 import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
 import { DEFAULT_BODY_TIMEOUT_MS, type BodyLimits } from "./protocol/read-body";
 import type { ControlMode } from "./control/controller";
@@ -41,6 +42,8 @@ export interface RuntimeConfig {
   control: ControlConfig;
   /** Bearer token for the operator API (pins); the ADMIN_TOKEN secret. Without it, pins can only be set in manifests. */
   adminToken?: string;
+  /** API_KEYS (a secret): the keys that may use the model routes, hashed (src/edge/access.ts); undefined: open. */
+  apiKeys?: readonly ApiKey[];
   /** LOG_REQUESTS ("true" by default): one JSON line per inference request (id, trace, model, placement, shard, batch, timings, status). */
   logRequests: boolean;
   /** BUFFER_LOCATION_HINT: the region where buffer Durable Objects are created (Cloudflare's location hints); unset: near their first caller. */
@@ -79,6 +82,7 @@ type ConfigEnv = {
   POOL_MAX_REPLICAS?: string;
   BUFFER_LOCATION_HINT?: string;
   LOG_REQUESTS?: string;
+  API_KEYS?: string;
 };
 
 const controlSchema = z.strictObject({
@@ -92,7 +96,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS, env.API_KEYS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -134,6 +138,17 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (control.data.minReplicas > control.data.maxReplicas) throw new ConfigError("POOL_MIN_REPLICAS: must not exceed POOL_MAX_REPLICAS");
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new ConfigError(`ADMIN_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters`);
+  let apiKeys: ApiKey[] | undefined;
+  if (env.API_KEYS) {
+    const parsed = z.array(apiKeySchema).min(1).safeParse(parseJson("API_KEYS", env.API_KEYS));
+    if (!parsed.success) throw new ConfigError(describeIssues("API_KEYS", parsed.error));
+    for (const [i, key] of parsed.data.entries()) {
+      const unknown = key.models.find((m) => m !== "*" && !models.has(m));
+      if (unknown !== undefined) throw new ConfigError(`API_KEYS: ${i}.models: no such model "${unknown}"`);
+    }
+    if (new Set(parsed.data.map((k) => k.name)).size !== parsed.data.length) throw new ConfigError("API_KEYS: names must be unique (they key the rate limits)");
+    apiKeys = parsed.data;
+  }
   const logRequests = env.LOG_REQUESTS || "true";
   if (logRequests !== "true" && logRequests !== "false") throw new ConfigError('LOG_REQUESTS: must be "true" or "false"');
   const bufferLocationHint = env.BUFFER_LOCATION_HINT || undefined;
@@ -148,6 +163,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     control: control.data,
     ...(adminToken !== undefined && { adminToken }),
     logRequests: logRequests === "true",
+    ...(apiKeys && { apiKeys }),
     ...(bufferLocationHint !== undefined && { bufferLocationHint: bufferLocationHint as LocationHint }),
   };
 }

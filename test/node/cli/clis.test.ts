@@ -123,3 +123,20 @@ describe("npm run bench", () => {
     expectUsageError(baseline!, /not a revision of this repository/, "npm run bench -- edge");
   });
 });
+
+describe("npm run keys", () => {
+  const keys = (...args: string[]) => cli("src/cli/keys.ts", ...args);
+
+  it("makes a key whose SHA-256 is the entry it prints for API_KEYS", async () => {
+    const run = await keys("new", "team-a", "--models", "ppocr-cls,silero-vad");
+    expect(run.code).toBe(0);
+    const key = /key \(give it to the client; it is not stored anywhere\): (\S+)/.exec(run.stdout)?.[1];
+    const entry = JSON.parse(/API_KEYS entry: (.+)/.exec(run.stdout)?.[1] ?? "null") as { name: string; sha256: string; models: string[] };
+    const { createHash } = await import("node:crypto");
+    expect(entry).toEqual({ name: "team-a", sha256: createHash("sha256").update(key!).digest("hex"), models: ["ppocr-cls", "silero-vad"] });
+  });
+
+  it("refuses a bad name with a usage error", async () => {
+    expectUsageError(await keys("new", "bad name"), /name: letters, digits/, "npm run keys --");
+  });
+});

@@ -32,6 +32,15 @@ describe("runtime configuration", () => {
     expect(config({ MODEL_OVERRIDES: '{"ppocr-det":{"slo":{"ms":900}},"ppocr-cls":{"placement":"origin"}}' }).models.get("ppocr-det")!.manifest.slo.ms).toBe(900);
   });
 
+  it("reads API keys (hashed) and names the field of a bad entry", () => {
+    const sha256 = "a".repeat(64);
+    expect(config({ API_KEYS: JSON.stringify([{ name: "team-a", sha256, models: ["ppocr-cls"] }]) }).apiKeys).toEqual([{ name: "team-a", sha256, models: ["ppocr-cls"] }]);
+    expect(config({}).apiKeys).toBeUndefined();
+    expect(() => config({ API_KEYS: JSON.stringify([{ name: "team-a", sha256: "plain-key", models: ["*"] }]) })).toThrow(/^API_KEYS: 0\.sha256: the key's SHA-256/);
+    expect(() => config({ API_KEYS: JSON.stringify([{ name: "team-a", sha256, models: ["nope"] }]) })).toThrow('API_KEYS: 0.models: no such model "nope"');
+    expect(() => config({ API_KEYS: JSON.stringify([{ name: "a", sha256, models: ["*"] }, { name: "a", sha256, models: ["*"] }]) })).toThrow("API_KEYS: names must be unique");
+  });
+
   it("logs requests unless LOG_REQUESTS is false, and refuses other values", () => {
     expect(config({}).logRequests).toBe(true);
     expect(config({ LOG_REQUESTS: "false" }).logRequests).toBe(false);

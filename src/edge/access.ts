@@ -1,0 +1,68 @@
+/**
+ * Optional API keys at the edge. Off unless the API_KEYS secret is set; then every model route
+ * (`/v2/models/...`: inference, metadata, readiness, statistics, plan) needs a key, given as
+ * `Authorization: Bearer <key>` or `X-API-Key: <key>`. Health, server metadata, the docs and the
+ * signed pool routes stay open; plan pins keep their own ADMIN_TOKEN.
+ *
+ * - Keys are stored hashed: API_KEYS holds `[{"name", "sha256", "models"}]`, the SHA-256 (hex) of
+ *   each key; `npm run keys -- new <name>` makes a key and its entry. A presented key is hashed and
+ *   compared with every entry in constant time (no early exit, so timing says nothing of which).
+ * - 401 without a key or with an unknown one; 403 when the key's `models` (names, or "*") do not
+ *   include the model.
+ * - Rate limits per key with Cloudflare's rate-limiting binding (KEY_RATE_LIMITER in wrangler.toml,
+ *   simulated by `wrangler dev` and the tests): over it, 429 with Retry-After (the binding's period).
+ */
+import { z } from "zod";
+import { constantTimeEqual } from "../origin/hop-signature";
+import { InferenceError } from "../protocol/errors";
+
+/** One API key's entry in API_KEYS. */
+export const apiKeySchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' only (at most 64)"),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "the key's SHA-256 as 64 lower-case hex digits"),
+  models: z.array(z.string().min(1)).min(1),
+});
+
+/** An API key's entry: who it is, its hash, the models it may use. */
+export type ApiKey = z.infer<typeof apiKeySchema>;
+
+/** Rate-limit window of KEY_RATE_LIMITER, s (wrangler.toml `period`): what Retry-After says. */
+export const RATE_LIMIT_PERIOD_S = 60;
+
+const encoder = new TextEncoder();
+
+/** The SHA-256 of a key, lower-case hex (what API_KEYS stores). */
+export async function keyHash(key: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key`. */
+export function presentedKey(header: (name: string) => string | undefined): string | undefined {
+  return /^Bearer (.+)$/.exec(header("authorization") ?? "")?.[1] ?? header("x-api-key") ?? undefined;
+}
+
+/** The entry whose hash matches `key`, comparing with every entry in constant time. */
+export async function findKey(keys: readonly ApiKey[], key: string): Promise<ApiKey | undefined> {
+  const hash = encoder.encode(await keyHash(key));
+  let found: ApiKey | undefined;
+  for (const entry of keys) if (constantTimeEqual(hash, encoder.encode(entry.sha256))) found ??= entry;
+  return found;
+}
+
+/** A rate limiter as Cloudflare's binding offers it. */
+export interface KeyRateLimiter {
+  limit(options: { key: string }): Promise<{ success: boolean }>;
+}
+
+/**
+ * Admits a request for `model` presenting `key` (undefined: none), or throws 401, 403 or 429.
+ * Returns the key's name (for logs).
+ */
+export async function admitKey(keys: readonly ApiKey[], key: string | undefined, model: string, limiter: KeyRateLimiter | undefined): Promise<string> {
+  const entry = key === undefined ? undefined : await findKey(keys, key);
+  if (!entry) throw new InferenceError(401, key === undefined ? "an API key is required (Authorization: Bearer <key>, or X-API-Key)" : "unknown API key");
+  if (!entry.models.includes("*") && !entry.models.includes(model)) throw new InferenceError(403, `API key '${entry.name}' has no access to model '${model.slice(0, 64)}'`);
+  if (limiter && !(await limiter.limit({ key: entry.name })).success) throw new InferenceError(429, `rate limit of API key '${entry.name}' exceeded`, RATE_LIMIT_PERIOD_S);
+  return entry.name;
+}
