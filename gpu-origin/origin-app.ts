@@ -16,14 +16,14 @@ import { maxLatencyMsOf } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
-import { APP_OPTIONS, notFoundOrWrongMethod } from "../src/protocol/http-surface";
+import { APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "../src/protocol/http-surface";
 import { decodeInferBody } from "../src/protocol/decode-infer-body";
 import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
 import { decodeContent, readRawBody, type BodyLimits } from "../src/protocol/read-body";
 import { ReplayGuard } from "../src/origin/replay-guard";
-import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "../src/protocol/trace";
+import type { TraceContext } from "../src/protocol/trace";
 
 /** Server name and version reported by GET /v2. */
 export const ORIGIN_SERVER = { name: "gpu-origin", version: "0.1.0", extensions: ["statistics", "hop-signature"] };
@@ -99,19 +99,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
   };
 
   const app = new Hono<Env>(APP_OPTIONS)
-    .use("*", async (c, next) => {
-      const startMs = now();
-      const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
-      const trace = traceOf(c.req.header("traceparent"));
-      c.set("requestId", requestId);
-      c.set("trace", trace);
-      await next();
-      c.res.headers.set("X-Request-Id", requestId);
-      c.res.headers.set("traceparent", formatTraceparent(trace));
-      if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
-      const line = { event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, ...(trace.parentSpanId && { parentSpanId: trace.parentSpanId }), path: c.req.path, status: c.res.status, totalMs: Math.round((now() - startMs) * 1000) / 1000, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) };
-      console.log(JSON.stringify(line));
-    })
+    .use("*", requestIdentity<Env>(now, (_c, line, totalMs) => ({ ...line, totalMs: Math.round(totalMs * 1000) / 1000 })))
     .get("/v2/health/live", (c) => c.json({ live: true }))
     .get("/v2/health/ready", (c) => {
       const isReady = !isDraining() && host.isEveryModelReady();

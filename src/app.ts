@@ -11,9 +11,9 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { runtimeConfig } from "./config";
 import { admitKey, presentedKey } from "./edge/access";
 import { errorResponse, InferenceError } from "./protocol/errors";
-import { APP_OPTIONS, notFoundOrWrongMethod } from "./protocol/http-surface";
+import { APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "./protocol/http-surface";
 import type { ServedInfo } from "./protocol/infer-response";
-import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "./protocol/trace";
+import type { TraceContext } from "./protocol/trace";
 import { controlRoutes } from "./routes/control";
 import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
@@ -32,21 +32,14 @@ const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
 
 /** The edge application. */
 export const app = new Hono<EdgeEnv>(APP_OPTIONS)
-  .use("*", async (c, next) => {
-    const startMs = Date.now();
-    const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
-    const trace = traceOf(c.req.header("traceparent"));
-    c.set("requestId", requestId);
-    c.set("trace", trace);
-    await next();
-    c.res.headers.set("X-Request-Id", requestId);
-    c.res.headers.set("traceparent", formatTraceparent(trace));
-    if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
-    // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
-    const totalMs = Date.now() - startMs;
-    if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
-    if (runtimeConfig(c.env).logRequests) console.log(JSON.stringify({ event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, path: c.req.path, status: c.res.status, totalMs, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }), ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) }));
-  })
+  .use(
+    "*",
+    requestIdentity<EdgeEnv>(Date.now, (c, line, totalMs) => {
+      // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
+      if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
+      return runtimeConfig(c.env).logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
+    }),
+  )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
   .use("/v2/models/:model", requireKey)
   .use("/v2/models/:model/*", requireKey)

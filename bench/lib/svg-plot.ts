@@ -84,21 +84,16 @@ export function renderFigure(figure: Figure): string {
 
 /** A straight-line path through the points; NaN y values break it. */
 function linePath(points: Array<[number, number]>, x: (s: number) => number, y: (v: number) => number): string {
-  const parts: string[] = [];
-  let isDrawing = false;
-  for (const [px, py] of points) {
-    if (Number.isNaN(py)) {
-      isDrawing = false;
-      continue;
-    }
-    parts.push(`${isDrawing ? "L" : "M"}${x(px).toFixed(1)},${y(py).toFixed(1)}`);
-    isDrawing = true;
-  }
-  return parts.join("") || "M0,0";
+  return path(points, x, y, (X, Y) => `L${X},${Y}`);
 }
 
 /** A step path through the points; NaN y values break it. */
 function stepPath(points: Array<[number, number]>, x: (s: number) => number, y: (v: number) => number): string {
+  return path(points, x, y, (X, Y) => `H${X}V${Y}`);
+}
+
+/** A path through the points, joined by `segment`; NaN y values break it. */
+function path(points: Array<[number, number]>, x: (s: number) => number, y: (v: number) => number, segment: (X: string, Y: string) => string): string {
   const parts: string[] = [];
   let isDrawing = false;
   for (const [px, py] of points) {
@@ -108,7 +103,7 @@ function stepPath(points: Array<[number, number]>, x: (s: number) => number, y: 
     }
     const X = x(px).toFixed(1);
     const Y = y(py).toFixed(1);
-    parts.push(isDrawing ? `H${X}V${Y}` : `M${X},${Y}`);
+    parts.push(isDrawing ? segment(X, Y) : `M${X},${Y}`);
     isDrawing = true;
   }
   return parts.join("") || "M0,0";

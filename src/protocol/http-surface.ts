@@ -5,8 +5,9 @@
  *   any other path gets 404; both as `{"error": ...}`;
  * - `/v2/` is `/v2` (the spec writes both; the apps are created with `strict: false`).
  */
-import type { Context, Hono } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { errorResponse, InferenceError, notFound } from "./errors";
+import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "./trace";
 
 /** Hono options both apps are created with: a trailing slash does not change the route. */
 export const APP_OPTIONS = { strict: false } as const;
@@ -26,5 +27,32 @@ export function notFoundOrWrongMethod(app: Pick<Hono, "routes">): (c: Context) =
     const response = errorResponse(new InferenceError(405, `method ${c.req.method.slice(0, 16)} is not allowed here; use ${allow}`));
     response.headers.set("Allow", allow);
     return response;
+  };
+}
+
+/** What both servers' handlers share of a request: its id and trace, and, for its log line, how it was served and why it failed. */
+export type IdentityVariables = { requestId: string; trace: TraceContext; served?: object; error?: string };
+
+/**
+ * Middleware of the edge and the origin alike: gives each request its id and its span in its trace
+ * (src/protocol/trace.ts), echoes both on the answer, and writes an inference request's log line: one
+ * JSON object with the id, trace, path, status and time held, what the handlers put in `served`, and
+ * `error`; `finish` adds a server's own fields (or drops the line: undefined) once it is answered.
+ */
+export function requestIdentity<E extends { Variables: IdentityVariables }>(now: () => number, finish: (c: Context<E>, line: Record<string, unknown>, totalMs: number) => Record<string, unknown> | undefined): MiddlewareHandler<E> {
+  return async (c, next) => {
+    const startMs = now();
+    const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
+    const trace = traceOf(c.req.header("traceparent"));
+    c.set("requestId", requestId);
+    c.set("trace", trace);
+    await next();
+    c.res.headers.set("X-Request-Id", requestId);
+    c.res.headers.set("traceparent", formatTraceparent(trace));
+    if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
+    const totalMs = now() - startMs;
+    const base = { event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, ...(trace.parentSpanId && { parentSpanId: trace.parentSpanId }), path: c.req.path, status: c.res.status, totalMs, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) };
+    const line = finish(c, base, totalMs);
+    if (line) console.log(JSON.stringify(line));
   };
 }
