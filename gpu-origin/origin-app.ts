@@ -9,6 +9,7 @@
  * `Server-Timing` (read = body, auth, decode, queue, infer = session.run, encode, total) and `X-Batch-Size`.
  * Every answer carries `X-Request-Id` and this server's span in the request's trace (`traceparent`:
  * the edge sends each batch's, src/protocol/trace.ts); each infer request is logged as one JSON line.
+ * GET /metrics (open, like health) is the Prometheus exposition of origin-metrics.ts.
  */
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
@@ -23,6 +24,7 @@ import { inferResponseBody } from "../src/protocol/infer-response";
 import type { HostedModel, ModelHost } from "./model-host";
 import { decodeContent, readRawBody, type BodyLimits } from "../src/protocol/read-body";
 import { ReplayGuard } from "../src/origin/replay-guard";
+import { OriginMetrics } from "./origin-metrics";
 import type { TraceContext } from "../src/protocol/trace";
 
 /** Server name and version reported by GET /v2. */
@@ -55,6 +57,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
   const { host, secret, isDraining } = options;
   const now = options.now ?? (() => performance.timeOrigin + performance.now());
   const replays = new ReplayGuard();
+  const metrics = new OriginMetrics(host);
 
   const model = (c: Context<Env>): HostedModel => {
     const name = c.req.param("model")!;
@@ -99,8 +102,22 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
   };
 
   const app = new Hono<Env>(APP_OPTIONS)
-    .use("*", requestIdentity<Env>(now, (_c, line, totalMs) => ({ ...line, totalMs: Math.round(totalMs * 1000) / 1000 })))
+    .use(
+      "*",
+      requestIdentity<Env>(now, (c, line, totalMs) => {
+        // A model the server does not host is counted as "(unknown)": client-chosen names are not labels.
+        const named = /^\/v2\/models\/([^/]+)/.exec(c.req.path)?.[1];
+        const model = c.get("served")?.model ?? (named !== undefined && host.models.has(decodeURIComponent(named)) ? decodeURIComponent(named) : "(unknown)");
+        metrics.observe({ model, status: c.res.status, totalMs, ...(c.get("served") && { served: c.get("served")! }) });
+        return { ...line, totalMs: Math.round(totalMs * 1000) / 1000 };
+      }),
+    )
     .get("/v2/health/live", (c) => c.json({ live: true }))
+    // Prometheus metrics, open like the health probes (expose the port on the cluster network only).
+    .get("/metrics", async (c) => {
+      const { text, contentType } = await metrics.render();
+      return c.body(text, 200, { "Content-Type": contentType });
+    })
     .get("/v2/health/ready", (c) => {
       const isReady = !isDraining() && host.isEveryModelReady();
       return c.json({ ready: isReady }, isReady ? 200 : 503, isReady ? {} : { "Retry-After": "1" });

@@ -6,6 +6,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBinaryInferRequest, unpackBinary } from "../../../src/protocol/oip-binary";
 import { decodeInferResponse } from "../../../src/origin/oip-json";
@@ -100,6 +101,39 @@ describe("gpu-origin", () => {
     await response.arrayBuffer();
     const lines = main!.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => l.requestId === "batch-7f3")).toMatchObject({ event: "infer", traceId, spanId: span, parentSpanId: "00f067aa0ba902b7", status: 200, model: "silero-vad", batchRows: 1, batchId: expect.any(Number) });
+  });
+
+  it("exposes Prometheus metrics that a text-format parser reads, and that count the traffic sent", async () => {
+    type Family = { name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> };
+    const scrape = async () => {
+      const response = await fetch(`${main!.url}/metrics`); // open, like the health probes
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await response.text();
+      return { text, families: new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f])) };
+    };
+    // Counters and gauges through the parser; a labelled histogram's _count and _sum from its lines
+    // (parse-prometheus-text-format keeps only unlabelled histograms' count and sum).
+    const value = (s: Awaited<ReturnType<typeof scrape>>, name: string, labels: Record<string, string>) => Number(s.families.get(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? 0);
+    const series = (s: Awaited<ReturnType<typeof scrape>>, name: string) => Number(new RegExp(`^${name}\\{model="silero-vad"\\} (\\S+)$`, "m").exec(s.text)?.[1] ?? 0);
+    const before = await scrape();
+    const N = 5;
+    for (let i = 0; i < N; i++) expect((await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY })).status).toBe(200);
+    expect((await signedFetch(main!.url, "/v2/models/no-such-model/infer", { method: "POST", body: VAD_BODY })).status).toBe(404);
+    const after = await scrape();
+    expect(after.families.get("eir_inference_request_duration_seconds")?.type).toBe("HISTOGRAM");
+    expect(value(after, "eir_inference_requests_total", { model: "silero-vad", status: "200" }) - value(before, "eir_inference_requests_total", { model: "silero-vad", status: "200" })).toBe(N);
+    for (const histogram of ["eir_inference_request_duration_seconds", "eir_inference_queue_duration_seconds", "eir_inference_compute_duration_seconds", "eir_inference_batch_size"]) {
+      expect([histogram, series(after, `${histogram}_count`) - series(before, `${histogram}_count`)]).toEqual([histogram, N]);
+    }
+    // One request at a time: each ran in a batch of one row.
+    expect(series(after, "eir_inference_batch_size_sum") - series(before, "eir_inference_batch_size_sum")).toBe(N);
+    expect(value(after, "eir_inference_queue_rows", { model: "silero-vad" })).toBe(0);
+    expect(after.families.get("eir_inference_rejections_total")?.metrics.filter((m) => m.labels?.model === "silero-vad").map((m) => m.labels?.reason).sort()).toEqual(["expired", "late", "queue_full"]);
+    // A name the server does not host is not a label.
+    expect(value(after, "eir_inference_requests_total", { model: "(unknown)", status: "404" })).toBeGreaterThanOrEqual(1);
+    expect(after.text).not.toContain("no-such-model");
+    expect(after.families.has("eir_process_cpu_seconds_total")).toBe(true);
   });
 
   it("answers 401 to tampered, stale, future-dated, wrongly keyed, other servers' and replayed requests", async () => {
