@@ -107,7 +107,8 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
       requestIdentity<Env>(now, (c, line, totalMs) => {
         // A model the server does not host is counted as "(unknown)": client-chosen names are not labels.
         const named = /^\/v2\/models\/([^/]+)/.exec(c.req.path)?.[1];
-        const model = c.get("served")?.model ?? (named !== undefined && host.models.has(decodeURIComponent(named)) ? decodeURIComponent(named) : "(unknown)");
+        // (c.req.path is already percent-decoded.)
+        const model = c.get("served")?.model ?? (named !== undefined && host.models.has(named) ? named : "(unknown)");
         metrics.observe({ model, status: c.res.status, totalMs, ...(c.get("served") && { served: c.get("served")! }) });
         return { ...line, totalMs: Math.round(totalMs * 1000) / 1000 };
       }),

@@ -22,11 +22,10 @@ import { metadataRoutes } from "./routes/metadata";
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
 export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; apiKey?: string } };
 
-/** Admits a model route's request by its API key when API_KEYS is set (401, 403, 429 otherwise). */
+/** Admits a model route's request (/v2/models/{m}...) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
 const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
   const { apiKeys } = runtimeConfig(c.env);
-  // Hono runs both patterns below for a bare /v2/models/{m}: admit (and count) a request once.
-  if (apiKeys && c.get("apiKey") === undefined && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.param("model")!, c.env.KEY_RATE_LIMITER));
+  if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.path.split("/")[3] ?? "", c.env.KEY_RATE_LIMITER));
   await next();
 };
 
@@ -41,8 +40,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
     }),
   )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
-  .use("/v2/models/:model", requireKey)
-  .use("/v2/models/:model/*", requireKey)
+  .use("/v2/models/*", requireKey)
   // Cloudflare (and wrangler dev, which emulates it) gzips JSON for clients that accept it. OIP
   // clients that turn automatic decompression off (tritonclient's async client) decode only infer
   // answers, as Triton compresses only those: every other answer is marked identity, which the

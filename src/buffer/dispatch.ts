@@ -29,8 +29,8 @@ export interface DispatchContext {
 /** Per shard ("model#shard"): a request due before this epoch ms would be refused. */
 const busyUntilMs = new Map<string, number>();
 
-/** Durable Object ids per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
-const idsOf = new WeakMap<DurableObjectNamespace<BatchBuffer>, Map<string, DurableObjectId>>();
+/** Durable Object ids and stub options per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
+const idsOf = new WeakMap<DurableObjectNamespace<BatchBuffer>, Map<string, { id: DurableObjectId; options?: DurableObjectNamespaceGetDurableObjectOptions }>>();
 
 /**
  * The buffer stub of a model shard. Buffers are named per model and shard (one object worldwide
@@ -41,10 +41,12 @@ export function bufferStub(namespace: DurableObjectNamespace<BatchBuffer>, model
   let ids = idsOf.get(namespace);
   if (!ids) idsOf.set(namespace, (ids = new Map()));
   const name = `${model}#${shard}`;
-  let id = ids.get(name);
-  if (!id) ids.set(name, (id = namespace.idFromName(name)));
-  const locationHint = runtimeConfig(env as Env).bufferLocationHint;
-  return locationHint ? namespace.get(id, { locationHint }) : namespace.get(id);
+  let found = ids.get(name);
+  if (!found) {
+    const locationHint = runtimeConfig(env as Env).bufferLocationHint;
+    ids.set(name, (found = { id: namespace.idFromName(name), ...(locationHint && { options: { locationHint } }) }));
+  }
+  return namespace.get(found.id, found.options);
 }
 
 /** Picks the shard a new request of `manifest` goes to. */

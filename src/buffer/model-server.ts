@@ -133,6 +133,7 @@ export class ControllerReports {
 /** Serves one model in one isolate. */
 export class ModelServer {
   private loop?: BatchLoop<BufferJob, JobResult>;
+  private warming?: Promise<Tensor[]>;
   private readonly reports: ControllerReports;
 
   constructor(
@@ -170,9 +171,18 @@ export class ModelServer {
    * Creates and warms the model's session in this isolate when its batches run here (origin
    * placement: nothing to warm), then runs one request (`inputs`, default zeros) through the batch
    * path (concat, run, split) outside the scheduler, so that the first real request meets compiled
-   * code and no statistics count the warm-up. Resolves with that request's outputs.
+   * code and no statistics count the warm-up. Resolves with that request's outputs. The path runs
+   * once per server: later calls (every readiness probe) only wait for that run.
    */
-  async warm(inputs?: Tensor[]): Promise<Tensor[]> {
+  warm(inputs?: Tensor[]): Promise<Tensor[]> {
+    this.warming ??= this.warmOnce(inputs).catch((error) => {
+      this.warming = undefined; // a failed warm-up is tried again by the next call
+      throw error;
+    });
+    return this.warming;
+  }
+
+  private async warmOnce(inputs?: Tensor[]): Promise<Tensor[]> {
     const config = runtimeConfig(this.host.env);
     const catalogEntry = config.models.get(this.model);
     if (!catalogEntry) return [];

@@ -71,8 +71,10 @@ async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Pr
   const manifest = servingManifest(entry.manifest);
   if (manifest.placement === "direct") await warmDirect(entry, manifest, runtimeConfig(c.env));
   // The request path too, so that the first request meets compiled code: parse a request of zeros
-  // as JSON and as binary here, run it through each buffer shard (outside its queue), and encode
-  // the answer both ways. Nothing counts it.
+  // as JSON and as binary here, run it through each buffer shard (outside its queue; each shard runs
+  // it once), and encode the answer both ways. Nothing counts it. Once per isolate and placement.
+  const warmKey = `${manifest.name}\n${manifest.placement}\n${manifest.batching.shards}`;
+  if (pathWarmed.has(warmKey)) return;
   const zeros = warmUpInputs(manifest);
   const packed = packBinary({ inputs: zeros.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, zeros);
   const { inputs } = decodeInferBody(packed.body, new Headers({ [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) }), manifest);
@@ -83,4 +85,8 @@ async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Pr
   const answers = await Promise.all(Array.from({ length: manifest.batching.shards }, (_, shard) => bufferStub(namespace, manifest.name, shard).warm(manifest.name, shard, inputs)));
   JSON.stringify(inferResponseBody(manifest, "warm-up", answers[0]!));
   packBinary({}, answers[0]!);
+  pathWarmed.add(warmKey);
 }
+
+/** Models (by name, placement and shards) whose request path this isolate has warmed. */
+const pathWarmed = new Set<string>();

@@ -120,6 +120,8 @@ describe("gpu-origin", () => {
     const N = 5;
     for (let i = 0; i < N; i++) expect((await signedFetch(main!.url, INFER_PATH, { method: "POST", body: VAD_BODY })).status).toBe(200);
     expect((await signedFetch(main!.url, "/v2/models/no-such-model/infer", { method: "POST", body: VAD_BODY })).status).toBe(404);
+    // A malformed percent-encoding in the name is a 404 too, not a failure of the metrics.
+    expect((await signedFetch(main!.url, "/v2/models/%E0%A4%A/infer", { method: "POST", body: VAD_BODY })).status).toBe(404);
     const after = await scrape();
     expect(after.families.get("eir_inference_request_duration_seconds")?.type).toBe("HISTOGRAM");
     expect(value(after, "eir_inference_requests_total", { model: "silero-vad", status: "200" }) - value(before, "eir_inference_requests_total", { model: "silero-vad", status: "200" })).toBe(N);
