@@ -16,8 +16,8 @@ import { Hono, type Context } from "hono";
 import { maxLatencyMsOf } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
-import { errorResponse, InferenceError, notFound, unavailable } from "../src/protocol/errors";
-import { APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "../src/protocol/http-surface";
+import { InferenceError, notFound, unavailable, type RejectionReason } from "../src/protocol/errors";
+import { answerError, APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "../src/protocol/http-surface";
 import { decodeInferBody } from "../src/protocol/decode-infer-body";
 import { modelMetadata } from "../src/protocol/model-metadata";
 import { inferResponseBody } from "../src/protocol/infer-response";
@@ -46,7 +46,7 @@ export interface OriginAppOptions {
   now?: () => number;
 }
 
-type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number; requestId: string; trace: TraceContext; served?: { model: string; batchId: number; batchRows: number; queueMs: number; inferMs: number }; error?: string } };
+type Env = { Variables: { body: Uint8Array; startMs: number; readMs: number; authMs: number; requestId: string; trace: TraceContext; served?: { model: string; batchId: number; batchRows: number; queueMs: number; inferMs: number }; error?: string; rejection?: RejectionReason } };
 
 
 /** node:crypto's SHA-256: ~3x WebCrypto's in Node for MB-sized tensor bodies (no copy to the thread pool). */
@@ -109,7 +109,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
         const named = /^\/v2\/models\/([^/]+)/.exec(c.req.path)?.[1];
         // (c.req.path is already percent-decoded.)
         const model = c.get("served")?.model ?? (named !== undefined && host.models.has(named) ? named : "(unknown)");
-        metrics.observe({ model, status: c.res.status, totalMs, ...(c.get("served") && { served: c.get("served")! }) });
+        metrics.observe({ model, status: c.res.status, totalMs, ...(c.get("served") && { served: c.get("served")! }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) });
         return { ...line, totalMs: Math.round(totalMs * 1000) / 1000 };
       }),
     )
@@ -152,11 +152,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     })
     .post("/v2/models/:model/infer", infer)
     .post("/v2/models/:model/versions/:version/infer", infer)
-    .onError((error, c) => {
-      if (!(error instanceof InferenceError)) console.error("gpu-origin: unhandled error:", error);
-      c.set("error", error instanceof InferenceError ? error.message : "internal error");
-      return errorResponse(error);
-    });
+    .onError(answerError<Env>("gpu-origin"));
   return app.notFound(notFoundOrWrongMethod(app));
 
   function metadataOf(c: Context<Env>) {

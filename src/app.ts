@@ -10,17 +10,20 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { runtimeConfig } from "./config";
 import { admitKey, presentedKey } from "./edge/access";
-import { errorResponse, InferenceError } from "./protocol/errors";
-import { APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "./protocol/http-surface";
+import { recordRequest } from "./edge/request-metrics";
+import type { RejectionReason } from "./protocol/errors";
+import { answerError, APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "./protocol/http-surface";
 import type { ServedInfo } from "./protocol/infer-response";
 import type { TraceContext } from "./protocol/trace";
 import { controlRoutes } from "./routes/control";
+import { dashboardRoutes } from "./routes/dashboard";
 import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
+import { metricsRoutes } from "./routes/metrics";
 
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
-export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; apiKey?: string } };
+export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; rejection?: RejectionReason; apiKey?: string } };
 
 /** Admits a model route's request (/v2/models/{m}...) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
 const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
@@ -36,7 +39,14 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
     requestIdentity<EdgeEnv>(Date.now, (c, line, totalMs) => {
       // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
       if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
-      return runtimeConfig(c.env).logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
+      const config = runtimeConfig(c.env);
+      // Metrics of served models only: a name a client made up is not a label. (The path is percent-decoded.)
+      const model = c.req.path.split("/")[3] ?? "";
+      if (config.metrics && config.models.has(model)) {
+        const served = c.get("served");
+        recordRequest(c.env, { model, status: c.res.status, totalMs, ...(served && { served, placement: served.placement }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) }, (task) => c.executionCtx.waitUntil(task));
+      }
+      return config.logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
     }),
   )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
@@ -54,10 +64,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   .route("/", inferRoutes)
   .route("/", controlRoutes)
   .route("/", docsRoutes)
-  .onError((error, c) => {
-    if (!(error instanceof InferenceError)) console.error("unhandled error:", error);
-    const response = errorResponse(error);
-    c.set("error", error instanceof InferenceError ? error.message : "internal error");
-    return response;
-  });
+  .route("/", metricsRoutes)
+  .route("/", dashboardRoutes)
+  .onError(answerError<EdgeEnv>("edge"));
 app.notFound(notFoundOrWrongMethod(app));

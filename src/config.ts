@@ -46,6 +46,8 @@ export interface RuntimeConfig {
   apiKeys?: readonly ApiKey[];
   /** LOG_REQUESTS ("true" by default): one JSON line per inference request (id, trace, model, placement, shard, batch, timings, status). */
   logRequests: boolean;
+  /** METRICS ("true" by default): inference metrics (/metrics, and Analytics Engine when bound). */
+  metrics: boolean;
   /** BUFFER_LOCATION_HINT: the region where buffer Durable Objects are created (Cloudflare's location hints); unset: near their first caller. */
   bufferLocationHint?: LocationHint;
 }
@@ -82,6 +84,7 @@ type ConfigEnv = {
   POOL_MAX_REPLICAS?: string;
   BUFFER_LOCATION_HINT?: string;
   LOG_REQUESTS?: string;
+  METRICS?: string;
   API_KEYS?: string;
 };
 
@@ -96,7 +99,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS, env.API_KEYS].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS, env.METRICS, env.API_KEYS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -149,8 +152,8 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     if (new Set(parsed.data.map((k) => k.name)).size !== parsed.data.length) throw new ConfigError("API_KEYS: names must be unique (they key the rate limits)");
     apiKeys = parsed.data;
   }
-  const logRequests = env.LOG_REQUESTS || "true";
-  if (logRequests !== "true" && logRequests !== "false") throw new ConfigError('LOG_REQUESTS: must be "true" or "false"');
+  const logRequests = flag("LOG_REQUESTS", env.LOG_REQUESTS);
+  const metrics = flag("METRICS", env.METRICS);
   const bufferLocationHint = env.BUFFER_LOCATION_HINT || undefined;
   if (bufferLocationHint !== undefined && !(LOCATION_HINTS as readonly string[]).includes(bufferLocationHint)) throw new ConfigError(`BUFFER_LOCATION_HINT: must be one of ${LOCATION_HINTS.join(", ")}`);
   return {
@@ -162,7 +165,8 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     originWire,
     control: control.data,
     ...(adminToken !== undefined && { adminToken }),
-    logRequests: logRequests === "true",
+    logRequests,
+    metrics,
     ...(apiKeys && { apiKeys }),
     ...(bufferLocationHint !== undefined && { bufferLocationHint: bufferLocationHint as LocationHint }),
   };
@@ -189,4 +193,11 @@ function parseJson(field: string, text: string): unknown {
   } catch {
     throw new ConfigError(`${field}: not valid JSON`);
   }
+}
+
+/** A "true"/"false" variable (unset: true). */
+function flag(name: string, value: string | undefined): boolean {
+  if (!value) return true;
+  if (value !== "true" && value !== "false") throw new ConfigError(`${name}: must be "true" or "false"`);
+  return value === "true";
 }

@@ -54,7 +54,7 @@ class DirectModel {
       this.stats.count(isQueueFull ? "rejectedFull" : "rejectedLate", job.rows);
       this.reports.telemetry.failed(job.rows, "refused");
       this.reports.schedule(waitUntil, () => this.state());
-      const error = unavailable(`model '${job.model}' is overloaded: busy for about ${Math.ceil(busyUntilMs - nowMs)} ms`, Math.max(1, Math.ceil((busyUntilMs - nowMs) / 1000)));
+      const error = unavailable(`model '${job.model}' is overloaded: busy for about ${Math.ceil(busyUntilMs - nowMs)} ms`, Math.max(1, Math.ceil((busyUntilMs - nowMs) / 1000)), isQueueFull ? "queue_full" : "late");
       return { ok: false, failure: toFailureRecord(error), busyUntilMs };
     }
     this.stats.admitted(job.rows);
@@ -102,8 +102,8 @@ async function withDeadline<T>(run: Promise<T>, deadlineAtMs: number, signal: Ab
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable("deadline exceeded while waiting for the isolate's session")), Math.max(0, deadlineAtMs - Date.now()));
-    onAbort = () => reject(unavailable("request cancelled by the client"));
+    timer = setTimeout(() => reject(unavailable("deadline exceeded while waiting for the isolate's session", 1, "expired")), Math.max(0, deadlineAtMs - Date.now()));
+    onAbort = () => reject(unavailable("request cancelled by the client", 1, "cancelled"));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
   try {

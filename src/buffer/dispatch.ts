@@ -60,7 +60,7 @@ export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs:
   const untilMs = busyUntilMs.get(key);
   if (untilMs === undefined) return;
   if (untilMs <= nowMs) busyUntilMs.delete(key);
-  else if (deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)));
+  else if (deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
 }
 
 /** Sends a job to the shard (then the next, on a reset); resolves with the result or throws InferenceError. */

@@ -6,7 +6,9 @@
  * - dist/edge-assets/models/<name>.onnx, the Worker's static assets (wrangler.toml `[assets]`),
  *   which the Worker and its buffers load on first use (src/edge/weights.ts). Origin-only models
  *   (manifest placement "origin" and pinned) are left out, so their weights never reach the edge.
- * It also copies Swagger UI's files (swagger-ui-dist) to dist/edge-assets/docs/ for GET /docs.
+ * It also copies Swagger UI's files (swagger-ui-dist) to dist/edge-assets/docs/ for GET /docs, and
+ * builds the dashboard (GET /dashboard) into dist/edge-assets/dashboard/: src/dashboard/dashboard.ts
+ * bundled with esbuild, its page and stylesheet, and uPlot's stylesheet.
  * Plain JavaScript so it runs as an npm postinstall hook before anything is compiled.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -19,6 +21,8 @@ const require = createRequire(join(root, "package.json"));
 const modelsDir = join(root, "models");
 const assetsDir = join(root, "dist", "edge-assets", "models");
 const docsDir = join(root, "dist", "edge-assets", "docs");
+const dashboardDir = join(root, "dist", "edge-assets", "dashboard");
+const dashboardSource = join(root, "src", "dashboard");
 
 /** Whether a manifest keeps its model on the origin (its weights stay off the edge); the catalog applies the same rule (src/models/catalog.ts). */
 const isOriginOnly = (manifest) => manifest.placement === "origin" && (manifest.pinned ?? []).includes("placement");
@@ -65,6 +69,31 @@ for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"]) {
   } catch (error) {
     failures++;
     console.error(`docs: cannot find swagger-ui-dist/${file} (${error.message}); is the package installed?`);
+  }
+}
+
+/** Bundles the dashboard's script (src/dashboard/dashboard.ts, uPlot included) to `outfile`: one minified ES module. */
+async function bundleDashboard(outfile) {
+  const { build } = await import("esbuild");
+  await build({ entryPoints: [join(dashboardSource, "dashboard.ts")], outfile, bundle: true, format: "esm", target: "es2022", minify: true, logLevel: "silent" });
+}
+
+// The dashboard (src/routes/dashboard.ts): its bundled script, its page and stylesheet, and uPlot's stylesheet.
+mkdirSync(dashboardDir, { recursive: true });
+try {
+  await bundleDashboard(join(dashboardDir, "dashboard.js"));
+  console.log("dashboard: bundled src/dashboard/dashboard.ts");
+} catch (error) {
+  failures++;
+  console.error(`dashboard: esbuild cannot bundle src/dashboard/dashboard.ts:\n${error.message}`);
+}
+const dashboardFiles = { "index.html": () => join(dashboardSource, "index.html"), "dashboard.css": () => join(dashboardSource, "dashboard.css"), "uPlot.min.css": () => packageFile("uplot", "dist/uPlot.min.css") };
+for (const [file, from] of Object.entries(dashboardFiles)) {
+  try {
+    copyFileSync(from(), join(dashboardDir, file));
+  } catch (error) {
+    failures++;
+    console.error(`dashboard: cannot copy ${file} (${error.message}); is the uplot package installed?`);
   }
 }
 

@@ -149,7 +149,7 @@ export class Controller {
   private lastPrediction?: Prediction;
   private lastInputs?: DecisionInputs;
   /** Per shard: when it last reported, its ongoing rows, and the last bin its reports cover. */
-  private readonly shards = new Map<number, { atMs: number; ongoingRows: number; coveredBin: number }>();
+  private readonly shards = new Map<number, { atMs: number; queuedRows: number; ongoingRows: number; coveredBin: number }>();
   private readonly recent: Array<{ atMs: number; latencyMs: number[]; refusedRows: number }> = [];
   private serviceLine?: ServiceLine;
   private readonly reactive: ReactivePolicy;
@@ -196,7 +196,7 @@ export class Controller {
     });
     // A report covers every bin before the one it was taken in (its startMs when it holds none).
     const coveredBin = report.arrivalRows.length ? first + report.arrivalRows.length - 1 : first - 1;
-    this.shards.set(report.shard, { atMs: nowMs, ongoingRows: report.queuedRows + report.runningRows, coveredBin: Math.max(coveredBin, this.shards.get(report.shard)?.coveredBin ?? -Infinity) });
+    this.shards.set(report.shard, { atMs: nowMs, queuedRows: report.queuedRows, ongoingRows: report.queuedRows + report.runningRows, coveredBin: Math.max(coveredBin, this.shards.get(report.shard)?.coveredBin ?? -Infinity) });
     if (report.serviceLine) this.serviceLine = report.serviceLine;
     this.recent.push({ atMs: nowMs, latencyMs: report.latencyMs, refusedRows: report.refusedRows });
   }
@@ -369,8 +369,18 @@ export class Controller {
   }
 
   private ongoingRows(nowMs: number): number {
+    return this.overShards(nowMs, "ongoingRows");
+  }
+
+  /** Rows queued over the shards (and direct isolates) as they last reported; a silent one counts as empty. */
+  queuedRows(nowMs: number): number {
+    return this.overShards(nowMs, "queuedRows");
+  }
+
+  /** The sum of a field over the shards that reported in the last SHARD_SILENCE_MS. */
+  private overShards(nowMs: number, field: "queuedRows" | "ongoingRows"): number {
     let total = 0;
-    for (const shard of this.shards.values()) if (nowMs - shard.atMs <= SHARD_SILENCE_MS) total += shard.ongoingRows;
+    for (const shard of this.shards.values()) if (nowMs - shard.atMs <= SHARD_SILENCE_MS) total += shard[field];
     return total;
   }
 

@@ -2,7 +2,9 @@
  * ModelController: the Durable Object that runs one model's control loop (controller.ts), one per
  * model (named by the model). Thin glue: buffers report telemetry to it and get the published plan
  * back; an alarm ticks the loop about once a second while traffic was seen recently; a changed plan
- * is persisted (it survives eviction) and its origin demand is passed to the OriginRegistry.
+ * is persisted (it survives eviction) and its origin demand is passed to the OriginRegistry. It also
+ * keeps the model's inference metrics: every Worker isolate delivers what it recorded about once a
+ * second, and the sums are stored, so /metrics outlives isolates and Durable Object evictions.
  */
 import { DurableObject } from "cloudflare:workers";
 import { hasOriginPool, runtimeConfig } from "../config";
@@ -10,6 +12,8 @@ import { Controller, type ControllerState, type PlanView } from "./controller";
 import { type PinUpdate, type PublishedPlan, updatePins } from "./plan";
 import type { OriginRegistry } from "./origin-registry";
 import type { Telemetry } from "./telemetry";
+import { InferenceMetrics, mergeFamilies, type MetricFamily } from "../observability/inference-metrics";
+import { modelGauges } from "../observability/model-gauges";
 
 /** How often the loop ticks while active, ms. */
 const TICK_MS = 1000;
@@ -18,6 +22,8 @@ const ACTIVE_AFTER_REPORT_MS = 120_000;
 /** Round trip edge -> origin added to the origin profile's kernel time until batches are measured, ms. */
 const ORIGIN_NETWORK_MS = 1;
 const STATE_KEY = "state";
+/** Storage key of the model's inference metrics, summed over every isolate since the deployment began. */
+const METRICS_KEY = "metrics";
 
 /** The control loop of one model. */
 export class ModelController extends DurableObject<Env> {
@@ -56,6 +62,20 @@ export class ModelController extends DurableObject<Env> {
     if (controller.setPins(updatePins(controller.snapshot().pins, update), nowMs)) await this.persist(controller);
     else await this.ctx.storage.put(STATE_KEY, { fingerprint: this.fingerprint, state: controller.snapshot() });
     return controller.view(nowMs);
+  }
+
+  /** Adds an isolate's inference metrics since its last delivery (families of this model only) to the stored totals. */
+  addMetrics(families: MetricFamily[]): void {
+    this.ctx.storage.kv.put(METRICS_KEY, mergeFamilies(this.ctx.storage.kv.get<MetricFamily[]>(METRICS_KEY) ?? [], families));
+  }
+
+  /** The model's metric families: its inference totals (every series from zero) and its gauges (SLO, plan, queue). */
+  async metrics(model: string): Promise<MetricFamily[]> {
+    const controller = await this.load(model);
+    const zeros = new InferenceMetrics();
+    zeros.declare(model);
+    const totals = mergeFamilies(await zeros.families(), this.ctx.storage.kv.get<MetricFamily[]>(METRICS_KEY) ?? []);
+    return [...totals, ...modelGauges(runtimeConfig(this.env).models.get(model)!.manifest, controller.published, controller.queuedRows(this.now()))];
   }
 
   /** Runs the loop to now (tests call it through runDurableObjectAlarm). */

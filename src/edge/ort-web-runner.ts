@@ -42,7 +42,7 @@ export class OrtWebRunner implements ModelRunner {
     // Timed from when the session is free (the run may queue behind other runs). A run queued past
     // its deadline is skipped; the first run after a cold start goes ahead (its callers decide).
     const results = await runQueued(session, feeds, warm ? deadlineAtMs : undefined, () => (startMs = performance.now()));
-    if (!results) throw unavailable("deadline exceeded before the session was free");
+    if (!results) throw unavailable("deadline exceeded before the session was free", 1, "expired");
     const serviceMs = performance.now() - startMs;
     const outputs = this.manifest.outputs.map((spec): Tensor => {
       const value = results[spec.name];

@@ -11,6 +11,8 @@ export class InferenceError extends Error {
     message: string,
     /** Seconds after which a retry may succeed (sent as `Retry-After`). */
     readonly retryAfterS?: number,
+    /** Why a scheduler did not run the request (503s of the batch queue), for the metrics. */
+    readonly rejection?: RejectionReason,
   ) {
     super(message);
     this.name = "InferenceError";
@@ -23,20 +25,28 @@ export const badRequest = (message: string) => new InferenceError(400, message);
 export const notFound = (message: string) => new InferenceError(404, message);
 /** 413: the body or a tensor is larger than allowed. */
 export const tooLarge = (message: string) => new InferenceError(413, message);
+/**
+ * Why a scheduler did not run a request: refused at admission (queue_full: its queue is full; late:
+ * it would finish after its deadline), expired (its deadline passed first) or cancelled (its client
+ * went away).
+ */
+export type RejectionReason = "queue_full" | "late" | "expired" | "cancelled";
+
 /** 503: overloaded, not ready, or the deadline passed; retry later. */
-export const unavailable = (message: string, retryAfterS = 1) => new InferenceError(503, message, retryAfterS);
+export const unavailable = (message: string, retryAfterS = 1, rejection?: RejectionReason) => new InferenceError(503, message, retryAfterS, rejection);
 
 /** A failure as plain data, so it can cross a Durable Object RPC boundary (classes do not). */
 export interface FailureRecord {
   status: InferenceError["status"];
   message: string;
   retryAfterS?: number;
+  rejection?: RejectionReason;
 }
 
 /** Turns an InferenceError into a record; anything else becomes a generic 500. */
 export function toFailureRecord(error: unknown): FailureRecord {
   if (error instanceof InferenceError) {
-    return { status: error.status, message: error.message, ...(error.retryAfterS !== undefined && { retryAfterS: error.retryAfterS }) };
+    return { status: error.status, message: error.message, ...(error.retryAfterS !== undefined && { retryAfterS: error.retryAfterS }), ...(error.rejection && { rejection: error.rejection }) };
   }
   return { status: 500, message: "internal error" };
 }
@@ -54,5 +64,5 @@ export function errorResponse(error: unknown): Response {
 
 /** Rebuilds the InferenceError a record describes. */
 export function fromFailureRecord(record: FailureRecord): InferenceError {
-  return new InferenceError(record.status, record.message, record.retryAfterS);
+  return new InferenceError(record.status, record.message, record.retryAfterS, record.rejection);
 }

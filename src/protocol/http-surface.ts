@@ -6,7 +6,7 @@
  * - `/v2/` is `/v2` (the spec writes both; the apps are created with `strict: false`).
  */
 import type { Context, Hono, MiddlewareHandler } from "hono";
-import { errorResponse, InferenceError, notFound } from "./errors";
+import { errorResponse, InferenceError, notFound, type RejectionReason } from "./errors";
 import { formatTraceparent, REQUEST_ID_HEADER, requestIdOf, traceOf, type TraceContext } from "./trace";
 
 /** Hono options both apps are created with: a trailing slash does not change the route. */
@@ -31,7 +31,7 @@ export function notFoundOrWrongMethod(app: Pick<Hono, "routes">): (c: Context) =
 }
 
 /** What both servers' handlers share of a request: its id and trace, and, for its log line, how it was served and why it failed. */
-export type IdentityVariables = { requestId: string; trace: TraceContext; served?: object; error?: string };
+export type IdentityVariables = { requestId: string; trace: TraceContext; served?: object; error?: string; rejection?: RejectionReason };
 
 /**
  * Middleware of the edge and the origin alike: gives each request its id and its span in its trace
@@ -54,5 +54,20 @@ export function requestIdentity<E extends { Variables: IdentityVariables }>(now:
     const base = { event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, ...(trace.parentSpanId && { parentSpanId: trace.parentSpanId }), path: c.req.path, status: c.res.status, totalMs, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) };
     const line = finish(c, base, totalMs);
     if (line) console.log(JSON.stringify(line));
+  };
+}
+
+/**
+ * The error handler of the edge and the origin alike, the one place errors become answers:
+ * InferenceErrors keep their status and message (and Retry-After); anything else is logged
+ * (prefixed by `server`) and answered 500 without internals. The request's log line and metrics get
+ * the message and the scheduler's reason (`rejection`).
+ */
+export function answerError<E extends { Variables: IdentityVariables }>(server: string): (error: Error, c: Context<E>) => Response {
+  return (error, c) => {
+    if (!(error instanceof InferenceError)) console.error(`${server}: unhandled error:`, error);
+    c.set("error", error instanceof InferenceError ? error.message : "internal error");
+    if (error instanceof InferenceError && error.rejection) c.set("rejection", error.rejection);
+    return errorResponse(error);
   };
 }

@@ -103,6 +103,8 @@ function extensionPaths(): Record<string, PathItem> {
     },
     "/openapi.json": { get: { summary: "This document", responses: { "200": { description: "OK", content: json({ type: "object" }) } } } },
     "/docs": { get: { summary: "This document, rendered", responses: { "200": { description: "An HTML page (Swagger UI).", content: { "text/html": { schema: { type: "string" } } } } } } },
+    "/metrics": { get: { summary: "Prometheus metrics", description: "The edge's metrics in the Prometheus text format (docs/observability.md): per model, inference requests by status, request, queue and compute duration and batch-size histograms, rejections by reason, queued rows, the SLO and the live plan, summed over every isolate and buffer shard since the deployment began. With `Accept: application/json`, the same families as prom-client's JSON: `{atMs, metrics}`.", responses: { "200": { description: "The exposition text (or JSON).", content: { "text/plain": { schema: { type: "string" } }, "application/json": { schema: { type: "object", properties: { atMs: { type: "number" }, metrics: { type: "array", items: { type: "object" } } } } } } } } } },
+    "/dashboard": { get: { summary: "Live dashboard", description: "A page that polls GET /metrics and draws, per model, request rate, latency quantiles against the SLO, batch sizes, queued rows, rejections and the plan (docs/dashboard.md). Its files are /dashboard/dashboard.js, /dashboard/dashboard.css and /dashboard/uPlot.min.css.", responses: { "200": { description: "An HTML page.", content: { "text/html": { schema: { type: "string" } } } } } } },
   };
 }
 

@@ -82,14 +82,14 @@ export class BatchLoop<I, O> {
       };
       if (request.deadlineAtMs <= nowMs) {
         this.stats.count("expired", request.rows);
-        return entry.settle({ ok: false, error: unavailable("deadline exceeded before the request was queued") });
+        return entry.settle({ ok: false, error: unavailable("deadline exceeded before the request was queued", 1, "expired") });
       }
       const admission = this.scheduler.admit({ id: request.id, rows: request.rows, batchKey: request.batchKey, deadlineAtMs: request.deadlineAtMs, ...(request.maxBatchRows !== undefined && { maxBatchRows: request.maxBatchRows }), payload: entry }, nowMs);
       if (!admission.ok) {
         this.stats.count(admission.reason === "full" ? "rejectedFull" : "rejectedLate", request.rows);
         const retryAfterS = Math.min(3600, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
         const why = admission.reason === "full" ? "queue full" : `it would finish in about ${Math.ceil(admission.predictedCompletionAtMs! - nowMs)} ms, after its deadline`;
-        return entry.settle({ ok: false, error: unavailable(`model '${this.host.label}' is overloaded: ${why}`, retryAfterS), busyUntilMs: admission.busyUntilMs });
+        return entry.settle({ ok: false, error: unavailable(`model '${this.host.label}' is overloaded: ${why}`, retryAfterS, admission.reason === "full" ? "queue_full" : "late"), busyUntilMs: admission.busyUntilMs });
       }
       this.stats.admitted(request.rows);
       this.deferPump();
@@ -101,7 +101,7 @@ export class BatchLoop<I, O> {
     const removed = this.scheduler.remove(id);
     if (!removed) return false;
     this.stats.count("cancelled", removed.rows);
-    removed.payload.settle({ ok: false, error: unavailable("request cancelled by the client") });
+    removed.payload.settle({ ok: false, error: unavailable("request cancelled by the client", 1, "cancelled") });
     this.arm();
     return true;
   }
@@ -135,12 +135,12 @@ export class BatchLoop<I, O> {
     const nowMs = this.host.now();
     for (const job of this.scheduler.expire(nowMs)) {
       this.stats.count("expired", job.rows);
-      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while waiting in the queue") });
+      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while waiting in the queue", 1, "expired") });
     }
     for (const job of this.running) {
       if (job.payload.isSettled || job.deadlineAtMs > nowMs) continue;
       this.stats.count("expiredRunning", job.rows);
-      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while its batch ran") });
+      job.payload.settle({ ok: false, error: unavailable("deadline exceeded while its batch ran", 1, "expired") });
     }
     let isFirst = true;
     for (let batch = this.scheduler.start(nowMs); batch; batch = this.scheduler.start(nowMs)) {

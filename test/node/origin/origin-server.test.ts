@@ -131,7 +131,7 @@ describe("gpu-origin", () => {
     // One request at a time: each ran in a batch of one row.
     expect(series(after, "eir_inference_batch_size_sum") - series(before, "eir_inference_batch_size_sum")).toBe(N);
     expect(value(after, "eir_inference_queue_rows", { model: "silero-vad" })).toBe(0);
-    expect(after.families.get("eir_inference_rejections_total")?.metrics.filter((m) => m.labels?.model === "silero-vad").map((m) => m.labels?.reason).sort()).toEqual(["expired", "late", "queue_full"]);
+    expect(after.families.get("eir_inference_rejections_total")?.metrics.filter((m) => m.labels?.model === "silero-vad").map((m) => m.labels?.reason).sort()).toEqual(["cancelled", "expired", "late", "queue_full"]);
     // A name the server does not host is not a label.
     expect(value(after, "eir_inference_requests_total", { model: "(unknown)", status: "404" })).toBeGreaterThanOrEqual(1);
     expect(after.text).not.toContain("no-such-model");

@@ -1,0 +1,87 @@
+/**
+ * The edge's inference metrics, recorded where every inference request ends: in the Worker isolate
+ * that answered it (all statuses, including refusals that never reached a buffer). Each isolate
+ * keeps what it recorded per model in a prom-client registry and delivers it to the model's
+ * controller (ModelController.addMetrics) from the first request that ends FLUSH_EVERY_MS or more
+ * after the last delivery (kept alive by waitUntil; no timer holds a request open); the controller
+ * stores the sums, so /metrics holds every isolate's traffic and survives isolates and evictions.
+ * Records made since an isolate's last delivery reach the totals with its next request (or its
+ * eviction loses them: at most one interval's worth). A delivery that fails is kept and sent with
+ * the next one. `/metrics` delivers its own isolate's pending records before it reads.
+ *
+ * Deployed with an Analytics Engine binding (INFERENCE_ANALYTICS), each request is also one data
+ * point there, under the same names (see `analyticsPoint` and docs/observability.md).
+ */
+import { controllerOf } from "../control/model-controller";
+import { InferenceMetrics, mergeFamilies, type AnsweredRequest, type MetricFamily } from "../observability/inference-metrics";
+
+/** An isolate delivers a model's metrics at most this often, ms. */
+const FLUSH_EVERY_MS = 1000;
+
+/** One model's records in this isolate, and their delivery. */
+class ModelRecords {
+  private metrics = new InferenceMetrics();
+  private hasRecords = false;
+  /** A failed delivery, sent again with the next. */
+  private undelivered: MetricFamily[] = [];
+  private lastFlushAtMs = -Infinity;
+  private isFlushing = false;
+
+  constructor(readonly model: string) {}
+
+  record(env: Env, request: AnsweredRequest, waitUntil: (task: Promise<unknown>) => void): void {
+    this.metrics.observe(request);
+    this.hasRecords = true;
+    if (!this.isFlushing && Date.now() - this.lastFlushAtMs >= FLUSH_EVERY_MS) waitUntil(this.flush(env));
+  }
+
+  /** Delivers what was recorded since the last delivery (and any undelivered before it). */
+  async flush(env: Env): Promise<void> {
+    if (!this.hasRecords && !this.undelivered.length) return;
+    // A fresh registry takes the records that arrive while this one is read and sent.
+    const taken = this.metrics;
+    this.metrics = new InferenceMetrics();
+    this.hasRecords = false;
+    this.lastFlushAtMs = Date.now();
+    this.isFlushing = true;
+    const families = mergeFamilies(this.undelivered, await taken.families());
+    this.undelivered = [];
+    try {
+      await controllerOf(env, this.model).addMetrics(families);
+    } catch (error) {
+      this.undelivered = families;
+      console.warn(`metrics of ${this.model} not delivered: ${(error as Error).message}`);
+    } finally {
+      this.isFlushing = false;
+    }
+  }
+}
+
+const records = new Map<string, ModelRecords>();
+
+/** Records an answered inference request of a served model (and writes its Analytics Engine data point when bound). */
+export function recordRequest(env: Env, request: AnsweredRequest & { placement?: string }, waitUntil: (task: Promise<unknown>) => void): void {
+  let model = records.get(request.model);
+  if (!model) records.set(request.model, (model = new ModelRecords(request.model)));
+  model.record(env, request, waitUntil);
+  env.INFERENCE_ANALYTICS?.writeDataPoint(analyticsPoint(request));
+}
+
+/** Delivers this isolate's pending records of every model now. */
+export async function flushRequestMetrics(env: Env): Promise<void> {
+  await Promise.all([...records.values()].map((model) => model.flush(env)));
+}
+
+/**
+ * A request as an Analytics Engine data point, in the metrics' names and base units: index1 and
+ * blob1 the model, blob2 the HTTP status, blob3 the placement that served it, blob4 the rejection
+ * reason; double1 eir_inference_request_duration_seconds, double2 ..._queue_duration_seconds,
+ * double3 ..._compute_duration_seconds, double4 eir_inference_batch_size (0 when it did not run).
+ */
+export function analyticsPoint({ model, status, totalMs, served, rejection, placement }: AnsweredRequest & { placement?: string }): AnalyticsEngineDataPoint {
+  return {
+    indexes: [model],
+    blobs: [model, String(status), placement ?? "", rejection ?? ""],
+    doubles: [totalMs / 1000, (served?.queueMs ?? 0) / 1000, (served?.inferMs ?? 0) / 1000, served?.batchRows ?? 0],
+  };
+}

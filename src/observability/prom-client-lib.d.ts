@@ -1,0 +1,24 @@
+/**
+ * Types of the prom-client modules the edge imports one by one (their index also loads Node-only
+ * parts: cluster aggregation, default process metrics); each module is the class of that name.
+ */
+declare module "prom-client/lib/registry" {
+  import { Registry } from "prom-client";
+  export = Registry;
+}
+declare module "prom-client/lib/counter" {
+  import { Counter } from "prom-client";
+  export = Counter;
+}
+declare module "prom-client/lib/gauge" {
+  import { Gauge } from "prom-client";
+  export = Gauge;
+}
+declare module "prom-client/lib/histogram" {
+  import { Histogram } from "prom-client";
+  export = Histogram;
+}
+declare module "prom-client/lib/metricAggregators" {
+  /** Aggregators by name; each merges same-named metric families (values grouped by series and labels). */
+  export const aggregators: Record<"sum" | "first" | "min" | "max" | "average", (families: unknown[]) => unknown>;
+}
