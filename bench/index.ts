@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <suite> [options]`: runs one benchmark suite (edge, origin, scheduler, fidelity, closed-loop, deploy, memory, soak, planner) or all of them.
+ * `npm run bench -- <suite> [options]`: runs one benchmark suite (edge, origin, scheduler, fidelity, closed-loop, deploy, observability, memory, soak, planner) or all of them.
  * Each writes its report to bench/reports/<suite>.{json,md}. `npm run bench -- --help` lists the
  * suites and `npm run bench -- <suite> --help` a suite's options with their defaults; a usage error
  * (unknown suite or option, bad value) exits with code 2 (src/cli/command.ts). A suite's module is
@@ -66,6 +66,9 @@ suite("closed-loop", "the closed control loop against static pools and Ray Serve
 
 suite("deploy", "the deploy path: `wrangler deploy --dry-run` upload size, first request after start against warm ones, over-limit requests refused with 413", async (options: { trials: number }) => (await import("./deploy")).main(options))
   .option("--trials <n>", "fresh starts of the edge, each as `npm start` starts it and without its warm-up", integerIn(1, 10), 3);
+
+suite("observability", "what metrics and API keys add to a request at light load: three edges side by side (bare, metrics + keys, + request logs), p50 difference with its interval, CPU per request (about 5 minutes)", async (options: { requests: number }) => (await import("./observability")).main(options))
+  .option("--requests <n>", "requests per edge, model and round", integerIn(50, 5000), 500);
 
 suite("memory", "workerd's memory per model and batch size (writes the `memory` field of models/<name>/profile.json)", async (options: { quick: boolean; models?: string[] }) => (await import("./memory")).main(options))
   .option("--quick", "fewer batch sizes, 2 runs each instead of 3", false)

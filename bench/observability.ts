@@ -1,0 +1,169 @@
+/**
+ * `npm run bench -- observability [--requests N]`: what metrics and API keys cost a request at
+ * light load, side by side in one run. Three `wrangler dev` edges of this checkout run at once on
+ * loopback, the same code with different vars:
+ *
+ * - bare: METRICS=false, no API_KEYS;
+ * - metrics + keys: METRICS=true and API_KEYS with 8 keys (each request presents one, in turn, so
+ *   that none reaches the simulated per-key rate limit): the key's hash, the constant-time compare
+ *   over every entry and the KEY_RATE_LIMITER call, then the request's metrics and its Analytics
+ *   Engine data point;
+ * - + request logs: the same with LOG_REQUESTS=true (the JSON line per request).
+ *
+ * One request is in flight at a time, and the three edges take turns request by request (the order
+ * rotating), so they see the same machine. For silero-vad and ppocr-cls (one row, binary tensors):
+ * client-measured latency p50 per edge and the difference from bare with a bootstrap 95 % interval,
+ * in ROUNDS rounds (their spread is reported), and CPU per request of each edge's processes. The
+ * issue's target: metrics and keys add at most 0.2 ms to the p50. CONTROL_MODE=static.
+ * Writes bench/reports/observability.{json,md}.
+ */
+import { randomBytes } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { cpuMs, processTree } from "../src/cli/process-cpu";
+import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { startProgress } from "../src/cli/progress";
+import { keyHash } from "../src/edge/access";
+import { binaryBody } from "../test/fixtures/model-inputs";
+import { median, quantile, round } from "./lib/stats";
+
+const MODELS = ["silero-vad", "ppocr-cls"] as const;
+type Model = (typeof MODELS)[number];
+const ROUNDS = 3;
+const WARM_UP_REQUESTS = 150;
+const KEYS = 8;
+/** Bootstrap resamples of the p50 difference. */
+const RESAMPLES = 2_000;
+/** The issue's target: metrics and keys add at most this to a request's p50, ms. */
+const TARGET_MS = 0.2;
+
+const bodies: Record<Model, ReturnType<typeof binaryBody>> = {
+  "silero-vad": binaryBody("input", [1, 512], 12),
+  "ppocr-cls": binaryBody("x", [1, 3, 48, 192], 11),
+};
+
+interface Variant {
+  name: string;
+  vars: Record<string, string>;
+  /** Headers each request carries (its API key, by request number). */
+  headers(i: number): Record<string, string>;
+}
+
+export interface ObservabilityOptions {
+  /** Requests per edge, model and round. */
+  requests: number;
+}
+
+/** A seeded generator for the bootstrap (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The 95 % bootstrap interval of median(b) - median(a). */
+function medianDifferenceInterval(a: number[], b: number[], seed: number): [number, number] {
+  const random = seeded(seed);
+  const resample = (xs: number[]) => median(Array.from(xs, () => xs[Math.floor(random() * xs.length)]!));
+  const differences = Array.from({ length: RESAMPLES }, () => resample(b) - resample(a));
+  return [round(quantile(differences, 0.025), 3), round(quantile(differences, 0.975), 3)];
+}
+
+/** CPU ms so far of an edge's processes (wrangler, its dev proxy and the runtime). */
+const edgeCpuMs = (edge: Started) =>
+  processTree(edge.process.pid!)
+    .filter((p) => /workerd|wrangler/.test(p.command))
+    .reduce((sum, p) => sum + cpuMs(p.pid), 0);
+
+async function send(edge: Started, model: Model, headers: Record<string, string>): Promise<number> {
+  const startedAt = performance.now();
+  const response = await fetch(`${edge.url}/v2/models/${model}/infer`, { method: "POST", body: bodies[model].body, headers: { ...bodies[model].headers, ...headers } });
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`${model}: HTTP ${response.status}`);
+  return performance.now() - startedAt;
+}
+
+export async function main({ requests }: ObservabilityOptions): Promise<void> {
+  const keys = Array.from({ length: KEYS }, (_, i) => ({ name: `bench-${i}`, key: `eik_${randomBytes(24).toString("base64url")}` }));
+  const apiKeys = JSON.stringify(await Promise.all(keys.map(async ({ name, key }) => ({ name, sha256: await keyHash(key), models: ["*"] }))));
+  const keyHeader = (i: number) => ({ authorization: `Bearer ${keys[i % KEYS]!.key}` });
+  const base = { CONTROL_MODE: "static", LOG_REQUESTS: "false" };
+  const variants: Variant[] = [
+    { name: "bare", vars: { ...base, METRICS: "false" }, headers: () => ({}) },
+    { name: "metrics + keys", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
+    { name: "+ request logs", vars: { ...base, METRICS: "true", API_KEYS: apiKeys, LOG_REQUESTS: "true" }, headers: keyHeader },
+  ];
+  const ports = await Promise.all(variants.map(() => freePort()));
+  const edges: Started[] = [];
+  try {
+    for (const [i, variant] of variants.entries()) edges.push(await startEdge({ port: ports[i]!, vars: variant.vars }));
+    const report: Record<string, unknown> = { date: new Date().toISOString(), requestsPerRound: requests, rounds: ROUNDS, keys: KEYS, targetMs: TARGET_MS, models: {} };
+    for (const model of MODELS) {
+      const progress = startProgress(`observability ${model}`, ROUNDS + 1);
+      progress.step("warm-up");
+      for (let i = 0; i < WARM_UP_REQUESTS; i++) for (const [v, edge] of edges.entries()) await send(edge, model, variants[v]!.headers(i));
+      const latencies = variants.map(() => [] as number[]);
+      const rounds: Array<Record<string, number>> = [];
+      const cpu = variants.map(() => 0);
+      for (let r = 0; r < ROUNDS; r++) {
+        progress.step(`round ${r + 1}`);
+        const roundMs = variants.map(() => [] as number[]);
+        const cpuBefore = edges.map(edgeCpuMs);
+        for (let i = 0; i < requests; i++) {
+          for (let k = 0; k < variants.length; k++) {
+            const v = (i + k) % variants.length; // the order rotates: no edge always goes first
+            roundMs[v]!.push(await send(edges[v]!, model, variants[v]!.headers(i)));
+          }
+        }
+        edges.forEach((edge, v) => (cpu[v]! += edgeCpuMs(edge) - cpuBefore[v]!));
+        roundMs.forEach((ms, v) => latencies[v]!.push(...ms));
+        rounds.push(Object.fromEntries(variants.map((variant, v) => [variant.name, round(median(roundMs[v]!) - median(roundMs[0]!), 3)])));
+      }
+      progress.stop();
+      const bareP50 = median(latencies[0]!);
+      (report.models as Record<string, unknown>)[model] = Object.fromEntries(
+        variants.map((variant, v) => [
+          variant.name,
+          {
+            p50Ms: round(median(latencies[v]!), 3),
+            p90Ms: round(quantile(latencies[v]!, 0.9), 3),
+            addedP50Ms: round(median(latencies[v]!) - bareP50, 3),
+            addedP50Interval95Ms: medianDifferenceInterval(latencies[0]!, latencies[v]!, 17 + v),
+            addedP50ByRoundMs: rounds.map((byName) => byName[variant.name]!),
+            cpuPerRequestMs: round(cpu[v]! / (requests * ROUNDS), 3),
+          },
+        ]),
+      );
+    }
+    writeReport(report);
+  } finally {
+    await Promise.all(edges.map((edge) => edge.stop(2_000)));
+    for (const port of ports) rmSync(join(ROOT, ".wrangler", `state-${port}`), { recursive: true, force: true });
+  }
+}
+
+type ModelReport = Record<string, { p50Ms: number; p90Ms: number; addedP50Ms: number; addedP50Interval95Ms: [number, number]; addedP50ByRoundMs: number[]; cpuPerRequestMs: number }>;
+
+function writeReport(report: Record<string, unknown>): void {
+  const dir = resolve(import.meta.dirname, "reports");
+  writeFileSync(resolve(dir, "observability.json"), `${JSON.stringify(report, null, 2)}\n`);
+  const lines = [
+    "# Observability overhead: metrics and API keys at light load",
+    "",
+    `${report.date}. \`npm run bench -- observability\`: three \`wrangler dev\` edges of the same checkout on loopback, taking turns request by request with one request in flight (${report.rounds} rounds of ${report.requestsPerRound} requests per edge and model, one-row binary requests). "metrics + keys": METRICS=true and API_KEYS (${report.keys} keys, one presented per request in turn; hash, constant-time compare, the simulated KEY_RATE_LIMITER); "+ request logs" adds LOG_REQUESTS=true. Added p50: the edge's client-measured p50 minus bare's, with a bootstrap 95 % interval and per round. CPU: user + system of the edge's wrangler and workerd processes per request. Target: metrics and keys add at most ${report.targetMs} ms to the p50.`,
+    "",
+    "| model | edge | p50 ms | p90 ms | added p50 ms (95 % interval) | added p50 by round ms | CPU ms/request |",
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const [model, variants] of Object.entries(report.models as Record<string, ModelReport>)) {
+    for (const [name, v] of Object.entries(variants)) {
+      lines.push(`| ${model} | ${name} | ${v.p50Ms} | ${v.p90Ms} | ${name === "bare" ? "" : `${v.addedP50Ms} (${v.addedP50Interval95Ms[0]} to ${v.addedP50Interval95Ms[1]})`} | ${name === "bare" ? "" : v.addedP50ByRoundMs.join(", ")} | ${v.cpuPerRequestMs} |`);
+    }
+  }
+  writeFileSync(resolve(dir, "observability.md"), `${lines.join("\n")}\n`);
+  console.log(lines.slice(4).join("\n"));
+}
