@@ -17,7 +17,8 @@
  *   The loads are set from the CPU at 60 requests/s; each run's service then uses the CPU per
  *   request measured at that run's rate before the runs (it falls with load as fixed costs
  *   amortise over larger batches), as a live service profile would give it.
- * Writes bench/reports/fidelity.{json,md}. Bounded: at most REQUESTS_PER_RUN requests a run.
+ * Writes bench/reports/fidelity.{json,md} and fidelity.svg (measured against predicted latency).
+ * Bounded: at most REQUESTS_PER_RUN requests a run.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -30,6 +31,7 @@ import { createRng, sampleArrivals } from "../src/planner/simulator";
 import { replayLatencies } from "../src/scheduler/replay";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop } from "./lib/open-loop";
+import { PALETTE, niceCeil, niceFloor, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
 const REQUESTS_PER_RUN = 1_500;
@@ -174,16 +176,42 @@ export async function main(): Promise<void> {
   writeReport(rows, calibration);
 }
 
+/**
+ * The report's figure: per percentile (p50, p95, p99), each run's measured latency against the
+ * planner's prediction, one series per case and arrival process, with y = x (points above it: the
+ * planner under-predicted). Both axes log, so the distance from y = x is the relative error.
+ */
+export function fidelityFigure(report: { rows: Row[] }): string {
+  const caseOf = (r: Row) => `${r.model} ${r.placement}, ${r.arrival}`;
+  const series = [...new Set(report.rows.map(caseOf))];
+  const predicted = report.rows.flatMap((r) => [r.predicted.p50, r.predicted.p99]);
+  return renderFigure({
+    title: `Live fidelity: measured against predicted latency (${report.rows.length} runs at loads ${[...new Set(report.rows.map((r) => r.load))].join(", ")})`,
+    xLabel: "predicted latency (ms, the planner's model; log)",
+    xLog: true,
+    xMinS: niceFloor(Math.min(...predicted)),
+    xMaxS: niceCeil(Math.max(...predicted)),
+    panels: (["p50", "p95", "p99"] as const).map((q) => ({
+      yLabel: `measured ${q} (ms, log)`,
+      yLog: true,
+      identityLine: "y = x (prediction exact)",
+      series: series.map((name, i) => ({ name, color: PALETTE[i % PALETTE.length]!, shape: "markers" as const, points: report.rows.filter((r) => caseOf(r) === name).map((r): [number, number] => [r.predicted[q], r.measured[q]]) })),
+    })),
+  });
+}
+
 function writeReport(rows: Row[], calibration: Record<string, unknown>): void {
   const abs = rows.map((r) => Math.abs(r.error.p95)).sort((a, b) => a - b);
   const summary = { runs: rows.length, p95MedianAbsError: round(abs[Math.floor((abs.length - 1) / 2)]! / 2 + abs[Math.ceil((abs.length - 1) / 2)]! / 2, 4), p95MaxAbsError: round(abs.at(-1)!, 4) };
   const dir = resolve(ROOT, "bench", "reports");
   const date = new Date().toISOString();
   writeFileSync(resolve(dir, "fidelity.json"), JSON.stringify({ date, summary, calibration, rows }, null, 2) + "\n");
+  writeFileSync(resolve(dir, "fidelity.svg"), fidelityFigure({ rows }));
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const lines = [`# Live fidelity: planner vs the running system (${date})`, "", "2 shared cores; edge under wrangler dev (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay.", ""];
   lines.push(`p95 error: median ${pct(summary.p95MedianAbsError)}, max ${pct(summary.p95MaxAbsError)} over ${summary.runs} runs.`, "");
   lines.push("Columns: the planner's prediction for the arrival process; the runtime's scheduler replayed offline on the same sampled arrivals with the modelled service times (no noise: its gap to the prediction is the sample's own variability); the live measurement.", "");
+  lines.push("![measured against predicted p50, p95 and p99 latency per run, with y = x](fidelity.svg)", "");
   lines.push("| model | placement | arrival | load | rate /s | ok/sent | predicted p50 / p95 / p99 ms | replayed p50 / p95 / p99 ms | measured p50 / p95 / p99 ms | p95 error | mean batch pred / meas |", "|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) lines.push(`| ${r.model} | ${r.placement} | ${r.arrival} | ${r.load} | ${r.ratePerS} | ${r.ok}/${r.sent} | ${r.predicted.p50} / ${r.predicted.p95} / ${r.predicted.p99} | ${r.replayed.p50} / ${r.replayed.p95} / ${r.replayed.p99} | ${r.measured.p50} / ${r.measured.p95} / ${r.measured.p99} | ${pct(r.error.p95)} | ${r.predicted.meanBatch} / ${r.measured.meanBatch} |`);
   lines.push("", "Calibration (light load, before the runs):", "", "```json", JSON.stringify(calibration, null, 2), "```");

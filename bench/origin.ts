@@ -9,7 +9,8 @@
  *   4. Encode/decode MB/s for FP32 tensors, JSON and the binary tensor extension (both sides).
  * Sections 1-3 run both hop forms: "binary" (the pool's default) and "json".
  *   5. Failover: three replicas, one killed with SIGKILL under load: lost and duplicated answers.
- * Writes bench/reports/origin.json and bench/reports/origin.md.
+ * Writes bench/reports/origin.json, bench/reports/origin.md and its figures: origin-hop.svg (sections
+ * 1-2) and origin-det.svg (section 3), time per batch and throughput against the batch size.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -27,6 +28,7 @@ import { parseInferRequest } from "../src/protocol/infer-request";
 import { inferResponseBody } from "../src/protocol/infer-response";
 import type { Tensor } from "../src/protocol/tensor";
 import { seededFloats } from "../test/fixtures/model-inputs";
+import { renderFigure, type Series } from "./lib/svg-plot";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SECRET = `bench-${Math.random().toString(36).slice(2)}-secret`;
@@ -252,6 +254,44 @@ function table(rows: Array<Record<string, unknown>>): string {
   return [`| ${keys.join(" | ")} |`, `| ${keys.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${keys.map((k) => String(r[k])).join(" | ")} |`)].join("\n");
 }
 
+type Row = Record<string, number | string>;
+/** Each hop form's colour; the metrics of one panel differ by dash. */
+const WIRE_COLORS: Record<string, string> = { binary: "#1f77b4", json: "#d62728" };
+const DASHES = [undefined, "6 3", "2 2"];
+
+/** Metrics against the batch size (log x, ticks at the sizes measured), one series per metric and hop form. */
+function byBatchFigure(title: string, rows: Row[], panels: Array<{ yLabel: string; metrics: Array<[key: string, label: string]> }>): string {
+  const batches = [...new Set(rows.map((r) => Number(r.batch)))].sort((a, b) => a - b);
+  const wires = [...new Set(rows.map((r) => String(r.wire)))];
+  return renderFigure({
+    title,
+    xLabel: "batch size (rows; log)",
+    xLog: true,
+    xMinS: batches[0]! / 1.25,
+    xMaxS: batches.at(-1)! * 1.25,
+    xTicks: batches,
+    panels: panels.map(({ yLabel, metrics }) => ({
+      yLabel,
+      yLog: true,
+      series: wires.flatMap((wire) => metrics.map(([key, label], m): Series => ({ name: `${label}, ${wire}`, color: WIRE_COLORS[wire] ?? "#777", dash: DASHES[m], shape: "points", points: rows.filter((r) => r.wire === wire).map((r) => [Number(r.batch), Number(r[key])]) }))),
+    })),
+  });
+}
+
+/** The report's figures by file name: silero-vad's time and overhead per batch (sections 1-2), ppocr-det's throughput and time per batch (section 3), binary against JSON hops. */
+export function originFigures(report: { overhead: Row[]; det: Row[] }): Record<"origin-hop.svg" | "origin-det.svg", string> {
+  return {
+    "origin-hop.svg": byBatchFigure("Origin: silero-vad time per batch against the batch size, binary and JSON hops (medians of 150)", report.overhead, [
+      { yLabel: "silero-vad ms per batch (log)", metrics: [["runMs", "whole run (runner)"], ["serverTotalMs", "origin server time"], ["sessionRunMs", "session.run"]] },
+      { yLabel: "overhead ms per batch (log)", metrics: [["hopOverheadMs", "hop (client codec, HTTP)"], ["serverDecodeMs", "origin tensor decode"], ["serverOverheadMs", "origin server overhead"]] },
+    ]),
+    "origin-det.svg": byBatchFigure("Origin: ppocr-det 320x320 throughput and time per batch against the batch size, binary and JSON hops (median of 3)", report.det, [
+      { yLabel: "ppocr-det rows/s (log)", metrics: [["endToEndRowsPerS", "end to end (runner)"], ["sessionRowsPerS", "session.run only"]] },
+      { yLabel: "ppocr-det ms per batch (log)", metrics: [["runMs", "whole run (runner)"], ["serverDecodeMs", "origin tensor decode"], ["sessionRunMs", "session.run"]] },
+    ]),
+  };
+}
+
 /** Runs the origin benchmark and writes its reports. */
 export async function main(): Promise<void> {
   const origin = await startOrigin(["--models", "ppocr-det,silero-vad"]);
@@ -276,6 +316,7 @@ export async function main(): Promise<void> {
   const dir = join(ROOT, "bench", "reports");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "origin.json"), JSON.stringify(report, null, 2) + "\n");
+  for (const [name, svg] of Object.entries(originFigures({ overhead: report.overhead, det: report.det }))) writeFileSync(join(dir, name), svg);
   const md = [
     "# Origin benchmark",
     "",
@@ -285,9 +326,13 @@ export async function main(): Promise<void> {
     "",
     "serverOverheadMs = origin server time - body read - session.run - tensor decode - tensor encode: the signature check (incl. SHA-256 of the body), routing, batching and queueing. serverReadMs is the time from the handler's start until the whole body arrived (it overlaps the client's send, so it is part of the hop). hopOverheadMs = runner's run() - origin server time (client tensor encode/decode + signing + HTTP); hopRoundTripMs is the HTTP part, clientCodecMs the client's encode/decode.",
     "",
+    "![silero-vad time and overhead per batch against the batch size, binary and JSON hops](origin-hop.svg)",
+    "",
     table(report.overhead),
     "",
     "## ppocr-det 320x320 throughput vs batch size (median of 3)",
+    "",
+    "![ppocr-det throughput and time per batch against the batch size, binary and JSON hops](origin-det.svg)",
     "",
     table(report.det),
     "",

@@ -8,7 +8,8 @@
  * - Overload: open-loop Poisson load at 3x that capacity: goodput (200s per second while sending)
  *   over capacity, admitted requests' latency against their deadline (maxLatencyMs), and how fast
  *   refusals are answered (server-side Server-Timing total, and at the client).
- * Writes bench/reports/scheduler.{json,md}. Bounded in requests and time.
+ * Writes bench/reports/scheduler.{json,md} and the batch-size distribution, scheduler.svg. Bounded in
+ * requests and time.
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -17,9 +18,11 @@ import { ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
+import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
 import { header, post } from "../src/cli/loopback-http";
 import { openLoop } from "./lib/open-loop";
+import { PALETTE, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
 const MODEL = "ppocr-cls";
@@ -130,11 +133,39 @@ export async function main(): Promise<void> {
   }
 }
 
-function writeReport(report: { date: string; machine: string; deadlineMs: number; bursts: Record<string, unknown[]>; capacity: { perS: number; meanBatch: number }; overload: Record<string, unknown>; [k: string]: unknown }): void {
+/** What the figure reads of each shard in the edge's /stats for the model. */
+type ShardStats = Pick<SchedulerStatsSnapshot, "batchRows" | "startedBySize" | "startedByWindow" | "startedIdle" | "startedByDeadline">;
+
+/**
+ * The report's figure: the batch-size distribution over the whole run (warm-up, bursts, capacity and
+ * overload; the batch sizes /stats keeps, the last 4096 per shard, all shards together): how many
+ * batches of each size ran, and how many requests (rows) were served in batches of that size.
+ */
+export function schedulerFigure(report: { model: string; stats: { model_stats: Array<{ shards: ShardStats[] }> } }): string {
+  const shards = report.stats.model_stats.flatMap((m) => m.shards);
+  const sizes = shards.flatMap((s) => s.batchRows);
+  const largest = Math.max(1, ...sizes);
+  const batchesOf = Array.from({ length: largest }, (_, i) => sizes.filter((rows) => rows === i + 1).length);
+  const started = (key: keyof Omit<ShardStats, "batchRows">) => shards.reduce((sum, s) => sum + s[key], 0);
+  return renderFigure({
+    title: `Scheduler, ${report.model}: ${sizes.length} batches over the run (started ${started("startedBySize")} full, ${started("startedByWindow")} at the window, ${started("startedIdle")} idle, ${started("startedByDeadline")} at a deadline)`,
+    xLabel: "batch size (rows)",
+    xMaxS: largest + 1,
+    xTicks: Array.from({ length: largest }, (_, i) => i + 1),
+    panels: [
+      { yLabel: "batches", series: [{ name: "batches", color: PALETTE[0]!, shape: "bars", points: batchesOf.map((n, i): [number, number] => [i + 1, n]) }] },
+      { yLabel: "requests (rows) served", series: [{ name: "rows in those batches", color: PALETTE[1]!, shape: "bars", points: batchesOf.map((n, i): [number, number] => [i + 1, n * (i + 1)]) }] },
+    ],
+  });
+}
+
+function writeReport(report: { date: string; machine: string; model: string; deadlineMs: number; bursts: Record<string, unknown[]>; capacity: { perS: number; meanBatch: number }; overload: Record<string, unknown>; stats: { model_stats: Array<{ shards: ShardStats[] }> } }): void {
   const dir = resolve(ROOT, "bench", "reports");
   writeFileSync(resolve(dir, "scheduler.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(resolve(dir, "scheduler.svg"), schedulerFigure(report));
   const o = report.overload as Record<string, number>;
   const lines = [`# Scheduler benchmark (${report.date})`, "", `${report.machine}. Model ${MODEL}, one-row requests; deadline ${report.deadlineMs} ms (maxLatencyMs).`, ""];
+  lines.push(`![batch-size distribution over the whole run: batches, and requests served, per batch size](scheduler.svg)`, "");
   lines.push(`## Burst of ${BURST} concurrent requests`, "", "| body | round | 200s | statuses | largest batch | last answer ms |", "|---|---|---|---|---|---|");
   for (const [kind, rounds] of Object.entries(report.bursts)) {
     (rounds as Array<{ ok: number; statuses: object; largestBatch: number; lastAnswerMs: number }>).forEach((b, i) => lines.push(`| ${kind} | ${i + 1} | ${b.ok}/${BURST} | ${JSON.stringify(b.statuses)} | ${b.largestBatch} | ${b.lastAnswerMs} |`));
