@@ -28,7 +28,7 @@ export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: Tr
 /** Admits a model route's request (/v2/models/{m}...) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
 const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
   const { apiKeys } = runtimeConfig(c.env);
-  if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.path.split("/")[3] ?? "", c.env.KEY_RATE_LIMITER));
+  if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.path.split("/")[3] ?? "", c.env.KEY_RATE_LIMITER, (task) => c.executionCtx.waitUntil(task)));
   await next();
 };
 

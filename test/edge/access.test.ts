@@ -68,6 +68,8 @@ describe("API keys", () => {
     expect(admitted).toBeGreaterThanOrEqual(600); // wrangler.toml: 600 per 60 s (a window may roll over once)
     expect(refused!.headers.get("retry-after")).toBe(String(RATE_LIMIT_PERIOD_S));
     expect(await refused!.json()).toEqual({ error: "rate limit of API key 'limited' exceeded" });
+    // Once over its limit, the key's requests wait for the binding's answer: refused, not admitted in the background.
+    expect((await send("/v2/models/silero-vad", { "x-api-key": LIMITED_KEY })).status).toBe(429);
     expect((await send("/v2/models/silero-vad", { "x-api-key": ALL_KEY })).status).toBe(200);
   }, 120_000);
 });
