@@ -4,10 +4,12 @@
  * loopback, the same code with different vars:
  *
  * - bare: METRICS=false, no API_KEYS;
- * - metrics + keys: METRICS=true and API_KEYS with 8 keys (each request presents one, in turn, so
- *   that none reaches the simulated per-key rate limit): the key's hash, the constant-time compare
- *   over every entry and the KEY_RATE_LIMITER call, then the request's metrics and its Analytics
- *   Engine data point;
+ * - metrics: METRICS=true (the request's metrics and its Analytics Engine data point);
+ * - keys: API_KEYS with 8 keys (each request presents one, in turn): the key's hash and the
+ *   constant-time compare over every entry, without the rate-limiting binding (see
+ *   `withoutRateLimiter`);
+ * - metrics + keys: both (the issue's target), without the binding;
+ * - metrics + keys + limiter (simulated): with wrangler dev's simulation of the binding;
  * - + request logs: the same with LOG_REQUESTS=true (the JSON line per request).
  *
  * One request is in flight at a time, and the three edges take turns request by request (the order
@@ -18,7 +20,7 @@
  * Writes bench/reports/observability.{json,md}.
  */
 import { randomBytes } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
@@ -47,6 +49,8 @@ interface Variant {
   vars: Record<string, string>;
   /** Headers each request carries (its API key, by request number). */
   headers(i: number): Record<string, string>;
+  /** A wrangler configuration other than the checkout's. */
+  config?: string;
 }
 
 export interface ObservabilityOptions {
@@ -79,6 +83,19 @@ const edgeCpuMs = (edge: Started) =>
     .filter((p) => /workerd|wrangler/.test(p.command))
     .reduce((sum, p) => sum + cpuMs(p.pid), 0);
 
+/**
+ * This checkout's wrangler.toml without the KEY_RATE_LIMITER binding (keys are then checked without
+ * a rate limit): under `wrangler dev` the binding is simulated by a Durable Object and a SQL query
+ * on workerd's one thread, where on Cloudflare it is a call to a service beside the isolate.
+ */
+function withoutRateLimiter(): string {
+  const text = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/\[\[ratelimits\]\][^[]*/, "");
+  if (text.includes("KEY_RATE_LIMITER")) throw new Error("wrangler.toml: cannot remove the [[ratelimits]] block");
+  const path = join(ROOT, "wrangler.bench-no-limiter.toml");
+  writeFileSync(path, text);
+  return path;
+}
+
 async function send(edge: Started, model: Model, headers: Record<string, string>): Promise<number> {
   const startedAt = performance.now();
   const response = await fetch(`${edge.url}/v2/models/${model}/infer`, { method: "POST", body: bodies[model].body, headers: { ...bodies[model].headers, ...headers } });
@@ -92,15 +109,19 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
   const apiKeys = JSON.stringify(await Promise.all(keys.map(async ({ name, key }) => ({ name, sha256: await keyHash(key), models: ["*"] }))));
   const keyHeader = (i: number) => ({ authorization: `Bearer ${keys[i % KEYS]!.key}` });
   const base = { CONTROL_MODE: "static", LOG_REQUESTS: "false" };
+  const noLimiter = withoutRateLimiter();
   const variants: Variant[] = [
     { name: "bare", vars: { ...base, METRICS: "false" }, headers: () => ({}) },
-    { name: "metrics + keys", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
+    { name: "metrics", vars: { ...base, METRICS: "true" }, headers: () => ({}) },
+    { name: "keys", vars: { ...base, METRICS: "false", API_KEYS: apiKeys }, headers: keyHeader, config: noLimiter },
+    { name: "metrics + keys", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader, config: noLimiter },
+    { name: "metrics + keys + limiter (simulated)", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
     { name: "+ request logs", vars: { ...base, METRICS: "true", API_KEYS: apiKeys, LOG_REQUESTS: "true" }, headers: keyHeader },
   ];
   const ports = await Promise.all(variants.map(() => freePort()));
   const edges: Started[] = [];
   try {
-    for (const [i, variant] of variants.entries()) edges.push(await startEdge({ port: ports[i]!, vars: variant.vars }));
+    for (const [i, variant] of variants.entries()) edges.push(await startEdge({ port: ports[i]!, vars: variant.vars, ...(variant.config && { config: variant.config }) }));
     const report: Record<string, unknown> = { date: new Date().toISOString(), requestsPerRound: requests, rounds: ROUNDS, keys: KEYS, targetMs: TARGET_MS, models: {} };
     for (const model of MODELS) {
       const progress = startProgress(`observability ${model}`, ROUNDS + 1);
@@ -143,6 +164,7 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
   } finally {
     await Promise.all(edges.map((edge) => edge.stop(2_000)));
     for (const port of ports) rmSync(join(ROOT, ".wrangler", `state-${port}`), { recursive: true, force: true });
+    rmSync(noLimiter, { force: true });
   }
 }
 
