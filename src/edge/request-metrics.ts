@@ -44,7 +44,8 @@ class ModelRecords {
     this.hasRecords = false;
     this.lastFlushAtMs = Date.now();
     this.isFlushing = true;
-    const families = mergeFamilies(this.undelivered, await taken.families());
+    const recorded = await taken.families();
+    const families = this.undelivered.length ? mergeFamilies(this.undelivered, recorded) : recorded;
     this.undelivered = [];
     try {
       await controllerOf(env, this.model).addMetrics(families);

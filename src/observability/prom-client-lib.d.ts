@@ -18,7 +18,3 @@ declare module "prom-client/lib/histogram" {
   import { Histogram } from "prom-client";
   export = Histogram;
 }
-declare module "prom-client/lib/metricAggregators" {
-  /** Aggregators by name; each merges same-named metric families (values grouped by series and labels). */
-  export const aggregators: Record<"sum" | "first" | "min" | "max" | "average", (families: unknown[]) => unknown>;
-}
