@@ -118,10 +118,17 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
     { name: "metrics + keys + limiter (simulated)", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
     { name: "+ request logs", vars: { ...base, METRICS: "true", API_KEYS: apiKeys, LOG_REQUESTS: "true" }, headers: keyHeader },
   ];
-  const ports = await Promise.all(variants.map(() => freePort()));
+  const ports: number[] = [];
   const edges: Started[] = [];
   try {
-    for (const [i, variant] of variants.entries()) edges.push(await startEdge({ port: ports[i]!, vars: variant.vars, ...(variant.config && { config: variant.config }) }));
+    for (const variant of variants) {
+      // Each edge's port is picked just before it starts (the edges already running hold theirs),
+      // and must differ from the others' (a port freePort just closed may be handed out again).
+      let port = await freePort();
+      while (ports.includes(port)) port = await freePort();
+      ports.push(port);
+      edges.push(await startEdge({ port, vars: variant.vars, ...(variant.config && { config: variant.config }) }));
+    }
     const report: Record<string, unknown> = { date: new Date().toISOString(), requestsPerRound: requests, rounds: ROUNDS, keys: KEYS, targetMs: TARGET_MS, models: {} };
     for (const model of MODELS) {
       const progress = startProgress(`observability ${model}`, ROUNDS + 1);
