@@ -45,7 +45,9 @@ export async function startStack({ replicas, maxReplicas = Math.max(replicas, 4)
   const edge = await startEdge({
     port,
     // On one machine every buffer shard shares workerd's one thread: more shards add no capacity.
-    vars: { CONTROL_MAX_SHARDS: "1", ...vars, ORIGIN_URLS: "", POOL_MIN_REPLICAS: String(replicas), POOL_MAX_REPLICAS: String(maxReplicas) },
+    // wrangler runs at log level warn, which would not show the request log lines: they are not
+    // written (under wrangler dev each costs the request 2 ms or more: bench/reports/observability.md).
+    vars: { CONTROL_MAX_SHARDS: "1", LOG_REQUESTS: "false", ...vars, ORIGIN_URLS: "", POOL_MIN_REPLICAS: String(replicas), POOL_MAX_REPLICAS: String(maxReplicas) },
     stdio,
   });
   const scaler = new LocalScaler({ kind: "local", minReplicas: replicas, maxReplicas, basePort: originPort, secret, edgeUrl: edge.url, ...(originArgs && { originArgs }) }, { stdio, log: stdio === "inherit" ? undefined : () => undefined });
