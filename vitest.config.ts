@@ -30,6 +30,8 @@ export default defineConfig({
       workersProject("workers-buffer", ["test/edge/buffer/**/*.test.ts"], [], {
         // A long window: batches leave only by size, so size release, deadlines, queue bounds and aborts are deterministic.
         "silero-vad": { slo: { ms: 10_000 }, batching: { maxBatch: 8, windowMs: 5_000, maxQueueRows: 16, shards: 1, maxRowsPerRequest: 8, adaptiveWindow: false } },
+        // Size classes (test/edge/buffer/size-classes.test.ts): three rendered lines of class 384 leave together by size.
+        "ppocr-rec": { slo: { ms: 10_000 }, batching: { maxBatch: 3, windowMs: 300, maxQueueRows: 16, shards: 1, maxRowsPerRequest: 3, adaptiveWindow: false, sizeClasses: { widths: [128, 256, 384, 1280] } } },
       }),
       { test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"], testTimeout: 60_000 } },
     ],

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <suite> [options]`: runs one benchmark suite (edge, origin, scheduler, fidelity, closed-loop, deploy, observability, memory, soak, planner) or all of them.
+ * `npm run bench -- <suite> [options]`: runs one benchmark suite (edge, origin, scheduler, fidelity, closed-loop, deploy, observability, memory, soak, size-classes, streams, planner) or all of them.
  * Each writes its report to bench/reports/<suite>.{json,md}. `npm run bench -- --help` lists the
  * suites and `npm run bench -- <suite> --help` a suite's options with their defaults; a usage error
  * (unknown suite or option, bad value) exits with code 2 (src/cli/command.ts). A suite's module is
@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { type Command, cliProgram, InvalidArgumentError, integerIn, listOf, numberWhere, uniformErrors } from "../src/cli/command";
 import type { ClosedLoopOptions, Policy, Workload } from "./closed-loop";
 import type { SoakOptions } from "./soak";
+import type { StreamsOptions } from "./streams";
 
 const program = cliProgram("bench", "Runs a benchmark suite and writes its report to bench/reports/; without a suite, all of them in turn, each with its defaults.")
   .usage("<suite> [options]")
@@ -43,6 +44,8 @@ function gitRevision(value: string): string {
 const MEMORY_MODELS = ["ppocr-cls", "ppocr-rec", "silero-vad", "ppocr-det"];
 const POLICIES = ["static-mean", "static-peak", "reactive", "closed-loop"] satisfies Policy[];
 const WORKLOADS = ["trace", "step"] satisfies Workload[];
+/** The streams benchmark's pacings (bench/streams.ts PACINGS). */
+const STREAM_PACINGS = ["closed", "paced"];
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
 suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean }) =>
@@ -87,6 +90,16 @@ suite("soak", "mixed valid and invalid traffic against `npm start`'s stack for t
     if (options.warmUpS !== undefined && options.warmUpS >= options.durationS) command.error("error: --warm-up-s must be less than --duration-s");
     if (options.maxOrigins < options.origins) command.error("error: --max-origins must be at least --origins");
   });
+
+suite("size-classes", "size classes for ppocr-rec (MBS) on a width mix of rendered text lines: padding waste, changed readings, and the highest rate at SLO for exact-width buffers, one pad-to-max buffer and planned classes, real on the edge and simulated under an assumed GPU profile (about 12 minutes)", async (options: { quick: boolean; reuseReal: boolean }) => (await import("./size-classes")).main(options))
+  .option("--quick", "fewer lines, widths and rates, short steps (a smoke run)", false)
+  .option("--reuse-real", "take the real edge measurements and sweeps from the last bench/reports/size-classes.json; recompute the rest", false);
+
+suite("streams", "streaming VAD over WebSockets (cellular batching) against stateless calls carrying state: concurrent streams closed-loop and paced at real time; chunks/s, chunk latency p50/p99, step sizes, CPU per chunk, the planner's step model (about 2 x 20 s per stream count and pacing)", async (options: StreamsOptions) => (await import("./streams")).main(options))
+  .option("--streams <list>", "comma-separated concurrent stream counts", (value: string) => value.split(",").map((n) => integerIn(1, 5000)(n.trim())), [100, 1000])
+  .option("--duration-s <s>", "seconds of each run (streams, then stateless)", seconds(600), 20)
+  .option("--pacings <list>", `comma-separated pacings (${STREAM_PACINGS.join(", ")}) (default: both)`, listOf("pacing", STREAM_PACINGS), [...STREAM_PACINGS])
+  .option("--render", "rewrite streams.md from streams.json instead of running", false);
 
 suite("planner", "the planner's latency model against a simulator (planner-accuracy) and the optimizer's search time (planner-speed)", async (options: { quick: boolean; render: boolean }) => {
   const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);

@@ -2,10 +2,10 @@
  * The origin's batching for one model: a thin adapter over the shared scheduler (src/scheduler/),
  * the same lazy formation, per-request deadlines and admission control as the edge buffer, with
  * onnxruntime-node as the server (one session run at a time) and tensor concat/split from
- * src/batching. Every submitted request settles exactly once; failures reject with an
+ * src/batching (size classes padded and cropped as at the edge). Every submitted request settles exactly once; failures reject with an
  * InferenceError (503 with Retry-After when refused or late).
  */
-import { concatBatch, splitBatch } from "../src/batching/tensor-batch";
+import { concatBatch, ownWidthsOf, splitBatch } from "../src/batching/tensor-batch";
 import type { ModelManifest } from "../src/models/manifest";
 import type { InferRequest } from "../src/protocol/infer-request";
 import type { Tensor } from "../src/protocol/tensor";
@@ -51,7 +51,12 @@ export class ModelBatcher {
       now,
       // Requests that arrive in the same turn of the event loop join one batch.
       defer: (run) => setImmediate(run),
-      execute: async (inputs, batch) => ({ results: splitBatch(manifest.outputs, await session.run(concatBatch(manifest.inputs, inputs)), batch.jobs.map((j) => j.rows)) }),
+      execute: async (inputs, batch) => {
+        // Size classes: requests of one class are padded to its width and their outputs cropped back.
+        const { sizeClasses } = manifest.batching;
+        const crop = sizeClasses && { sizeClasses, widths: ownWidthsOf(manifest.inputs, inputs, sizeClasses) };
+        return { results: splitBatch(manifest.outputs, await session.run(concatBatch(manifest.inputs, inputs, sizeClasses)), batch.jobs.map((j) => j.rows), crop) };
+      },
     });
   }
 

@@ -21,6 +21,7 @@ import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 import { metricsRoutes } from "./routes/metrics";
+import { streamRoutes } from "./routes/stream";
 
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
 export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; rejection?: RejectionReason; apiKey?: string } };
@@ -62,6 +63,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   })
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
+  .route("/", streamRoutes)
   .route("/", controlRoutes)
   .route("/", docsRoutes)
   .route("/", metricsRoutes)

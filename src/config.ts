@@ -19,7 +19,20 @@ const overridesSchema = z.record(
       slo: z.object({ percentile: z.number(), ms: z.number() }).partial().strict().optional(),
       maxLatencyMs: z.number().optional(),
       pinned: z.array(z.string()).optional(),
-      batching: z.object({ maxBatch: z.number(), windowMs: z.number(), maxQueueRows: z.number(), shards: z.number(), maxRowsPerRequest: z.number(), adaptiveWindow: z.boolean() }).partial().strict().optional(),
+      batching: z
+        .object({
+          maxBatch: z.number(),
+          windowMs: z.number(),
+          maxQueueRows: z.number(),
+          shards: z.number(),
+          maxRowsPerRequest: z.number(),
+          adaptiveWindow: z.boolean(),
+          // Merged into the manifest's size classes: e.g. {"widths": [...]} sets the class widths (bench size-classes).
+          sizeClasses: z.object({ input: z.string(), axis: z.number(), widths: z.array(z.number()), padValue: z.number(), outputs: z.record(z.string(), z.unknown()) }).partial().strict(),
+        })
+        .partial()
+        .strict()
+        .optional(),
     })
     .strict(),
 );
@@ -181,7 +194,8 @@ export function hasOriginPool(config: RuntimeConfig): boolean {
 }
 
 function applyOverride(manifest: ModelManifest, o: z.infer<typeof overridesSchema>[string]): ModelManifest {
-  const merged = { ...manifest, placement: o.placement ?? manifest.placement, maxLatencyMs: o.maxLatencyMs ?? manifest.maxLatencyMs, pinned: o.pinned ?? manifest.pinned, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching } };
+  const sizeClasses = o.batching?.sizeClasses && { ...manifest.batching.sizeClasses, ...o.batching.sizeClasses };
+  const merged = { ...manifest, placement: o.placement ?? manifest.placement, maxLatencyMs: o.maxLatencyMs ?? manifest.maxLatencyMs, pinned: o.pinned ?? manifest.pinned, slo: { ...manifest.slo, ...o.slo }, batching: { ...manifest.batching, ...o.batching, ...(sizeClasses && { sizeClasses }) } };
   const result = manifestSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(describeIssues(`MODEL_OVERRIDES.${manifest.name}`, result.error));
   return result.data;

@@ -11,6 +11,7 @@ import { runtimeConfig } from "./config";
 export { BatchBuffer } from "./buffer/batch-buffer";
 export { ModelController } from "./control/model-controller";
 export { OriginRegistry } from "./control/origin-registry";
+export { StreamBuffer } from "./stream/stream-buffer";
 
 runtimeConfig(env as Env);
 

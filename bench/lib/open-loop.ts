@@ -46,6 +46,8 @@ export interface LoadOptions {
   ratePerS: number;
   /** Send times (ms from the start, increasing) to use instead of Poisson arrivals at ratePerS. */
   arrivalsMs?: ArrayLike<number>;
+  /** Request i's body and headers instead of `body` and `headers` (e.g. a mix of request sizes). */
+  bodyAt?: (i: number) => { body: string | Uint8Array<ArrayBuffer>; headers: Record<string, string> };
   /** Most requests sent. */
   count: number;
   /** Hard stop for sending and waiting, ms. */
@@ -54,7 +56,7 @@ export interface LoadOptions {
 }
 
 /** Sends `count` POSTs at Poisson arrivals of `ratePerS`, and collects latencies and headers. */
-export async function openLoop({ url, body, headers = { "content-type": "application/json" }, ratePerS, arrivalsMs, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
+export async function openLoop({ url, body, headers = { "content-type": "application/json" }, bodyAt, ratePerS, arrivalsMs, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
   const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
@@ -68,7 +70,8 @@ export async function openLoop({ url, body, headers = { "content-type": "applica
     if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
     const scheduledMs = startMs + nextAtMs;
     result.sent++;
-    inFlight.push(send(url, body, headers, scheduledMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
+    const request = bodyAt?.(i) ?? { body, headers };
+    inFlight.push(send(url, request.body, request.headers, scheduledMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;

@@ -5,7 +5,7 @@
  * `BatchBuffer` Durable Object (one per model and shard) hosts it; the Worker's "direct" path
  * (direct.ts) shares its telemetry reports (ControllerReports).
  */
-import { concatBatch, splitBatch } from "../batching/tensor-batch";
+import { concatBatch, ownWidthsOf, splitBatch } from "../batching/tensor-batch";
 import { runtimeConfig, type RuntimeConfig } from "../config";
 import { controllerOf } from "../control/model-controller";
 import { knownPlan, learnPlan, poolMembers } from "../control/plan-cache";
@@ -191,8 +191,11 @@ export class ModelServer {
     this.loopFor(catalogEntry, manifest, this.serversOf(catalogEntry));
     const runner = runnerFor({ ...catalogEntry, manifest }, config);
     await runner.warm?.();
-    const batch = concatBatch(manifest.inputs, [inputs ?? warmUpInputs(manifest)]);
-    return splitBatch(manifest.outputs, (await runner.run(batch, this.host.now() + maxLatencyMsOf(manifest))).outputs, [1])[0]!;
+    const requests = [inputs ?? warmUpInputs(manifest)];
+    const { sizeClasses } = manifest.batching;
+    const batch = concatBatch(manifest.inputs, requests, sizeClasses);
+    const crop = sizeClasses && { sizeClasses, widths: ownWidthsOf(manifest.inputs, requests, sizeClasses) };
+    return splitBatch(manifest.outputs, (await runner.run(batch, this.host.now() + maxLatencyMsOf(manifest))).outputs, [1], crop)[0]!;
   }
 
   /** Starts whatever is due (an alarm's backstop). */
@@ -246,12 +249,15 @@ export class ModelServer {
     return this.loop;
   }
 
-  /** Concatenates the jobs' inputs, runs the batch on the model's runner, and splits the outputs. */
+  /** Concatenates the jobs' inputs (padded to their size class), runs the batch on the model's runner, and splits (and crops) the outputs. */
   private async execute(jobs: BufferJob[], rowsOf: number[]): Promise<Executed<JobResult>> {
     const config = runtimeConfig(this.host.env);
     const catalogEntry = config.models.get(this.model)!;
     const entry = { ...catalogEntry, manifest: this.manifestOf(catalogEntry) };
-    const inputs = concatBatch(entry.manifest.inputs, jobs.map((j) => j.inputs));
+    const { sizeClasses } = entry.manifest.batching;
+    const requests = jobs.map((j) => j.inputs);
+    const inputs = concatBatch(entry.manifest.inputs, requests, sizeClasses);
+    const crop = sizeClasses && { sizeClasses, widths: ownWidthsOf(entry.manifest.inputs, requests, sizeClasses) };
     if (entry.manifest.placement === "origin") await this.refreshPool(config);
     const startMs = this.host.now();
     // The batch may run until its last request's deadline; each request still fails at its own. It is
@@ -259,7 +265,7 @@ export class ModelServer {
     const trace = formatTraceparent(childSpan(traceOf(jobs[0]!.traceparent)));
     const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)), trace);
     this.telemetry.ran(rowsOf.reduce((sum, rows) => sum + rows, 0), result.serviceMs ?? this.host.now() - startMs);
-    const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf);
+    const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf, crop);
     const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
     return { results, ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
   }

@@ -15,6 +15,7 @@
 import type { Placement, ModelManifest } from "../models/manifest";
 import { isBuffered, runtimeOf } from "../models/manifest";
 import type { ModelFootprint } from "../models/profile";
+import { classWidthOf } from "../batching/size-classes";
 import { tooLarge } from "../protocol/errors";
 import { binaryDataSize } from "../protocol/oip-binary";
 import type { BodyPeek } from "../protocol/read-body";
@@ -82,7 +83,7 @@ export function inputSizesOfHeader(headerBytes: Uint8Array, manifest: Pick<Model
 }
 
 /** A look at a binary request's JSON header (its length in `headerLengthValue`) that refuses it with 413 before its tensor bytes are read; undefined when there is nothing to check. */
-export function headerLimitsPeek(footprint: ModelFootprint | undefined, placement: Placement, manifest: Pick<ModelManifest, "name" | "inputs">, headerLengthValue: string | undefined): BodyPeek | undefined {
+export function headerLimitsPeek(footprint: ModelFootprint | undefined, placement: Placement, manifest: LimitsManifest, headerLengthValue: string | undefined): BodyPeek | undefined {
   if (!footprint || !/^\d{1,15}$/.test(headerLengthValue ?? "")) return undefined;
   return {
     bytes: Number(headerLengthValue),
@@ -93,13 +94,21 @@ export function headerLimitsPeek(footprint: ModelFootprint | undefined, placemen
   };
 }
 
-/** Input elements of one row of `inputs`: the batched inputs' elements divided by their rows. */
-export function rowElementsOf(manifest: Pick<ModelManifest, "inputs">, inputs: InputSize[], rows: number): number {
+/** What the limits read of a manifest: its name, inputs and, when it has them, its size classes. */
+type LimitsManifest = Pick<ModelManifest, "name" | "inputs"> & { batching?: Pick<ModelManifest["batching"], "sizeClasses"> };
+
+/**
+ * Input elements of one row of `inputs`: the batched inputs' elements divided by their rows; the
+ * size-class input counts at its class width (its batch is padded to it).
+ */
+export function rowElementsOf(manifest: Omit<LimitsManifest, "name">, inputs: InputSize[], rows: number): number {
+  const sizeClasses = manifest.batching?.sizeClasses;
   let elements = 0;
   for (const t of inputs) {
     const spec = manifest.inputs.find((s) => s.name === t.name);
     if (spec?.batchAxis === null || spec === undefined) continue;
-    elements += t.shape.reduce((a, b) => a * b, 1) / Math.max(1, rows);
+    const classAxis = sizeClasses?.input === t.name ? sizeClasses.axis : -1;
+    elements += t.shape.reduce((a, b, axis) => a * (axis === classAxis ? classWidthOf(sizeClasses!, b) : b), 1) / Math.max(1, rows);
   }
   return elements;
 }
@@ -131,7 +140,7 @@ export function batchRowsThatFit(footprint: ModelFootprint, rowElements: number)
  * limit and the rows that fit at the request's shape. Returns the most rows a batch at this shape
  * may hold (memory), or undefined when there is no bound (no footprint, or the origin runs it).
  */
-export function checkPlatformLimits(footprint: ModelFootprint | undefined, placement: Placement, manifest: Pick<ModelManifest, "name" | "inputs">, inputs: InputSize[], rows: number): number | undefined {
+export function checkPlatformLimits(footprint: ModelFootprint | undefined, placement: Placement, manifest: LimitsManifest, inputs: InputSize[], rows: number): number | undefined {
   if (!footprint) return undefined;
   let inputBytes = 0;
   for (const t of inputs) inputBytes += t.byteLength;

@@ -60,6 +60,33 @@ const tensorSpec = z
 /** A manifest's description of one input or output tensor. */
 export type TensorSpec = z.infer<typeof tensorSpec>;
 
+/**
+ * Size classes (MBS, multi-buffer serving) on one variable axis of one input: requests whose sizes
+ * on that axis differ share a batch when they fall in the same class; each is padded to its class's
+ * width, and each output named in `outputs` is cropped back to the request's own steps.
+ */
+const sizeClassesSpec = z
+  .object({
+    /** The input whose axis varies (ppocr-rec: "x"). */
+    input: z.string().min(1),
+    /** The axis of that input the classes are on (ppocr-rec: 3, the text line's width); not its batch axis. */
+    axis: z.number().int().nonnegative(),
+    /**
+     * Class widths along `axis`, in elements, ascending; a request of width w joins the smallest class
+     * >= w and is padded to it. The last must be the input's maxShape on the axis, so every valid
+     * request has a class. Absent: every width is its own class (no padding; requests of one width batch together).
+     */
+    widths: z.array(z.number().int().positive()).min(1).optional(),
+    /** Value the padding is filled with (PP-OCR pads normalised images with 0). */
+    padValue: z.number().default(0),
+    /** Outputs whose `axis` follows the input's: a request's own steps are its width / `stride`; the rest is cropped off. */
+    outputs: z.record(z.string(), z.object({ axis: z.number().int().nonnegative(), stride: z.number().int().positive() }).strict()).default({}),
+  })
+  .strict();
+
+/** A model's size classes (see sizeClassesSpec). */
+export type SizeClasses = z.infer<typeof sizeClassesSpec>;
+
 /** Schema of a manifest's `batching` (its fields also bound plans and pins). */
 export const batchingSpec = z
   .object({
@@ -75,6 +102,8 @@ export const batchingSpec = z
     maxRowsPerRequest: z.number().int().min(1),
     /** Skip the window when the recent arrival rate predicts no company within it (src/scheduler/adaptive-window.ts). */
     adaptiveWindow: z.boolean().default(true),
+    /** Size classes on a variable input axis (src/batching/size-classes.ts); absent: requests batch only with equal shapes. */
+    sizeClasses: sizeClassesSpec.optional(),
   })
   .strict();
 
@@ -142,7 +171,29 @@ export const manifestSchema = z
     if (!m.inputs.some((t) => t.batchAxis !== null)) {
       ctx.addIssue({ code: "custom", path: ["inputs"], message: "at least one input needs a batch axis" });
     }
+    if (m.batching.sizeClasses) checkSizeClasses(m.batching.sizeClasses, m.inputs, m.outputs, (path, message) => ctx.addIssue({ code: "custom", path: ["batching", "sizeClasses", ...path], message }));
   });
+
+/** The rules that tie size classes to the model's tensors: a dynamic, bounded, non-batch axis; widths that end at its bound; outputs whose crop is exact. */
+function checkSizeClasses(classes: SizeClasses, inputs: TensorSpec[], outputs: TensorSpec[], issue: (path: (string | number)[], message: string) => void): void {
+  const spec = inputs.find((t) => t.name === classes.input);
+  if (!spec || spec.batchAxis === null) return issue(["input"], "must name a batched input");
+  if (classes.axis >= spec.shape.length || spec.shape[classes.axis] !== -1 || classes.axis === spec.batchAxis) return issue(["axis"], "must be a dynamic (-1) dimension of the input other than its batch axis");
+  const maxWidth = spec.maxShape?.[classes.axis];
+  const multiple = spec.shapeMultipleOf?.[classes.axis] ?? 1;
+  const widths = classes.widths;
+  if (widths) {
+    if (widths.some((w, i) => i > 0 && w <= widths[i - 1]!)) issue(["widths"], "must be strictly ascending");
+    if (widths.at(-1) !== maxWidth) issue(["widths"], `must end at the input's maxShape on axis ${classes.axis} (${maxWidth}), so every request has a class`);
+    if (widths.some((w) => w % multiple !== 0)) issue(["widths"], `must be multiples of the input's shapeMultipleOf on axis ${classes.axis} (${multiple})`);
+  }
+  for (const [name, crop] of Object.entries(classes.outputs)) {
+    const out = outputs.find((t) => t.name === name);
+    if (!out || out.batchAxis === null) issue(["outputs", name], "must name a batched output");
+    else if (crop.axis >= out.shape.length || out.shape[crop.axis] !== -1 || crop.axis === out.batchAxis) issue(["outputs", name, "axis"], "must be a dynamic (-1) dimension of the output other than its batch axis");
+    else if (multiple % crop.stride !== 0) issue(["outputs", name, "stride"], `must divide the input's shapeMultipleOf on axis ${classes.axis} (${multiple}), so a request's own steps are a whole number`);
+  }
+}
 
 /** A validated model manifest. */
 export type ModelManifest = z.infer<typeof manifestSchema>;

@@ -7,7 +7,8 @@
  * is a 400/413 InferenceError naming the offending tensor.
  */
 import { z } from "zod";
-import type { ModelManifest, ModelVariant, TensorSpec } from "../models/manifest";
+import { classWidthOf } from "../batching/size-classes";
+import type { ModelManifest, ModelVariant, SizeClasses, TensorSpec } from "../models/manifest";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
 import { allocateTensorData, writeJsonValue } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
@@ -40,7 +41,7 @@ export interface InferRequest {
   outputs: string[];
   /** Rows this request adds to a batch (shape[batchAxis] of its batched inputs). */
   rows: number;
-  /** Requests with the same key have the same non-batch dims and shared values, so they concatenate. */
+  /** Requests with the same key have the same non-batch dims (or size class) and shared values, so they concatenate. */
   batchKey: string;
   /** Client's own deadline budget (parameters.timeout_ms), if it gave one. */
   timeoutMs?: number;
@@ -92,7 +93,7 @@ export function parseInferRequest(body: unknown, manifest: ModelManifest, payloa
     inputs,
     outputs: selectOutputs(manifest, request.outputs),
     rows,
-    batchKey: batchKeyOf(manifest.inputs, inputs),
+    batchKey: batchKeyOf(manifest.inputs, inputs, manifest.batching.sizeClasses),
     ...timeoutOf(request.parameters),
     wantsBinaryOutputs: wantsBinaryOutputs(request),
   };
@@ -223,13 +224,17 @@ function checkVariant(manifest: ModelManifest, inputs: Tensor[]): void {
   throw badRequest(`model '${manifest.name}' takes ${described.join(", or ")}`);
 }
 
-/** Shape of every non-batch dim, plus the values of shared (unbatched) inputs. */
-function batchKeyOf(specs: TensorSpec[], inputs: Tensor[]): string {
+/**
+ * Shape of every non-batch dim, plus the values of shared (unbatched) inputs; on the size-class
+ * axis, the request's class width instead of its own (requests of one class pad to it and meet).
+ */
+function batchKeyOf(specs: TensorSpec[], inputs: Tensor[], sizeClasses?: SizeClasses): string {
   return specs
     .map((spec, i) => {
       const t = inputs[i]!;
       if (spec.batchAxis === null) return `${spec.name}=${Array.from(t.data as ArrayLike<number | bigint>, String).join(",")}`;
-      return `${spec.name}:${t.shape.map((d, axis) => (axis === spec.batchAxis ? "*" : d)).join("x")}`;
+      const classAxis = sizeClasses?.input === spec.name ? sizeClasses.axis : -1;
+      return `${spec.name}:${t.shape.map((d, axis) => (axis === spec.batchAxis ? "*" : axis === classAxis ? classWidthOf(sizeClasses!, d) : d)).join("x")}`;
     })
     .join(";");
 }

@@ -80,6 +80,7 @@ function extensionPaths(): Record<string, PathItem> {
   const signed = { security: [{ hopSignature: [] }], responses: { "401": error("Missing, stale, replayed or wrong hop signature.") } };
   return {
     "/v2/models/{MODEL_NAME}/stats": { parameters: [modelParam], ...get("Statistics", "Per buffer shard: counters (admitted, batches, rows, refusals, expiries), queue, recent batch sizes and window errors, the learnt service line; `direct`: this isolate's own.", ref("stats_response")) },
+    ...streamPaths(),
     "/v2/models/{MODEL_NAME}/plan": { parameters: [modelParam], ...get("Live plan", "The controller's published plan (placement, maxBatch, windowMs, shards, poolSize) with its version, pins, prediction, measurements and recent decisions.", ref("plan_response")) },
     "/v2/models/{MODEL_NAME}/plan/pins": {
       parameters: [modelParam],
@@ -105,6 +106,36 @@ function extensionPaths(): Record<string, PathItem> {
     "/docs": { get: { summary: "This document, rendered", responses: { "200": { description: "An HTML page (Swagger UI).", content: { "text/html": { schema: { type: "string" } } } } } } },
     "/metrics": { get: { summary: "Prometheus metrics", description: "The edge's metrics in the Prometheus text format (docs/observability.md): per model, inference requests by status, request, queue and compute duration and batch-size histograms, rejections by reason, queued rows, the SLO and the live plan, summed over every isolate and buffer shard since the deployment began. With `Accept: application/json`, the same families as prom-client's JSON: `{atMs, metrics}`.", responses: { "200": { description: "The exposition text (or JSON).", content: { "text/plain": { schema: { type: "string" } }, "application/json": { schema: { type: "object", properties: { atMs: { type: "number" }, metrics: { type: "array", items: { type: "object" } } } } } } } } } },
     "/dashboard": { get: { summary: "Live dashboard", description: "A page that polls GET /metrics and draws, per model, request rate, latency quantiles against the SLO, batch sizes, queued rows, rejections and the plan (docs/dashboard.md). Its files are /dashboard/dashboard.js, /dashboard/dashboard.css and /dashboard/uPlot.min.css.", responses: { "200": { description: "An HTML page.", content: { "text/html": { schema: { type: "string" } } } } } } },
+  };
+}
+
+/** Streams (docs/streaming.md): the WebSocket upgrade, versioned and not, and their statistics. */
+function streamPaths(): Record<string, PathItem> {
+  const open = (parameters: Array<{ name: string }>) => ({
+    parameters,
+    get: {
+      summary: "Open a stream (WebSocket)",
+      description:
+        "Upgrades to a WebSocket (`Upgrade: websocket`) on one shard of the model's streams. The client sends binary frames of one chunk each (little-endian float32: 512 samples at sr 16000, 256 at sr 8000) or the text messages `{\"type\":\"reset\"}` and `{\"type\":\"close\"}`; the server answers each chunk in order with `{\"seq\": n, \"probability\": p}`, keeping the recurrent state between chunks. Errors are `{\"error\": ...}` then a close: 1003 bad frame, 1007 non-finite sample, 1008 more than 8 chunks unanswered, 1011 model failure, 1013 overloaded (reconnect later); 1000 after `close`. Models that stream (a recurrent state X -> XN): silero-vad. See docs/streaming.md.",
+      parameters: [
+        { name: "sr", in: "query", required: false, description: "Sample rate: 16000 (default, 512-sample chunks) or 8000 (256).", schema: { type: "integer", enum: [16000, 8000] } },
+        { name: "Upgrade", in: "header", required: true, schema: { type: "string", enum: ["websocket"] } },
+      ],
+      responses: { "101": { description: "Switching protocols: the stream is open." }, "400": error("Not a WebSocket upgrade, a model that does not stream, or a bad query."), "404": error("Unknown model or version.") },
+    },
+  });
+  return {
+    "/v2/models/{MODEL_NAME}/stream": open([modelParam]),
+    "/v2/models/{MODEL_NAME}/versions/{MODEL_VERSION}/stream": open([modelParam, { name: "MODEL_VERSION", in: "path", required: true, schema: { type: "string" } }]),
+    "/v2/models/{MODEL_NAME}/stream/stats": {
+      parameters: [modelParam],
+      get: {
+        summary: "Stream statistics",
+        description: "Per shard of the model's streams at the query's scalars (sr): open streams, steps (batches) by start reason, recent step sizes in rows, refusals and expiries, queued and running chunks, the learnt service line.",
+        parameters: [{ name: "sr", in: "query", required: false, schema: { type: "integer", enum: [16000, 8000] } }],
+        responses: { "200": { description: "OK", content: json({ type: "object", properties: { name: { type: "string" }, key: { type: "string" }, shards: { type: "array", items: { type: "object" } } } }) }, "400": error("A model that does not stream, or a bad query."), "404": error("Unknown model.") },
+      },
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Global setup of the workers test project (runs in Node): computes onnxruntime-node reference
- * outputs for the fixture inputs, the runner conformance inputs and the fuzz reference cases
- * (test/setup/fuzz-references.ts), and loads the Open Inference Protocol schemas from the spec,
+ * outputs for the fixture inputs, the runner conformance inputs, the fuzz reference cases
+ * (test/setup/fuzz-references.ts) and rendered text lines (test/setup/text-line-references.ts), and loads the Open Inference Protocol schemas from the spec,
  * then hands them to the tests through vitest's provide/inject (workerd can read neither file).
  */
 import { readFileSync } from "node:fs";
@@ -13,6 +13,8 @@ import { MODEL_INPUTS } from "../fixtures/model-inputs";
 import type { References } from "../fixtures/provided-context";
 import { conformanceReferences } from "./conformance-references";
 import { encodeReferences, fuzzOptions, fuzzReferenceOutputs } from "./fuzz-references";
+import { textLineReferences } from "./text-line-references";
+import { ctcSymbols } from "../../src/models/ctc";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -36,6 +38,8 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide("conformanceReferences", await conformanceReferences());
   project.provide("fuzzReferences", encodeReferences(await fuzzReferenceOutputs()));
   project.provide("fuzzOptions", fuzzOptions());
+  project.provide("textLines", await textLineReferences(root));
+  project.provide("recSymbols", ctcSymbols(readFileSync(resolve(root, "models", "ppocr-rec", "ppocr_keys_v1.txt"), "utf8")));
   const spec = parse(readFileSync(resolve(root, "test", "spec", "open_inference_rest.yaml"), "utf8"));
   project.provide("oipSchemas", withoutExamples(spec.components.schemas) as Record<string, unknown>);
 }

@@ -54,8 +54,8 @@ describe("parseInferRequest", () => {
 
 describe("validation: what an inference server must refuse", () => {
   it("refuses ragged and wrong-depth nested data, naming the position", () => {
-    const ragged = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 3, 48, 4], data: [[[...Array(48)].map(() => [0, 0, 0, 0]), [...Array(48)].map(() => [0, 0, 0, 0, 0]), [...Array(47)].map(() => [0, 0, 0, 0])]] }] };
-    expectRefused(() => parseInferRequest(ragged, rec), /data\[0\]\[1\]\[0\] has 5 entries/);
+    const ragged = { inputs: [{ name: "x", datatype: "FP32", shape: [1, 3, 48, 8], data: [[[...Array(48)].map(() => Array(8).fill(0)), [...Array(48)].map(() => Array(9).fill(0)), [...Array(47)].map(() => Array(8).fill(0))]] }] };
+    expectRefused(() => parseInferRequest(ragged, rec), /data\[0\]\[1\]\[0\] has 9 entries/);
     // 2 x 2 written as [[1,2,3],[4]]: four values, the wrong structure.
     const shapeOf = { inputs: [vadInput(2, 2)] };
     expectRefused(() => parseInferRequest({ inputs: [{ ...shapeOf.inputs[0], data: [[1, 2, 3], [4]] }] }, vad), /has 3 entries, the shape \[2,2\] needs 2/);

@@ -1,0 +1,46 @@
+/**
+ * Greedy CTC decoding of a text recogniser's output (PP-OCR's CTCLabelDecode): per time step the most
+ * probable symbol; repeats of the previous step's symbol and the blank are dropped. Symbols follow
+ * PaddleOCR's convention for its dictionaries: index 0 is the blank, indices 1..N are the
+ * dictionary's lines in order, and N + 1 is a space (`use_space_char`). For PP-OCRv4's
+ * ppocr_keys_v1.txt (models/ppocr-rec/) that is 1 + 6623 + 1 = 6625 symbols, the recogniser's
+ * last dimension. Pure: the dictionary's text is passed in.
+ */
+
+/** The symbol of each output index: blank (""), then the dictionary's lines, then a space. */
+export function ctcSymbols(dictionaryText: string): string[] {
+  const lines = dictionaryText.split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return ["", ...lines, " "];
+}
+
+/** A decoded text line and its confidence: the mean probability of the symbols kept (0 for an empty line). */
+export interface CtcText {
+  text: string;
+  confidence: number;
+}
+
+/**
+ * Decodes `steps` time steps of probabilities laid out [steps, symbols.length] (one request's row of
+ * the recogniser's output). Throws when the data does not match the symbols.
+ */
+export function greedyCtcDecode(probabilities: ArrayLike<number>, steps: number, symbols: readonly string[]): CtcText {
+  const classes = symbols.length;
+  if (probabilities.length < steps * classes) throw new RangeError(`${probabilities.length} values for ${steps} steps of ${classes} symbols`);
+  let text = "";
+  let sum = 0;
+  let kept = 0;
+  let previous = -1;
+  for (let t = 0; t < steps; t++) {
+    const base = t * classes;
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probabilities[base + c]! > probabilities[base + best]!) best = c;
+    if (best !== 0 && best !== previous) {
+      text += symbols[best];
+      sum += probabilities[base + best]!;
+      kept++;
+    }
+    previous = best;
+  }
+  return { text, confidence: kept ? sum / kept : 0 };
+}

@@ -1,0 +1,292 @@
+/**
+ * StreamBuffer: the Durable Object that serves one shard of a model's streams at one set of scalars
+ * (named `<model>#stream#<key>#<shard>`, e.g. `silero-vad#stream#sr=16000#0`), over WebSockets with
+ * the hibernation API. A stream stays on its shard for its life; each stream's recurrent state and
+ * answered count live with its socket (stream-attachment.ts), so they survive hibernation.
+ *
+ * Cellular batching on the shared scheduler: every chunk is one row submitted to a BatchLoop whose
+ * flush policy is the step policy (src/scheduler/step-policy.ts), told how many streams are open. A
+ * stream has at most one chunk in the scheduler: its next chunk (or reset, or close) waits in the
+ * stream's own queue, in order, until the previous one is answered, and then runs with that
+ * answer's state. So a step is one chunk of every active stream, formed as soon as all are in or
+ * when the window ends. The scheduler's maxBatch is also capped at the open streams, since no step
+ * can hold more: its admission then predicts a step's time from the sizes steps can have (the step
+ * policy decides the same either way). Batches are concatenated, run on the model's runner and
+ * split as in the buffers (src/buffer/model-server.ts). A chunk's deadline is its arrival plus the
+ * model's maxLatencyMs; a chunk the scheduler refuses or that misses its deadline closes its stream
+ * (1013). Bad input on one stream closes that stream only (stream-protocol.ts has the codes).
+ */
+import { DurableObject } from "cloudflare:workers";
+import { concatBatch, splitBatch } from "../batching/tensor-batch";
+import { runtimeConfig } from "../config";
+import { servingManifest } from "../control/plan-cache";
+import type { CatalogEntry } from "../models/catalog";
+import { maxLatencyMsOf, runtimeOf, type BatchingConfig } from "../models/manifest";
+import { errorResponse, InferenceError } from "../protocol/errors";
+import type { Tensor } from "../protocol/tensor";
+import { runnerFor } from "../runner/runner-for";
+import { BatchLoop, type Executed } from "../scheduler/batch-loop";
+import { Scheduler, type SchedulerLimits } from "../scheduler/scheduler";
+import { ServiceEstimate } from "../scheduler/service-estimate";
+import { stepPolicy } from "../scheduler/step-policy";
+import { statsSnapshot, type BufferStatsSnapshot } from "../buffer/model-server";
+import { readAttachment, type StreamAttachment } from "./stream-attachment";
+import { answerText, CLOSE_CODES, closeCodeFor, closeReason, errorText, MAX_CHUNKS_IN_FLIGHT, parseFrame, streamSpecOf, type StreamSpec } from "./stream-protocol";
+import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } from "./stream-step";
+
+/** What the statistics show of one stream shard: the scheduler's counters (a batch is a step, or part of one) and the open streams. */
+export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number };
+
+/** A message of a stream waiting for its turn. */
+type Pending = { kind: "chunk"; seq: number; samples: Float32Array; receivedAtMs: number; settled: () => void } | { kind: "reset" } | { kind: "close" };
+
+/** One open stream. */
+interface Stream {
+  ws: WebSocket;
+  /** Names its chunks in the scheduler. */
+  id: number;
+  state: Float32Array;
+  /** Seq of the next answer, and of the next chunk to arrive. */
+  nextSeq: number;
+  receivedSeq: number;
+  pending: Pending[];
+  /** Whether a chunk of it is in the scheduler. */
+  isRunning: boolean;
+  isOpen: boolean;
+}
+
+/** The stub of a stream shard. */
+export function streamStub(namespace: DurableObjectNamespace<StreamBuffer>, model: string, key: string, shard: number, locationHint?: DurableObjectLocationHint): DurableObjectStub<StreamBuffer> {
+  return namespace.get(namespace.idFromName(`${model}#stream#${key}#${shard}`), locationHint ? { locationHint } : undefined);
+}
+
+/** Serves one shard of a model's streams. */
+export class StreamBuffer extends DurableObject<Env> {
+  /** The clock (epoch ms). Tests replace it to move time without sleeping. */
+  now: () => number = () => Date.now();
+  private readonly streams = new Map<WebSocket, Stream>();
+  /** Whether the streams of sockets accepted before a hibernation are back in `streams`. */
+  private isRestored = false;
+  private nextStreamId = 1;
+  private spec?: StreamSpec;
+  private batching?: BatchingConfig;
+  private scalars?: Map<string, Tensor>;
+  private loop?: BatchLoop<Tensor[], ChunkResult>;
+
+  /** Opens a stream: a WebSocket upgrade forwarded by the Worker (src/routes/stream.ts). */
+  override async fetch(request: Request): Promise<Response> {
+    try {
+      const entry = this.entryOf(new URL(request.url).pathname.split("/")[3] ?? "");
+      const spec = streamSpecOf(entry.manifest, Object.fromEntries(new URL(request.url).searchParams));
+      this.restore();
+      this.serve(entry, spec);
+      // The first stream waits for a warm session, so its first chunk is not a cold start.
+      await runnerFor(entry, runtimeConfig(this.env)).warm?.();
+      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      this.ctx.acceptWebSocket(server);
+      const stream = this.track(server, { v: 1, model: spec.model, scalars: spec.scalars, nextSeq: 0, state: zeroState(spec) });
+      this.save(stream);
+      return new Response(null, { status: 101, webSocket: client });
+    } catch (error) {
+      if (!(error instanceof InferenceError)) console.error("stream buffer: opening a stream failed:", error);
+      return errorResponse(error);
+    }
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.restore();
+    const stream = this.streams.get(ws);
+    if (!stream?.isOpen || !this.spec) return;
+    const frame = parseFrame(message, this.spec.chunkSamples);
+    if (frame.kind === "invalid") return this.fail(stream, frame.code, frame.message);
+    if (frame.kind !== "chunk") {
+      stream.pending.push(frame);
+      return this.advance(stream);
+    }
+    if (stream.receivedSeq - stream.nextSeq >= MAX_CHUNKS_IN_FLIGHT) return this.fail(stream, CLOSE_CODES.policy, `more than ${MAX_CHUNKS_IN_FLIGHT} chunks in flight; wait for answers`);
+    // The event stays open until this chunk is answered (or its stream ends), which keeps the object awake meanwhile.
+    await new Promise<void>((settled) => {
+      stream.pending.push({ kind: "chunk", seq: stream.receivedSeq++, samples: frame.samples, receivedAtMs: this.now(), settled });
+      this.advance(stream);
+    });
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.restore();
+    const stream = this.streams.get(ws);
+    if (stream) this.forget(stream);
+    // Completes the closing handshake (before the auto-reply compatibility date it is ours to send).
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE_CODES.normal : code, "");
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.restore();
+    const stream = this.streams.get(ws);
+    if (stream) this.forget(stream);
+  }
+
+  /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
+  stats(): StreamStatsSnapshot {
+    this.restore();
+    const scheduler = this.loop?.scheduler;
+    const serviceLine = scheduler?.service.fit();
+    return { ...statsSnapshot(this.loop?.stats, { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) }), streams: this.streams.size };
+  }
+
+  /** Runs what waits in `stream`'s queue, in order, while none of its chunks is in the scheduler. */
+  private advance(stream: Stream): void {
+    while (stream.isOpen && !stream.isRunning && stream.pending.length) {
+      const next = stream.pending.shift()!;
+      if (next.kind === "reset") {
+        stream.state = zeroState(this.spec!);
+        if (!this.save(stream)) return;
+      } else if (next.kind === "close") {
+        this.close(stream, CLOSE_CODES.normal, "closed as asked");
+      } else {
+        stream.isRunning = true;
+        void this.run(stream, next);
+      }
+    }
+  }
+
+  /** Submits one chunk as a row of the next step; answers it and moves the stream on. */
+  private async run(stream: Stream, chunk: Extract<Pending, { kind: "chunk" }>): Promise<void> {
+    const manifest = this.entryOf(this.spec!.model).manifest;
+    const outcome = await this.loop!.submit({
+      id: `${stream.id}:${chunk.seq}`,
+      rows: 1,
+      batchKey: this.spec!.key,
+      deadlineAtMs: chunk.receivedAtMs + maxLatencyMsOf(manifest),
+      input: chunkInputs(manifest, this.spec!, this.scalars!, chunk.samples, stream.state),
+    });
+    stream.isRunning = false;
+    chunk.settled();
+    if (!stream.isOpen) return;
+    if (!outcome.ok) {
+      const message = outcome.error instanceof InferenceError ? outcome.error.message : "internal error";
+      return this.fail(stream, closeCodeFor(outcome.error), message, chunk.seq);
+    }
+    stream.state = outcome.value.state;
+    stream.nextSeq = chunk.seq + 1;
+    if (this.send(stream, answerText(chunk.seq, outcome.value.probability)) && this.save(stream)) this.advance(stream);
+  }
+
+  /** Concatenates the step's chunks, runs them on the model's runner and splits the outputs. */
+  private async execute(inputs: Tensor[][], deadlineAtMs: number): Promise<Executed<ChunkResult>> {
+    const entry = this.entryOf(this.spec!.model);
+    // The runner reads the platform's clock: the time left, on it.
+    const result = await runnerFor(entry, runtimeConfig(this.env)).run(concatBatch(entry.manifest.inputs, inputs), Date.now() + (deadlineAtMs - this.now()));
+    const rows = splitBatch(entry.manifest.outputs, result.outputs, inputs.map(() => 1));
+    return { results: rows.map((outputs) => chunkResult(entry.manifest, this.spec!, outputs)), ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
+  }
+
+  /** Sends the error, then closes the stream with `code`. */
+  private fail(stream: Stream, code: number, message: string, seq?: number): void {
+    if (!stream.isOpen || !this.send(stream, errorText(message, seq))) return;
+    this.close(stream, code, message);
+  }
+
+  private close(stream: Stream, code: number, reason: string): void {
+    this.forget(stream);
+    try {
+      stream.ws.close(code, closeReason(reason));
+    } catch {
+      // the socket is already gone
+    }
+  }
+
+  /** Ends a stream here: it no longer counts towards steps; its waiting chunks are dropped. */
+  private forget(stream: Stream): void {
+    if (!stream.isOpen) return;
+    stream.isOpen = false;
+    this.streams.delete(stream.ws);
+    this.loop?.cancel(`${stream.id}:${stream.nextSeq}`);
+    this.configure();
+    for (const p of stream.pending.splice(0)) if (p.kind === "chunk") p.settled();
+  }
+
+  /**
+   * Keeps the stream's state and answered count with its socket. False when the socket is gone (the
+   * client closed it while a chunk ran, its close event still queued): the stream ends here.
+   */
+  private save(stream: Stream): boolean {
+    return this.withSocket(stream, () => stream.ws.serializeAttachment({ v: 1, model: this.spec!.model, scalars: this.spec!.scalars, nextSeq: stream.nextSeq, state: stream.state } satisfies StreamAttachment));
+  }
+
+  /** Sends `text` on the stream's socket; false when the socket is gone (as for save). */
+  private send(stream: Stream, text: string): boolean {
+    return this.withSocket(stream, () => stream.ws.send(text));
+  }
+
+  private withSocket(stream: Stream, use: () => void): boolean {
+    try {
+      use();
+      return true;
+    } catch {
+      this.forget(stream);
+      return false;
+    }
+  }
+
+  private track(ws: WebSocket, attachment: StreamAttachment): Stream {
+    const stream: Stream = { ws, id: this.nextStreamId++, state: attachment.state, nextSeq: attachment.nextSeq, receivedSeq: attachment.nextSeq, pending: [], isRunning: false, isOpen: true };
+    this.streams.set(ws, stream);
+    this.configure();
+    return stream;
+  }
+
+  /** After a hibernation: the streams of the sockets still open, from their attachments. */
+  private restore(): void {
+    if (this.isRestored) return;
+    this.isRestored = true;
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = readAttachment(ws.deserializeAttachment());
+      if (!attachment || ws.readyState !== WebSocket.READY_STATE_OPEN) continue;
+      try {
+        const entry = this.entryOf(attachment.model);
+        this.serve(entry, streamSpecOf(entry.manifest, Object.fromEntries(Object.entries(attachment.scalars).map(([k, v]) => [k, String(v)]))));
+        this.track(ws, attachment);
+      } catch (error) {
+        console.error("stream buffer: a stream could not be restored:", error);
+        ws.close(CLOSE_CODES.internalError, "stream could not be restored");
+      }
+    }
+  }
+
+  /** Sets this shard up for `spec`'s streams (the first stream names it), or re-reads the model's limits. */
+  private serve(entry: CatalogEntry, spec: StreamSpec): void {
+    if (this.spec && this.spec.key !== spec.key) throw new InferenceError(400, `this stream shard serves ${this.spec.key}, not ${spec.key}`);
+    this.batching = entry.manifest.batching;
+    if (this.loop) return this.configure();
+    this.spec = spec;
+    this.scalars = scalarTensors(entry.manifest, spec);
+    const service = new ServiceEstimate(entry.service[runtimeOf(entry.manifest.placement)]);
+    this.loop = new BatchLoop(new Scheduler(this.limits(), stepPolicy(() => this.streams.size), service), {
+      label: entry.manifest.name,
+      now: () => this.now(),
+      execute: (inputs, batch) => this.execute(inputs, Math.max(...batch.jobs.map((j) => j.deadlineAtMs))),
+    });
+  }
+
+  /** The model's batching limits, maxBatch capped at the open streams (a step holds one chunk of each). */
+  private limits(): SchedulerLimits {
+    const { maxBatch, windowMs, maxQueueRows } = this.batching!;
+    return { maxBatch: Math.max(1, Math.min(maxBatch, this.streams.size)), windowMs, maxQueueRows };
+  }
+
+  /** Applies the limits after a stream joined or left (or the model's plan changed). */
+  private configure(): void {
+    if (this.loop && this.batching) this.loop.scheduler.configure(this.limits());
+  }
+
+  /** The served model `name` under its live plan. */
+  private entryOf(name: string): CatalogEntry {
+    const entry = runtimeConfig(this.env).models.get(name);
+    if (!entry) throw new InferenceError(404, `unknown model ${JSON.stringify(name.slice(0, 64))}`);
+    return { ...entry, manifest: servingManifest(entry.manifest) };
+  }
+}
