@@ -16,9 +16,9 @@
  * series by series (prom-client's own "sum" aggregator): the edge adds each isolate's deltas into
  * totals that way, and renders totals with `renderFamilies`.
  */
-import Counter from "prom-client/lib/counter";
-import Histogram from "prom-client/lib/histogram";
-import Registry from "prom-client/lib/registry";
+import Counter from "prom-client/lib/counter.js";
+import Histogram from "prom-client/lib/histogram.js";
+import Registry from "prom-client/lib/registry.js";
 import type { RejectionReason } from "../protocol/errors";
 
 /** Buckets of the latency histograms, s: 1 ms to 10 s. */
