@@ -35,7 +35,7 @@ import type { ModelManifest } from "../src/models/manifest";
 import { evaluateSizeClasses, highestRateSizeClasses, loadedFormationMs, type SizeClassProblem, type WidthCount, type WidthServiceMs } from "../src/planner/size-classes";
 import type { TextLine } from "../test/fixtures/text-lines";
 import { openLoop, seededRandom } from "./lib/open-loop";
-import { highestSimulatedRate } from "./lib/size-class-sim";
+import { highestSimulatedRate, type SimResult } from "./lib/size-class-sim";
 import { median, quantile, round } from "./lib/stats";
 import { writeReport } from "./lib/size-class-report";
 import { lineSpecs, recRequestBody, renderLines } from "./lib/text-line-mix";
@@ -192,13 +192,8 @@ function histogramOf(widths: number[]): WidthCount[] {
   return [...counts].map(([width, count]) => ({ width, count })).sort((a, b) => a.width - b.width);
 }
 
-interface StepReport {
-  ratePerS: number;
-  sent: number;
-  failed: number;
-  p50Ms: number;
-  p99Ms: number;
-  meanBatch: number;
+/** One rate step of a real sweep: what a simulated run reports (but the server's busy share), and whether it met the SLO. */
+interface StepReport extends Omit<SimResult, "busyShare"> {
   passes: boolean;
 }
 

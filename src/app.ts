@@ -45,7 +45,10 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
       const model = c.req.path.split("/")[3] ?? "";
       if (config.metrics && config.models.has(model)) {
         const served = c.get("served");
-        recordRequest(c.env, { model, status: c.res.status, totalMs, ...(served && { served, placement: served.placement }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) }, (task) => c.executionCtx.waitUntil(task));
+        // A 408's body read is still pending: keeping that request open for a delivery would let the
+        // read fail inside it, so its records go with the next request's delivery.
+        const waitUntil = c.res.status === 408 ? undefined : (task: Promise<unknown>) => c.executionCtx.waitUntil(task);
+        recordRequest(c.env, { model, status: c.res.status, totalMs, ...(served && { served, placement: served.placement }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) }, waitUntil);
       }
       return config.logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
     }),

@@ -29,10 +29,11 @@ class ModelRecords {
 
   constructor(readonly model: string) {}
 
-  record(env: Env, request: AnsweredRequest, waitUntil: (task: Promise<unknown>) => void): void {
+  /** Records a request; a request that may stay open (`waitUntil`) delivers what is due. */
+  record(env: Env, request: AnsweredRequest, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
     this.metrics.observe(request);
     this.hasRecords = true;
-    if (!this.isFlushing && Date.now() - this.lastFlushAtMs >= FLUSH_EVERY_MS) waitUntil(this.flush(env));
+    if (waitUntil && !this.isFlushing && Date.now() - this.lastFlushAtMs >= FLUSH_EVERY_MS) waitUntil(this.flush(env));
   }
 
   /** Delivers what was recorded since the last delivery (and any undelivered before it). */
@@ -60,8 +61,11 @@ class ModelRecords {
 
 const records = new Map<string, ModelRecords>();
 
-/** Records an answered inference request of a served model (and writes its Analytics Engine data point when bound). */
-export function recordRequest(env: Env, request: AnsweredRequest & { placement?: string }, waitUntil: (task: Promise<unknown>) => void): void {
+/**
+ * Records an answered inference request of a served model (and writes its Analytics Engine data
+ * point when bound). Without `waitUntil` (a request that must not stay open) nothing is delivered now.
+ */
+export function recordRequest(env: Env, request: AnsweredRequest & { placement?: string }, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
   let model = records.get(request.model);
   if (!model) records.set(request.model, (model = new ModelRecords(request.model)));
   model.record(env, request, waitUntil);
