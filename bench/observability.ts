@@ -129,7 +129,7 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
       ports.push(port);
       edges.push(await startEdge({ port, vars: variant.vars, ...(variant.config && { config: variant.config }) }));
     }
-    const report: Record<string, unknown> = { date: new Date().toISOString(), requestsPerRound: requests, rounds: ROUNDS, keys: KEYS, targetMs: TARGET_MS, models: {} };
+    const report: Record<string, unknown> = { date: new Date().toISOString(), requestsPerRound: requests, rounds: ROUNDS, keys: KEYS, targetMs: TARGET_MS, edges: variants.map((v) => v.name), models: {} };
     for (const model of MODELS) {
       const progress = startProgress(`observability ${model}`, ROUNDS + 1);
       progress.step("warm-up");
@@ -183,7 +183,7 @@ function writeReport(report: Record<string, unknown>): void {
   const lines = [
     "# Observability overhead: metrics and API keys at light load",
     "",
-    `${report.date}. \`npm run bench -- observability\`: three \`wrangler dev\` edges of the same checkout on loopback, taking turns request by request with one request in flight (${report.rounds} rounds of ${report.requestsPerRound} requests per edge and model, one-row binary requests). "metrics + keys": METRICS=true and API_KEYS (${report.keys} keys, one presented per request in turn; hash, constant-time compare, the simulated KEY_RATE_LIMITER); "+ request logs" adds LOG_REQUESTS=true. Added p50: the edge's client-measured p50 minus bare's, with a bootstrap 95 % interval and per round. CPU: user + system of the edge's wrangler and workerd processes per request. Target: metrics and keys add at most ${report.targetMs} ms to the p50.`,
+    `${report.date}. \`npm run bench -- observability\`: ${(report.edges as string[]).length} \`wrangler dev\` edges of the same checkout on loopback, taking turns request by request with one request in flight (${report.rounds} rounds of ${report.requestsPerRound} requests per edge and model, one-row binary requests). bare: METRICS=false, no keys. metrics: METRICS=true. keys: API_KEYS (${report.keys} keys, one presented per request in turn: hash and constant-time compare) without the rate-limiting binding. metrics + keys: both (the target). + limiter (simulated): with wrangler dev's simulation of KEY_RATE_LIMITER (a Durable Object and a SQL query on workerd's thread; on Cloudflare a service beside the isolate). + request logs: LOG_REQUESTS=true too. Added p50: the edge's client-measured p50 minus bare's, with a bootstrap 95 % interval and per round. CPU: user + system of the edge's wrangler and workerd processes per request. Target: metrics and keys add at most ${report.targetMs} ms to the p50.`,
     "",
     "| model | edge | p50 ms | p90 ms | added p50 ms (95 % interval) | added p50 by round ms | CPU ms/request |",
     "|---|---|---|---|---|---|---|",
