@@ -72,6 +72,12 @@ export interface ServerHost {
 /** What a report says of the server besides its counts. */
 export type ReportState = { queuedRows: number; runningRows: number; serviceLine?: ServiceLine };
 
+/** A scheduler's queue and learnt service line, for a report or the statistics (none yet: empty). */
+export function reportStateOf(scheduler: Pick<Scheduler<unknown>, "queuedRows" | "runningRows" | "service"> | undefined): ReportState {
+  const serviceLine = scheduler?.service.fit();
+  return { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) };
+}
+
 /** The statistics endpoint's view of a server: its counters (none yet: zeros), queue and learnt service line. */
 export function statsSnapshot(stats: SchedulerStats | undefined, { serviceLine, ...queue }: ReportState): BufferStatsSnapshot {
   return { ...(stats ?? new SchedulerStats()).snapshot(), ...queue, ...(serviceLine && { serviceMs: serviceLine }) };
@@ -225,9 +231,7 @@ export class ModelServer {
 
   /** Queue and service line for a report. */
   private loopState(): ReportState {
-    const scheduler = this.loop?.scheduler;
-    const serviceLine = scheduler?.service.fit();
-    return { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) };
+    return reportStateOf(this.loop?.scheduler);
   }
 
   /** The loop of this model, created on first use; a changed manifest (or plan) re-configures it. */

@@ -29,7 +29,7 @@ import { BatchLoop, type Executed } from "../scheduler/batch-loop";
 import { Scheduler, type SchedulerLimits } from "../scheduler/scheduler";
 import { ServiceEstimate } from "../scheduler/service-estimate";
 import { stepPolicy } from "../scheduler/step-policy";
-import { statsSnapshot, type BufferStatsSnapshot } from "../buffer/model-server";
+import { reportStateOf, statsSnapshot, type BufferStatsSnapshot } from "../buffer/model-server";
 import { readAttachment, type StreamAttachment } from "./stream-attachment";
 import { answerText, CLOSE_CODES, closeCodeFor, closeReason, errorText, MAX_CHUNKS_IN_FLIGHT, parseFrame, streamSpecOf, type StreamSpec } from "./stream-protocol";
 import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } from "./stream-step";
@@ -132,9 +132,7 @@ export class StreamBuffer extends DurableObject<Env> {
   /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
   stats(): StreamStatsSnapshot {
     this.restore();
-    const scheduler = this.loop?.scheduler;
-    const serviceLine = scheduler?.service.fit();
-    return { ...statsSnapshot(this.loop?.stats, { queuedRows: scheduler?.queuedRows ?? 0, runningRows: scheduler?.runningRows ?? 0, ...(serviceLine && { serviceLine }) }), streams: this.streams.size };
+    return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size };
   }
 
   /** Runs what waits in `stream`'s queue, in order, while none of its chunks is in the scheduler. */
