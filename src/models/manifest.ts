@@ -32,7 +32,7 @@ export function isBuffered(placement: Placement): boolean {
 
 const dim = z.number().int().min(-1, "dimension must be -1 (dynamic) or >= 0");
 
-const tensorSpec = z
+export const tensorSpec = z
   .object({
     name: z.string().min(1),
     datatype: z.enum(DATATYPES),
@@ -197,6 +197,9 @@ function checkSizeClasses(classes: SizeClasses, inputs: TensorSpec[], outputs: T
 
 /** A validated model manifest. */
 export type ModelManifest = z.infer<typeof manifestSchema>;
+
+/** What parsing a request needs of a manifest (a model's, or a pipeline's: src/ocr/pipeline-manifest.ts). */
+export type RequestSpec = Pick<ModelManifest, "name" | "inputs" | "outputs" | "variants"> & { batching: Pick<BatchingConfig, "maxRowsPerRequest" | "sizeClasses"> };
 
 /** Without maxLatencyMs, a request's deadline is this many times the SLO's ms. */
 export const MAX_LATENCY_SLO_MULTIPLE = 4;

@@ -1,10 +1,17 @@
 /**
- * Open Inference Protocol tensor datatypes and the typed arrays that hold them.
- * BYTES and FP16 are not supported by the runtimes we ship, so they are not listed.
+ * Open Inference Protocol tensor datatypes and the typed arrays that hold them. FP16 is not
+ * supported by the runtimes we ship, so it is not listed.
+ *
+ * BYTES elements are byte strings of any length. A BYTES tensor's data is one Uint8Array in the
+ * binary tensor extension's own layout (Triton's): each element as a 4-byte little-endian length and
+ * then its bytes. So a BYTES tensor crosses the binary extension and RPC as it is, like any other.
+ * In JSON an element is a string: its UTF-8 bytes, or, with the tensor parameter
+ * `content_type: "base64"` (MLServer's convention for binary content such as images), the bytes it
+ * encodes. Answers give elements as UTF-8 strings.
  */
 
 /** Datatypes this runtime accepts, by their protocol names. */
-export const DATATYPES = ["BOOL", "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "INT64", "UINT64", "FP32", "FP64"] as const;
+export const DATATYPES = ["BOOL", "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "INT64", "UINT64", "FP32", "FP64", "BYTES"] as const;
 
 /** An Open Inference Protocol datatype name. */
 export type Datatype = (typeof DATATYPES)[number];
@@ -18,7 +25,7 @@ export type TensorData =
 const FP32_MAX = 3.4028234663852886e38;
 
 interface DatatypeInfo {
-  /** Creates a zero-filled array of n elements. */
+  /** Creates a zero-filled array of n elements (BYTES: n empty elements). */
   allocate(n: number): TensorData;
   /** onnxruntime's name for the type. */
   ortType: string;
@@ -28,6 +35,8 @@ interface DatatypeInfo {
   maxMagnitude?: number;
   isBigInt?: boolean;
   isBool?: boolean;
+  /** Length-prefixed byte strings (written by packBytes, not writeJsonValue). */
+  isBytes?: boolean;
 }
 
 const INFO: Record<Datatype, DatatypeInfo> = {
@@ -42,6 +51,7 @@ const INFO: Record<Datatype, DatatypeInfo> = {
   UINT64: { allocate: (n) => new BigUint64Array(n), ortType: "uint64", integer: { min: 0n, max: 2n ** 64n - 1n }, isBigInt: true },
   FP32: { allocate: (n) => new Float32Array(n), ortType: "float32", maxMagnitude: FP32_MAX },
   FP64: { allocate: (n) => new Float64Array(n), ortType: "float64", maxMagnitude: Number.MAX_VALUE },
+  BYTES: { allocate: (n) => new Uint8Array(4 * n), ortType: "string", isBytes: true },
 };
 
 /** Allocates a zero-filled typed array for n elements of a datatype. */
@@ -65,6 +75,7 @@ export function datatypeOfOrtType(ortType: string): Datatype | undefined {
  */
 export function writeJsonValue(datatype: Datatype, out: TensorData, i: number, value: unknown): string | undefined {
   const info = INFO[datatype];
+  if (info.isBytes) return "BYTES values are strings (bytesFromJson)";
   if (info.isBool) {
     if (typeof value !== "boolean") return "expected true or false";
     out[i] = value ? 1 : 0;
@@ -88,9 +99,64 @@ export function writeJsonValue(datatype: Datatype, out: TensorData, i: number, v
   return undefined;
 }
 
-/** Converts tensor data to plain JSON values (int64 as numbers; BOOL as booleans). */
-export function toJsonValues(datatype: Datatype, data: TensorData): Array<number | boolean> {
+/** Converts tensor data to plain JSON values (int64 as numbers; BOOL as booleans; BYTES as UTF-8 strings). */
+export function toJsonValues(datatype: Datatype, data: TensorData): Array<number | boolean | string> {
+  if (INFO[datatype].isBytes) return unpackBytes(data as Uint8Array).map((e) => utf8.decode(e));
   if (INFO[datatype].isBool) return Array.from(data as Uint8Array, (v) => v !== 0);
   if (INFO[datatype].isBigInt) return Array.from(data as BigInt64Array, (v) => Number(v));
   return Array.from(data as Float32Array);
 }
+
+const utf8 = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
+/** BYTES elements in their tensor layout: each one's 4-byte little-endian length, then its bytes. */
+export function packBytes(elements: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(elements.reduce((n, e) => n + 4 + e.length, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const e of elements) {
+    view.setUint32(offset, e.length, true);
+    out.set(e, offset + 4);
+    offset += 4 + e.length;
+  }
+  return out;
+}
+
+/** A BYTES tensor's elements (views into `data`); undefined when the lengths do not tile it exactly. */
+export function unpackBytes(data: Uint8Array): Uint8Array[];
+export function unpackBytes(data: Uint8Array, strict: false): Uint8Array[] | undefined;
+export function unpackBytes(data: Uint8Array, strict = true): Uint8Array[] | undefined {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const elements: Uint8Array[] = [];
+  for (let offset = 0; offset < data.length; ) {
+    const length = offset + 4 <= data.length ? view.getUint32(offset, true) : -1;
+    if (length < 0 || offset + 4 + length > data.length) {
+      if (strict) throw new RangeError("BYTES data is not a sequence of length-prefixed elements");
+      return undefined;
+    }
+    elements.push(data.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+  }
+  return elements;
+}
+
+/** JSON BYTES values (strings; base64 when `isBase64`) as tensor data, or why they cannot be. */
+export function bytesFromJson(values: readonly unknown[], isBase64: boolean): Uint8Array | string {
+  const elements: Uint8Array[] = [];
+  for (const [i, value] of values.entries()) {
+    if (typeof value !== "string") return `value ${i}: expected a string for BYTES`;
+    if (!isBase64) elements.push(utf8Encoder.encode(value));
+    else if (!BASE64.test(value)) return `value ${i}: not valid base64`;
+    else elements.push(fromBinaryString(atob(value)));
+  }
+  return packBytes(elements);
+}
+
+function fromBinaryString(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -4,7 +4,7 @@
  * here what only the text shows (JSON.parse reads `512.0` as 512): shape dims must be integer
  * literals. Everything else is parseInferRequest's.
  */
-import type { ModelManifest } from "../models/manifest";
+import type { RequestSpec } from "../models/manifest";
 import { badRequest } from "./errors";
 import { parseInferRequest, type InferRequest } from "./infer-request";
 import { BinaryFormatError, INFERENCE_HEADER_LENGTH, unpackBinary } from "./oip-binary";
@@ -16,7 +16,7 @@ const SHAPE_ARRAY = /"shape"\s*:\s*\[([^\]]*)\]/g;
 const INTEGER_LITERAL = /^\s*-?\d+\s*$/;
 
 /** Parses `body` for `manifest`, reading Inference-Header-Content-Length and Content-Type from `headers`. Throws InferenceError. */
-export function decodeInferBody(body: Uint8Array, headers: Pick<Headers, "get">, manifest: ModelManifest): InferRequest {
+export function decodeInferBody(body: Uint8Array, headers: Pick<Headers, "get">, manifest: RequestSpec): InferRequest {
   const headerLength = headers.get(INFERENCE_HEADER_LENGTH);
   if (headerLength !== null) {
     if (/^application\/json\b/i.test(headers.get("content-type") ?? "")) {

@@ -8,9 +8,9 @@
  */
 import { z } from "zod";
 import { classWidthOf } from "../batching/size-classes";
-import type { ModelManifest, ModelVariant, SizeClasses, TensorSpec } from "../models/manifest";
+import type { ModelVariant, RequestSpec, SizeClasses, TensorSpec } from "../models/manifest";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
-import { allocateTensorData, writeJsonValue } from "./datatypes";
+import { allocateTensorData, bytesFromJson, writeJsonValue } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
 import { elementCount, type Tensor } from "./tensor";
 
@@ -54,7 +54,7 @@ export interface InferRequest {
  * JSON header), already `JSON.parse`d; `payload` the bytes after that header, if any. Throws
  * InferenceError.
  */
-export function parseInferRequest(body: unknown, manifest: ModelManifest, payload?: Uint8Array): InferRequest {
+export function parseInferRequest(body: unknown, manifest: RequestSpec, payload?: Uint8Array): InferRequest {
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -113,7 +113,7 @@ function booleanParameter(parameters: Record<string, unknown> | undefined, name:
   return value;
 }
 
-function checkShape(spec: TensorSpec, shape: number[], manifest: ModelManifest): number[] {
+function checkShape(spec: TensorSpec, shape: number[], manifest: RequestSpec): number[] {
   const where = `input '${spec.name}'`;
   if (shape.length !== spec.shape.length) throw badRequest(`${where}: shape [${shape}] has ${shape.length} dims, expected ${spec.shape.length} ([${spec.shape}])`);
   shape.forEach((d, axis) => {
@@ -150,6 +150,13 @@ function decodeData(spec: TensorSpec, shape: number[], input: RequestInput, read
   if (!data) throw badRequest(`${where} has neither data nor parameters.binary_data_size`);
   const flat = data.some(Array.isArray) ? flattenNested(data, shape, where) : data;
   if (flat.length !== count) throw badRequest(`${where}: ${flat.length} values for shape [${shape}] (${count} expected)`);
+  if (spec.datatype === "BYTES") {
+    const contentType = input.parameters?.content_type;
+    if (contentType !== undefined && contentType !== "base64" && contentType !== "str") throw badRequest(`${where}: parameters.content_type must be "base64" or "str"`);
+    const bytes = bytesFromJson(flat, contentType === "base64");
+    if (typeof bytes === "string") throw badRequest(`${where}: ${bytes}`);
+    return bytes;
+  }
   const out = allocateTensorData(spec.datatype, count);
   for (let i = 0; i < count; i++) {
     const problem = writeJsonValue(spec.datatype, out, i, flat[i]);
@@ -201,7 +208,7 @@ function writeDefault(spec: TensorSpec, data: Tensor["data"]): void {
   for (let i = 0; i < data.length; i++) writeJsonValue(spec.datatype, data, i, spec.default);
 }
 
-function selectOutputs(manifest: ModelManifest, requested: Array<{ name: string }> | undefined): string[] {
+function selectOutputs(manifest: RequestSpec, requested: Array<{ name: string }> | undefined): string[] {
   if (!requested?.length) return manifest.outputs.map((o) => o.name);
   const names = new Set<string>();
   for (const { name } of requested) {
@@ -213,7 +220,7 @@ function selectOutputs(manifest: ModelManifest, requested: Array<{ name: string 
 }
 
 /** With manifest variants, the request must match one: fixed scalar values and shapes (-1: any). */
-function checkVariant(manifest: ModelManifest, inputs: Tensor[]): void {
+function checkVariant(manifest: RequestSpec, inputs: Tensor[]): void {
   if (!manifest.variants) return;
   const byName = new Map(inputs.map((t) => [t.name, t]));
   const matches = (variant: ModelVariant) =>
@@ -228,7 +235,7 @@ function checkVariant(manifest: ModelManifest, inputs: Tensor[]): void {
  * Shape of every non-batch dim, plus the values of shared (unbatched) inputs; on the size-class
  * axis, the request's class width instead of its own (requests of one class pad to it and meet).
  */
-function batchKeyOf(specs: TensorSpec[], inputs: Tensor[], sizeClasses?: SizeClasses): string {
+export function batchKeyOf(specs: TensorSpec[], inputs: Tensor[], sizeClasses?: SizeClasses): string {
   return specs
     .map((spec, i) => {
       const t = inputs[i]!;

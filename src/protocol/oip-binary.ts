@@ -6,7 +6,7 @@
  * `parameters.binary_data_output: true`. JSON costs ~20 bytes and ~50 ns per FP32 value each way;
  * this costs 4 bytes and a copy. Pure: no I/O.
  */
-import { allocateTensorData, type Datatype, type TensorData } from "./datatypes";
+import { allocateTensorData, unpackBytes, type Datatype, type TensorData } from "./datatypes";
 import type { Tensor } from "./tensor";
 
 /** HTTP header giving the JSON header's length in bytes. */
@@ -77,6 +77,14 @@ export class BinaryReader {
   /** The next `byteLength` bytes as a typed array of `datatype` holding `count` elements (copied, so it is aligned). */
   take(datatype: Datatype, count: number, byteLength: number): TensorData {
     checkEndianness();
+    if (datatype === "BYTES") {
+      if (this.offset + byteLength > this.payload.length) throw new BinaryFormatError("binary data is shorter than its binary_data_size entries");
+      const data = this.payload.slice(this.offset, this.offset + byteLength);
+      const elements = unpackBytes(data, false);
+      if (elements?.length !== count) throw new BinaryFormatError(`binary_data_size ${byteLength} does not hold ${count} BYTES elements (each a 4-byte little-endian length, then its bytes)`);
+      this.offset += byteLength;
+      return data;
+    }
     const data = allocateTensorData(datatype, count);
     if (data.byteLength !== byteLength) throw new BinaryFormatError(`binary_data_size ${byteLength} does not match ${count} ${datatype} values (${data.byteLength} bytes)`);
     if (this.offset + byteLength > this.payload.length) throw new BinaryFormatError("binary data is shorter than its binary_data_size entries");
