@@ -1,34 +1,51 @@
 /**
  * `npm run plan -- --problem FILE.json [--json] [--profile models/<name>/profile.json]`
  * `npm run plan -- --live URL --model NAME [--model NAME ...] [--json]`
+ * `npm run plan -- --pipeline ppocr --rate IMAGES_PER_S [--sample N] [--seed N] [--json]`
  *
  * Reads a planning problem (format: src/planner/problem.ts), evaluates its `evaluate` list or
  * optimises, and prints a table (default) or JSON (`--json`). `--profile` fills the edge and origin
  * service times from a profile written by `npm run profile` where the problem does not give them.
  * `--live` prints what a running edge applies instead: each model's published plan, its predicted
  * and measured latency and cost, and the controller's recent decisions (GET /v2/models/{m}/plan).
+ * `--pipeline` plans a pipeline of models with one end-to-end SLO (InferLine: src/planner/pipeline.ts)
+ * at `--rate` images per second: per stage its placement, maxBatch, window, shards, replicas,
+ * predicted stage p95 and utilisation, the pipeline's predicted latency at its SLO's percentile and
+ * cost, the even-split baseline, and the MODEL_OVERRIDES that apply the plan. Its SLO comes from
+ * models/<name>/pipeline.json, the image mix and CPU constants from PPOCR_PIPELINE_DEFAULTS.
  * Exit codes: 0 done; 1 no configuration meets the SLO (or the edge could not be read); 2 bad
  * arguments or a bad problem.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { type Plan, type Problem, parseProblem, solveProblem } from "../planner/index";
-import { type Command, cliProgram, httpUrl, repeatable, USAGE_EXIT_CODE } from "./command";
+import { type PipelinePlan, type PipelineStage, PIPELINE_STAGES, planPipeline, ppocrStageModels, readPipelineSpec } from "../planner/pipeline";
+import { type Command, cliProgram, httpUrl, integerIn, numberWhere, repeatable, USAGE_EXIT_CODE } from "./command";
 
 class UsageError extends Error {}
 
 /** The CLI (typed, so that TypeScript knows `program.error` does not return). */
 const program: Command = cliProgram("plan", "Evaluates or optimises a planning problem (the cost/SLO planner), or shows the plans a running edge applies.")
-  .usage("--problem FILE.json [--json] [--profile models/<name>/profile.json]\n       npm run plan -- --live URL --model NAME [--model NAME ...] [--json]")
+  .usage("--problem FILE.json [--json] [--profile models/<name>/profile.json]\n       npm run plan -- --live URL --model NAME [--model NAME ...] [--json]\n       npm run plan -- --pipeline ppocr --rate IMAGES_PER_S [--sample N] [--seed N] [--json]")
   .option("--problem <file>", "the planning problem, JSON (format: src/planner/problem.ts, README \"Cost/SLO planner\"); required without --live")
   .option("--profile <file>", "a profile written by `npm run profile` (models/<name>/profile.json): its fitted service times fill the problem's edge and origin placements where the problem gives none (default: none)")
   .option("--live <url>", "show what a running edge applies instead: each model's plan, predicted and measured latency and cost, recent decisions (default: none)", httpUrl)
   .option("--model <name>", "a model to show with --live; repeat for several (required with --live)", repeatable)
+  .option("--pipeline <name>", "plan a pipeline with one end-to-end SLO instead (InferLine): ppocr (default: none)")
+  .option("--rate <images/s>", "images per second (Poisson) for --pipeline (required with --pipeline)", numberWhere("a number > 0", (n) => n > 0))
+  .option("--sample <n>", "images simulated for --pipeline", integerIn(100, 1_000_000), 2000)
+  .option("--seed <n>", "seed of the simulated images for --pipeline", integerIn(0, 2 ** 31 - 1), 1)
   .option("--json", "print JSON instead of a table", false)
   .addHelpText("after", "\nExit codes: 0 done; 1 no configuration meets the SLO (or the edge could not be read); 2 bad arguments or a bad problem.");
 
 async function main(argv: string[]): Promise<number> {
-  const args = program.parse(argv, { from: "user" }).opts<{ problem?: string; profile?: string; live?: string; model?: string[]; json: boolean }>();
+  const args = program.parse(argv, { from: "user" }).opts<{ problem?: string; profile?: string; live?: string; model?: string[]; pipeline?: string; rate?: number; sample: number; seed: number; json: boolean }>();
   try {
+    if (args.pipeline !== undefined) {
+      if (args.pipeline !== "ppocr") program.error(`error: unknown pipeline "${args.pipeline}"; known: ppocr`);
+      if (args.rate === undefined) program.error("error: --pipeline needs --rate IMAGES_PER_S");
+      return await pipeline(args.pipeline, args.rate, args.sample, args.seed, args.json);
+    }
     if (args.live !== undefined) {
       if (!args.model?.length) program.error("error: --live needs at least one --model NAME");
       return await live(args.live, args.model, args.json);
@@ -111,6 +128,73 @@ function run(problem: Problem, asJson: boolean): number {
     }
   }
   return plan ? 0 : 1;
+}
+
+/** Plans the pipeline `name` at `ratePerS` images per second and prints the plan and the even-split baseline. */
+async function pipeline(name: string, ratePerS: number, sampleSize: number, seed: number, asJson: boolean): Promise<number> {
+  const file = resolve(import.meta.dirname, `../../models/${name}/pipeline.json`);
+  const manifest = existsSync(file) ? readJson(file, "pipeline") : {};
+  let spec;
+  try {
+    spec = readPipelineSpec(manifest);
+  } catch (error) {
+    throw new UsageError(`${file}: ${(error as Error).message}`);
+  }
+  const stageNames = (manifest as { stages?: Record<PipelineStage, string> }).stages;
+  // The catalog (manifests and profiles) only for pipelines: --problem plans without it.
+  const { CATALOG } = await import("../models/catalog");
+  const models = ppocrStageModels(CATALOG, stageNames);
+  const startedMs = performance.now();
+  const result = planPipeline({ models, slo: spec.slo, cpu: spec.cpu, mix: spec.mix, ratePerS, sampleSize, seed });
+  const planMs = performance.now() - startedMs;
+  const q = spec.slo.percentile;
+  const pLabel = `p${Math.round(q * 1000) / 10}`;
+  if (asJson) {
+    const brief = (p: PipelinePlan | null) =>
+      p && {
+        config: p.config,
+        sloLatencyMs: p.sloLatencyMs,
+        meetsSlo: p.meetsSlo,
+        costUsdPerHour: p.costUsdPerHour,
+        usdPerMillionImages: p.prediction.cost.usdPerMillionImages,
+        poolSize: p.poolSize,
+        latencyMs: p.prediction.latencyMs,
+        stages: Object.fromEntries(PIPELINE_STAGES.map((s) => { const { cost, ...rest } = p.prediction.stages[s]; return [s, { ...rest, costUsdPerHour: cost.totalUsdPerHour }]; })),
+        overrides: p.stages,
+      };
+    console.log(JSON.stringify({ pipeline: name, ratePerS, slo: spec.slo, cpu: spec.cpu, plan: brief(result.plan), ...(result.reason && { reason: result.reason }), baseline: { plan: brief(result.baseline.plan), ...(result.baseline.reason && { reason: result.baseline.reason }) }, stats: { ...result.stats, planMs: Math.round(planMs) } }, null, 2));
+    return result.plan ? 0 : 1;
+  }
+  const meanLines = spec.mix.linesPerImage.reduce((s, x) => s + x.lines * x.weight, 0) / spec.mix.linesPerImage.reduce((s, x) => s + x.weight, 0);
+  console.log(`pipeline ${name} at ${ratePerS} images/s: SLO ${pLabel} <= ${spec.slo.ms} ms; ${result.stats.images} simulated images (Poisson, seed ${seed}); ${meanLines.toFixed(1)} lines per image on average, det input ${pixels(spec.mix.detPixels)}; post-processing ${spec.cpu.cpuMs} ms + ${spec.cpu.cpuPerLineMs} ms per line`);
+  console.log(`planned in ${Math.round(planMs)} ms: ${result.stats.evaluations} configurations simulated, ${result.stats.steps} greedy steps (from the ${result.stats.startedFrom} configuration)\n`);
+  const show = (title: string, p: PipelinePlan | null, reason?: string) => {
+    console.log(title);
+    if (!p) {
+      console.log(`  no plan: ${reason ?? "none"}\n`);
+      return;
+    }
+    table(
+      ["stage", "model", "placement", "maxBatch", "windowMs", "shards", "replicas", "rows/req", "stage p95 ms", "util.", "mean batch", "USD/hour"],
+      PIPELINE_STAGES.map((s) => {
+        const c = p.config[s];
+        const st = p.prediction.stages[s];
+        return [s, models[s].model, c.placement, c.maxBatch, c.windowMs, c.shards, c.placement === "origin" ? c.poolSize : "-", p.stages[models[s].model]!.batching.maxRowsPerRequest, ms(st.latencyMs.p95), st.utilisation.toFixed(3), st.meanBatchRows.toFixed(2), st.cost.totalUsdPerHour.toFixed(4)];
+      }),
+    );
+    const c = p.prediction.cost;
+    console.log(`pipeline: ${pLabel} ${ms(p.sloLatencyMs)} ms (${p.meetsSlo ? "meets" : "misses"} the SLO ${spec.slo.ms} ms; p50 ${ms(p.prediction.latencyMs.p50)}, p99 ${ms(p.prediction.latencyMs.p99)}); origin pool ${p.poolSize} replica${p.poolSize === 1 ? "" : "s"}; cost ${usd(p.costUsdPerHour)}/hour (${usd(c.usdPerMillionImages)} per million images, post-processing CPU ${usd(c.postProcessingCpuUsdPerHour)}/hour)\n`);
+  };
+  show("joint plan (InferLine):", result.plan, result.reason);
+  show(`even-split baseline (each stage planned alone for ${pLabel} <= ${Math.round((spec.slo.ms / PIPELINE_STAGES.length) * 10) / 10} ms):`, result.baseline.plan, result.baseline.reason);
+  if (result.plan) console.log(`MODEL_OVERRIDES=${JSON.stringify(result.plan.stages)}`);
+  return result.plan ? 0 : 1;
+}
+
+/** "640 x 640" for a square's pixels, else the count. */
+function pixels(n: number): string {
+  const side = Math.round(Math.sqrt(n));
+  return side * side === n ? `${side} x ${side}` : `${n} pixels`;
 }
 
 function row(label: string, p: Plan): (string | number)[] {
