@@ -21,15 +21,19 @@ import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 import { metricsRoutes } from "./routes/metrics";
+import { ocrRoutes } from "./routes/ocr";
 import { streamRoutes } from "./routes/stream";
 
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
 export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; rejection?: RejectionReason; apiKey?: string } };
 
-/** Admits a model route's request (/v2/models/{m}...) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
+/** The model a path is about: /v2/models/{m}/..., or the OCR pipeline for /v1/ocr (percent-decoded). */
+const modelOfPath = (path: string) => (path === "/v1/ocr" ? "ppocr" : (path.split("/")[3] ?? ""));
+
+/** Admits a model route's request (/v2/models/{m}..., /v1/ocr) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
 const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
   const { apiKeys } = runtimeConfig(c.env);
-  if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), c.req.path.split("/")[3] ?? "", c.env.KEY_RATE_LIMITER, (task) => c.executionCtx.waitUntil(task)));
+  if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), modelOfPath(c.req.path), c.env.KEY_RATE_LIMITER, (task) => c.executionCtx.waitUntil(task)));
   await next();
 };
 
@@ -42,7 +46,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
       if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
       const config = runtimeConfig(c.env);
       // Metrics of served models only: a name a client made up is not a label. (The path is percent-decoded.)
-      const model = c.req.path.split("/")[3] ?? "";
+      const model = modelOfPath(c.req.path);
       if (config.metrics && config.models.has(model)) {
         const served = c.get("served");
         // A 408's body read is still pending: keeping that request open for a delivery would let the
@@ -55,6 +59,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
   .use("/v2/models/*", requireKey)
+  .use("/v1/ocr", requireKey)
   // Cloudflare (and wrangler dev, which emulates it) gzips JSON for clients that accept it. OIP
   // clients that turn automatic decompression off (tritonclient's async client) decode only infer
   // answers, as Triton compresses only those: every other answer is marked identity, which the
@@ -64,6 +69,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
     const isInferAnswer = c.req.method === "POST" && c.res.status === 200 && c.req.path.endsWith("/infer");
     if (!isInferAnswer && !c.res.headers.has("content-encoding")) c.res.headers.set("Content-Encoding", "identity");
   })
+  .route("/", ocrRoutes)
   .route("/", metadataRoutes)
   .route("/", inferRoutes)
   .route("/", streamRoutes)

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { CATALOG, isOriginOnly, type CatalogEntry } from "./models/catalog";
+import { PIPELINES } from "./ocr/pipeline-manifest";
 import { ConfigError, describeIssues, manifestSchema, PLACEMENTS, type ModelManifest } from "./models/manifest";
 import { apiKeySchema, type ApiKey } from "./edge/access";
 import { MIN_SECRET_LENGTH } from "./origin/hop-signature";
@@ -132,6 +133,10 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     }
     models.set(name, o ? { ...entry, manifest } : entry);
   }
+  for (const pipeline of PIPELINES.values()) {
+    const missing = Object.values(pipeline.stages).find((stage) => !models.has(stage));
+    if (missing !== undefined) throw new ConfigError(`pipeline ${pipeline.name}: stage model "${missing}" is not served`);
+  }
   const maxBodyBytes = Number(env.MAX_BODY_BYTES || 33554432);
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new ConfigError("MAX_BODY_BYTES: must be an integer >= 1024");
   const bodyTimeoutMs = Number(env.BODY_TIMEOUT_MS || DEFAULT_BODY_TIMEOUT_MS);
@@ -159,7 +164,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     const parsed = z.array(apiKeySchema).min(1).safeParse(parseJson("API_KEYS", env.API_KEYS));
     if (!parsed.success) throw new ConfigError(describeIssues("API_KEYS", parsed.error));
     for (const [i, key] of parsed.data.entries()) {
-      const unknown = key.models.find((m) => m !== "*" && !models.has(m));
+      const unknown = key.models.find((m) => m !== "*" && !models.has(m) && !PIPELINES.has(m));
       if (unknown !== undefined) throw new ConfigError(`API_KEYS: ${i}.models: no such model "${unknown}"`);
     }
     if (new Set(parsed.data.map((k) => k.name)).size !== parsed.data.length) throw new ConfigError("API_KEYS: names must be unique (they key the rate limits)");

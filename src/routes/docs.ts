@@ -102,6 +102,19 @@ function extensionPaths(): Record<string, PathItem> {
         responses: { ...signed.responses, "204": { description: "Accepted." }, "400": error("Invalid heartbeat.") },
       },
     },
+    "/v1/ocr": {
+      post: {
+        summary: "Read the text in an image (OCR pipeline)",
+        description: "The image file (PNG or JPEG) as the body; answers its text lines in reading order, each with its text, confidence and box (four corners, clockwise from top-left, in image pixels). The same pipeline is the model `ppocr` of the Open Inference Protocol routes (input `image`: BYTES, shape [1]; in JSON as base64 with the tensor parameter `content_type: \"base64\"`; outputs `boxes`, `text`, `scores`). Server-Timing gives each stage's time (decode, det, boxes, cls, rec). See docs/ocr.md.",
+        requestBody: { required: true, content: { "image/png": { schema: { type: "string", format: "binary" } }, "image/jpeg": { schema: { type: "string", format: "binary" } } } },
+        responses: {
+          "200": { description: "The text lines.", content: json({ type: "object", properties: { model_name: { type: "string" }, model_version: { type: "string" }, lines: { type: "array", items: { type: "object", properties: { text: { type: "string" }, score: { type: "number" }, box: { type: "array", items: { type: "array", items: { type: "number" } } } } } } } }) },
+          "400": error("Empty body, or not a PNG or JPEG image (or a damaged one)."),
+          "413": error("An image over the pipeline's bytes or pixels (read from its header, before decoding)."),
+          "503": error("A stage is overloaded or could not answer within the deadline."),
+        },
+      },
+    },
     "/openapi.json": { get: { summary: "This document", responses: { "200": { description: "OK", content: json({ type: "object" }) } } } },
     "/docs": { get: { summary: "This document, rendered", responses: { "200": { description: "An HTML page (Swagger UI).", content: { "text/html": { schema: { type: "string" } } } } } } },
     "/metrics": { get: { summary: "Prometheus metrics", description: "The edge's metrics in the Prometheus text format (docs/observability.md): per model, inference requests by status, request, queue and compute duration and batch-size histograms, rejections by reason, queued rows, the SLO and the live plan, summed over every isolate and buffer shard since the deployment began. With `Accept: application/json`, the same families as prom-client's JSON: `{atMs, metrics}`.", responses: { "200": { description: "The exposition text (or JSON).", content: { "text/plain": { schema: { type: "string" } }, "application/json": { schema: { type: "object", properties: { atMs: { type: "number" }, metrics: { type: "array", items: { type: "object" } } } } } } } } } },

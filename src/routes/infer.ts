@@ -7,15 +7,13 @@
  * how they were served.
  */
 import { Hono, type Context } from "hono";
-import type { BatchBuffer } from "../buffer/batch-buffer";
-import { isDirectReady, serveDirect } from "../buffer/direct";
-import { dispatchToBuffer, pickShard, shedIfBusy, type BufferResult } from "../buffer/dispatch";
-import { checkPlatformLimits, headerLimitsPeek, inputSizesOf } from "../edge/limits";
-import { fromFailureRecord } from "../protocol/errors";
+import { routeRequest, runRequest } from "../buffer/run-request";
+import { headerLimitsPeek } from "../edge/limits";
 import { runtimeConfig, type RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
 import { refreshPlan, servingManifest } from "../control/plan-cache";
 import { deadlineBudgetMs, maxLatencyMsOf } from "../models/manifest";
+import { PIPELINES } from "../ocr/pipeline-manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
 import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
@@ -23,9 +21,12 @@ import { readBody } from "../protocol/read-body";
 import { formatTraceparent } from "../protocol/trace";
 import type { EdgeEnv } from "../app";
 import { lookupModel } from "./lookup";
+import { inferPipeline } from "./ocr";
 
 async function infer(c: Context<EdgeEnv>): Promise<Response> {
   const startMs = Date.now();
+  const pipeline = PIPELINES.get(c.req.param("model")!);
+  if (pipeline) return inferPipeline(c, pipeline, startMs);
   const config = runtimeConfig(c.env);
   const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
   const entry = lookupModel(config, c.req.param("model")!, c.req.param("version"));
@@ -40,22 +41,13 @@ async function infer(c: Context<EdgeEnv>): Promise<Response> {
 async function answer(c: Context<EdgeEnv>, entry: CatalogEntry, config: RuntimeConfig, startMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   // The model's manifest under its live plan (placement, batching, shards).
   const manifest = servingManifest(entry.manifest);
-  const isDirect = manifest.placement === "direct" && isDirectReady(entry, manifest, config, waitUntil);
-  // A shard that just refused a request due as late as this one could be gets none: refused before reading the body.
-  const shard = isDirect ? undefined : pickShard(manifest);
-  if (shard !== undefined) shedIfBusy(manifest, shard, startMs + maxLatencyMsOf(manifest), startMs);
+  const route = routeRequest(entry, manifest, config, startMs + maxLatencyMsOf(manifest), startMs, waitUntil);
   // Over the platform's limits where it would run (RPC payload, isolate memory): 413 before any Durable
   // Object call; a binary request is judged from its header, before its tensor bytes are read.
-  const runsAt = isDirect ? "direct" : manifest.placement === "direct" ? "edge" : manifest.placement;
-  const peek = headerLimitsPeek(entry.footprint, runsAt, manifest, c.req.header(INFERENCE_HEADER_LENGTH));
+  const peek = headerLimitsPeek(entry.footprint, route.runsAt, manifest, c.req.header(INFERENCE_HEADER_LENGTH));
   const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits, peek), c.req.raw.headers, manifest);
-  const maxBatchRows = checkPlatformLimits(entry.footprint, runsAt, manifest, inputSizesOf(request.inputs), request.rows);
-  const deadlineAtMs = startMs + deadlineBudgetMs(manifest, request.timeoutMs);
-  const job = { id: crypto.randomUUID(), model: manifest.name, rows: request.rows, batchKey: request.batchKey, inputs: request.inputs, outputs: request.outputs, deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }), traceparent: formatTraceparent(c.get("trace")) };
-  const result: BufferResult =
-    shard === undefined
-      ? directResult(await serveDirect(c.env, entry, manifest, config, job, { signal: c.req.raw.signal, waitUntil }))
-      : await dispatchToBuffer(c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>, manifest, job, { signal: c.req.raw.signal, waitUntil }, shard);
+  const call = { ...request, deadlineAtMs: startMs + deadlineBudgetMs(manifest, request.timeoutMs), traceparent: formatTraceparent(c.get("trace")) };
+  const result = await runRequest(c.env, entry, manifest, route, call, { signal: c.req.raw.signal, waitUntil });
   const { outputs: _, ok: __, ...served } = result;
   c.set("served", served);
   const headers = servedHeaders(result, Date.now() - startMs);
@@ -63,12 +55,6 @@ async function answer(c: Context<EdgeEnv>, entry: CatalogEntry, config: RuntimeC
   const header = { ...inferResponseBody(manifest, request.id, []), outputs: binaryEntries(result.outputs) };
   const packed = packBinary(header, result.outputs);
   return c.body(packed.body, 200, { ...headers, "Content-Type": BINARY_CONTENT_TYPE, [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) });
-}
-
-/** A direct reply as a result (it has no shard), or its failure thrown as an InferenceError. */
-function directResult(reply: Awaited<ReturnType<typeof serveDirect>>): BufferResult {
-  if (!reply.ok) throw fromFailureRecord(reply.failure);
-  return { ...reply, placement: "direct" };
 }
 
 /** Routes for inference. */

@@ -18,7 +18,9 @@ import { decodeInferBody } from "../protocol/decode-infer-body";
 import { inferResponseBody } from "../protocol/infer-response";
 import { modelMetadata } from "../protocol/model-metadata";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
+import { PIPELINES } from "../ocr/pipeline-manifest";
 import { lookupModel } from "./lookup";
+import { pipelineMetadata } from "./ocr";
 
 /** Server name and version reported by GET /v2. */
 export const SERVER = { name: "edge-inference", version: "0.1.0", extensions: ["statistics"] };
@@ -39,8 +41,8 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
     return c.json({ ready: true });
   })
   .get("/v2", (c) => c.json(SERVER))
-  .get("/v2/models/:model", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), undefined).manifest)))
-  .get("/v2/models/:model/versions/:version", (c) => c.json(metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model"), c.req.param("version")).manifest)))
+  .get("/v2/models/:model", (c) => c.json(describe(c, undefined)))
+  .get("/v2/models/:model/versions/:version", (c) => c.json(describe(c, c.req.param("version"))))
   .get("/v2/models/:model/ready", (c) => modelReady(c, undefined))
   .get("/v2/models/:model/versions/:version/ready", (c) => modelReady(c, c.req.param("version")))
   .get("/v2/models/:model/stats", async (c) => {
@@ -53,8 +55,22 @@ export const metadataRoutes = new Hono<{ Bindings: Env }>()
     return c.json({ model_stats: [{ name: manifest.name, version: manifest.version, shards, ...(direct && { direct }) }] });
   });
 
-/** GET .../ready: the model is ready once the sessions that will serve it are warm (warmModel). */
+/** A model's metadata, or a pipeline's (src/routes/ocr.ts). */
+function describe(c: Context<{ Bindings: Env }>, version: string | undefined) {
+  const pipeline = PIPELINES.get(c.req.param("model")!);
+  if (pipeline) return pipelineMetadata(pipeline, version);
+  return metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model")!, version).manifest);
+}
+
+/** GET .../ready: the model is ready once the sessions that will serve it are warm (warmModel); a pipeline once its stages are. */
 async function modelReady(c: Context<{ Bindings: Env }>, version: string | undefined): Promise<Response> {
+  const pipeline = PIPELINES.get(c.req.param("model")!);
+  if (pipeline) {
+    pipelineMetadata(pipeline, version);
+    const config = runtimeConfig(c.env);
+    await Promise.all(Object.values(pipeline.stages).map((stage) => warmModel(c, config.models.get(stage)!)));
+    return c.json({ name: pipeline.name, ready: true });
+  }
   const entry = lookupModel(runtimeConfig(c.env), c.req.param("model")!, version);
   await warmModel(c, entry);
   return c.json({ name: entry.manifest.name, ready: true });
