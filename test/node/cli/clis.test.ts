@@ -27,7 +27,7 @@ const profile = (...args: string[]) => cli("src/cli/profile.ts", ...args);
 const bench = (...args: string[]) => cli("bench/index.ts", ...args);
 
 const VERSION = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
-const SUITES = ["edge", "origin", "scheduler", "fidelity", "closed-loop", "deploy", "observability", "memory", "soak", "size-classes", "streams", "planner", "all"];
+const SUITES = ["edge", "origin", "scheduler", "fidelity", "closed-loop", "deploy", "observability", "memory", "soak", "size-classes", "ocr", "streams", "planner", "all"];
 
 /** A usage error as every CLI reports it: exit code 2, `error: <what>` on one line, a hint to --help, nothing else. */
 function expectUsageError(run: Ran, what: RegExp, help: string): void {

@@ -1,0 +1,251 @@
+/**
+ * `npm run bench -- ocr [--quick]`: the OCR pipeline (`ppocr`, InferLine) against `npm start`'s
+ * stack (the edge under `wrangler dev`, one gpu-origin replica serving ppocr-det, CONTROL_MODE
+ * static so the plan under test stays put):
+ *
+ * 1. Accuracy: a rendered test set with known text (bench/ocr/test-images.ts: single lines and
+ *    page-like images) read by this pipeline (POST /v1/ocr) and by a peer running the same model
+ *    files (@gutenye/ocr-node, bench/ocr/peer.ts); character error rate by kind (bench/ocr/cer.ts).
+ * 2. The mix: what the pages are to the pipeline, measured from their answers (lines per page,
+ *    each line's rec width, det input pixels, the Worker's decode and post-processing time).
+ * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, one shard per stage and one
+ *    replica (one machine: every shard shares workerd's thread), at the highest rate of a grid it
+ *    finds a plan for (the planned rate); InferLine's even-split baseline beside it.
+ * 4. Latency: the plan applied (MODEL_OVERRIDES), open-loop Poisson load of the pages at 0.5, 0.75,
+ *    1 and 1.25 x the planned rate; the measured end-to-end p95 against the planner's prediction for
+ *    the same arrivals and pages (predictPipeline).
+ *
+ * Writes bench/reports/ocr.{json,md,svg}. Loopback only; every load step is bounded in count and time.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, ROOT } from "../src/cli/processes";
+import { header, post } from "../src/cli/loopback-http";
+import { startStack, type Stack } from "../src/cli/stack";
+import { CATALOG } from "../src/models/catalog";
+import { detInput } from "../src/ocr/det-input";
+import { decodeImage } from "../src/ocr/image";
+import { PIPELINES } from "../src/ocr/pipeline-manifest";
+import { type PipelineImage, type PipelinePlan, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { openLoop, seededRandom } from "./lib/open-loop";
+import { quantile, round } from "./lib/stats";
+import { PALETTE, renderFigure } from "./lib/svg-plot";
+import { accuracyMarkdown, measureAccuracy } from "./ocr/accuracy";
+import { createPeer } from "./ocr/peer";
+import { ocrTestSet, type OcrTestImage } from "./ocr/test-images";
+
+const PIPELINE = PIPELINES.get("ppocr")!;
+const RATE_GRID = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2];
+const LOAD_FACTORS = [0.5, 0.75, 1, 1.25];
+const REC_HEIGHT = 48;
+
+interface OcrAnswer {
+  lines: Array<{ text: string; score: number; box: number[][] }>;
+}
+
+/** What one page is to the pipeline, measured from its answer. */
+interface PageShape {
+  id: string;
+  detPixels: number;
+  /** Each line's width at height 48 (before rounding and the 320 floor, which the planner applies). */
+  lineWidths: number[];
+  /** Decode + det input + DB boxes + crops in the Worker, ms (Server-Timing decode + boxes). */
+  cpuMs: number;
+}
+
+/** Starts the stack with `overrides` as MODEL_OVERRIDES. */
+async function ocrStack(overrides: object): Promise<Stack> {
+  return startStack({ replicas: 1, maxReplicas: 1, port: await freePort(), originPort: await freePort(), originArgs: ["--models", "ppocr-det"], vars: { CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify(overrides) } });
+}
+
+async function stopStack(stack: Stack): Promise<void> {
+  await stack.stop();
+  rmSync(join(ROOT, ".wrangler", `state-${new URL(stack.edge.url).port}`), { recursive: true, force: true });
+}
+
+/** Reads a PNG through POST /v1/ocr. */
+async function readPage(url: string, png: Uint8Array): Promise<{ answer: OcrAnswer; timing: Record<string, number> }> {
+  const answer = await post(`${url}/v1/ocr`, png, { "content-type": "application/octet-stream" }, 60_000);
+  if (answer.status !== 200) throw new Error(`POST /v1/ocr: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
+  const timing = Object.fromEntries([...(header(answer, "server-timing") ?? "").matchAll(/(\w+);dur=([\d.]+)/g)].map(([, name, ms]) => [name!, Number(ms)]));
+  return { answer: JSON.parse(answer.body.toString()) as OcrAnswer, timing };
+}
+
+/** A page's shape: det input pixels from its size, line widths from the answer's boxes, Worker time from Server-Timing. */
+function pageShape(image: OcrTestImage, answer: OcrAnswer, timing: Record<string, number>): PageShape {
+  const det = detInput(decodeImage(image.png, { maxPixels: PIPELINE.image.maxPixels }), PIPELINE.image.detLimitSideLen);
+  const side = ([x0, y0]: number[], [x1, y1]: number[]) => Math.hypot(x1! - x0!, y1! - y0!);
+  const lineWidths = answer.lines.map(({ box: [a, b, c] }) => Math.ceil(REC_HEIGHT * (side(a!, b!) / Math.max(1, side(b!, c!)))));
+  return { id: image.id, detPixels: det.width * det.height, lineWidths, cpuMs: (timing.decode ?? 0) + (timing.boxes ?? 0) };
+}
+
+/** Least squares cpuMs + cpuPerLineMs * lines over the pages (slope floored at 0). */
+function fitCpu(pages: PageShape[]): { cpuMs: number; cpuPerLineMs: number } {
+  const xs = pages.map((p) => p.lineWidths.length);
+  const ys = pages.map((p) => p.cpuMs);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxx = xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+  const slope = sxx > 0 ? Math.max(0, xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / sxx) : 0;
+  return { cpuMs: Math.max(0, my - slope * mx), cpuPerLineMs: slope };
+}
+
+/** Poisson arrivals (ms) at `ratePerS`, seeded. */
+function poissonArrivals(ratePerS: number, count: number, seed: number): number[] {
+  const random = seededRandom(seed);
+  let t = 0;
+  return Array.from({ length: count }, () => (t += (-Math.log(1 - random()) / ratePerS) * 1000));
+}
+
+interface LoadStep {
+  factor: number;
+  ratePerS: number;
+  sent: number;
+  ok: number;
+  errors: Record<string, number>;
+  measuredP95Ms: number;
+  measuredP50Ms: number;
+  predictedP95Ms: number;
+  predictedP50Ms: number;
+  errorPct: number;
+}
+
+function planTable(label: string, plan: PipelinePlan | null): string {
+  if (!plan) return `| ${label} | no plan | | | | | |\n`;
+  const c = plan.config;
+  const stage = (s: keyof typeof c) => `${c[s].placement}, B${c[s].maxBatch} W${c[s].windowMs} ms, ${c[s].placement === "origin" ? `${c[s].poolSize} replica(s)` : `${c[s].shards} shard(s)`}`;
+  return `| ${label} | ${stage("det")} | ${stage("cls")} | ${stage("rec")} | ${round(plan.sloLatencyMs, 0)} | ${plan.meetsSlo ? "yes" : "**no**"} | ${round(plan.costUsdPerHour, 4)} |\n`;
+}
+
+/** Runs the OCR benchmark and writes its report. */
+export async function main({ quick = false }: { quick?: boolean } = {}): Promise<void> {
+  const started = Date.now();
+  const set = await ocrTestSet({ seed: 1, lines: quick ? 12 : 40, pages: quick ? 4 : 8 });
+  const pages = set.filter((image) => image.kind === "page");
+  console.log(`ocr: ${set.length} test images (${pages.length} pages)`);
+
+  // 1-2. Accuracy and the mix, under the manifests' own batching.
+  let stack = await ocrStack({});
+  const shapes = new Map<string, PageShape>();
+  let accuracy: Awaited<ReturnType<typeof measureAccuracy>>;
+  const peer = await createPeer();
+  try {
+    const edge = async (png: Uint8Array) => {
+      const { answer, timing } = await readPage(stack.edge.url, png);
+      const image = set.find((i) => i.png === png);
+      if (image?.kind === "page") shapes.set(image.id, pageShape(image, answer, timing));
+      return answer.lines.map((l) => l.text);
+    };
+    accuracy = await measureAccuracy({ edge, peer: async (png) => (await peer.recognise(png)).map((l) => l.text) }, set, { onImage: (system, row) => process.stdout.write(`\r  accuracy: ${system} ${row.id}   `) });
+    process.stdout.write("\n");
+  } finally {
+    await peer.close();
+    await stopStack(stack);
+  }
+  const pageShapes = pages.map((p) => shapes.get(p.id)!);
+  const cpu = fitCpu(pageShapes);
+  const models = ppocrStageModels(CATALOG, PIPELINE.stages);
+  const slo = PIPELINE.slo;
+
+  // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
+  const loadCount = quick ? 24 : 48;
+  const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
+    poissonArrivals(ratePerS, count, seed).map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pageShapes.length]!.detPixels, lineWidths: pageShapes[i % pageShapes.length]!.lineWidths }));
+  let planned: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
+  for (const ratePerS of RATE_GRID) {
+    const result = planPipeline({ models, slo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
+    if (!result.plan?.meetsSlo) break;
+    planned = { ratePerS, result };
+    console.log(`  plan at ${ratePerS}/s: p95 ${round(result.plan.sloLatencyMs, 0)} ms, $${round(result.plan.costUsdPerHour, 4)}/h`);
+  }
+  if (!planned) throw new Error(`no plan meets the SLO even at ${RATE_GRID[0]} images/s`);
+  const plan = planned.result.plan!;
+
+  // 4. Latency under the plan, against its prediction for the same arrivals and pages.
+  stack = await ocrStack(plan.stages);
+  const steps: LoadStep[] = [];
+  try {
+    for (const p of pages.slice(0, 2)) await readPage(stack.edge.url, p.png); // warm the sessions and the path
+    for (const factor of LOAD_FACTORS) {
+      const ratePerS = planned.ratePerS * factor;
+      const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + steps.length);
+      const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: loadCount, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+      const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
+      const prediction = predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile });
+      const measuredP95Ms = result.ok === result.sent ? quantile(result.latenciesMs, slo.percentile) : Infinity;
+      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1) };
+      steps.push(step);
+      console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), ${step.ok}/${step.sent} ok`);
+    }
+  } finally {
+    await stopStack(stack);
+  }
+
+  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
+  const dir = join(ROOT, "bench", "reports");
+  writeFileSync(join(dir, "ocr.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(join(dir, "ocr.svg"), latencyFigure(steps, slo.ms));
+  writeFileSync(join(dir, "ocr.md"), markdown(report, plan, planned.result.baseline.plan, accuracy, steps));
+  console.log(`ocr: wrote bench/reports/ocr.{json,md,svg} in ${report.durationS} s`);
+}
+
+function latencyFigure(steps: LoadStep[], sloMs: number): string {
+  const point = (f: (s: LoadStep) => number) => steps.map((s) => [s.ratePerS, Number.isFinite(f(s)) ? f(s) : NaN] as [number, number]);
+  return renderFigure({
+    title: "ppocr end-to-end p95 (pages): measured against the planner's prediction",
+    xLabel: "images/s (Poisson)",
+    xMaxS: Math.max(...steps.map((s) => s.ratePerS)) * 1.1,
+    xTicks: steps.map((s) => s.ratePerS),
+    panels: [
+      {
+        yLabel: "p95 (ms)",
+        series: [
+          { name: "measured", color: PALETTE[0]!, points: point((s) => s.measuredP95Ms), shape: "points" },
+          { name: "predicted", color: PALETTE[1]!, points: point((s) => s.predictedP95Ms), shape: "points", dash: "6 3" },
+        ],
+        hLines: [{ y: sloMs, label: `SLO ${sloMs} ms`, color: PALETTE[3]! }],
+      },
+    ],
+  });
+}
+
+type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; durationS: number; quick: boolean };
+
+function markdown(report: Report, plan: PipelinePlan, baseline: PipelinePlan | null, accuracy: Awaited<ReturnType<typeof measureAccuracy>>, steps: LoadStep[]): string {
+  const pct = `p${Math.round(report.slo.percentile * 100)}`;
+  const lines = report.pages.map((p) => p.lineWidths.length);
+  const within = steps.filter((s) => s.factor <= 1);
+  return `# OCR pipeline (ppocr): accuracy against a peer, and the end-to-end SLO
+
+\`npm run bench -- ocr${report.quick ? " --quick" : ""}\` (bench/ocr.ts), ${report.durationS} s. The stack of \`npm start\`: the edge under \`wrangler dev\` and one gpu-origin replica serving ppocr-det (CPU, no GPU here), on this machine's 2 cores; CONTROL_MODE static so the plan under test stays put.
+
+## Accuracy
+
+Character error rate on rendered images with known text (bench/ocr/test-images.ts, seed 1), read by this pipeline (\`POST /v1/ocr\`) and by [@gutenye/ocr-node](https://www.npmjs.com/package/@gutenye/ocr-node) 1.4.8 running the same PP-OCRv4 det and rec files (it has no angle classifier). Primary metric: order-free CER (bench/ocr/cer.ts: each reference line matched in the prediction; reading order and line grouping, which the two systems decide differently, are not charged).
+
+${accuracyMarkdown(accuracy, { baseline: "peer", worst: 8 })}
+
+## The pages as the planner sees them
+
+${report.pages.length} page images; lines per page ${Math.min(...lines)}–${Math.max(...lines)} (mean ${round(lines.reduce((a, b) => a + b, 0) / lines.length, 1)}); Worker time per page (decode, det input, DB boxes, crops) fitted as ${round(report.cpu.cpuMs, 1)} ms + ${round(report.cpu.cpuPerLineMs, 2)} ms per line.
+
+## The plan
+
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (one shard per stage, one origin replica): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of the SLO.
+
+| plan | det | cls | rec | predicted ${pct} (ms) | meets SLO | cost ($/h) |
+|---|---|---|---|---:|---|---:|
+${planTable("joint (InferLine)", plan)}${planTable("even split", baseline)}
+## Latency under the plan, against its prediction
+
+Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.sent ?? 0} images per step; the prediction simulates the same arrivals and pages (predictPipeline).
+
+| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error |
+|---:|---:|---:|---:|---:|---:|---:|
+${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % |`).join("\n")}
+
+Up to the planned rate: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 % in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
+
+![measured and predicted p95](ocr.svg)
+`;
+}
