@@ -8,9 +8,10 @@
  *    files (@gutenye/ocr-node, bench/ocr/peer.ts); character error rate by kind (bench/ocr/cer.ts).
  * 2. The mix: what the pages are to the pipeline, measured from their answers (lines per page,
  *    each line's rec width, det input pixels, the Worker's decode and post-processing time).
- * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, one shard per stage and one
- *    replica (one machine: every shard shares workerd's thread), at the highest rate of a grid it
- *    finds a plan for (the planned rate); InferLine's even-split baseline beside it.
+ * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, one shard per stage, cls and rec
+ *    at the edge and det on one replica (one machine: every shard shares workerd's thread, and the
+ *    replica the same two cores), at the highest rate of a grid it finds a plan for (the planned
+ *    rate); InferLine's even-split baseline beside it.
  * 4. Latency: the plan applied (MODEL_OVERRIDES), open-loop Poisson load of the pages at 0.5, 0.75,
  *    1 and 1.25 x the planned rate; the measured end-to-end p95 against the planner's prediction for
  *    the same arrivals and pages (predictPipeline).
@@ -144,7 +145,10 @@ export async function main({ quick = false }: { quick?: boolean } = {}): Promise
   }
   const pageShapes = pages.map((p) => shapes.get(p.id)!);
   const cpu = fitCpu(pageShapes);
-  const models = ppocrStageModels(CATALOG, PIPELINE.stages);
+  // cls and rec at the edge only: here the origin replica runs on the same two cores as workerd, so
+  // moving a stage there would not add capacity, only contend with det (and the pool is one replica).
+  const catalogModels = ppocrStageModels(CATALOG, PIPELINE.stages);
+  const models = { ...catalogModels, cls: { ...catalogModels.cls, placements: ["edge" as const] }, rec: { ...catalogModels.rec, placements: ["edge" as const] } };
   const slo = PIPELINE.slo;
 
   // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
