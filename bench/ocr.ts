@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ocr [--quick]`: the OCR pipeline (`ppocr`, InferLine) against `npm start`'s
- * stack (the edge under `wrangler dev`, one gpu-origin replica serving ppocr-det, CONTROL_MODE
+ * stack (the edge under `wrangler dev`, gpu-origin replicas serving the three models, CONTROL_MODE
  * static so the plan under test stays put):
  *
  * 1. Accuracy: a rendered test set with known text (bench/ocr/test-images.ts: single lines and
@@ -8,17 +8,16 @@
  *    files (@gutenye/ocr-node, bench/ocr/peer.ts); character error rate by kind (bench/ocr/cer.ts).
  * 2. The mix: what the pages are to the pipeline, measured from their answers (lines per page,
  *    each line's rec width, det input pixels, the Worker's decode and post-processing time).
- * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, one shard per stage, cls and rec
- *    at the edge and det on one replica (one machine: every shard shares workerd's thread, and the
- *    replica the same two cores), at the highest rate of a grid it finds a plan for (the planned
- *    rate); InferLine's even-split baseline beside it.
+ * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, at most one shard and one
+ *    replica per stage (one machine: every shard shares workerd's thread), at the highest rate of a
+ *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it.
  * 4. Latency: the plan applied (MODEL_OVERRIDES), open-loop Poisson load of the pages at 0.5, 0.75,
  *    1 and 1.25 x the planned rate; the measured end-to-end p95 against the planner's prediction for
  *    the same arrivals and pages (predictPipeline).
  *
  * Writes bench/reports/ocr.{json,md,svg}. Loopback only; every load step is bounded in count and time.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, ROOT } from "../src/cli/processes";
 import { header, post } from "../src/cli/loopback-http";
@@ -31,7 +30,7 @@ import { type PipelineImage, type PipelinePlan, planPipeline, ppocrStageModels, 
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
-import { accuracyMarkdown, measureAccuracy } from "./ocr/accuracy";
+import { accuracyMarkdown, measureAccuracy, type AccuracyReport } from "./ocr/accuracy";
 import { createPeer } from "./ocr/peer";
 import { ocrTestSet, type OcrTestImage } from "./ocr/test-images";
 
@@ -54,9 +53,9 @@ interface PageShape {
   cpuMs: number;
 }
 
-/** Starts the stack with `overrides` as MODEL_OVERRIDES. */
-async function ocrStack(overrides: object): Promise<Stack> {
-  return startStack({ replicas: 1, maxReplicas: 1, port: await freePort(), originPort: await freePort(), originArgs: ["--models", "ppocr-det"], vars: { CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify(overrides) } });
+/** Starts the stack with `overrides` as MODEL_OVERRIDES and `replicas` origin replicas (each serving the three stages' models). */
+async function ocrStack(overrides: object, replicas: number): Promise<Stack> {
+  return startStack({ replicas, maxReplicas: replicas, port: await freePort(), originPort: await freePort(), originArgs: ["--models", Object.values(PIPELINE.stages).join(",")], vars: { CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify(overrides) } });
 }
 
 async function stopStack(stack: Stack): Promise<void> {
@@ -119,36 +118,41 @@ function planTable(label: string, plan: PipelinePlan | null): string {
 }
 
 /** Runs the OCR benchmark and writes its report. */
-export async function main({ quick = false }: { quick?: boolean } = {}): Promise<void> {
+export async function main({ quick = false, reuseAccuracy = false }: { quick?: boolean; reuseAccuracy?: boolean } = {}): Promise<void> {
   const started = Date.now();
   const set = await ocrTestSet({ seed: 1, lines: quick ? 12 : 40, pages: quick ? 4 : 8 });
   const pages = set.filter((image) => image.kind === "page");
   console.log(`ocr: ${set.length} test images (${pages.length} pages)`);
 
-  // 1-2. Accuracy and the mix, under the manifests' own batching.
-  let stack = await ocrStack({});
-  const shapes = new Map<string, PageShape>();
-  let accuracy: Awaited<ReturnType<typeof measureAccuracy>>;
-  const peer = await createPeer();
-  try {
-    const edge = async (png: Uint8Array) => {
-      const { answer, timing } = await readPage(stack.edge.url, png);
-      const image = set.find((i) => i.png === png);
-      if (image?.kind === "page") shapes.set(image.id, pageShape(image, answer, timing));
-      return answer.lines.map((l) => l.text);
-    };
-    accuracy = await measureAccuracy({ edge, peer: async (png) => (await peer.recognise(png)).map((l) => l.text) }, set, { onImage: (system, row) => process.stdout.write(`\r  accuracy: ${system} ${row.id}   `) });
-    process.stdout.write("\n");
-  } finally {
-    await peer.close();
-    await stopStack(stack);
+  // 1-2. Accuracy and the mix, under the manifests' own batching (or the last run's, with --reuse-accuracy).
+  const saved = join(ROOT, "bench", "reports", "ocr-accuracy.json");
+  let accuracy: AccuracyReport;
+  let pageShapes: PageShape[];
+  if (reuseAccuracy) {
+    ({ accuracy, pageShapes } = JSON.parse(readFileSync(saved, "utf8")) as { accuracy: AccuracyReport; pageShapes: PageShape[] });
+  } else {
+    const stack = await ocrStack({}, 1);
+    const shapes = new Map<string, PageShape>();
+    const peer = await createPeer();
+    try {
+      const edge = async (png: Uint8Array) => {
+        const { answer, timing } = await readPage(stack.edge.url, png);
+        const image = set.find((i) => i.png === png);
+        if (image?.kind === "page") shapes.set(image.id, pageShape(image, answer, timing));
+        return answer.lines.map((l) => l.text);
+      };
+      accuracy = await measureAccuracy({ edge, peer: async (png) => (await peer.recognise(png)).map((l) => l.text) }, set, { onImage: (system, row) => process.stdout.write(`\r  accuracy: ${system} ${row.id}   `) });
+      process.stdout.write("\n");
+    } finally {
+      await peer.close();
+      await stopStack(stack);
+    }
+    pageShapes = pages.map((p) => shapes.get(p.id)!);
+    writeFileSync(saved, JSON.stringify({ accuracy, pageShapes }) + "\n");
   }
-  const pageShapes = pages.map((p) => shapes.get(p.id)!);
   const cpu = fitCpu(pageShapes);
-  // cls and rec at the edge only: here the origin replica runs on the same two cores as workerd, so
-  // moving a stage there would not add capacity, only contend with det (and the pool is one replica).
-  const catalogModels = ppocrStageModels(CATALOG, PIPELINE.stages);
-  const models = { ...catalogModels, cls: { ...catalogModels.cls, placements: ["edge" as const] }, rec: { ...catalogModels.rec, placements: ["edge" as const] } };
+  for (const p of pageShapes) console.log(`  ${p.id}: det ${p.detPixels} px, ${p.lineWidths.length} lines of width ${p.lineWidths.join(" ")}, Worker ${round(p.cpuMs, 1)} ms`);
+  const models = ppocrStageModels(CATALOG, PIPELINE.stages);
   const slo = PIPELINE.slo;
 
   // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
@@ -158,15 +162,16 @@ export async function main({ quick = false }: { quick?: boolean } = {}): Promise
   let planned: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
   for (const ratePerS of RATE_GRID) {
     const result = planPipeline({ models, slo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
+    if (result.plan) console.log(`  plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms): ${JSON.stringify(result.plan.stages)}`);
+    else console.log(`  no plan at ${ratePerS}/s: ${result.reason}`);
     if (!result.plan?.meetsSlo) break;
     planned = { ratePerS, result };
-    console.log(`  plan at ${ratePerS}/s: p95 ${round(result.plan.sloLatencyMs, 0)} ms, $${round(result.plan.costUsdPerHour, 4)}/h`);
   }
   if (!planned) throw new Error(`no plan meets the SLO even at ${RATE_GRID[0]} images/s`);
   const plan = planned.result.plan!;
 
   // 4. Latency under the plan, against its prediction for the same arrivals and pages.
-  stack = await ocrStack(plan.stages);
+  const stack = await ocrStack(plan.stages, Math.max(1, plan.poolSize));
   const steps: LoadStep[] = [];
   try {
     for (const p of pages.slice(0, 2)) await readPage(stack.edge.url, p.png); // warm the sessions and the path
