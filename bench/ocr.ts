@@ -108,6 +108,18 @@ interface LoadStep {
   predictedP95Ms: number;
   predictedP50Ms: number;
   errorPct: number;
+  /** Per stage, p50 ms: measured (Server-Timing: decode + boxes as "cpu", det, cls, rec) and predicted (the simulation's stage latencies). */
+  stagesP50Ms: Record<string, { measured: number; predicted: number }>;
+}
+
+/** Measured (Server-Timing) against predicted stage medians. */
+function stageMedians(timing: Record<string, number[]>, prediction: ReturnType<typeof predictPipeline>): LoadStep["stagesP50Ms"] {
+  const measured = (name: string) => round(quantile(timing[name] ?? [NaN], 0.5), 0);
+  const cpu = (timing.decode ?? []).map((d, i) => d + (timing.boxes?.[i] ?? 0));
+  return {
+    cpu: { measured: round(quantile(cpu.length ? cpu : [NaN], 0.5), 0), predicted: NaN },
+    ...Object.fromEntries((["det", "cls", "rec"] as const).map((stage) => [stage, { measured: measured(stage), predicted: round(prediction.stages[stage].latencyMs.p50, 0) }])),
+  };
 }
 
 function planTable(label: string, plan: PipelinePlan | null): string {
@@ -182,7 +194,7 @@ export async function main({ quick = false, reuseAccuracy = false }: { quick?: b
       const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
       const prediction = predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile });
       const measuredP95Ms = result.ok === result.sent ? quantile(result.latenciesMs, slo.percentile) : Infinity;
-      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1) };
+      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1), stagesP50Ms: stageMedians(result.serverTimingMs, prediction) };
       steps.push(step);
       console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), ${step.ok}/${step.sent} ok`);
     }
@@ -249,9 +261,9 @@ ${planTable("joint (InferLine)", plan)}${planTable("even split", baseline)}
 
 Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.sent ?? 0} images per step; the prediction simulates the same arrivals and pages (predictPipeline).
 
-| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error |
-|---:|---:|---:|---:|---:|---:|---:|
-${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % |`).join("\n")}
+| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | stage p50s, measured / predicted (ms): Worker, det, cls, rec |
+|---:|---:|---:|---:|---:|---:|---:|---|
+${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} |`).join("\n")}
 
 Up to the planned rate: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 % in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
 

@@ -83,12 +83,27 @@ export function rotate180(image: RgbImage): RgbImage {
 }
 
 /**
- * predict_cls.py's resize_norm_img for a batch: each line resized (bilinear) to height 48 and
- * width min(192, ceil(48 * w / h)), (v / 255 - 0.5) / 0.5 per channel in B, G, R planes, zero
- * padded on the right to 192. Returns [n, 3, 48, 192] float32.
+ * predict_cls.py's resize_norm_img for a batch, on each line's leading window: each line resized
+ * (bilinear) to height 48 and width min(192, ceil(48 * w / h)), (v / 255 - 0.5) / 0.5 per channel
+ * in B, G, R planes, zero padded on the right to 192. Returns [n, 3, 48, 192] float32.
+ *
+ * Departure from PaddleOCR: a line longer than 192:48 is not squeezed whole into 192 columns; its
+ * first 4 x height columns are (the text at its own aspect ratio). Squeezed, long lines look like
+ * nothing the classifier was trained on, and it called many of them upside down with probability
+ * ~1 (bench/reports/ocr.md: those lines then read as nothing; 16.3 % CER on the test set, 2.1 %
+ * with the window, and the same on lines that are upside down).
  */
 export function clsInput(lines: RgbImage[]): Float32Array {
-  return normalisedBatch(lines, CLS_WIDTH);
+  return normalisedBatch(lines.map(leadingWindow), CLS_WIDTH);
+}
+
+/** The first (CLS_WIDTH / CLS_HEIGHT) x height columns of a line (the whole line when it is shorter). */
+function leadingWindow(line: RgbImage): RgbImage {
+  const width = Math.min(line.width, Math.ceil((CLS_WIDTH / CLS_HEIGHT) * line.height));
+  if (width === line.width) return line;
+  const data = new Uint8Array(width * line.height * 3);
+  for (let y = 0; y < line.height; y++) data.set(line.data.subarray(y * line.width * 3, (y * line.width + width) * 3), y * width * 3);
+  return { width, height: line.height, data };
 }
 
 /**

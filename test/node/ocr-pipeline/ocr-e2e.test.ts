@@ -92,6 +92,16 @@ describe("OCR pipeline (ppocr) end to end", () => {
     });
   }, 60_000);
 
+  it("turns lines the angle classifier calls upside down, long ones included", async () => {
+    const lines = ["Upside down but still read", "The quick brown fox jumps over the lazy dog 0123456789"];
+    const turned = await sharp(Buffer.from(await page(lines, "png", 900))).rotate(180).png().toBuffer();
+    const response = await fetch(`${url}/v1/ocr`, { method: "POST", body: turned });
+    expect(response.status).toBe(200);
+    const texts = ((await response.json()) as OcrAnswer).lines.map((l) => l.text);
+    // Turned 180 degrees the lines come in the opposite order; each reads as itself.
+    expect(cer([...texts].reverse(), lines)).toBeLessThan(0.05);
+  }, 60_000);
+
   it("answers the Open Inference Protocol in JSON (base64 image) and binary, with the same text", async () => {
     const png = await page(PAGES[1]!, "jpeg");
     const json = await fetch(`${url}/v2/models/ppocr/infer`, {

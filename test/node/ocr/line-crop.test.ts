@@ -137,8 +137,8 @@ describe("cropLine", () => {
 describe("cls and rec inputs", () => {
   const norm = (v: number) => (v / 255 - 0.5) / 0.5;
 
-  it("clsInput: [n, 3, 48, 192], each line at height 48 and its own width (<= 192), B, G, R planes, zero padded", () => {
-    const lines = [uniform(100, 50, [0, 128, 255]), uniform(1000, 20, [255, 0, 0])];
+  it("clsInput: [n, 3, 48, 192], each line at height 48 and its own width (<= 192), B, G, R planes, zero padded; a long line's leading window only", () => {
+    const lines = [uniform(100, 50, [0, 128, 255]), image(1000, 20, (x) => (x < 80 ? [255, 0, 0] : [0, 0, 255]))];
     const data = clsInput(lines);
     const plane = CLS_HEIGHT * CLS_WIDTH;
     expect(data.length).toBe(2 * 3 * plane);
@@ -148,9 +148,10 @@ describe("cls and rec inputs", () => {
       expect([data[at], data[plane + at], data[2 * plane + at]]).toEqual([1, expect.closeTo(norm(128), 6), -1]);
     }
     for (const x of [96, 150, 191]) for (let c = 0; c < 3; c++) expect(data[c * plane + 10 * CLS_WIDTH + x]).toBe(0);
-    // Line 1: 1000 x 20 is squeezed into the full 192.
+    // Line 1: 1000 x 20: its first 80 columns (4 x its height, red), not the whole line, fill the 192.
     const line1 = 3 * plane;
     expect([data[line1 + 47 * CLS_WIDTH + 191], data[line1 + plane], data[line1 + 2 * plane + 5]]).toEqual([-1, -1, 1]);
+    expect(data[line1 + 2 * plane + 47 * CLS_WIDTH + 190]).toBe(1);
   });
 
   it("recInput: [n, 3, 48, width], each line at height 48 and width min(width, ceil(48 w / h)), zero padded", () => {
