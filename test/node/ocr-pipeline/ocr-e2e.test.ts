@@ -95,7 +95,7 @@ describe("OCR pipeline (ppocr) end to end", () => {
   it("turns lines the angle classifier calls upside down, long ones included", async () => {
     const lines = ["Upside down but still read", "The quick brown fox jumps over the lazy dog 0123456789"];
     const turned = await sharp(Buffer.from(await page(lines, "png", 900))).rotate(180).png().toBuffer();
-    const response = await fetch(`${url}/v1/ocr`, { method: "POST", body: turned });
+    const response = await fetch(`${url}/v1/ocr`, { method: "POST", body: new Uint8Array(turned) });
     expect(response.status).toBe(200);
     const texts = ((await response.json()) as OcrAnswer).lines.map((l) => l.text);
     // Turned 180 degrees the lines come in the opposite order; each reads as itself.
