@@ -238,7 +238,7 @@ function markdown(report: Report, plan: PipelinePlan, baseline: PipelinePlan | n
   const within = steps.filter((s) => s.factor <= 1);
   return `# OCR pipeline (ppocr): accuracy against a peer, and the end-to-end SLO
 
-\`npm run bench -- ocr${report.quick ? " --quick" : ""}\` (bench/ocr.ts), ${report.durationS} s. The stack of \`npm start\`: the edge under \`wrangler dev\` and one gpu-origin replica serving ppocr-det (CPU, no GPU here), on this machine's 2 cores; CONTROL_MODE static so the plan under test stays put.
+\`npm run bench -- ocr${report.quick ? " --quick" : ""}\` (bench/ocr.ts), ${report.durationS} s. The stack of \`npm start\`: the edge under \`wrangler dev\` and gpu-origin replicas serving the three models (CPU, no GPU here), all on this machine's 2 cores; CONTROL_MODE static so the plan under test stays put.
 
 ## Accuracy
 
@@ -252,7 +252,7 @@ ${report.pages.length} page images; lines per page ${Math.min(...lines)}–${Mat
 
 ## The plan
 
-SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (one shard per stage, one origin replica): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of the SLO.
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of the SLO.
 
 | plan | det | cls | rec | predicted ${pct} (ms) | meets SLO | cost ($/h) |
 |---|---|---|---|---:|---|---:|
