@@ -11,21 +11,12 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { levenshtein } from "../../../bench/ocr/cer";
 import { freePort, ROOT } from "../../../src/cli/processes";
 import { startStack, type Stack } from "../../../src/cli/stack";
 import { packBytes, toJsonValues } from "../../../src/protocol/datatypes";
 import { INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../../../src/protocol/oip-binary";
 
-/** Edit distance between two strings (Levenshtein), for the character error rate. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length]!;
-}
 /**
  * Character error rate of the lines in reading order, spaces left out: the recogniser sometimes
  * drops a word space on these clean renders (so does the peer on the same model files:
@@ -33,7 +24,7 @@ function editDistance(a: string, b: string): number {
  */
 const cer = (predicted: string[], truth: string[]) => {
   const text = (lines: string[]) => lines.join("\n").replace(/ /g, "");
-  return editDistance(text(predicted), text(truth)) / text(truth).length;
+  return levenshtein(text(predicted), text(truth)) / text(truth).length;
 };
 
 const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;");
