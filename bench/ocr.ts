@@ -130,7 +130,7 @@ function planTable(label: string, plan: PipelinePlan | null): string {
 }
 
 /** Runs the OCR benchmark and writes its report. */
-export async function main({ quick = false, reuseAccuracy = false }: { quick?: boolean; reuseAccuracy?: boolean } = {}): Promise<void> {
+export async function main({ quick = false, reuseAccuracy = false, pagesPerStep = 96 }: { quick?: boolean; reuseAccuracy?: boolean; pagesPerStep?: number } = {}): Promise<void> {
   const started = Date.now();
   const set = await ocrTestSet({ seed: 1, lines: quick ? 12 : 40, pages: quick ? 4 : 8 });
   const pages = set.filter((image) => image.kind === "page");
@@ -168,7 +168,7 @@ export async function main({ quick = false, reuseAccuracy = false }: { quick?: b
   const slo = PIPELINE.slo;
 
   // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
-  const loadCount = quick ? 24 : 48;
+  const loadCount = quick ? 24 : pagesPerStep;
   const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
     poissonArrivals(ratePerS, count, seed).map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pageShapes.length]!.detPixels, lineWidths: pageShapes[i % pageShapes.length]!.lineWidths }));
   let planned: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
