@@ -108,8 +108,23 @@ interface LoadStep {
   predictedP95Ms: number;
   predictedP50Ms: number;
   errorPct: number;
+  /** Mean compute (the batch's run on the origin, per request) of det and rec, ms: how the kernels slow as the cores fill. */
+  originComputeMs: Record<string, number>;
   /** Per stage, p50 ms: measured (Server-Timing: decode + boxes as "cpu", det, cls, rec) and predicted (the simulation's stage latencies). */
   stagesP50Ms: Record<string, { measured: number; predicted: number }>;
+}
+
+/** Sum (s) and count of eir_inference_compute_duration_seconds per model, over the stack's origin replicas. */
+async function originCompute(stack: Stack): Promise<Record<string, { sum: number; count: number }>> {
+  const totals: Record<string, { sum: number; count: number }> = {};
+  for (const replica of stack.origins()) {
+    const text = await (await fetch(`${replica.url}/metrics`)).text();
+    for (const [, part, model, value] of text.matchAll(/^eir_inference_compute_duration_seconds_(sum|count)\{model="([^"]+)"\} ([\d.e+-]+)$/gm)) {
+      const total = (totals[model!] ??= { sum: 0, count: 0 });
+      total[part as "sum" | "count"] += Number(value);
+    }
+  }
+  return totals;
 }
 
 /** Measured (Server-Timing) against predicted stage medians. */
@@ -190,11 +205,14 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     for (const factor of LOAD_FACTORS) {
       const ratePerS = planned.ratePerS * factor;
       const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + steps.length);
+      const computeBefore = await originCompute(stack);
       const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: loadCount, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+      const computeAfter = await originCompute(stack);
+      const originComputeMs = Object.fromEntries(Object.keys(computeAfter).map((model) => [model, round((1000 * (computeAfter[model]!.sum - (computeBefore[model]?.sum ?? 0))) / Math.max(1, computeAfter[model]!.count - (computeBefore[model]?.count ?? 0)), 1)]));
       const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
       const prediction = predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile });
       const measuredP95Ms = result.ok === result.sent ? quantile(result.latenciesMs, slo.percentile) : Infinity;
-      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1), stagesP50Ms: stageMedians(result.serverTimingMs, prediction) };
+      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1), stagesP50Ms: stageMedians(result.serverTimingMs, prediction), originComputeMs };
       steps.push(step);
       console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), ${step.ok}/${step.sent} ok`);
     }
@@ -261,9 +279,9 @@ ${planTable("joint (InferLine)", plan)}${planTable("even split", baseline)}
 
 Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.sent ?? 0} images per step; the prediction simulates the same arrivals and pages (predictPipeline).
 
-| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | stage p50s, measured / predicted (ms): Worker, det, cls, rec |
-|---:|---:|---:|---:|---:|---:|---:|---|
-${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} |`).join("\n")}
+| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | stage p50s, measured / predicted (ms): Worker, det, cls, rec | origin compute per request (ms): det, rec |
+|---:|---:|---:|---:|---:|---:|---:|---|---|
+${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} | ${s.originComputeMs["ppocr-det"] ?? "-"}, ${s.originComputeMs["ppocr-rec"] ?? "-"} |`).join("\n")}
 
 Up to the planned rate: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 % in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
 
