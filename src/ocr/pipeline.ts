@@ -88,7 +88,8 @@ export async function recognise(pipeline: PipelineManifest, image: Uint8Array, c
   const byClass = new Map<number, number[]>();
   widths.forEach((w, i) => {
     const key = classes ? classWidthOf(classes, w) : w;
-    byClass.set(key, [...(byClass.get(key) ?? []), i]);
+    if (byClass.has(key)) byClass.get(key)!.push(i);
+    else byClass.set(key, [i]);
   });
   symbols ??= ctcSymbols(dictionary);
   const texts = new Array<{ text: string; confidence: number }>(crops.length);

@@ -15,8 +15,8 @@ import { refreshPlan, servingManifest } from "../control/plan-cache";
 import { deadlineBudgetMs, maxLatencyMsOf } from "../models/manifest";
 import { PIPELINES } from "../ocr/pipeline-manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
-import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
-import { inferResponseBody, servedHeaders } from "../protocol/infer-response";
+import { INFERENCE_HEADER_LENGTH } from "../protocol/oip-binary";
+import { inferAnswer, servedHeaders } from "../protocol/infer-response";
 import { readBody } from "../protocol/read-body";
 import { formatTraceparent } from "../protocol/trace";
 import type { EdgeEnv } from "../app";
@@ -50,11 +50,7 @@ async function answer(c: Context<EdgeEnv>, entry: CatalogEntry, config: RuntimeC
   const result = await runRequest(c.env, entry, manifest, route, call, { signal: c.req.raw.signal, waitUntil });
   const { outputs: _, ok: __, ...served } = result;
   c.set("served", served);
-  const headers = servedHeaders(result, Date.now() - startMs);
-  if (!request.wantsBinaryOutputs) return c.json(inferResponseBody(manifest, request.id, result.outputs), 200, headers);
-  const header = { ...inferResponseBody(manifest, request.id, []), outputs: binaryEntries(result.outputs) };
-  const packed = packBinary(header, result.outputs);
-  return c.body(packed.body, 200, { ...headers, "Content-Type": BINARY_CONTENT_TYPE, [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) });
+  return inferAnswer(c, manifest, request.id, result.outputs, request.wantsBinaryOutputs, servedHeaders(result, Date.now() - startMs));
 }
 
 /** Routes for inference. */

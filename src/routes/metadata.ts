@@ -20,7 +20,7 @@ import { modelMetadata } from "../protocol/model-metadata";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { PIPELINES } from "../ocr/pipeline-manifest";
 import { lookupModel } from "./lookup";
-import { pipelineMetadata } from "./ocr";
+import { checkVersion, pipelineMetadata } from "./ocr";
 
 /** Server name and version reported by GET /v2. */
 export const SERVER = { name: "edge-inference", version: "0.1.0", extensions: ["statistics"] };
@@ -66,7 +66,7 @@ function describe(c: Context<{ Bindings: Env }>, version: string | undefined) {
 async function modelReady(c: Context<{ Bindings: Env }>, version: string | undefined): Promise<Response> {
   const pipeline = PIPELINES.get(c.req.param("model")!);
   if (pipeline) {
-    pipelineMetadata(pipeline, version);
+    checkVersion(pipeline, version);
     const config = runtimeConfig(c.env);
     await Promise.all(Object.values(pipeline.stages).map((stage) => warmModel(c, config.models.get(stage)!)));
     return c.json({ name: pipeline.name, ready: true });

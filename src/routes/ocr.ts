@@ -16,7 +16,8 @@ import { PIPELINES, type PipelineManifest } from "../ocr/pipeline-manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
 import { packBytes, unpackBytes } from "../protocol/datatypes";
 import { badRequest, notFound, tooLarge } from "../protocol/errors";
-import { binaryEntries, BINARY_CONTENT_TYPE, INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
+import { inferAnswer } from "../protocol/infer-response";
+import { modelMetadata } from "../protocol/model-metadata";
 import { readBody } from "../protocol/read-body";
 import type { Tensor } from "../protocol/tensor";
 import { formatTraceparent } from "../protocol/trace";
@@ -27,7 +28,7 @@ const encoder = new TextEncoder();
 const jsonBodyBytes = (pipeline: PipelineManifest) => Math.ceil((pipeline.image.maxBytes * 4) / 3) + 64 * 1024;
 
 /** 404 unless the path's version (if any) is the pipeline's. */
-function checkVersion(pipeline: PipelineManifest, version: string | undefined): void {
+export function checkVersion(pipeline: PipelineManifest, version: string | undefined): void {
   if (version !== undefined && version !== pipeline.version) throw notFound(`model ${JSON.stringify(pipeline.name)} has no version ${JSON.stringify(version.slice(0, 32))}`);
 }
 
@@ -57,10 +58,7 @@ export async function inferPipeline(c: Context<EdgeEnv>, pipeline: PipelineManif
     { name: "text", datatype: "BYTES", shape: [n], data: packBytes(lines.map((l) => encoder.encode(l.text))) },
     { name: "scores", datatype: "FP32", shape: [n], data: Float32Array.from(lines, (l) => l.score) },
   ].filter((t) => request.outputs.includes(t.name)) as Tensor[];
-  const header = { model_name: pipeline.name, model_version: pipeline.version, ...(request.id !== undefined && { id: request.id }) };
-  if (!request.wantsBinaryOutputs) return c.json({ ...header, outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: t.datatype === "BYTES" ? lines.map((l) => l.text) : Array.from(t.data as Float32Array) })) });
-  const packed = packBinary({ ...header, outputs: binaryEntries(outputs) }, outputs);
-  return c.body(packed.body, 200, { "Content-Type": BINARY_CONTENT_TYPE, [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) });
+  return inferAnswer(c, pipeline, request.id, outputs, request.wantsBinaryOutputs);
 }
 
 /** POST /v1/ocr: the image file as the body, the lines as JSON. */
@@ -77,8 +75,7 @@ async function upload(c: Context<EdgeEnv>): Promise<Response> {
 /** Metadata of a pipeline, as a model's (platform "pipeline", with its stages and SLO); 404 for another version. */
 export function pipelineMetadata(pipeline: PipelineManifest, version: string | undefined) {
   checkVersion(pipeline, version);
-  const tensor = (t: PipelineManifest["inputs"][number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
-  return { name: pipeline.name, versions: [pipeline.version], platform: "pipeline", inputs: pipeline.inputs.map(tensor), outputs: pipeline.outputs.map(tensor), parameters: { stages: Object.values(pipeline.stages).join(","), slo_percentile: pipeline.slo.percentile, slo_ms: pipeline.slo.ms } };
+  return modelMetadata(pipeline, { stages: Object.values(pipeline.stages).join(","), slo_percentile: pipeline.slo.percentile, slo_ms: pipeline.slo.ms }, "pipeline");
 }
 
 /** POST /v1/ocr (the pipelines' OIP routes are the models' own: src/routes/infer.ts, metadata.ts). */
