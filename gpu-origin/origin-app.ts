@@ -11,6 +11,7 @@
  * the edge sends each batch's, src/protocol/trace.ts); each infer request is logged as one JSON line.
  * GET /metrics (open, like health) is the Prometheus exposition of origin-metrics.ts.
  */
+import { pickOutputs } from "../src/models/derived-outputs";
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { maxLatencyMsOf } from "../src/models/manifest";
@@ -81,8 +82,7 @@ export function createOriginApp(options: OriginAppOptions): Hono<Env> {
     // The edge has applied the model's limits: its timeout_ms is the batch's whole budget here.
     const result = await hosted.status.batcher.submit(request, now() + (request.timeoutMs ?? maxLatencyMsOf(hosted.manifest)));
     const encodeStartMs = now();
-    const wanted = new Set(request.outputs);
-    const outputs = result.outputs.filter((t) => wanted.has(t.name));
+    const outputs = pickOutputs(hosted.manifest, result.outputs, request.outputs);
     c.set("served", { model: hosted.manifest.name, batchId: result.batchId, batchRows: result.batchRows, queueMs: result.queueMs, inferMs: result.inferMs });
     const headers: Record<string, string> = { "x-batch-size": String(result.batchRows) };
     let body: string | Uint8Array;

@@ -16,6 +16,7 @@
  * directly only once its session is created and warm: until then its requests take the buffered
  * path while the session warms in the background, so no request waits for a cold start.
  */
+import { pickOutputs } from "../models/derived-outputs";
 import type { RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
@@ -24,7 +25,7 @@ import { runnerFor } from "../runner/runner-for";
 import { ServiceEstimate } from "../scheduler/service-estimate";
 import { SchedulerStats } from "../scheduler/scheduler-stats";
 import type { DispatchContext } from "./dispatch";
-import { ControllerReports, statsSnapshot, wantedOutputs, type BufferJob, type BufferReply, type BufferStatsSnapshot, type ReportState } from "./model-server";
+import { ControllerReports, statsSnapshot, type BufferJob, type BufferReply, type BufferStatsSnapshot, type ReportState } from "./model-server";
 
 /** This isolate in telemetry: a negative id, apart from the buffers' shard numbers. */
 const REPORTER = -1 - Math.floor(Math.random() * 2 ** 30);
@@ -70,7 +71,7 @@ class DirectModel {
       this.stats.started(job.rows, "idle");
       this.reports.telemetry.ran(job.rows, serviceMs);
       this.reports.telemetry.answeredIn(Date.now() - nowMs);
-      return { ok: true, outputs: wantedOutputs(result.outputs, job.outputs), batchRows: job.rows, queueMs: Math.max(0, Date.now() - nowMs - serviceMs), inferMs: serviceMs, servedBy: result.servedBy };
+      return { ok: true, outputs: pickOutputs(manifest, result.outputs, job.outputs), batchRows: job.rows, queueMs: Math.max(0, Date.now() - nowMs - serviceMs), inferMs: serviceMs, servedBy: result.servedBy };
     } catch (error) {
       if (error instanceof InferenceError && error.status === 503) {
         this.stats.count(signal?.aborted ? "cancelled" : "expired", job.rows);

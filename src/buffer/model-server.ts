@@ -12,6 +12,7 @@ import { knownPlan, learnPlan, poolMembers } from "../control/plan-cache";
 import { effectiveManifest } from "../control/plan";
 import { TelemetryRecorder } from "../control/telemetry";
 import type { CatalogEntry } from "../models/catalog";
+import { cropsWithDerived, outputSpecsNamed, outputSpecsOf, pickOutputs } from "../models/derived-outputs";
 import { maxLatencyMsOf, runtimeOf, type ModelManifest } from "../models/manifest";
 import { originPoolFor } from "../origin/origin-pool";
 import { toFailureRecord, unavailable, type FailureRecord } from "../protocol/errors";
@@ -81,11 +82,6 @@ export function reportStateOf(scheduler: Pick<Scheduler<unknown>, "queuedRows" |
 /** The statistics endpoint's view of a server: its counters (none yet: zeros), queue and learnt service line. */
 export function statsSnapshot(stats: SchedulerStats | undefined, { serviceLine, ...queue }: ReportState): BufferStatsSnapshot {
   return { ...(stats ?? new SchedulerStats()).snapshot(), ...queue, ...(serviceLine && { serviceMs: serviceLine }) };
-}
-
-/** Of a result's outputs (every manifest output), those the client asked for. */
-export function wantedOutputs(outputs: Tensor[], names: string[]): Tensor[] {
-  return names.length === outputs.length ? outputs : outputs.filter((t) => names.includes(t.name));
 }
 
 /**
@@ -165,7 +161,7 @@ export class ModelServer {
     this.reports.schedule(() => undefined, () => this.loopState());
     if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
     const { outputs, ...served } = outcome.value;
-    return { ok: true, outputs: wantedOutputs(outputs, job.outputs), batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
+    return { ok: true, outputs: pickOutputs(entry.manifest, outputs, job.outputs), batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */
@@ -261,15 +257,18 @@ export class ModelServer {
     const { sizeClasses } = entry.manifest.batching;
     const requests = jobs.map((j) => j.inputs);
     const inputs = concatBatch(entry.manifest.inputs, requests, sizeClasses);
-    const crop = sizeClasses && { sizeClasses, widths: ownWidthsOf(entry.manifest.inputs, requests, sizeClasses) };
+    const crop = sizeClasses && { sizeClasses: cropsWithDerived(sizeClasses, entry.manifest), widths: ownWidthsOf(entry.manifest.inputs, requests, sizeClasses) };
+    // The outputs any of the jobs wants (an origin returns only those; derived ones are computed next to the session).
+    const wanted = new Set(jobs.flatMap((j) => j.outputs));
+    const names = outputSpecsOf(entry.manifest).map((o) => o.name).filter((n) => wanted.has(n));
     if (entry.manifest.placement === "origin") await this.refreshPool(config);
     const startMs = this.host.now();
     // The batch may run until its last request's deadline; each request still fails at its own. It is
     // a span of its oldest request's trace.
     const trace = formatTraceparent(childSpan(traceOf(jobs[0]!.traceparent)));
-    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)), trace);
+    const result = await runnerFor(entry, config).run(inputs, Math.max(...jobs.map((j) => j.deadlineAtMs)), trace, names);
     this.telemetry.ran(rowsOf.reduce((sum, rows) => sum + rows, 0), result.serviceMs ?? this.host.now() - startMs);
-    const parts = splitBatch(entry.manifest.outputs, result.outputs, rowsOf, crop);
+    const parts = splitBatch(outputSpecsNamed(entry.manifest, names), pickOutputs(entry.manifest, result.outputs, names), rowsOf, crop);
     const results = parts.map((outputs) => ({ outputs, servedBy: result.servedBy, ...(result.originMs !== undefined && { originMs: result.originMs }) }));
     return { results, ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
   }

@@ -27,20 +27,38 @@ export interface CtcText {
 export function greedyCtcDecode(probabilities: ArrayLike<number>, steps: number, symbols: readonly string[]): CtcText {
   const classes = symbols.length;
   if (probabilities.length < steps * classes) throw new RangeError(`${probabilities.length} values for ${steps} steps of ${classes} symbols`);
+  const best = new Int32Array(steps);
+  const bestProbability = new Float64Array(steps);
+  for (let t = 0; t < steps; t++) {
+    const base = t * classes;
+    let c = 0;
+    for (let k = 1; k < classes; k++) if (probabilities[base + k]! > probabilities[base + c]!) c = k;
+    best[t] = c;
+    bestProbability[t] = probabilities[base + c]!;
+  }
+  return ctcDecodeSteps(best, bestProbability, steps, symbols);
+}
+
+/**
+ * Decodes `steps` time steps given each step's most probable symbol and its probability (the
+ * recogniser's derived outputs `argmax` and `max`): the same text and confidence as greedyCtcDecode
+ * over the full probabilities. Throws when an index is not a symbol's.
+ */
+export function ctcDecodeSteps(best: ArrayLike<number>, bestProbability: ArrayLike<number>, steps: number, symbols: readonly string[]): CtcText {
+  if (best.length < steps || bestProbability.length < steps) throw new RangeError(`${Math.min(best.length, bestProbability.length)} steps given, ${steps} needed`);
   let text = "";
   let sum = 0;
   let kept = 0;
   let previous = -1;
   for (let t = 0; t < steps; t++) {
-    const base = t * classes;
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (probabilities[base + c]! > probabilities[base + best]!) best = c;
-    if (best !== 0 && best !== previous) {
-      text += symbols[best];
-      sum += probabilities[base + best]!;
+    const symbol = best[t]!;
+    if (!(symbol >= 0 && symbol < symbols.length)) throw new RangeError(`step ${t}: index ${symbol} is not one of ${symbols.length} symbols`);
+    if (symbol !== 0 && symbol !== previous) {
+      text += symbols[symbol];
+      sum += bestProbability[t]!;
       kept++;
     }
-    previous = best;
+    previous = symbol;
   }
   return { text, confidence: kept ? sum / kept : 0 };
 }

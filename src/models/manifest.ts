@@ -84,6 +84,24 @@ const sizeClassesSpec = z
   })
   .strict();
 
+/**
+ * An output the serving core derives from a session output, next to the session wherever the model
+ * runs (src/models/derived-outputs.ts): a reduction over `from`'s last axis, "argmax" (INT32, the
+ * first index of the largest value) or "max" (the largest value, `from`'s datatype). A client that
+ * needs only each step's winner asks for these and gets bytes per step instead of per step and class.
+ */
+const derivedOutputSpec = z
+  .object({
+    name: z.string().min(1),
+    /** The session output it reduces. */
+    from: z.string().min(1),
+    op: z.enum(["argmax", "max"]),
+  })
+  .strict();
+
+/** A manifest's description of one derived output. */
+export type DerivedOutput = z.infer<typeof derivedOutputSpec>;
+
 /** A model's size classes (see sizeClassesSpec). */
 export type SizeClasses = z.infer<typeof sizeClassesSpec>;
 
@@ -135,6 +153,8 @@ export const manifestSchema = z
     placement: z.enum(PLACEMENTS),
     inputs: z.array(tensorSpec).min(1),
     outputs: z.array(tensorSpec).min(1),
+    /** Outputs computed from `outputs` next to the session; returned only when a request names them. */
+    derivedOutputs: z.array(derivedOutputSpec).default([]),
     /** When given, a request must match one of these (else 400 before it reaches a batch). */
     variants: z.array(variantSpec).min(1).optional(),
     /** The latency target the planner plans for: `percentile` of requests within `ms`. Not a deadline. */
@@ -172,6 +192,16 @@ export const manifestSchema = z
       ctx.addIssue({ code: "custom", path: ["inputs"], message: "at least one input needs a batch axis" });
     }
     if (m.batching.sizeClasses) checkSizeClasses(m.batching.sizeClasses, m.inputs, m.outputs, (path, message) => ctx.addIssue({ code: "custom", path: ["batching", "sizeClasses", ...path], message }));
+    m.derivedOutputs.forEach((d, i) => {
+      const issue = (message: string) => ctx.addIssue({ code: "custom", path: ["derivedOutputs", i], message });
+      const from = m.outputs.find((t) => t.name === d.from);
+      if ([...m.outputs, ...m.derivedOutputs.slice(0, i)].some((t) => t.name === d.name)) issue(`name '${d.name}' is already an output's`);
+      if (!from) return issue(`'from' must name one of the outputs`);
+      const last = from.shape.length - 1;
+      if (from.datatype === "BYTES" || from.datatype === "BOOL") issue(`'from' must be a numeric output`);
+      if (last < 1 || from.batchAxis === last) issue(`'from' must have an axis to reduce after its batch axis`);
+      if (m.batching.sizeClasses?.outputs[d.from]?.axis === last) issue(`'from' is cropped on its last axis, the one reduced`);
+    });
   });
 
 /** The rules that tie size classes to the model's tensors: a dynamic, bounded, non-batch axis; widths that end at its bound; outputs whose crop is exact. */
@@ -199,7 +229,7 @@ function checkSizeClasses(classes: SizeClasses, inputs: TensorSpec[], outputs: T
 export type ModelManifest = z.infer<typeof manifestSchema>;
 
 /** What parsing a request needs of a manifest (a model's, or a pipeline's: src/ocr/pipeline-manifest.ts). */
-export type RequestSpec = Pick<ModelManifest, "name" | "inputs" | "outputs" | "variants"> & { batching: Pick<BatchingConfig, "maxRowsPerRequest" | "sizeClasses"> };
+export type RequestSpec = Pick<ModelManifest, "name" | "inputs" | "outputs" | "variants"> & Partial<Pick<ModelManifest, "derivedOutputs">> & { batching: Pick<BatchingConfig, "maxRowsPerRequest" | "sizeClasses"> };
 
 /** Without maxLatencyMs, a request's deadline is this many times the SLO's ms. */
 export const MAX_LATENCY_SLO_MULTIPLE = 4;

@@ -16,7 +16,7 @@ import type { RuntimeConfig } from "../config";
 import { refreshPlan, servingManifest } from "../control/plan-cache";
 import type { DispatchContext } from "../buffer/dispatch";
 import { classWidthOf } from "../batching/size-classes";
-import { ctcSymbols, greedyCtcDecode } from "../models/ctc";
+import { ctcDecodeSteps, ctcSymbols } from "../models/ctc";
 import { checkPlatformLimits } from "../edge/limits";
 import { recordRequest } from "../edge/request-metrics";
 import type { ModelManifest } from "../models/manifest";
@@ -97,11 +97,12 @@ export async function recognise(pipeline: PipelineManifest, image: Uint8Array, c
   const recRequests = [...byClass.entries()].flatMap(([classWidth, group]) => chunks(group, rowsThatFit(context, rec, [3, 48, classWidth])));
   await Promise.all(recRequests.map(async (lines) => {
     const width = Math.max(...lines.map((i) => widths[i]!));
-    const [out] = await runStage(rec.name, context, [[lines.length, 3, 48, width], recInput(lines.map((i) => crops[i]!), width)]);
-    const [, steps, classCount] = out!.shape as [number, number, number];
+    // Each step's best symbol and its probability (derived next to the session), not the 6625 probabilities per step.
+    const [best, bestProbability] = await runStage(rec.name, context, [[lines.length, 3, 48, width], recInput(lines.map((i) => crops[i]!), width)], ["argmax", "max"]);
+    const steps = best!.shape[1]!;
     lines.forEach((line, row) => {
-      const rowData = (out!.data as Float32Array).subarray(row * steps * classCount, (row + 1) * steps * classCount);
-      texts[line] = greedyCtcDecode(rowData, Math.min(steps, Math.ceil(widths[line]! / stride)), symbols!);
+      const rowOf = (t: Tensor) => (t.data as Int32Array | Float32Array).subarray(row * steps, (row + 1) * steps);
+      texts[line] = ctcDecodeSteps(rowOf(best!), rowOf(bestProbability!), Math.min(steps, Math.ceil(widths[line]! / stride)), symbols!);
     });
   }));
   const recMs = lap();
@@ -116,14 +117,14 @@ function modelOf(context: PipelineContext, name: string) {
   return servingManifest(context.config.models.get(name)!.manifest);
 }
 
-/** Runs one request of `model` with one input ([shape, data]) through the model's own serving path; resolves with its outputs. */
-async function runStage(model: string, context: PipelineContext, [shape, data]: [number[], Float32Array]): Promise<Tensor[]> {
+/** Runs one request of `model` with one input ([shape, data]) through the model's own serving path; resolves with its outputs (`outputs`, default the session's). */
+async function runStage(model: string, context: PipelineContext, [shape, data]: [number[], Float32Array], outputs?: string[]): Promise<Tensor[]> {
   const entry = context.config.models.get(model)!;
   const manifest = servingManifest(entry.manifest);
   const nowMs = Date.now();
   const inputs: Tensor[] = [{ name: manifest.inputs[0]!.name, datatype: "FP32", shape, data }];
   const route = routeRequest(entry, manifest, context.config, context.deadlineAtMs, nowMs, context.waitUntil);
-  const call = { inputs, outputs: manifest.outputs.map((o) => o.name), rows: shape[0]!, batchKey: batchKeyOf(manifest.inputs, inputs, manifest.batching.sizeClasses), deadlineAtMs: context.deadlineAtMs, traceparent: context.traceparent };
+  const call = { inputs, outputs: outputs ?? manifest.outputs.map((o) => o.name), rows: shape[0]!, batchKey: batchKeyOf(manifest.inputs, inputs, manifest.batching.sizeClasses), deadlineAtMs: context.deadlineAtMs, traceparent: context.traceparent };
   // Counted in the stage model's metrics like a client's request (when METRICS is on).
   const record = (status: number, extra: object) => context.config.metrics && recordRequest(context.env, { model, status, totalMs: Date.now() - nowMs, ...extra }, context.waitUntil);
   try {

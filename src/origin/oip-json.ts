@@ -5,17 +5,19 @@
  * declared, data length equal to the shape's). Any OIP server (gpu-origin, Triton, KServe) answers
  * the JSON form. Pure: no I/O.
  */
+import { outputSpecsNamed } from "../models/derived-outputs";
 import type { ModelManifest } from "../models/manifest";
 import { allocateTensorData, toJsonValues, writeJsonValue, type TensorData } from "../protocol/datatypes";
 import { elementCount, type Tensor } from "../protocol/tensor";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "../protocol/oip-binary";
 
-/** The body of the infer request for a batch: `inputs` in manifest order; `timeoutMs` tells the origin the batch's budget. */
-export function encodeInferRequest(inputs: Tensor[], id: string, timeoutMs: number): string {
+/** The body of the infer request for a batch: `inputs` in manifest order; `timeoutMs` tells the origin the batch's budget; `outputs`, when given, the outputs to return. */
+export function encodeInferRequest(inputs: Tensor[], id: string, timeoutMs: number, outputs?: readonly string[]): string {
   return JSON.stringify({
     id,
     parameters: { timeout_ms: Math.max(1, Math.floor(timeoutMs)) },
     inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonValues(t.datatype, t.data) })),
+    ...(outputs && { outputs: outputs.map((name) => ({ name })) }),
   });
 }
 
@@ -26,11 +28,13 @@ export class MalformedResponseError extends Error {
 
 /**
  * The outputs of an infer response (its JSON, or the JSON header of a binary-extension body with
- * the bytes after it as `payload`), in manifest order. Throws MalformedResponseError when the id
- * differs from `expectedId` (when the server echoes one) or an output is missing, mistyped or
- * mis-shaped. JSON floats may be null (JSON's encoding of NaN).
+ * the bytes after it as `payload`): those named `names` (session or derived outputs; default: the
+ * session's), in that order. Throws MalformedResponseError when the id differs from `expectedId`
+ * (when the server echoes one) or an output is missing, mistyped or mis-shaped. JSON floats may be
+ * null (JSON's encoding of NaN).
  */
-export function decodeInferResponse(manifest: ModelManifest, body: unknown, expectedId: string, payload?: Uint8Array): Tensor[] {
+export function decodeInferResponse(manifest: ModelManifest, body: unknown, expectedId: string, payload?: Uint8Array, names: readonly string[] = manifest.outputs.map((o) => o.name)): Tensor[] {
+  const specs = outputSpecsNamed(manifest, names);
   if (typeof body !== "object" || body === null) throw new MalformedResponseError("response is not a JSON object");
   const { id, outputs } = body as { id?: unknown; outputs?: unknown };
   if (id !== undefined && id !== expectedId) throw new MalformedResponseError("response id does not match the request");
@@ -41,7 +45,7 @@ export function decodeInferResponse(manifest: ModelManifest, body: unknown, expe
     // Binary data follows the header's order of outputs, so walk them in that order.
     for (const out of outputs as Array<{ name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown; parameters?: unknown }>) {
       const size = typeof out === "object" && out !== null ? binaryDataSize(out) : undefined;
-      const spec = manifest.outputs.find((s) => s.name === out?.name);
+      const spec = specs.find((s) => s.name === out?.name);
       if (!spec || decoded.has(spec.name)) {
         if (size !== undefined) reader.skip(size);
         continue;
@@ -62,7 +66,7 @@ export function decodeInferResponse(manifest: ModelManifest, body: unknown, expe
     if (error instanceof BinaryFormatError) throw new MalformedResponseError(error.message);
     throw error;
   }
-  return manifest.outputs.map((spec) => {
+  return specs.map((spec) => {
     const tensor = decoded.get(spec.name);
     if (!tensor) throw new MalformedResponseError(`output '${spec.name}' is missing`);
     return tensor;

@@ -45,7 +45,7 @@ export class OriginPoolRunner implements ModelRunner {
     this.path = `/v2/models/${encodeURIComponent(manifest.name)}/versions/${encodeURIComponent(manifest.version)}/infer`;
   }
 
-  async run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string): Promise<RunResult> {
+  async run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string, outputs?: readonly string[]): Promise<RunResult> {
     void this.pool.refreshHealth();
     const tried = new Set<number>();
     let lastFailure: AttemptFailure | undefined;
@@ -56,14 +56,14 @@ export class OriginPoolRunner implements ModelRunner {
       if (startMs >= deadlineAtMs) throw unavailable("deadline exceeded before the batch reached the origin");
       tried.add(index);
       const id = randomId();
-      const result = await this.pool.attempt(index, { ...this.encode(inputs, id, deadlineAtMs - startMs), ...(traceparent && { traceparent }) }, deadlineAtMs);
+      const result = await this.pool.attempt(index, { ...this.encode(inputs, id, deadlineAtMs - startMs, outputs), ...(traceparent && { traceparent }) }, deadlineAtMs);
       this.onAttempt?.({ replica: index, result });
       if (result.ok) {
         try {
-          const outputs = decodeInferResponse(this.manifest, result.body, id, result.payload);
+          const decoded = decodeInferResponse(this.manifest, result.body, id, result.payload, outputs);
           this.expectedAttemptMs = this.expectedAttemptMs ? this.expectedAttemptMs + ATTEMPT_EWMA_WEIGHT * (result.durationMs - this.expectedAttemptMs) : result.durationMs;
           const serviceMs = replicaServiceMs(result.serverTiming);
-          return { outputs, servedBy: `origin/${index}`, originMs: result.durationMs, ...(serviceMs !== undefined && { serviceMs }) };
+          return { outputs: decoded, servedBy: `origin/${index}`, originMs: result.durationMs, ...(serviceMs !== undefined && { serviceMs }) };
         } catch (error) {
           if (!(error instanceof MalformedResponseError)) throw error;
           // A 200 whose body does not fit the model: the batch may have run; do not retry.
@@ -77,9 +77,9 @@ export class OriginPoolRunner implements ModelRunner {
   }
 
   /** The wire form of a batch: the binary tensor extension, or plain JSON for servers without it. */
-  private encode(inputs: Tensor[], id: string, timeoutMs: number): HopRequest {
-    if (this.wire === "json") return { path: this.path, body: encoder.encode(encodeInferRequest(inputs, id, timeoutMs)), contentType: "application/json" };
-    const { body, headerLength } = encodeBinaryInferRequest(inputs, id, timeoutMs);
+  private encode(inputs: Tensor[], id: string, timeoutMs: number, outputs?: readonly string[]): HopRequest {
+    if (this.wire === "json") return { path: this.path, body: encoder.encode(encodeInferRequest(inputs, id, timeoutMs, outputs)), contentType: "application/json" };
+    const { body, headerLength } = encodeBinaryInferRequest(inputs, id, timeoutMs, outputs);
     return { path: this.path, body, contentType: BINARY_CONTENT_TYPE, inferenceHeaderLength: headerLength };
   }
 

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { classWidthOf } from "../batching/size-classes";
+import { outputSpecsOf } from "../models/derived-outputs";
 import type { ModelVariant, RequestSpec, SizeClasses, TensorSpec } from "../models/manifest";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
 import { allocateTensorData, bytesFromJson, writeJsonValue } from "./datatypes";
@@ -208,15 +209,17 @@ function writeDefault(spec: TensorSpec, data: Tensor["data"]): void {
   for (let i = 0; i < data.length; i++) writeJsonValue(spec.datatype, data, i, spec.default);
 }
 
+/** The outputs a request names (session or derived ones), in manifest order; none named: the session's outputs. */
 function selectOutputs(manifest: RequestSpec, requested: Array<{ name: string }> | undefined): string[] {
   if (!requested?.length) return manifest.outputs.map((o) => o.name);
+  const known = outputSpecsOf(manifest).map((o) => o.name);
   const names = new Set<string>();
   for (const { name } of requested) {
-    if (!manifest.outputs.some((o) => o.name === name)) throw badRequest(`unknown output '${name}' for model '${manifest.name}'`);
+    if (!known.includes(name)) throw badRequest(`unknown output '${name}' for model '${manifest.name}'`);
     if (names.has(name)) throw badRequest(`output '${name}' is requested twice`);
     names.add(name);
   }
-  return manifest.outputs.map((o) => o.name).filter((n) => names.has(n));
+  return known.filter((n) => names.has(n));
 }
 
 /** With manifest variants, the request must match one: fixed scalar values and shapes (-1: any). */

@@ -47,8 +47,8 @@ export function packBinary(header: object, tensors: Tensor[]): { body: Uint8Arra
 }
 
 /** The body of a binary infer request for a batch, asking for binary outputs. */
-export function encodeBinaryInferRequest(inputs: Tensor[], id: string, timeoutMs: number): { body: Uint8Array<ArrayBuffer>; headerLength: number } {
-  return packBinary({ id, parameters: { timeout_ms: Math.max(1, Math.floor(timeoutMs)), binary_data_output: true }, inputs: binaryEntries(inputs) }, inputs);
+export function encodeBinaryInferRequest(inputs: Tensor[], id: string, timeoutMs: number, outputs?: readonly string[]): { body: Uint8Array<ArrayBuffer>; headerLength: number } {
+  return packBinary({ id, parameters: { timeout_ms: Math.max(1, Math.floor(timeoutMs)), binary_data_output: true }, inputs: binaryEntries(inputs), ...(outputs && { outputs: outputs.map((name) => ({ name })) }) }, inputs);
 }
 
 /** A body that does not follow the extension. */

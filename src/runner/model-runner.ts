@@ -8,7 +8,7 @@ import type { Tensor } from "../protocol/tensor";
 
 /** What a runner returns for one batch. */
 export interface RunResult {
-  /** Every manifest output, in manifest order, with the batch's rows. */
+  /** The batch's rows of every session output in manifest order, or of the outputs the run was asked for (`run`'s `outputs`), in that order. */
   outputs: Tensor[];
   /** Label of the server that ran it ("edge", or the origin replica's index). */
   servedBy: string;
@@ -20,8 +20,13 @@ export interface RunResult {
 
 /** Runs one batch of a model. Implementations keep their sessions warm across calls. */
 export interface ModelRunner {
-  /** Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible failure. `traceparent`: the batch's span, for a runner that calls another server. */
-  run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string): Promise<RunResult>;
+  /**
+   * Runs a batch: `inputs` in manifest order; rejects with InferenceError on a client-visible
+   * failure. `traceparent`: the batch's span, for a runner that calls another server. `outputs`: the
+   * outputs (session or derived) the batch's requests want; a runner that calls another server asks
+   * it for those only, one that runs a session may return all the session's outputs instead.
+   */
+  run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string, outputs?: readonly string[]): Promise<RunResult>;
   /** Runners with a session: creates and warms it (once); resolves when a batch runs at full speed. */
   warm?(): Promise<void>;
   /** Runners with a session: whether it is created and warm. */

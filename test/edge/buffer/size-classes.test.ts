@@ -15,7 +15,7 @@
  * decoding, so that is asserted equal; the deviations are printed.
  */
 import { describe, expect, inject, it } from "vitest";
-import { greedyCtcDecode } from "../../../src/models/ctc";
+import { ctcDecodeSteps, greedyCtcDecode } from "../../../src/models/ctc";
 import { INFERENCE_HEADER_LENGTH, packBinary, unpackBinary } from "../../../src/protocol/oip-binary";
 import "../../fixtures/provided-context";
 import { infer, maxAbsDiff } from "../helpers";
@@ -77,6 +77,40 @@ describe("size classes for ppocr-rec", () => {
     const result = await recognise(other);
     expect(result.shape).toEqual([1, other.width / 8, 6625]);
     expect(greedyCtcDecode(result.probabilities, other.width / 8, symbols).text).toBe(other.decoded);
+  });
+
+  it("derives argmax and max next to the session, per request in a mixed batch, cropped to each line's steps", async () => {
+    // One line asks for the probabilities and both derived outputs, the other two for the derived ones only: one batch serves all.
+    const ask = (line: (typeof lines)[number], outputs: string[]) => {
+      const input = floats(line.input);
+      const shape = [1, 3, 48, line.width];
+      const packed = packBinary({ inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: input.byteLength } }], outputs: outputs.map((name) => ({ name, parameters: { binary_data: true } })) }, [{ name: "x", datatype: "FP32", shape, data: input }]);
+      return infer("ppocr-rec", packed.body, { headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } });
+    };
+    const responses = await Promise.all(inClass.map((line, i) => ask(line, i === 0 ? ["softmax_11.tmp_0", "argmax", "max"] : ["argmax", "max"])));
+    const bodies = await Promise.all(responses.map(async (r) => ({ batchSize: Number(r.headers.get("x-batch-size")), ...unpackBinary(new Uint8Array(await r.arrayBuffer()), r.headers.get(INFERENCE_HEADER_LENGTH)) })));
+    expect(bodies.map((b) => b.batchSize)).toEqual([3, 3, 3]);
+    bodies.forEach(({ header, payload }, i) => {
+      const line = inClass[i]!;
+      const steps = line.width / 8;
+      const outputs = (header as { outputs: Array<{ name: string; datatype: string; shape: number[]; parameters: { binary_data_size: number } }> }).outputs;
+      expect(outputs.slice(-2).map((o) => [o.name, o.datatype, o.shape])).toEqual([["argmax", "INT32", [1, steps]], ["max", "FP32", [1, steps]]]);
+      let offset = 0;
+      const bytes = new Map(outputs.map((o) => [o.name, payload.slice(offset, (offset += o.parameters.binary_data_size)).buffer]));
+      const best = new Int32Array(bytes.get("argmax")!);
+      const bestProbability = new Float32Array(bytes.get("max")!);
+      if (i === 0) {
+        // Against the probabilities returned with them: each step's first largest value, and that value.
+        const p = new Float32Array(bytes.get("softmax_11.tmp_0")!);
+        const classes = p.length / steps;
+        const expected = Array.from({ length: steps }, (_, t) => {
+          const row = Array.from(p.subarray(t * classes, (t + 1) * classes));
+          return [row.indexOf(Math.max(...row)), Math.max(...row)];
+        });
+        expect(Array.from(best, (b, t) => [b, bestProbability[t]])).toEqual(expected);
+      } else expect(payload.length).toBe(8 * steps); // 4 + 4 bytes per step, not 4 x 6625
+      expect(ctcDecodeSteps(best, bestProbability, steps, symbols).text).toBe(line.decoded);
+    });
   });
 
   it("reads the rendered strings", () => {

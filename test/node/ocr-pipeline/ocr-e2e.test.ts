@@ -1,7 +1,8 @@
 /**
  * The OCR pipeline end to end through the real stack: `wrangler dev` runs the edge (the `ppocr`
- * routes, the cls and rec buffers in workerd) in front of a real gpu-origin replica serving
- * ppocr-det. Images are rendered here (sharp, DejaVu fonts) with known text; each answer must read
+ * routes, the cls buffer in workerd) in front of a real gpu-origin replica serving ppocr-det and
+ * ppocr-rec (whose derived outputs, each step's best symbol and its probability, are all the
+ * pipeline asks of it). Images are rendered here (sharp, DejaVu fonts) with known text; each answer must read
  * that text (a few characters of error at most: the models are not perfect, and the bound is the
  * same one the peer meets, bench/reports/ocr.md), through both routes and both OIP encodings. Lines
  * of concurrent images must share cls batches. Bad images get their 4xx and nothing else
@@ -45,6 +46,12 @@ const PAGES = [
   ["Meeting room B at 10:30", "Bring the quarterly report", "Coffee is provided"],
 ];
 
+// cls batches at the edge; rec runs on the origin, as the planned split has it (bench/reports/ocr.md), so its derived outputs cross the hop.
+const OVERRIDES = {
+  "ppocr-cls": { batching: { maxBatch: 16, windowMs: 30, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 16, adaptiveWindow: false } },
+  "ppocr-rec": { placement: "origin", pinned: ["placement"] },
+};
+
 interface OcrAnswer {
   lines: Array<{ text: string; score: number; box: number[][] }>;
 }
@@ -56,7 +63,7 @@ describe("OCR pipeline (ppocr) end to end", () => {
 
   beforeAll(async () => {
     port = await freePort();
-    stack = await startStack({ replicas: 1, maxReplicas: 1, port, originPort: await freePort(), originArgs: ["--models", "ppocr-det"], vars: { CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ "ppocr-cls": { batching: { maxBatch: 16, windowMs: 30, maxQueueRows: 256, shards: 1, maxRowsPerRequest: 16, adaptiveWindow: false } } }) } });
+    stack = await startStack({ replicas: 1, maxReplicas: 1, port, originPort: await freePort(), originArgs: ["--models", "ppocr-det,ppocr-rec"], vars: { CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify(OVERRIDES) } });
     url = stack.edge.url;
   }, 180_000);
 
@@ -119,6 +126,36 @@ describe("OCR pipeline (ppocr) end to end", () => {
     const metadata = (await (await fetch(`${url}/v2/models/ppocr`)).json()) as { platform: string; inputs: Array<{ datatype: string }> };
     expect(metadata.platform).toBe("pipeline");
     expect(metadata.inputs[0]!.datatype).toBe("BYTES");
+  }, 60_000);
+
+  it("serves ppocr-rec's derived outputs from the origin: each step's first largest probability and its index, in 8 bytes a step", async () => {
+    const steps = 24;
+    const x = Array.from({ length: 3 * 48 * 8 * steps }, (_, i) => Math.sin(i * 0.37) * 0.9);
+    const ask = async (outputs: string[]) => {
+      const response = await fetch(`${url}/v2/models/ppocr-rec/infer`, { method: "POST", body: JSON.stringify({ inputs: [{ name: "x", datatype: "FP32", shape: [1, 3, 48, 8 * steps], data: x }], outputs: outputs.map((name) => ({ name, parameters: { binary_data: true } })) }) });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-placement")).toBe("origin");
+      const body = new Uint8Array(await response.arrayBuffer());
+      const { header, payload } = unpackBinary(body, response.headers.get(INFERENCE_HEADER_LENGTH));
+      let offset = 0;
+      const tensors = (header as { outputs: Array<{ name: string; shape: number[]; parameters: { binary_data_size: number } }> }).outputs.map((o) => ({ ...o, bytes: payload.slice(offset, (offset += o.parameters.binary_data_size)).buffer }));
+      return { payloadBytes: payload.length, tensors: new Map(tensors.map((t) => [t.name, t])) };
+    };
+    const all = await ask(["softmax_11.tmp_0", "argmax", "max"]);
+    const derived = await ask(["argmax", "max"]);
+    const probabilities = new Float32Array(all.tensors.get("softmax_11.tmp_0")!.bytes);
+    const classes = probabilities.length / steps;
+    const expected = Array.from({ length: steps }, (_, t) => {
+      const row = Array.from(probabilities.subarray(t * classes, (t + 1) * classes));
+      return [row.indexOf(Math.max(...row)), Math.max(...row)];
+    });
+    for (const answer of [all, derived]) {
+      expect(answer.tensors.get("argmax")!.shape).toEqual([1, steps]);
+      const best = new Int32Array(answer.tensors.get("argmax")!.bytes);
+      const value = new Float32Array(answer.tensors.get("max")!.bytes);
+      expect(Array.from(best, (b, t) => [b, value[t]])).toEqual(expected);
+    }
+    expect(derived.payloadBytes).toBe(8 * steps);
   }, 60_000);
 
   it("batches lines of concurrent images together at cls", async () => {
