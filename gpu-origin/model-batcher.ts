@@ -7,6 +7,7 @@
  */
 import { concatBatch, ownWidthsOf, splitBatch } from "../src/batching/tensor-batch";
 import type { ModelManifest } from "../src/models/manifest";
+import { sessionInputs } from "../src/models/uint8-inputs";
 import type { InferRequest } from "../src/protocol/infer-request";
 import type { Tensor } from "../src/protocol/tensor";
 import { BatchLoop } from "../src/scheduler/batch-loop";
@@ -55,7 +56,8 @@ export class ModelBatcher {
         // Size classes: requests of one class are padded to its width and their outputs cropped back.
         const { sizeClasses } = manifest.batching;
         const crop = sizeClasses && { sizeClasses, widths: ownWidthsOf(manifest.inputs, inputs, sizeClasses) };
-        return { results: splitBatch(manifest.outputs, await session.run(concatBatch(manifest.inputs, inputs, sizeClasses)), batch.jobs.map((j) => j.rows), crop) };
+        const batchInputs = sessionInputs(manifest.inputs, concatBatch(manifest.inputs, inputs, sizeClasses));
+        return { results: splitBatch(manifest.outputs, await session.run(batchInputs), batch.jobs.map((j) => j.rows), crop) };
       },
     });
   }

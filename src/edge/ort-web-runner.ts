@@ -9,6 +9,7 @@
  * WARM_UP_RUNS is reached (the run cap also bounds it where the clock does not advance during CPU
  * work, as on Cloudflare's edge).
  */
+import { sessionInputs } from "../models/uint8-inputs";
 import type { ModelManifest } from "../models/manifest";
 import { allocateTensorData, datatypeOfOrtType, ortTypeOf, writeJsonValue, type TensorData } from "../protocol/datatypes";
 import { unavailable } from "../protocol/errors";
@@ -37,7 +38,7 @@ export class OrtWebRunner implements ModelRunner {
   async run(inputs: Tensor[], deadlineAtMs?: number): Promise<RunResult> {
     const warm = this.warmSession;
     const session = warm ?? (await this.ensureSession());
-    const feeds = feedsOf(inputs);
+    const feeds = feedsOf(sessionInputs(this.manifest.inputs, inputs));
     let startMs = 0;
     // Timed from when the session is free (the run may queue behind other runs). A run queued past
     // its deadline is skipped; the first run after a cold start goes ahead (its callers decide).

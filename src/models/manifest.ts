@@ -46,9 +46,24 @@ export const tensorSpec = z
     batchAxis: z.number().int().nonnegative().nullable().default(0),
     /** Inputs only: value to fill when a request omits this input (makes it optional). */
     default: z.number().optional(),
+    /**
+     * FP32 inputs only: the input may also be sent as UINT8 pixels v, normalised next to the session
+     * to (v * scale - mean[c]) / std[c] for channel c along `axis` (src/models/uint8-inputs.ts).
+     */
+    fromUint8: z
+      .object({ axis: z.number().int().nonnegative(), scale: z.number().positive().default(1 / 255), mean: z.array(z.number()).min(1), std: z.array(z.number().positive()).min(1) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
+    if (t.fromUint8) {
+      const { axis, mean, std } = t.fromUint8;
+      const issue = (message: string) => ctx.addIssue({ code: "custom", path: ["fromUint8"], message });
+      if (t.datatype !== "FP32") issue("is for FP32 inputs");
+      else if (axis >= t.shape.length || axis === t.batchAxis || t.shape[axis] === -1) issue("axis must be a fixed dimension other than the batch axis");
+      else if (mean.length !== t.shape[axis] || std.length !== t.shape[axis]) issue(`needs a mean and a std for each of the ${t.shape[axis]} channels on axis ${axis}`);
+    }
     if (t.batchAxis !== null && (t.batchAxis >= t.shape.length || t.shape[t.batchAxis] !== -1)) {
       ctx.addIssue({ code: "custom", path: ["batchAxis"], message: "must point at a -1 dimension of shape" });
     }
@@ -190,6 +205,10 @@ export const manifestSchema = z
     });
     if (!m.inputs.some((t) => t.batchAxis !== null)) {
       ctx.addIssue({ code: "custom", path: ["inputs"], message: "at least one input needs a batch axis" });
+    }
+    m.outputs.forEach((t, i) => t.fromUint8 && ctx.addIssue({ code: "custom", path: ["outputs", i, "fromUint8"], message: "is for inputs" }));
+    if (m.batching.sizeClasses?.input && m.inputs.find((t) => t.name === m.batching.sizeClasses!.input)?.fromUint8) {
+      ctx.addIssue({ code: "custom", path: ["batching", "sizeClasses", "input"], message: "must not take UINT8 pixels (its padding value is a normalised one)" });
     }
     if (m.batching.sizeClasses) checkSizeClasses(m.batching.sizeClasses, m.inputs, m.outputs, (path, message) => ctx.addIssue({ code: "custom", path: ["batching", "sizeClasses", ...path], message }));
     m.derivedOutputs.forEach((d, i) => {

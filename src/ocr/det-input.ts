@@ -1,12 +1,14 @@
 /**
  * The PP-OCRv4 detector's input, as PaddleOCR's tools/infer/predict_det.py prepares it:
- * DetResizeForTest (limit_type "max", limit_side_len 960 by default) -> NormalizeImage (scale
- * 1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]) -> ToCHWImage. Also the
+ * DetResizeForTest (limit_type "max", limit_side_len 960 by default) -> ToCHWImage, as UINT8
+ * pixels; NormalizeImage (scale 1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225])
+ * runs next to the session, where ppocr-det's manifest declares it (`fromUint8`,
+ * src/models/uint8-inputs.ts), so the tensor crosses the hop in a quarter of the bytes. Also the
  * `cv2.resize` (INTER_LINEAR) the det, cls and rec preprocessing share. Pure.
  *
  * Channel order: PaddleOCR reads images with cv2 (BGR) and NormalizeImage applies mean[0]/std[0]
  * to channel 0, i.e. to blue; the det model was trained that way (its configs decode BGR). So plane
- * 0 of the tensor is B with mean 0.485/std 0.229, plane 1 G (0.456/0.224), plane 2 R
+ * 0 of the tensor is B (normalised with mean 0.485/std 0.229), plane 1 G (0.456/0.224), plane 2 R
  * (0.406/0.225). The peer JS port (@gutenye/ocr-common) also feeds B, G, R, but without mean/std
  * (plain v / 255); we follow PaddleOCR.
  */
@@ -15,9 +17,9 @@ import type { RgbImage } from "./image";
 /** PaddleOCR's det_limit_side_len default (utility.py): the longer side is scaled down to at most this. */
 export const DET_LIMIT_SIDE_LEN = 960;
 
-/** A det input: `data` is [1, 3, height, width] float32 (B, G, R planes); ratios are input size / image size. */
+/** A det input: `data` is [1, 3, height, width] UINT8 pixels (B, G, R planes); ratios are input size / image size. */
 export interface DetInput {
-  data: Float32Array;
+  data: Uint8Array;
   height: number;
   width: number;
   ratioH: number;
@@ -29,7 +31,7 @@ export interface DetInput {
  * with black to at least 32x32 (bottom/right); if its longer side exceeds `limitSideLen` it is
  * scaled so that side is `limitSideLen`; each side is then truncated to an integer and rounded to
  * the nearest multiple of 32 (Python's round: halves to even), at least 32, and the image resized
- * to that (bilinear). Normalised per channel and laid out CHW in B, G, R order.
+ * to that (bilinear). Laid out CHW in B, G, R order.
  */
 export function detInput(image: RgbImage, limitSideLen = DET_LIMIT_SIDE_LEN): DetInput {
   const padded = image.width + image.height < 64 ? padToAtLeast32(image) : image;
@@ -39,26 +41,16 @@ export function detInput(image: RgbImage, limitSideLen = DET_LIMIT_SIDE_LEN): De
   const width = Math.max(roundHalfEven(Math.trunc(w * ratio) / 32) * 32, 32);
   const resized = width === w && height === h ? padded : resizeBilinear(padded, width, height);
   const plane = width * height;
-  const data = new Float32Array(3 * plane);
+  const data = new Uint8Array(3 * plane);
   const [green, red] = [data.subarray(plane), data.subarray(2 * plane)];
   const src = resized.data;
   for (let i = 0, s = 0; i < plane; i++, s += 3) {
-    data[i] = DET_LUT[src[s + 2]!]!; // B
-    green[i] = DET_LUT[256 + src[s + 1]!]!;
-    red[i] = DET_LUT[512 + src[s]!]!;
+    data[i] = src[s + 2]!; // B
+    green[i] = src[s + 1]!;
+    red[i] = src[s]!;
   }
   return { data, height, width, ratioH: height / h, ratioW: width / w };
 }
-
-/** (v * float32(1/255) - mean) / std in float32, as numpy computes NormalizeImage, for planes B, G, R and v = 0..255. */
-const DET_LUT = (() => {
-  const f = Math.fround;
-  const mean = [0.485, 0.456, 0.406];
-  const std = [0.229, 0.224, 0.225];
-  const lut = new Float32Array(3 * 256);
-  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v * f(1 / 255)) - f(mean[c]!)) / f(std[c]!));
-  return lut;
-})();
 
 function padToAtLeast32(image: RgbImage): RgbImage {
   const width = Math.max(32, image.width);

@@ -64,7 +64,7 @@ export async function recognise(pipeline: PipelineManifest, image: Uint8Array, c
   const decoded = decodeImage(image, { maxPixels: pipeline.image.maxPixels });
   const det = detInput(decoded, pipeline.image.detLimitSideLen);
   const decodeMs = lap();
-  const [probabilities] = await runStage(pipeline.stages.det, context, [[1, 3, det.height, det.width], det.data]);
+  const [probabilities] = await runStage(pipeline.stages.det, context, [[1, 3, det.height, det.width], det.data], undefined, "UINT8");
   const detMs = lap();
   const boxes = detectBoxes(probabilities!.data as Float32Array, det.height, det.width, decoded, { unclipRatio: pipeline.text.unclipRatio });
   const crops = boxes.map((box) => cropLine(decoded, box.points));
@@ -117,12 +117,12 @@ function modelOf(context: PipelineContext, name: string) {
   return servingManifest(context.config.models.get(name)!.manifest);
 }
 
-/** Runs one request of `model` with one input ([shape, data]) through the model's own serving path; resolves with its outputs (`outputs`, default the session's). */
-async function runStage(model: string, context: PipelineContext, [shape, data]: [number[], Float32Array], outputs?: string[]): Promise<Tensor[]> {
+/** Runs one request of `model` with one input ([shape, data], FP32 or UINT8 pixels) through the model's own serving path; resolves with its outputs (`outputs`, default the session's). */
+async function runStage(model: string, context: PipelineContext, [shape, data]: [number[], Float32Array | Uint8Array], outputs?: string[], datatype: "FP32" | "UINT8" = "FP32"): Promise<Tensor[]> {
   const entry = context.config.models.get(model)!;
   const manifest = servingManifest(entry.manifest);
   const nowMs = Date.now();
-  const inputs: Tensor[] = [{ name: manifest.inputs[0]!.name, datatype: "FP32", shape, data }];
+  const inputs: Tensor[] = [{ name: manifest.inputs[0]!.name, datatype, shape, data }];
   const route = routeRequest(entry, manifest, context.config, context.deadlineAtMs, nowMs, context.waitUntil);
   const call = { inputs, outputs: outputs ?? manifest.outputs.map((o) => o.name), rows: shape[0]!, batchKey: batchKeyOf(manifest.inputs, inputs, manifest.batching.sizeClasses), deadlineAtMs: context.deadlineAtMs, traceparent: context.traceparent };
   // Counted in the stage model's metrics like a client's request (when METRICS is on).

@@ -9,9 +9,10 @@
 import { z } from "zod";
 import { classWidthOf } from "../batching/size-classes";
 import { outputSpecsOf } from "../models/derived-outputs";
+import { acceptsDatatype } from "../models/uint8-inputs";
 import type { ModelVariant, RequestSpec, SizeClasses, TensorSpec } from "../models/manifest";
 import { BinaryFormatError, BinaryReader, binaryDataSize } from "./oip-binary";
-import { allocateTensorData, bytesFromJson, writeJsonValue } from "./datatypes";
+import { allocateTensorData, bytesFromJson, writeJsonValue, type Datatype } from "./datatypes";
 import { badRequest, tooLarge } from "./errors";
 import { elementCount, type Tensor } from "./tensor";
 
@@ -75,14 +76,15 @@ export function parseInferRequest(body: unknown, manifest: RequestSpec, payload?
   // Binary data is read in the order the request lists its inputs.
   for (const input of request.inputs) {
     const spec = manifest.inputs.find((s) => s.name === input.name)!;
-    if (input.datatype !== spec.datatype) throw badRequest(`input '${spec.name}': datatype ${input.datatype} given, ${spec.datatype} expected`);
+    if (!acceptsDatatype(spec, input.datatype)) throw badRequest(`input '${spec.name}': datatype ${input.datatype} given, ${spec.datatype}${spec.fromUint8 ? " (or UINT8 pixels)" : ""} expected`);
+    const datatype = input.datatype as Datatype;
     const shape = checkShape(spec, input.shape, manifest);
     if (spec.batchAxis !== null) {
       const r = shape[spec.batchAxis]!;
       if (rows !== undefined && r !== rows) throw badRequest(`input '${spec.name}': ${r} rows, but other inputs have ${rows}`);
       rows = r;
     }
-    decoded.set(spec.name, { name: spec.name, datatype: spec.datatype, shape, data: decodeData(spec, shape, input, reader, payload !== undefined) });
+    decoded.set(spec.name, { name: spec.name, datatype, shape, data: decodeData({ ...spec, datatype }, shape, input, reader, payload !== undefined) });
   }
   binaryChecked(() => reader.finish());
   if (rows === undefined) throw badRequest(`model '${manifest.name}' needs input '${manifest.inputs.find((s) => s.batchAxis !== null)!.name}'`);
@@ -237,6 +239,7 @@ function checkVariant(manifest: RequestSpec, inputs: Tensor[]): void {
 /**
  * Shape of every non-batch dim, plus the values of shared (unbatched) inputs; on the size-class
  * axis, the request's class width instead of its own (requests of one class pad to it and meet).
+ * An input sent in another datatype than its own (UINT8 pixels) says so: the two never concatenate.
  */
 export function batchKeyOf(specs: TensorSpec[], inputs: Tensor[], sizeClasses?: SizeClasses): string {
   return specs
@@ -244,7 +247,8 @@ export function batchKeyOf(specs: TensorSpec[], inputs: Tensor[], sizeClasses?: 
       const t = inputs[i]!;
       if (spec.batchAxis === null) return `${spec.name}=${Array.from(t.data as ArrayLike<number | bigint>, String).join(",")}`;
       const classAxis = sizeClasses?.input === spec.name ? sizeClasses.axis : -1;
-      return `${spec.name}:${t.shape.map((d, axis) => (axis === spec.batchAxis ? "*" : axis === classAxis ? classWidthOf(sizeClasses!, d) : d)).join("x")}`;
+      const dims = t.shape.map((d, axis) => (axis === spec.batchAxis ? "*" : axis === classAxis ? classWidthOf(sizeClasses!, d) : d)).join("x");
+      return `${spec.name}:${dims}${t.datatype === spec.datatype ? "" : `:${t.datatype}`}`;
     })
     .join(";");
 }

@@ -158,6 +158,28 @@ describe("OCR pipeline (ppocr) end to end", () => {
     expect(derived.payloadBytes).toBe(8 * steps);
   }, 60_000);
 
+  it("takes ppocr-det's input as UINT8 pixels, normalised on the origin to what the FP32 request sends", async () => {
+    const [h, w] = [64, 96];
+    const pixels = Uint8Array.from({ length: 3 * h * w }, (_, i) => (i * 7 + (i >> 5)) & 255);
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    const f = Math.fround;
+    const normalised = Float32Array.from(pixels, (v, i) => f(f(f(v * f(1 / 255)) - f(mean[Math.floor(i / (h * w))]!)) / f(std[Math.floor(i / (h * w))]!)));
+    const ask = async (datatype: string, data: Uint8Array | Float32Array) => {
+      const shape = [1, 3, h, w];
+      const packed = packBinary({ inputs: [{ name: "x", datatype, shape, parameters: { binary_data_size: data.byteLength } }], parameters: { binary_data_output: true } }, [{ name: "x", datatype: datatype as "FP32", shape, data }]);
+      const response = await fetch(`${url}/v2/models/ppocr-det/infer`, { method: "POST", body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } });
+      expect(response.status).toBe(200);
+      return { bodyBytes: packed.body.length, out: new Float32Array(unpackBinary(new Uint8Array(await response.arrayBuffer()), response.headers.get(INFERENCE_HEADER_LENGTH)).payload.slice().buffer) };
+    };
+    const [fromPixels, fromFloats] = [await ask("UINT8", pixels), await ask("FP32", normalised)];
+    expect(fromPixels.out.length).toBe(h * w);
+    expect(Array.from(fromPixels.out)).toEqual(Array.from(fromFloats.out)); // the same session input, bit for bit
+    expect(fromPixels.bodyBytes).toBeLessThan(fromFloats.bodyBytes / 3.5);
+    const refused = await fetch(`${url}/v2/models/ppocr-cls/infer`, { method: "POST", body: JSON.stringify({ inputs: [{ name: "x", datatype: "UINT8", shape: [1, 3, 48, 192], data: new Array(3 * 48 * 192).fill(1) }] }) });
+    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([400, expect.stringMatching(/datatype UINT8 given, FP32 expected/)]);
+  }, 60_000);
+
   it("batches lines of concurrent images together at cls", async () => {
     const statsOf = async (model: string) => ((await (await fetch(`${url}/v2/models/${model}/stats`)).json()) as { model_stats: Array<{ shards: Array<{ counters?: Record<string, number> } & Record<string, unknown>> }> }).model_stats[0]!.shards[0]!;
     const images = await Promise.all(PAGES.map((lines) => page(lines)));

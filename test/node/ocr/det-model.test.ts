@@ -11,6 +11,8 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import detManifest from "../../../models/ppocr-det/manifest.json";
 import { detectBoxes } from "../../../src/ocr/db-postprocess";
+import { parseManifest } from "../../../src/models/manifest";
+import { sessionInputs } from "../../../src/models/uint8-inputs";
 import { detInput } from "../../../src/ocr/det-input";
 import { decodeImage, type RgbImage } from "../../../src/ocr/image";
 import { cropLine } from "../../../src/ocr/line-crop";
@@ -56,7 +58,8 @@ describe("det model end to end", () => {
     const session = await ort.InferenceSession.create("models/ppocr-det/model.onnx");
     const input = detManifest.inputs[0]!.name;
     const output = detManifest.outputs[0]!.name;
-    const result = await session.run({ [input]: new ort.Tensor("float32", det.data, [1, 3, det.height, det.width]) });
+    const [x] = sessionInputs(parseManifest(detManifest, "ppocr-det").inputs, [{ name: input, datatype: "UINT8", shape: [1, 3, det.height, det.width], data: det.data }]);
+    const result = await session.run({ [input]: new ort.Tensor("float32", x!.data as Float32Array, x!.shape) });
     expect(result[output]!.dims).toEqual([1, 1, det.height, det.width]);
     const boxes = detectBoxes(result[output]!.data as Float32Array, det.height, det.width, image);
 

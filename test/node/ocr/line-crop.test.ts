@@ -1,15 +1,18 @@
 /**
  * The det input (src/ocr/det-input.ts) and the line crops and cls/rec inputs
  * (src/ocr/line-crop.ts): DetResizeForTest's sizes (multiples of 32, Python's half-to-even
- * rounding, the 32 x 32 padding of tiny images), NormalizeImage's values in B, G, R planes,
+ * rounding, the 32 x 32 padding of tiny images), B, G, R planes and NormalizeImage's values next to the session,
  * cv2.resize's half-pixel bilinear on known pixels, the upright crop of a rotated rectangle drawn
  * with a known colour field, np.rot90 of tall crops, rotate180, the cls/rec layouts (normalised
  * values, zero padding) and the rec widths the served model accepts (its manifest).
  */
 import { describe, expect, it } from "vitest";
 import clsManifest from "../../../models/ppocr-cls/manifest.json";
+import detManifest from "../../../models/ppocr-det/manifest.json";
 import recManifest from "../../../models/ppocr-rec/manifest.json";
 import type { Quad } from "../../../src/ocr/db-postprocess";
+import { parseManifest } from "../../../src/models/manifest";
+import { sessionInputs } from "../../../src/models/uint8-inputs";
 import { detInput, resizeBilinear } from "../../../src/ocr/det-input";
 import type { RgbImage } from "../../../src/ocr/image";
 import { CLS_HEIGHT, CLS_WIDTH, clsInput, cropLine, REC_MAX_WIDTH, REC_WIDTH_MULTIPLE, recInput, recWidthOf, rotate180 } from "../../../src/ocr/line-crop";
@@ -42,19 +45,26 @@ describe("detInput", () => {
     // height + width < 64: padded (black, bottom/right) to 32 x 32 first.
     const tiny = detInput(uniform(20, 10, [255, 255, 255]));
     expect([tiny.width, tiny.height, tiny.ratioW, tiny.ratioH]).toEqual([32, 32, 1, 1]);
-    expect(tiny.data[31 * 32 + 31]).toBeCloseTo((0 - 0.485) / 0.229, 5); // padding is black
-    expect(tiny.data[0]).toBeCloseTo((1 - 0.485) / 0.229, 5);
+    expect(tiny.data[31 * 32 + 31]).toBe(0); // padding is black
+    expect(tiny.data[0]).toBe(255);
     const scaled = detInput(uniform(1000, 700, [0, 0, 0]));
     expect([scaled.ratioW, scaled.ratioH]).toEqual([0.96, 672 / 700]);
   });
 
-  it("normalises (v / 255 - mean) / std with PaddleOCR's mean/std applied in B, G, R plane order", () => {
+  it("lays out B, G, R planes of pixels, which ppocr-det's manifest normalises as (v / 255 - mean) / std next to the session", () => {
     const { data, width, height } = detInput(uniform(64, 64, [10, 128, 250]));
     const plane = width * height;
+    const [x] = sessionInputs(parseManifest(detManifest, "ppocr-det").inputs, [{ name: "x", datatype: "UINT8", shape: [1, 3, height, width], data }]);
+    expect(x!.datatype).toBe("FP32");
     for (const i of [0, plane - 1]) {
-      expect(data[i]).toBeCloseTo((250 / 255 - 0.485) / 0.229, 5); // B
-      expect(data[plane + i]).toBeCloseTo((128 / 255 - 0.456) / 0.224, 5); // G
-      expect(data[2 * plane + i]).toBeCloseTo((10 / 255 - 0.406) / 0.225, 5); // R
+      expect([data[i], data[plane + i], data[2 * plane + i]]).toEqual([250, 128, 10]);
+      // NormalizeImage in float32, as numpy computes it: v * float32(1/255), minus the mean, over the std.
+      const f = Math.fround;
+      const normalised = (v: number, mean: number, std: number) => f(f(f(v * f(1 / 255)) - f(mean)) / f(std));
+      expect(x!.data[i]).toBe(normalised(250, 0.485, 0.229)); // B
+      expect(x!.data[plane + i]).toBe(normalised(128, 0.456, 0.224)); // G
+      expect(x!.data[2 * plane + i]).toBe(normalised(10, 0.406, 0.225)); // R
+      expect(x!.data[i]).toBeCloseTo((250 / 255 - 0.485) / 0.229, 5);
     }
   });
 });
