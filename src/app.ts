@@ -11,6 +11,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { runtimeConfig } from "./config";
 import { admitKey, presentedKey } from "./edge/access";
 import { recordRequest } from "./edge/request-metrics";
+import { PIPELINES } from "./ocr/pipeline-manifest";
 import type { RejectionReason } from "./protocol/errors";
 import { answerError, APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "./protocol/http-surface";
 import type { ServedInfo } from "./protocol/infer-response";
@@ -45,9 +46,9 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
       // Every inference answer says how long the edge held it, refusals included (Server-Timing total).
       if (!c.res.headers.has("server-timing")) c.res.headers.set("Server-Timing", `total;dur=${totalMs.toFixed(1)}`);
       const config = runtimeConfig(c.env);
-      // Metrics of served models only: a name a client made up is not a label. (The path is percent-decoded.)
+      // Metrics of served models and pipelines only: a name a client made up is not a label. (The path is percent-decoded.)
       const model = modelOfPath(c.req.path);
-      if (config.metrics && config.models.has(model)) {
+      if (config.metrics && (config.models.has(model) || PIPELINES.has(model))) {
         const served = c.get("served");
         // A 408's body read is still pending: keeping that request open for a delivery would let the
         // read fail inside it, so its records go with the next request's delivery.
@@ -55,7 +56,7 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
         recordRequest(c.env, { model, status: c.res.status, totalMs, ...(served && { served, placement: served.placement }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) }, waitUntil);
       }
       return config.logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
-    }),
+    }, (path) => path.endsWith("/infer") || path === "/v1/ocr"),
   )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
   .use("/v2/models/*", requireKey)

@@ -13,7 +13,8 @@ import { type PinUpdate, type PublishedPlan, updatePins } from "./plan";
 import type { OriginRegistry } from "./origin-registry";
 import type { Telemetry } from "./telemetry";
 import { InferenceMetrics, mergeFamilies, type MetricFamily } from "../observability/inference-metrics";
-import { modelGauges } from "../observability/model-gauges";
+import { modelGauges, sloGauge } from "../observability/model-gauges";
+import { PIPELINES } from "../ocr/pipeline-manifest";
 
 /** How often the loop ticks while active, ms. */
 const TICK_MS = 1000;
@@ -69,12 +70,17 @@ export class ModelController extends DurableObject<Env> {
     this.ctx.storage.kv.put(METRICS_KEY, mergeFamilies(this.ctx.storage.kv.get<MetricFamily[]>(METRICS_KEY) ?? [], families));
   }
 
-  /** The model's metric families: its inference totals (every series from zero) and its gauges (SLO, plan, queue). */
+  /**
+   * The model's metric families: its inference totals (every series from zero) and its gauges (SLO,
+   * plan, queue). A pipeline (`ppocr`) has no plan of its own: its end-to-end totals and its SLO.
+   */
   async metrics(model: string): Promise<MetricFamily[]> {
-    const controller = await this.load(model);
     const zeros = new InferenceMetrics();
     zeros.declare(model);
     const totals = mergeFamilies(await zeros.families(), this.ctx.storage.kv.get<MetricFamily[]>(METRICS_KEY) ?? []);
+    const pipeline = PIPELINES.get(model);
+    if (pipeline) return [...totals, sloGauge(pipeline)];
+    const controller = await this.load(model);
     return [...totals, ...modelGauges(runtimeConfig(this.env).models.get(model)!.manifest, controller.published, controller.queuedRows(this.now()))];
   }
 

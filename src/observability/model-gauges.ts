@@ -16,13 +16,18 @@ import type { ModelManifest } from "../models/manifest";
 import { gaugeFamily, type MetricFamily } from "./inference-metrics";
 
 /** The gauge families of one model. */
+/** The SLO of a model or pipeline (`eir_slo_seconds`, labelled with its percentile). */
+export function sloGauge({ name: model, slo }: Pick<ModelManifest, "name" | "slo">): MetricFamily {
+  return gaugeFamily("eir_slo_seconds", "The model's latency SLO: `percentile` percent of requests within this many s.", [{ labels: { model, percentile: String(Math.round(slo.percentile * 1000) / 10) }, value: slo.ms / 1000 }]);
+}
+
 export function modelGauges(manifest: Pick<ModelManifest, "name" | "slo">, published: PublishedPlan, queuedRows: number): MetricFamily[] {
   const model = manifest.name;
   const { plan } = published;
   const one = (value: number, labels: Record<string, string> = {}) => [{ labels: { model, ...labels }, value }];
   return [
     gaugeFamily("eir_inference_queue_rows", "Rows queued now, by model (over its buffer shards and direct isolates, as they last reported).", one(queuedRows)),
-    gaugeFamily("eir_slo_seconds", "The model's latency SLO: `percentile` percent of requests within this many s.", one(manifest.slo.ms / 1000, { percentile: String(Math.round(manifest.slo.percentile * 1000) / 10) })),
+    sloGauge(manifest),
     gaugeFamily("eir_plan_version", "Version of the model's published plan (one more per applied change).", one(published.version)),
     gaugeFamily("eir_plan_placement", "1 for where the model's plan runs it (direct: in the Worker; edge: edge buffers; origin: the origin pool).", one(1, { placement: plan.placement })),
     gaugeFamily("eir_plan_max_batch_rows", "Most rows one batch holds, in the model's plan.", one(plan.maxBatch)),

@@ -38,8 +38,13 @@ export type IdentityVariables = { requestId: string; trace: TraceContext; served
  * (src/protocol/trace.ts), echoes both on the answer, and writes an inference request's log line: one
  * JSON object with the id, trace, path, status and time held, what the handlers put in `served`, and
  * `error`; `finish` adds a server's own fields (or drops the line: undefined) once it is answered.
+ * Inference requests are POSTs to a path that `isInference` accepts (default: one ending in /infer).
  */
-export function requestIdentity<E extends { Variables: IdentityVariables }>(now: () => number, finish: (c: Context<E>, line: Record<string, unknown>, totalMs: number) => Record<string, unknown> | undefined): MiddlewareHandler<E> {
+export function requestIdentity<E extends { Variables: IdentityVariables }>(
+  now: () => number,
+  finish: (c: Context<E>, line: Record<string, unknown>, totalMs: number) => Record<string, unknown> | undefined,
+  isInference = (path: string) => path.endsWith("/infer"),
+): MiddlewareHandler<E> {
   return async (c, next) => {
     const startMs = now();
     const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
@@ -49,7 +54,7 @@ export function requestIdentity<E extends { Variables: IdentityVariables }>(now:
     await next();
     c.res.headers.set("X-Request-Id", requestId);
     c.res.headers.set("traceparent", formatTraceparent(trace));
-    if (c.req.method !== "POST" || !c.req.path.endsWith("/infer")) return;
+    if (c.req.method !== "POST" || !isInference(c.req.path)) return;
     const totalMs = now() - startMs;
     const base = { event: "infer", requestId, traceId: trace.traceId, spanId: trace.spanId, ...(trace.parentSpanId && { parentSpanId: trace.parentSpanId }), path: c.req.path, status: c.res.status, totalMs, ...c.get("served"), ...(c.get("error") !== undefined && { error: c.get("error") }) };
     const line = finish(c, base, totalMs);

@@ -216,4 +216,33 @@ describe("OCR pipeline (ppocr) end to end", () => {
     expect(after.status).toBe(200);
     expect(cer(((await after.json()) as OcrAnswer).lines.map((l) => l.text), PAGES[2]!)).toBeLessThan(0.05);
   }, 60_000);
+
+  it("counts the pipeline's requests end to end in /metrics, by status, with their duration and the SLO", async () => {
+    type Family = { name: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> };
+    const read = async () => {
+      const { metrics } = (await (await fetch(`${url}/metrics`, { headers: { accept: "application/json" } })).json()) as { metrics: Family[] };
+      const sample = (name: string, labels: Record<string, string>, metricName = name) =>
+        metrics.find((f) => f.name === name)?.values.find((v) => (v.metricName ?? name) === metricName && Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x))?.value ?? 0;
+      return {
+        ok: sample("eir_inference_requests_total", { model: "ppocr", status: "200" }),
+        bad: sample("eir_inference_requests_total", { model: "ppocr", status: "400" }),
+        timed: sample("eir_inference_request_duration_seconds", { model: "ppocr" }, "eir_inference_request_duration_seconds_count"),
+        seconds: sample("eir_inference_request_duration_seconds", { model: "ppocr" }, "eir_inference_request_duration_seconds_sum"),
+        slo: sample("eir_slo_seconds", { model: "ppocr", percentile: "95" }),
+      };
+    };
+    const before = await read();
+    const started = performance.now();
+    const statuses = [];
+    for (const lines of PAGES.slice(0, 2)) statuses.push((await fetch(`${url}/v1/ocr`, { method: "POST", body: await page(lines) })).status);
+    const clientSeconds = (performance.now() - started) / 1000;
+    statuses.push((await fetch(`${url}/v2/models/ppocr/infer`, { method: "POST", body: "{" })).status);
+    expect(statuses).toEqual([200, 200, 400]);
+    const after = await read();
+    expect([after.ok - before.ok, after.bad - before.bad, after.timed - before.timed]).toEqual([2, 1, 3]);
+    // The edge's own time for the two pages is within what their client saw.
+    expect(after.seconds - before.seconds).toBeGreaterThan(0);
+    expect(after.seconds - before.seconds).toBeLessThan(clientSeconds + 0.1);
+    expect(after.slo).toBe(3);
+  }, 60_000);
 });
