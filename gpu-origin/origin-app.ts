@@ -11,9 +11,9 @@
  * the edge sends each batch's, src/protocol/trace.ts); each infer request is logged as one JSON line.
  * GET /metrics (open, like health) is the Prometheus exposition of origin-metrics.ts.
  */
-import { pickOutputs } from "../src/models/derived-outputs";
 import { createHash } from "node:crypto";
 import { Hono, type Context } from "hono";
+import { pickOutputs } from "../src/models/derived-outputs";
 import { maxLatencyMsOf } from "../src/models/manifest";
 import { verifyHop } from "../src/origin/hop-signature";
 import { BINARY_CONTENT_TYPE, binaryEntries, INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";

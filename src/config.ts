@@ -52,6 +52,8 @@ export interface RuntimeConfig {
   originHeaders: Readonly<Record<string, string>>;
   /** How tensors travel to the origin (ORIGIN_WIRE): "binary", the OIP binary tensor extension (default; gpu-origin, Triton), or "json" for servers without it. */
   originWire: "binary" | "json";
+  /** ORIGIN_EXTENSIONS ("true" by default, gpu-origin): the pool takes UINT8 pixel inputs and derived outputs; "false" for Triton or KServe servers (the edge normalises and derives). */
+  originExtensions: boolean;
   /** The control plane (src/control/). */
   control: ControlConfig;
   /** Bearer token for the operator API (pins); the ADMIN_TOKEN secret. Without it, pins can only be set in manifests. */
@@ -89,6 +91,7 @@ type ConfigEnv = {
   BODY_TIMEOUT_MS?: string;
   ORIGIN_SECRET?: string;
   ORIGIN_WIRE?: string;
+  ORIGIN_EXTENSIONS?: string;
   ORIGIN_ACCESS_CLIENT_ID?: string;
   ORIGIN_ACCESS_CLIENT_SECRET?: string;
   ADMIN_TOKEN?: string;
@@ -113,7 +116,7 @@ let cached: { key: string; config: RuntimeConfig } | undefined;
 
 /** The validated configuration for `env`, computed once per isolate (and again if env changes). */
 export function runtimeConfig(env: ConfigEnv): RuntimeConfig {
-  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS, env.METRICS, env.API_KEYS].join("\n");
+  const key = [env.MODEL_OVERRIDES, env.MAX_BODY_BYTES, env.BODY_TIMEOUT_MS, env.ORIGIN_URLS, env.ORIGIN_SECRET, env.ORIGIN_WIRE, env.ORIGIN_EXTENSIONS, env.ORIGIN_ACCESS_CLIENT_ID, env.ORIGIN_ACCESS_CLIENT_SECRET, env.ADMIN_TOKEN, env.CONTROL_MODE, env.CONTROL_MAX_SHARDS, env.POOL_MIN_REPLICAS, env.POOL_MAX_REPLICAS, env.BUFFER_LOCATION_HINT, env.LOG_REQUESTS, env.METRICS, env.API_KEYS].join("\n");
   if (cached?.key !== key) cached = { key, config: buildConfig(env) };
   return cached.config;
 }
@@ -150,6 +153,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
   if (originUrls.length && originSecret === undefined) throw new ConfigError("ORIGIN_SECRET: is required when ORIGIN_URLS is set (a Worker secret; .dev.vars locally)");
   const originWire = env.ORIGIN_WIRE || "binary";
   if (originWire !== "binary" && originWire !== "json") throw new ConfigError('ORIGIN_WIRE: must be "binary" or "json"');
+  const originExtensions = flag("ORIGIN_EXTENSIONS", env.ORIGIN_EXTENSIONS);
   const accessId = env.ORIGIN_ACCESS_CLIENT_ID || undefined;
   const accessSecret = env.ORIGIN_ACCESS_CLIENT_SECRET || undefined;
   if ((accessId === undefined) !== (accessSecret === undefined)) throw new ConfigError("ORIGIN_ACCESS_CLIENT_ID: set together with ORIGIN_ACCESS_CLIENT_SECRET (a Cloudflare Access service token), or neither");
@@ -181,6 +185,7 @@ function buildConfig(env: ConfigEnv): RuntimeConfig {
     ...(originSecret !== undefined && { originSecret }),
     originHeaders,
     originWire,
+    originExtensions,
     control: control.data,
     ...(adminToken !== undefined && { adminToken }),
     logRequests,

@@ -16,9 +16,9 @@
  * directly only once its session is created and warm: until then its requests take the buffered
  * path while the session warms in the background, so no request waits for a cold start.
  */
-import { pickOutputs } from "../models/derived-outputs";
 import type { RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
+import { pickOutputs } from "../models/derived-outputs";
 import type { ModelManifest } from "../models/manifest";
 import { InferenceError, toFailureRecord, unavailable } from "../protocol/errors";
 import { runnerFor } from "../runner/runner-for";

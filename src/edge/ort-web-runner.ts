@@ -9,8 +9,8 @@
  * WARM_UP_RUNS is reached (the run cap also bounds it where the clock does not advance during CPU
  * work, as on Cloudflare's edge).
  */
-import { sessionInputs } from "../models/uint8-inputs";
 import type { ModelManifest } from "../models/manifest";
+import { sessionInputs } from "../models/uint8-inputs";
 import { allocateTensorData, datatypeOfOrtType, ortTypeOf, writeJsonValue, type TensorData } from "../protocol/datatypes";
 import { unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";

@@ -54,6 +54,12 @@ export function pickOutputs(manifest: OutputsOf, tensors: Tensor[], names: reado
   });
 }
 
+/** The session outputs a run must return so that `names` can be answered (each derived output needs its source), in manifest order. */
+export function sessionOutputsFor(manifest: OutputsOf, names: readonly string[]): string[] {
+  const needed = new Set(names.map((name) => manifest.derivedOutputs?.find((d) => d.name === name)?.from ?? name));
+  return manifest.outputs.map((o) => o.name).filter((n) => needed.has(n));
+}
+
 /** Size classes whose crops also cover the derived outputs (each cropped as its source). */
 export function cropsWithDerived(sizeClasses: SizeClasses, manifest: Pick<ModelManifest, "derivedOutputs">): SizeClasses {
   const extra = manifest.derivedOutputs.flatMap((d) => {

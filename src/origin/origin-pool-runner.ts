@@ -5,7 +5,9 @@
  * one InferenceError. Either way `run` settles exactly once, so every request of the batch gets
  * exactly one answer from the buffer.
  */
+import { sessionOutputsFor } from "../models/derived-outputs";
 import type { ModelManifest } from "../models/manifest";
+import { sessionInputs } from "../models/uint8-inputs";
 import { unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import type { ModelRunner, RunResult } from "../runner/model-runner";
@@ -41,11 +43,20 @@ export class OriginPoolRunner implements ModelRunner {
     private readonly pool: OriginPool,
     /** "binary" (default): the OIP binary tensor extension (gpu-origin, Triton); "json": plain OIP JSON. */
     readonly wire: HopWire = "binary",
+    /**
+     * Whether the pool's servers take this project's extensions (gpu-origin: ORIGIN_EXTENSIONS, the
+     * default): UINT8 pixel inputs and derived outputs. Without them (Triton, KServe's runtimes) the
+     * runner normalises pixel inputs itself and asks for the session outputs the derived ones come
+     * from; the buffer then derives them (pickOutputs).
+     */
+    readonly extensions = true,
   ) {
     this.path = `/v2/models/${encodeURIComponent(manifest.name)}/versions/${encodeURIComponent(manifest.version)}/infer`;
   }
 
-  async run(inputs: Tensor[], deadlineAtMs: number, traceparent?: string, outputs?: readonly string[]): Promise<RunResult> {
+  async run(batch: Tensor[], deadlineAtMs: number, traceparent?: string, wanted?: readonly string[]): Promise<RunResult> {
+    const inputs = this.extensions ? batch : sessionInputs(this.manifest.inputs, batch);
+    const outputs = wanted && (this.extensions ? wanted : sessionOutputsFor(this.manifest, wanted));
     void this.pool.refreshHealth();
     const tried = new Set<number>();
     let lastFailure: AttemptFailure | undefined;

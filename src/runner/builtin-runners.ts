@@ -23,9 +23,9 @@ export const BUILTIN_RUNNERS = {
   origin: {
     create(entry, config) {
       if (!config.originSecret) throw unavailable(`model '${entry.manifest.name}' runs on the origin pool, which is not configured`, 5);
-      return new OriginPoolRunner(entry.manifest, originPoolFor(config.originSecret, config.originUrls, config.originHeaders), config.originWire);
+      return new OriginPoolRunner(entry.manifest, originPoolFor(config.originSecret, config.originUrls, config.originHeaders), config.originWire, config.originExtensions);
     },
-    configKey: (config) => config.originWire,
+    configKey: (config) => `${config.originWire}/${config.originExtensions}`,
   },
   direct: ortWeb,
 } satisfies Record<Placement, RunnerFactory>;

@@ -3,6 +3,7 @@
  * move a batch to another replica, which end it, and that each run settles exactly once.
  */
 import { describe, expect, it } from "vitest";
+import { pickOutputs } from "../../../src/models/derived-outputs";
 import { parseManifest } from "../../../src/models/manifest";
 import { OriginPool } from "../../../src/origin/origin-pool";
 import { unpackBinary } from "../../../src/protocol/oip-binary";
@@ -171,5 +172,55 @@ describe("OriginPool headers", () => {
     expect(seen[1]!.headers).toHaveProperty("x-hop-signature");
     // The batch's span goes with it.
     expect(seen[1]!.headers).toMatchObject({ traceparent });
+  });
+});
+
+describe("OriginPoolRunner and the project's extensions", () => {
+  // x may be sent as UINT8 pixels (scale 1/2, no mean or std: v / 2); ymax is y's largest value per row.
+  const pixels = parseManifest(
+    {
+      name: "double", version: "1", source: { package: "-", file: "-", license: "-" }, placement: "origin",
+      inputs: [{ name: "x", datatype: "FP32", shape: [-1, 2], fromUint8: { axis: 1, scale: 0.5, mean: [0, 0], std: [1, 1] } }],
+      outputs: [{ name: "y", datatype: "FP32", shape: [-1, 2] }],
+      derivedOutputs: [{ name: "ymax", from: "y", op: "max" }],
+      slo: { percentile: 0.99, ms: 1000 }, batching: { maxBatch: 8, windowMs: 1, maxQueueRows: 8, shards: 1, maxRowsPerRequest: 8 },
+    },
+    "double",
+  );
+  const batch: Tensor[] = [{ name: "x", datatype: "UINT8", shape: [2, 2], data: Uint8Array.of(2, 6, 10, 4) }];
+
+  /** A replica that doubles x (normalising UINT8 when the request carries it) and answers the outputs asked for; records each request's header. */
+  function replica(extensions: boolean) {
+    const seen: Array<{ inputs: Array<{ datatype: string; data?: number[] }>; outputs?: Array<{ name: string }> }> = [];
+    const fetcher = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      if (String(input).endsWith("/v2/health/ready")) return Response.json({ ready: true });
+      const request = JSON.parse(new TextDecoder().decode(init!.body as Uint8Array)) as { id: string; inputs: Array<{ datatype: string; shape: number[]; data: number[] }>; outputs?: Array<{ name: string }> };
+      seen.push(request);
+      const x = request.inputs[0]!;
+      const y = x.data.map((v) => (x.datatype === "UINT8" ? v / 2 : v) * 2);
+      const all = { y: { shape: x.shape, data: y }, ymax: { shape: [x.shape[0]!], data: [Math.max(y[0]!, y[1]!), Math.max(y[2]!, y[3]!)] } };
+      const names = request.outputs?.map((o) => o.name) ?? ["y"];
+      return Response.json({ id: request.id, outputs: names.map((name) => ({ name, datatype: "FP32", ...all[name as keyof typeof all] })) });
+    };
+    const pool = new OriginPool(["http://r0"], "unit-test-secret-0123456789", { fetch: fetcher, options: { healthIntervalMs: 60_000 } });
+    for (const i of pool.state.dueChecks(Date.now())) pool.state.checked(i, true, Date.now());
+    return { runner: new OriginPoolRunner(pixels, pool, "json", extensions), seen };
+  }
+
+  it("sends UINT8 pixels and asks for derived outputs by name from gpu-origin", async () => {
+    const { runner, seen } = replica(true);
+    const result = await runner.run(batch, Date.now() + 5000, undefined, ["ymax"]);
+    expect(seen[0]!.inputs[0]!.datatype).toBe("UINT8");
+    expect(seen[0]!.outputs).toEqual([{ name: "ymax" }]);
+    expect(result.outputs.map((t) => [t.name, Array.from(t.data as Float32Array)])).toEqual([["ymax", [6, 10]]]);
+  });
+
+  it("normalises pixels itself and asks for the source output from a server without them (ORIGIN_EXTENSIONS=false)", async () => {
+    const { runner, seen } = replica(false);
+    const result = await runner.run(batch, Date.now() + 5000, undefined, ["ymax"]);
+    expect(seen[0]!.inputs[0]).toMatchObject({ datatype: "FP32", data: [1, 3, 5, 2] });
+    expect(seen[0]!.outputs).toEqual([{ name: "y" }]);
+    // The buffer derives what was wanted from what came back.
+    expect(pickOutputs(pixels, result.outputs, ["ymax"]).map((t) => Array.from(t.data as Float32Array))).toEqual([[6, 10]]);
   });
 });
