@@ -9,7 +9,7 @@
  */
 import type { DashboardState } from "./dashboard-state";
 import { appendSnapshot, DEFAULT_HISTORY_MS } from "./history";
-import { modelsOf, parseSnapshot, type Snapshot } from "./metrics-snapshot";
+import { modelsOf, parseSnapshot, pipelinesOf, type Snapshot } from "./metrics-snapshot";
 import { modelSection, type ModelSection } from "./model-section";
 import { modelSeries } from "./model-series";
 
@@ -58,8 +58,10 @@ function start(settings: Settings): void {
   const draw = (snapshot: Snapshot) => {
     history = appendSnapshot(history, snapshot, settings.historyMs);
     const models: DashboardState["models"] = {};
-    for (const model of modelsOf(snapshot)) {
-      if (!sections.has(model)) sections.set(model, modelSection(container, model, settings.windowMs / 1000));
+    // Pipelines first: their end-to-end SLO is what a client of one sees.
+    const shown = [...pipelinesOf(snapshot).map((name) => [name, "pipeline"] as const), ...modelsOf(snapshot).map((name) => [name, "model"] as const)];
+    for (const [model, kind] of shown) {
+      if (!sections.has(model)) sections.set(model, modelSection(container, model, settings.windowMs / 1000, kind));
       const series = modelSeries(history, model, settings.windowMs);
       const section = sections.get(model)!;
       section.update(series);

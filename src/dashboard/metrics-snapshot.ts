@@ -71,7 +71,17 @@ export function modelSum(snapshot: Snapshot, family: string, model: string): num
 
 /** The models a snapshot knows, in name order: every configured model has a plan version gauge. */
 export function modelsOf(snapshot: Snapshot): string[] {
-  const samples = snapshot.families.get("eir_plan_version")?.samples ?? [];
+  return namesIn(snapshot, "eir_plan_version");
+}
+
+/** The pipelines a snapshot knows (ppocr), in name order: an SLO gauge but no plan of their own. */
+export function pipelinesOf(snapshot: Snapshot): string[] {
+  const models = new Set(modelsOf(snapshot));
+  return namesIn(snapshot, "eir_slo_seconds").filter((name) => !models.has(name));
+}
+
+function namesIn(snapshot: Snapshot, family: string): string[] {
+  const samples = snapshot.families.get(family)?.samples ?? [];
   const names = samples.map((s) => s.labels.model).filter((m): m is string => typeof m === "string");
   return [...new Set(names)].sort();
 }

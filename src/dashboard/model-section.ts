@@ -1,8 +1,10 @@
 /**
  * One model's part of the dashboard: a heading with the model's name, a line with its placement,
  * SLO and recent request count, and a grid of six charts (requests, latency quantiles with the SLO,
- * batch sizes, queued rows, rejections, plan and pool). Everything from the metrics reaches the DOM
- * as text (textContent), never as markup.
+ * batch sizes, queued rows, rejections, plan and pool). A pipeline (ppocr) has no batches, queue or
+ * plan of its own (its stages are models with sections of their own): its requests and end-to-end
+ * latency against its SLO. Everything from the metrics reaches the DOM as text (textContent), never
+ * as markup.
  */
 import { barChart, timeChart } from "./charts";
 import type { ChartName } from "./dashboard-state";
@@ -30,11 +32,12 @@ function placementText(placement: ReadonlyArray<string | null>, timesS: readonly
   return since === 0 ? `placement ${now}` : `placement ${now} since ${new Date(timesS[since]! * 1000).toLocaleTimeString()}`;
 }
 
-/** Appends the section of `model` to `parent`; `windowS` is the quantile and batch window, for the captions. */
-export function modelSection(parent: HTMLElement, model: string, windowS: number): ModelSection {
+/** Appends the section of `model` (or of a pipeline) to `parent`; `windowS` is the quantile and batch window, for the captions. */
+export function modelSection(parent: HTMLElement, model: string, windowS: number, kind: "model" | "pipeline" = "model"): ModelSection {
   const section = document.createElement("section");
   section.className = "model";
   section.dataset.model = model;
+  section.dataset.kind = kind;
   const heading = document.createElement("h2");
   heading.textContent = model;
   const meta = document.createElement("p");
@@ -56,6 +59,7 @@ export function modelSection(parent: HTMLElement, model: string, windowS: number
       { label: "SLO", stroke: COLOUR.grey, dash: [6, 4], isStep: true, isReference: true },
     ],
   });
+  if (kind === "pipeline") return pipelineSection(section, meta, requests, latency);
   const batch = barChart(grid, "batch", `Batch sizes, requests in the last ${windowS} s`, "requests", COLOUR.purple);
   const queue = timeChart(grid, { name: "queue", title: "Queued rows", unit: "rows", lines: [{ label: "queued", stroke: COLOUR.teal, isStep: true }] });
   const rejections = timeChart(grid, {
@@ -102,6 +106,27 @@ export function modelSection(parent: HTMLElement, model: string, windowS: number
     },
     points() {
       return { requests: requests.points, latency: latency.points, batch: batch.points, queue: queue.points, rejections: rejections.points, plan: plan.points };
+    },
+  };
+}
+
+/** A pipeline's section: its requests and end-to-end latency against its SLO. */
+function pipelineSection(section: HTMLElement, meta: HTMLElement, requests: ReturnType<typeof timeChart>, latency: ReturnType<typeof timeChart>): ModelSection {
+  return {
+    update(series) {
+      const t = series.timesS;
+      requests.update(t, [series.requestsPerS, series.non2xxPerS]);
+      latency.update(t, [series.p50Ms, series.p95Ms, series.p99Ms, series.sloMs]);
+      const slo = last(series.sloMs);
+      meta.textContent = ["pipeline, end to end (its stages are the models below)", slo == null ? "no SLO reported" : `${series.sloLabel} ${slo} ms`, `${series.requestsInHistory} requests seen`].join(" · ");
+      section.dataset.requests = String(series.requestsInHistory);
+    },
+    resize() {
+      requests.resize();
+      latency.resize();
+    },
+    points() {
+      return { requests: requests.points, latency: latency.points, batch: 0, queue: 0, rejections: 0, plan: 0 };
     },
   };
 }

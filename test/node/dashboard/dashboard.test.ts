@@ -172,6 +172,16 @@ describe("dashboard page", () => {
       expect(state.failures).toBe(0);
       expect(await page.locator('section[data-model="ppocr-cls"] figure.chart[data-points="0"]').count()).toBe(0);
 
+      // The OCR pipeline has a section of its own: its requests (two images refused here) and their latency against its SLO.
+      for (let i = 0; i < 2; i++) expect((await fetch(`${edge!.url}/v1/ocr`, { method: "POST", body: new Uint8Array(0) })).status).toBe(400);
+      await page.waitForFunction(() => {
+        const seen = window.dashboardState?.models.ppocr;
+        return seen !== undefined && seen.requestsInHistory === 2 && seen.points.requests > 0 && seen.points.latency > 0;
+      }, null, { timeout: WAIT_MS, polling: 100 });
+      const pipeline = page.locator('section[data-model="ppocr"][data-kind="pipeline"]');
+      expect(await pipeline.locator("figure.chart").count()).toBe(2);
+      expect(await pipeline.locator("p.meta").textContent()).toMatch(/SLO p95 3000 ms · 2 requests seen/);
+
       mkdirSync(ARTIFACTS, { recursive: true });
       const file = join(ARTIFACTS, "dashboard.png");
       await page.screenshot({ path: file, fullPage: true });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { appendSnapshot } from "../../../src/dashboard/history";
-import { modelsOf, parseSnapshot, type Snapshot } from "../../../src/dashboard/metrics-snapshot";
+import { modelsOf, parseSnapshot, pipelinesOf, type Snapshot } from "../../../src/dashboard/metrics-snapshot";
 import { modelSeries } from "../../../src/dashboard/model-series";
 import { MetricsFixture, type FixturePlan } from "./metrics-fixture";
 
@@ -128,6 +128,17 @@ describe("parseSnapshot", () => {
     const snapshot = parseSnapshot({ atMs: 1, metrics: [null, { name: 3 }, { name: "eir_plan_version", type: "gauge", values: [{ labels: { model: "a" }, value: 1 }, { labels: { model: "b" }, value: "x" }, 7] }] });
     expect(typeof snapshot).toBe("object");
     expect(modelsOf(snapshot as Snapshot)).toEqual(["a"]);
+  });
+
+  it("tells pipelines (an SLO, no plan of their own) from models", () => {
+    const snapshot = parseSnapshot({
+      atMs: 1,
+      metrics: [
+        { name: "eir_plan_version", type: "gauge", values: [{ labels: { model: "ppocr-det" }, value: 1 }] },
+        { name: "eir_slo_seconds", type: "gauge", values: [{ labels: { model: "ppocr-det", percentile: 99 }, value: 5 }, { labels: { model: "ppocr", percentile: 95 }, value: 3 }] },
+      ],
+    }) as Snapshot;
+    expect([modelsOf(snapshot), pipelinesOf(snapshot)]).toEqual([["ppocr-det"], ["ppocr"]]);
   });
 });
 
