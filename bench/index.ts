@@ -95,9 +95,10 @@ suite("size-classes", "size classes for ppocr-rec (MBS) on a width mix of render
   .option("--quick", "fewer lines, widths and rates, short steps (a smoke run)", false)
   .option("--reuse-real", "take the real edge measurements and sweeps from the last bench/reports/size-classes.json; recompute the rest", false);
 
-suite("ocr", "the OCR pipeline (ppocr): character error rate against a peer running the same models on rendered lines and pages, the planner's split of the end-to-end SLO (against InferLine's even split), and measured against predicted p95 at 0.5-1.25x the planned rate (about 25 minutes)", async (options: { quick: boolean; reuseAccuracy: boolean; pagesPerStep: number }) => (await import("./ocr")).main(options))
+suite("ocr", "the OCR pipeline (ppocr): character error rate against a peer running the same models on rendered lines and pages, the planner's split of the end-to-end SLO (against InferLine's even split), and measured against predicted p95 at 0.5-1.25x the planned rate (about 25 minutes)", async (options: { quick: boolean; reuseAccuracy: boolean; pagesPerStep: number; repeats: number }) => (await import("./ocr")).main(options))
   .option("--quick", "fewer test images and load requests", false)
-  .option("--pages-per-step <n>", "pages sent per load step (the p95 of n pages)", integerIn(8, 1000), 96)
+  .option("--pages-per-step <n>", "pages sent per load step and repetition", integerIn(8, 1000), 96)
+  .option("--repeats <n>", "repetitions of each load step, each with arrivals of its own (p95 over all of them, and each one's)", integerIn(1, 10), 1)
   .option("--reuse-accuracy", "take the accuracy and the pages' shapes from the last bench/reports/ocr-accuracy.json; plan and load again", false);
 suite("streams", "streaming VAD over WebSockets (cellular batching) against stateless calls carrying state: concurrent streams closed-loop and paced at real time; chunks/s, chunk latency p50/p99, step sizes, CPU per chunk, the planner's step model (about 2 x 20 s per stream count and pacing)", async (options: StreamsOptions) => (await import("./streams")).main(options))
   .option("--streams <list>", "comma-separated concurrent stream counts", (value: string) => value.split(",").map((n) => integerIn(1, 5000)(n.trim())), [100, 1000])

@@ -108,6 +108,8 @@ interface LoadStep {
   predictedP95Ms: number;
   predictedP50Ms: number;
   errorPct: number;
+  /** Each repetition's p95, measured and predicted for its own arrivals. */
+  repeats: Array<{ measuredP95Ms: number; predictedP95Ms: number }>;
   /** Mean compute (the batch's run on the origin, per request) of det and rec, ms: how the kernels slow as the cores fill. */
   originComputeMs: Record<string, number>;
   /** Per stage, p50 ms: measured (Server-Timing: decode + boxes as "cpu", det, cls, rec) and predicted (the simulation's stage latencies). */
@@ -128,12 +130,42 @@ async function originCompute(stack: Stack): Promise<Record<string, { sum: number
 }
 
 /** Measured (Server-Timing) against predicted stage medians. */
-function stageMedians(timing: Record<string, number[]>, prediction: ReturnType<typeof predictPipeline>): LoadStep["stagesP50Ms"] {
-  const measured = (name: string) => round(quantile(timing[name] ?? [NaN], 0.5), 0);
+/**
+ * A load step from its repetitions: p50 and p95 over all their images, measured and predicted (each
+ * repetition's own arrivals simulated), and each repetition's p95s (the run-to-run spread).
+ */
+function loadStep(factor: number, ratePerS: number, runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }>, percentile: number, originComputeMs: Record<string, number>): LoadStep {
+  const p95Of = (r: (typeof runs)[number]["result"], latencies: number[]) => (r.ok === r.sent ? quantile(latencies, percentile) : Infinity);
+  const measured = runs.flatMap((r) => r.result.latenciesMs);
+  const predicted = runs.flatMap((r) => Array.from(r.prediction.latenciesMs));
+  const sent = runs.reduce((n, r) => n + r.result.sent, 0);
+  const ok = runs.reduce((n, r) => n + r.result.ok, 0);
+  const errors: Record<string, number> = {};
+  for (const { result } of runs) for (const [k, v] of Object.entries(result.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const measuredP95Ms = ok === sent ? quantile(measured, percentile) : Infinity;
+  const predictedP95Ms = quantile(predicted, percentile);
+  const timing: Record<string, number[]> = {};
+  for (const { result } of runs) for (const [k, v] of Object.entries(result.serverTimingMs)) (timing[k] ??= []).push(...v);
+  const stageMeasured = (name: string) => round(quantile(timing[name] ?? [NaN], 0.5), 0);
   const cpu = (timing.decode ?? []).map((d, i) => d + (timing.boxes?.[i] ?? 0));
+  const stagePredicted = (stage: "det" | "cls" | "rec") => round(quantile(runs.map((r) => r.prediction.stages[stage].latencyMs.p50), 0.5), 0);
   return {
-    cpu: { measured: round(quantile(cpu.length ? cpu : [NaN], 0.5), 0), predicted: NaN },
-    ...Object.fromEntries((["det", "cls", "rec"] as const).map((stage) => [stage, { measured: measured(stage), predicted: round(prediction.stages[stage].latencyMs.p50, 0) }])),
+    factor,
+    ratePerS: round(ratePerS, 3),
+    sent,
+    ok,
+    errors,
+    measuredP95Ms: round(measuredP95Ms, 0),
+    measuredP50Ms: round(quantile(measured, 0.5), 0),
+    predictedP95Ms: round(predictedP95Ms, 0),
+    predictedP50Ms: round(quantile(predicted, 0.5), 0),
+    errorPct: round((100 * (predictedP95Ms - measuredP95Ms)) / measuredP95Ms, 1),
+    repeats: runs.map((r) => ({ measuredP95Ms: round(p95Of(r.result, r.result.latenciesMs), 0), predictedP95Ms: round(r.prediction.percentileMs, 0) })),
+    stagesP50Ms: {
+      cpu: { measured: round(quantile(cpu.length ? cpu : [NaN], 0.5), 0), predicted: NaN },
+      ...Object.fromEntries((["det", "cls", "rec"] as const).map((stage) => [stage, { measured: stageMeasured(stage), predicted: stagePredicted(stage) }])),
+    },
+    originComputeMs,
   };
 }
 
@@ -145,7 +177,7 @@ function planTable(label: string, plan: PipelinePlan | null): string {
 }
 
 /** Runs the OCR benchmark and writes its report. */
-export async function main({ quick = false, reuseAccuracy = false, pagesPerStep = 96 }: { quick?: boolean; reuseAccuracy?: boolean; pagesPerStep?: number } = {}): Promise<void> {
+export async function main({ quick = false, reuseAccuracy = false, pagesPerStep = 96, repeats = 1 }: { quick?: boolean; reuseAccuracy?: boolean; pagesPerStep?: number; repeats?: number } = {}): Promise<void> {
   const started = Date.now();
   const set = await ocrTestSet({ seed: 1, lines: quick ? 12 : 40, pages: quick ? 4 : 8 });
   const pages = set.filter((image) => image.kind === "page");
@@ -216,19 +248,22 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
       alone.push({ id: p.id, lines: shape.lineWidths.length, measuredMs: round(quantile(measured, 0.5), 0), predictedMs: round(lone.latencyMs.p50, 0) });
     }
     console.log(`  pages alone: ${alone.map((a) => `${a.id} ${a.measuredMs}/${a.predictedMs}`).join(", ")}`);
-    for (const factor of LOAD_FACTORS) {
+    for (const [stepIndex, factor] of LOAD_FACTORS.entries()) {
       const ratePerS = planned.ratePerS * factor;
-      const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + steps.length);
       const computeBefore = await originCompute(stack);
-      const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: loadCount, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+      // Each repetition has arrivals of its own; the step pools their latencies (measured and predicted).
+      const runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }> = [];
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + stepIndex + 100 * repeat);
+        const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: loadCount, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+        const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
+        runs.push({ result, prediction: predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile }) });
+      }
       const computeAfter = await originCompute(stack);
       const originComputeMs = Object.fromEntries(Object.keys(computeAfter).map((model) => [model, round((1000 * (computeAfter[model]!.sum - (computeBefore[model]?.sum ?? 0))) / Math.max(1, computeAfter[model]!.count - (computeBefore[model]?.count ?? 0)), 1)]));
-      const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
-      const prediction = predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile });
-      const measuredP95Ms = result.ok === result.sent ? quantile(result.latenciesMs, slo.percentile) : Infinity;
-      const step = { factor, ratePerS: round(ratePerS, 3), sent: result.sent, ok: result.ok, errors: result.errors, measuredP95Ms: round(measuredP95Ms, 0), measuredP50Ms: round(quantile(result.latenciesMs, 0.5), 0), predictedP95Ms: round(prediction.percentileMs, 0), predictedP50Ms: round(prediction.latencyMs.p50, 0), errorPct: round((100 * (prediction.percentileMs - measuredP95Ms)) / measuredP95Ms, 1), stagesP50Ms: stageMedians(result.serverTimingMs, prediction), originComputeMs };
+      const step = loadStep(factor, ratePerS, runs, slo.percentile, originComputeMs);
       steps.push(step);
-      console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), ${step.ok}/${step.sent} ok`);
+      console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), per repetition ${step.repeats.map((r) => `${r.measuredP95Ms}/${r.predictedP95Ms}`).join(", ")}, ${step.ok}/${step.sent} ok`);
     }
   } finally {
     await stopStack(stack);
@@ -299,11 +334,11 @@ ${alone.map((a) => `| ${a.id} | ${a.lines} | ${a.measuredMs} | ${a.predictedMs} 
 
 ## Latency under the plan, against its prediction
 
-Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.sent ?? 0} images per step; the prediction simulates the same arrivals and pages (predictPipeline).
+Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.repeats.length ?? 1} repetition(s) of ${steps[0] ? steps[0].sent / steps[0].repeats.length : 0} images per step, each with arrivals of its own; the prediction simulates the same arrivals and pages (predictPipeline). p50 and ${pct} are over all of a step's images; each repetition's ${pct} (measured / predicted) shows the run-to-run spread.
 
-| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | stage p50s, measured / predicted (ms): Worker, det, cls, rec | origin compute per request (ms): det, rec |
-|---:|---:|---:|---:|---:|---:|---:|---|---|
-${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} | ${s.originComputeMs["ppocr-det"] ?? "-"}, ${s.originComputeMs["ppocr-rec"] ?? "-"} |`).join("\n")}
+| rate (images/s) | x planned | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | ${pct} per repetition, measured / predicted (ms) | stage p50s, measured / predicted (ms): Worker, det, cls, rec | origin compute per request (ms): det, rec |
+|---:|---:|---:|---:|---:|---:|---:|---|---|---|
+${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.repeats.map((r) => `${r.measuredP95Ms} / ${r.predictedP95Ms}`).join("; ")} | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} | ${s.originComputeMs["ppocr-det"] ?? "-"}, ${s.originComputeMs["ppocr-rec"] ?? "-"} |`).join("\n")}
 
 Up to the planned rate: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 % in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
 
