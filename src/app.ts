@@ -22,14 +22,14 @@ import { docsRoutes } from "./routes/docs";
 import { inferRoutes } from "./routes/infer";
 import { metadataRoutes } from "./routes/metadata";
 import { metricsRoutes } from "./routes/metrics";
-import { ocrRoutes } from "./routes/ocr";
+import { OCR_UPLOAD_PATH, ocrRoutes } from "./routes/ocr";
 import { streamRoutes } from "./routes/stream";
 
 /** The Worker's bindings, and what a request's handlers share: its id, its trace, how it was served. */
 export type EdgeEnv = { Bindings: Env; Variables: { requestId: string; trace: TraceContext; served?: ServedInfo; error?: string; rejection?: RejectionReason; apiKey?: string } };
 
 /** The model a path is about: /v2/models/{m}/..., or the OCR pipeline for /v1/ocr (percent-decoded). */
-const modelOfPath = (path: string) => (path === "/v1/ocr" ? "ppocr" : (path.split("/")[3] ?? ""));
+const modelOfPath = (path: string) => (path === OCR_UPLOAD_PATH ? "ppocr" : (path.split("/")[3] ?? ""));
 
 /** Admits a model route's request (/v2/models/{m}..., /v1/ocr) by its API key when API_KEYS is set (401, 403, 429 otherwise). */
 const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
@@ -56,11 +56,11 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
         recordRequest(c.env, { model, status: c.res.status, totalMs, ...(served && { served, placement: served.placement }), ...(c.get("rejection") && { rejection: c.get("rejection")! }) }, waitUntil);
       }
       return config.logRequests ? { ...line, ...(c.get("apiKey") !== undefined && { apiKey: c.get("apiKey") }) } : undefined;
-    }, (path) => path.endsWith("/infer") || path === "/v1/ocr"),
+    }, (path) => path.endsWith("/infer") || path === OCR_UPLOAD_PATH),
   )
   // API keys, when API_KEYS is set (src/edge/access.ts): every model route but the pins (ADMIN_TOKEN).
   .use("/v2/models/*", requireKey)
-  .use("/v1/ocr", requireKey)
+  .use(OCR_UPLOAD_PATH, requireKey)
   // Cloudflare (and wrangler dev, which emulates it) gzips JSON for clients that accept it. OIP
   // clients that turn automatic decompression off (tritonclient's async client) decode only infer
   // answers, as Triton compresses only those: every other answer is marked identity, which the

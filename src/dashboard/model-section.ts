@@ -59,7 +59,33 @@ export function modelSection(parent: HTMLElement, model: string, windowS: number
       { label: "SLO", stroke: COLOUR.grey, dash: [6, 4], isStep: true, isReference: true },
     ],
   });
-  if (kind === "pipeline") return pipelineSection(section, meta, requests, latency);
+  // A pipeline has no batches, queue or plan of its own: only the two charts above.
+  const own = kind === "model" ? ownCharts(grid, windowS) : undefined;
+
+  return {
+    update(series) {
+      const t = series.timesS;
+      requests.update(t, [series.requestsPerS, series.non2xxPerS]);
+      latency.update(t, [series.p50Ms, series.p95Ms, series.p99Ms, series.sloMs]);
+      own?.update(series);
+      const slo = last(series.sloMs);
+      const where = own ? placementText(series.placement, t) : "pipeline, end to end (its stages are the models below)";
+      meta.textContent = [where, slo == null ? "no SLO reported" : `${series.sloLabel} ${slo} ms`, `${series.requestsInHistory} requests seen`].join(" · ");
+      section.dataset.requests = String(series.requestsInHistory);
+    },
+    resize() {
+      requests.resize();
+      latency.resize();
+      own?.resize();
+    },
+    points() {
+      return { requests: requests.points, latency: latency.points, ...(own?.points() ?? { batch: 0, queue: 0, rejections: 0, plan: 0 }) };
+    },
+  };
+}
+
+/** A model's charts besides requests and latency: batch sizes, queued rows, rejections, plan and pool. */
+function ownCharts(grid: HTMLElement, windowS: number) {
   const batch = barChart(grid, "batch", `Batch sizes, requests in the last ${windowS} s`, "requests", COLOUR.purple);
   const queue = timeChart(grid, { name: "queue", title: "Queued rows", unit: "rows", lines: [{ label: "queued", stroke: COLOUR.teal, isStep: true }] });
   const rejections = timeChart(grid, {
@@ -86,47 +112,19 @@ export function modelSection(parent: HTMLElement, model: string, windowS: number
       { label: "window (ms)", stroke: COLOUR.orange, isStep: true, scale: "y2" },
     ],
   });
-  const charts = { requests, latency, batch, queue, rejections, plan };
-
   return {
-    update(series) {
+    update(series: ModelSeries) {
       const t = series.timesS;
-      requests.update(t, [series.requestsPerS, series.non2xxPerS]);
-      latency.update(t, [series.p50Ms, series.p95Ms, series.p99Ms, series.sloMs]);
       batch.update(series.batch.labels, series.batch.counts);
       queue.update(t, [series.queueRows]);
       rejections.update(t, [series.rejectionsPerS.queue_full, series.rejectionsPerS.late, series.rejectionsPerS.expired, series.rejectionsPerS.cancelled]);
       plan.update(t, [series.plan.version, series.plan.shards, series.plan.poolReplicas, series.plan.maxBatchRows, series.plan.windowMs]);
-      const slo = last(series.sloMs);
-      meta.textContent = [placementText(series.placement, t), slo == null ? "no SLO reported" : `${series.sloLabel} ${slo} ms`, `${series.requestsInHistory} requests seen`].join(" · ");
-      section.dataset.requests = String(series.requestsInHistory);
     },
     resize() {
-      for (const chart of Object.values(charts)) chart.resize();
+      for (const chart of [batch, queue, rejections, plan]) chart.resize();
     },
     points() {
-      return { requests: requests.points, latency: latency.points, batch: batch.points, queue: queue.points, rejections: rejections.points, plan: plan.points };
-    },
-  };
-}
-
-/** A pipeline's section: its requests and end-to-end latency against its SLO. */
-function pipelineSection(section: HTMLElement, meta: HTMLElement, requests: ReturnType<typeof timeChart>, latency: ReturnType<typeof timeChart>): ModelSection {
-  return {
-    update(series) {
-      const t = series.timesS;
-      requests.update(t, [series.requestsPerS, series.non2xxPerS]);
-      latency.update(t, [series.p50Ms, series.p95Ms, series.p99Ms, series.sloMs]);
-      const slo = last(series.sloMs);
-      meta.textContent = ["pipeline, end to end (its stages are the models below)", slo == null ? "no SLO reported" : `${series.sloLabel} ${slo} ms`, `${series.requestsInHistory} requests seen`].join(" · ");
-      section.dataset.requests = String(series.requestsInHistory);
-    },
-    resize() {
-      requests.resize();
-      latency.resize();
-    },
-    points() {
-      return { requests: requests.points, latency: latency.points, batch: 0, queue: 0, rejections: 0, plan: 0 };
+      return { batch: batch.points, queue: queue.points, rejections: rejections.points, plan: plan.points };
     },
   };
 }

@@ -6,6 +6,8 @@
  * ppocr_keys_v1.txt (models/ppocr-rec/) that is 1 + 6623 + 1 = 6625 symbols, the recogniser's
  * last dimension. Pure: the dictionary's text is passed in.
  */
+import type { Tensor } from "../protocol/tensor";
+import { reduceLastAxis } from "./derived-outputs";
 
 /** The symbol of each output index: blank (""), then the dictionary's lines, then a space. */
 export function ctcSymbols(dictionaryText: string): string[] {
@@ -24,19 +26,12 @@ export interface CtcText {
  * Decodes `steps` time steps of probabilities laid out [steps, symbols.length] (one request's row of
  * the recogniser's output). Throws when the data does not match the symbols.
  */
-export function greedyCtcDecode(probabilities: ArrayLike<number>, steps: number, symbols: readonly string[]): CtcText {
+export function greedyCtcDecode(probabilities: Float32Array, steps: number, symbols: readonly string[]): CtcText {
   const classes = symbols.length;
   if (probabilities.length < steps * classes) throw new RangeError(`${probabilities.length} values for ${steps} steps of ${classes} symbols`);
-  const best = new Int32Array(steps);
-  const bestProbability = new Float64Array(steps);
-  for (let t = 0; t < steps; t++) {
-    const base = t * classes;
-    let c = 0;
-    for (let k = 1; k < classes; k++) if (probabilities[base + k]! > probabilities[base + c]!) c = k;
-    best[t] = c;
-    bestProbability[t] = probabilities[base + c]!;
-  }
-  return ctcDecodeSteps(best, bestProbability, steps, symbols);
+  // The reductions the recogniser's derived outputs are (src/models/derived-outputs.ts), here over the whole row.
+  const rows: Tensor = { name: "probabilities", datatype: "FP32", shape: [steps, classes], data: probabilities.subarray(0, steps * classes) };
+  return ctcDecodeSteps(reduceLastAxis(rows, "argmax", "argmax").data as Int32Array, reduceLastAxis(rows, "max", "max").data as Float32Array, steps, symbols);
 }
 
 /**

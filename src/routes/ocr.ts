@@ -24,6 +24,9 @@ import { formatTraceparent } from "../protocol/trace";
 
 const encoder = new TextEncoder();
 
+/** The plain upload route of the pipeline `ppocr`. */
+export const OCR_UPLOAD_PATH = "/v1/ocr";
+
 /** Base64 in JSON takes 4 bytes per 3, plus the envelope. */
 const jsonBodyBytes = (pipeline: PipelineManifest) => Math.ceil((pipeline.image.maxBytes * 4) / 3) + 64 * 1024;
 
@@ -79,4 +82,4 @@ export function pipelineMetadata(pipeline: PipelineManifest, version: string | u
 }
 
 /** POST /v1/ocr (the pipelines' OIP routes are the models' own: src/routes/infer.ts, metadata.ts). */
-export const ocrRoutes = new Hono<EdgeEnv>().post("/v1/ocr", upload);
+export const ocrRoutes = new Hono<EdgeEnv>().post(OCR_UPLOAD_PATH, upload);
