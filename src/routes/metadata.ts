@@ -3,13 +3,15 @@
  * extension: per-shard buffer counters and recent samples, and this isolate's direct ones.
  * Readiness warms: a model is ready once the sessions that serve it under its live plan are created
  * and warm (this isolate's for "direct", its buffer shards' for "edge"), so a readiness probe warms
- * the edge before traffic reaches it.
+ * the edge before traffic reaches it; a model placed on the origin once the pool has a member. A
+ * model that is not ready is answered 503 {"name", "ready": false, "error"}.
  */
 import { Hono, type Context } from "hono";
 import type { BatchBuffer } from "../buffer/batch-buffer";
 import { directStats, warmDirect } from "../buffer/direct";
 import { bufferStub } from "../buffer/dispatch";
 import { runtimeConfig } from "../config";
+import { registryOf } from "../control/model-controller";
 import { knownPlan, refreshPlan, servingManifest } from "../control/plan-cache";
 import type { CatalogEntry } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
@@ -62,18 +64,21 @@ function describe(c: Context<{ Bindings: Env }>, version: string | undefined) {
   return metadataOf(lookupModel(runtimeConfig(c.env), c.req.param("model")!, version).manifest);
 }
 
-/** GET .../ready: the model is ready once the sessions that will serve it are warm (warmModel); a pipeline once its stages are. */
+/**
+ * GET .../ready: the model is ready once the sessions that will serve it are warm (warmModel) and,
+ * placed on the origin, the pool has a member; a pipeline once each of its stages is.
+ */
 async function modelReady(c: Context<{ Bindings: Env }>, version: string | undefined): Promise<Response> {
+  const config = runtimeConfig(c.env);
   const pipeline = PIPELINES.get(c.req.param("model")!);
-  if (pipeline) {
-    checkVersion(pipeline, version);
-    const config = runtimeConfig(c.env);
-    await Promise.all(Object.values(pipeline.stages).map((stage) => warmModel(c, config.models.get(stage)!)));
-    return c.json({ name: pipeline.name, ready: true });
+  if (pipeline) checkVersion(pipeline, version);
+  const entries = pipeline ? Object.values(pipeline.stages).map((stage) => config.models.get(stage)!) : [lookupModel(config, c.req.param("model")!, version)];
+  const name = pipeline?.name ?? entries[0]!.manifest.name;
+  const placements = await Promise.all(entries.map((entry) => warmModel(c, entry)));
+  if (placements.includes("origin") && (await registryOf(c.env).members()).length === 0) {
+    return c.json({ name, ready: false, error: `${name} is not ready: no origin replica has joined the pool` }, 503, { "Retry-After": "1" });
   }
-  const entry = lookupModel(runtimeConfig(c.env), c.req.param("model")!, version);
-  await warmModel(c, entry);
-  return c.json({ name: entry.manifest.name, ready: true });
+  return c.json({ name, ready: true });
 }
 
 /**
@@ -81,7 +86,7 @@ async function modelReady(c: Context<{ Bindings: Env }>, version: string | undef
  * placed "direct", each planned buffer shard's when "edge" (so the first request after start is not
  * a cold start); an origin-placed model has none here.
  */
-async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Promise<void> {
+async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Promise<ModelManifest["placement"]> {
   // A readiness probe learns the live plan first (it is not on any request's path).
   await refreshPlan(c.env, entry.manifest.name, Date.now());
   const manifest = servingManifest(entry.manifest);
@@ -90,18 +95,19 @@ async function warmModel(c: Context<{ Bindings: Env }>, entry: CatalogEntry): Pr
   // as JSON and as binary here, run it through each buffer shard (outside its queue; each shard runs
   // it once), and encode the answer both ways. Nothing counts it. Once per isolate and placement.
   const warmKey = `${manifest.name}\n${manifest.placement}\n${manifest.batching.shards}`;
-  if (pathWarmed.has(warmKey)) return;
+  if (pathWarmed.has(warmKey)) return manifest.placement;
   const zeros = warmUpInputs(manifest);
   const packed = packBinary({ inputs: zeros.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, zeros);
   const { inputs } = decodeInferBody(packed.body, new Headers({ [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) }), manifest);
   const json = JSON.stringify({ inputs: zeros.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as ArrayLike<number | bigint>, Number) })) });
   decodeInferBody(new TextEncoder().encode(json), new Headers({ "content-type": "application/json" }), manifest);
-  if (manifest.placement !== "edge") return;
+  if (manifest.placement !== "edge") return manifest.placement;
   const namespace = c.env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>;
   const answers = await Promise.all(Array.from({ length: manifest.batching.shards }, (_, shard) => bufferStub(namespace, manifest.name, shard).warm(manifest.name, shard, inputs)));
   JSON.stringify(inferResponseBody(manifest, "warm-up", answers[0]!));
   packBinary({}, answers[0]!);
   pathWarmed.add(warmKey);
+  return manifest.placement;
 }
 
 /** Models (by name, placement and shards) whose request path this isolate has warmed. */

@@ -1,5 +1,6 @@
 import { Validator, type Schema } from "@cfworker/json-schema";
-import { runInDurableObject, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { registryOf } from "../../src/control/model-controller";
 import { CATALOG } from "../../src/models/catalog";
 import { describe, expect, inject, it } from "vitest";
 import { MODEL_INPUTS } from "../fixtures/model-inputs";
@@ -73,10 +74,34 @@ describe("Open Inference Protocol endpoints", () => {
       expect(body.name).toBe(model);
       const versioned = await get(`/v2/models/${model}/versions/${body.versions[0]}`);
       expect(await versioned.json()).toEqual(body);
-      expect((await get(`/v2/models/${model}/ready`)).status).toBe(200);
-      expect((await get(`/v2/models/${model}/versions/${body.versions[0]}/ready`)).status).toBe(200);
+      // An origin-placed model has no replica here (ORIGIN_URLS is empty): not ready.
+      const status = CATALOG.get(model)!.manifest.placement === "origin" ? 503 : 200;
+      expect((await get(`/v2/models/${model}/ready`)).status).toBe(status);
+      expect((await get(`/v2/models/${model}/versions/${body.versions[0]}/ready`)).status).toBe(status);
     });
   }
+
+  it("calls an origin-placed model and the pipeline that uses it ready only while the pool has a member", async () => {
+    const ready = async (model: string) => {
+      const response = await get(`/v2/models/${model}/ready`);
+      return { status: response.status, body: (await response.json()) as { name: string; ready: boolean; error?: string } };
+    };
+    expect(CATALOG.get("ppocr-det")!.manifest.placement).toBe("origin");
+    for (const model of ["ppocr-det", "ppocr"]) {
+      const { status, body } = await ready(model);
+      expect(status).toBe(503);
+      expect(body).toEqual({ name: model, ready: false, error: `${model} is not ready: no origin replica has joined the pool` });
+    }
+    const registry = registryOf(env);
+    const url = "http://127.0.0.1:18999";
+    expect(await registry.heartbeat(url, 60_000, false, "ready-test-join", Date.now())).toBe(true);
+    try {
+      for (const model of ["ppocr-det", "ppocr"]) expect(await ready(model)).toEqual({ status: 200, body: { name: model, ready: true } });
+    } finally {
+      expect(await registry.heartbeat(url, 60_000, true, "ready-test-leave", Date.now())).toBe(true);
+    }
+    expect((await ready("ppocr")).status).toBe(503);
+  });
 
   it("answers 404 for an unknown model or version, in the error schema", async () => {
     for (const path of ["/v2/models/nope", "/v2/models/nope/ready", "/v2/models/ppocr-cls/versions/9", "/v2/models/ppocr-cls/versions/9/ready"]) {

@@ -8,11 +8,14 @@
  * property. A fixed seed (FUZZ_SEED explores others, FUZZ_SCALE multiplies the runs, FUZZ_SURVEY=1
  * lists every failure instead of stopping at the first); a failure prints fast-check's seed and
  * shrunk counterexample. Valid requests go to the models the edge runs (ppocr-det is origin-only and
- * no origin runs here; its invalid requests are still refused at the edge).
+ * no origin runs here; its invalid requests are still refused at the edge). The origin pool has one
+ * member, a loopback port nothing listens on: ppocr-det is then ready (its readiness asks for a
+ * member, test/edge/endpoints.test.ts), and a batch that reached it would fail 503 as with none.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { runtimeConfig } from "../../src/config";
+import { registryOf } from "../../src/control/model-controller";
 import worker from "../../src/index";
 import { fuzzModelOf, validRequest, type FuzzContext } from "../fixtures/oip-arbitraries";
 import { fuzzSuite, healthProblems, type FuzzTarget, type ReferenceOutputs } from "../fixtures/oip-fuzz-check";
@@ -63,6 +66,10 @@ const { seed, scale, isSurvey } = inject("fuzzOptions");
 const { run, fuzz } = fuzzSuite("edge", { seed, scale, isSurvey });
 
 describe("the edge Worker under fuzzing", () => {
+  const member = "http://127.0.0.1:9";
+  beforeAll(async () => void (await registryOf(env).heartbeat(member, 3_600_000, false, "fuzz-join", Date.now())));
+  afterAll(async () => void (await registryOf(env).heartbeat(member, 3_600_000, true, "fuzz-leave", Date.now())));
+
   afterEach(async () => {
     expect(await healthProblems(target, ctx)).toEqual([]);
   });
