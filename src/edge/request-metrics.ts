@@ -16,35 +16,54 @@ import { controllerOf } from "../control/model-controller";
 import { InferenceMetrics, mergeFamilies, type AnsweredRequest, type MetricFamily } from "../observability/inference-metrics";
 
 /** An isolate delivers a model's metrics at most this often, ms. */
-const FLUSH_EVERY_MS = 1000;
+export const FLUSH_EVERY_MS = 1000;
 
-/** One model's records in this isolate, and their delivery. */
-class ModelRecords {
-  private metrics = new InferenceMetrics();
+/** What a delivery takes: a set of metrics that reads as families. */
+interface Recorder {
+  families(): Promise<MetricFamily[]>;
+}
+
+/**
+ * One model's records in this isolate (or Durable Object), and their delivery to the model's
+ * controller: the request metrics here, a stream shard's too (src/stream/stream-buffer.ts).
+ */
+export class MetricsDelivery<M extends Recorder> {
+  private metrics: M;
   private hasRecords = false;
   /** A failed delivery, sent again with the next. */
   private undelivered: MetricFamily[] = [];
   private lastFlushAtMs = -Infinity;
-  private isFlushing = false;
+  /** The delivery in flight. */
+  private flushing?: Promise<void>;
 
-  constructor(readonly model: string) {}
-
-  /** Records a request; a request that may stay open (`waitUntil`) delivers what is due. */
-  record(env: Env, request: AnsweredRequest, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
-    this.metrics.observe(request);
-    this.hasRecords = true;
-    if (waitUntil && !this.isFlushing && Date.now() - this.lastFlushAtMs >= FLUSH_EVERY_MS) waitUntil(this.flush(env));
+  constructor(
+    readonly model: string,
+    private readonly create: () => M,
+  ) {
+    this.metrics = create();
   }
 
-  /** Delivers what was recorded since the last delivery (and any undelivered before it). */
+  /** Records with `observe`; a caller that may stay open (`waitUntil`) delivers what is due. */
+  record(env: Env, observe: (metrics: M) => void, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
+    observe(this.metrics);
+    this.hasRecords = true;
+    if (waitUntil && !this.flushing && Date.now() - this.lastFlushAtMs >= FLUSH_EVERY_MS) waitUntil(this.flush(env));
+  }
+
+  /** Delivers what was recorded since the last delivery (and any undelivered before it), after a delivery in flight. */
   async flush(env: Env): Promise<void> {
+    while (this.flushing) await this.flushing;
     if (!this.hasRecords && !this.undelivered.length) return;
-    // A fresh registry takes the records that arrive while this one is read and sent.
+    this.flushing = this.deliver(env).finally(() => void (this.flushing = undefined));
+    await this.flushing;
+  }
+
+  private async deliver(env: Env): Promise<void> {
+    // A fresh set takes the records that arrive while this one is read and sent.
     const taken = this.metrics;
-    this.metrics = new InferenceMetrics();
+    this.metrics = this.create();
     this.hasRecords = false;
     this.lastFlushAtMs = Date.now();
-    this.isFlushing = true;
     const recorded = await taken.families();
     const families = this.undelivered.length ? mergeFamilies(this.undelivered, recorded) : recorded;
     this.undelivered = [];
@@ -53,13 +72,11 @@ class ModelRecords {
     } catch (error) {
       this.undelivered = families;
       console.warn(`metrics of ${this.model} not delivered: ${(error as Error).message}`);
-    } finally {
-      this.isFlushing = false;
     }
   }
 }
 
-const records = new Map<string, ModelRecords>();
+const records = new Map<string, MetricsDelivery<InferenceMetrics>>();
 
 /**
  * Records an answered inference request of a served model (and writes its Analytics Engine data
@@ -67,8 +84,8 @@ const records = new Map<string, ModelRecords>();
  */
 export function recordRequest(env: Env, request: AnsweredRequest & { placement?: string }, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
   let model = records.get(request.model);
-  if (!model) records.set(request.model, (model = new ModelRecords(request.model)));
-  model.record(env, request, waitUntil);
+  if (!model) records.set(request.model, (model = new MetricsDelivery(request.model, () => new InferenceMetrics())));
+  model.record(env, (metrics) => metrics.observe(request), waitUntil);
   env.INFERENCE_ANALYTICS?.writeDataPoint(analyticsPoint(request));
 }
 

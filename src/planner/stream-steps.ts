@@ -121,6 +121,34 @@ export function minShardsForSlo(input: Omit<StreamStepsInput, "shards" | "percen
   return undefined;
 }
 
+/**
+ * The most paced streams one shard takes with the chunk latency at `slo.percentile`, plus `extraMs`,
+ * within `slo.ms` and its server busy at most `maxUtilisation` of the time (0 when not even one
+ * stream fits): what a stream shard admits (src/stream/stream-buffer.ts). The headroom is the
+ * controller's (0.85): near full use the latency turns on a few hundredths of a millisecond of
+ * service time, more than the shard's estimate of it is worth. Each count n is predicted as the
+ * shard runs it, steps of at most min(maxBatch, n) chunks; the largest passing n is found by
+ * bisection below the count full batches can serve at all (latency and use grow with the streams).
+ * `rounds` as in predictStreamSteps (default 40: an admission decision).
+ */
+export function maxStreamsForSlo(input: Omit<StreamStepsInput, "streams" | "shards" | "percentile" | "load"> & { load: Extract<StreamLoad, { kind: "paced" }> }, slo: { percentile: number; ms: number }, extraMs = 0, maxUtilisation = 0.85): number {
+  const rounds = input.rounds ?? 40;
+  const fits = (n: number) => {
+    const p = predictStreamSteps({ ...input, streams: n, maxBatch: Math.min(input.maxBatch, n), percentile: slo.percentile, rounds });
+    return p.isStable && p.utilisation <= maxUtilisation && p.percentileLatencyMs + extraMs <= slo.ms;
+  };
+  // Above this count even steps of maxBatch chunks cannot keep up (predictStreamSteps: unstable).
+  const bound = Math.ceil((input.load.intervalMs * input.maxBatch) / serviceMs(input.service, input.maxBatch));
+  let lo = 0; // fits (or 0)
+  let hi = Math.max(1, bound) + 1; // does not fit
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 interface BatchRecord {
   startMs: number;
   endMs: number;

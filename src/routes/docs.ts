@@ -134,7 +134,7 @@ function streamPaths(): Record<string, PathItem> {
         { name: "sr", in: "query", required: false, description: "Sample rate: 16000 (default, 512-sample chunks) or 8000 (256).", schema: { type: "integer", enum: [16000, 8000] } },
         { name: "Upgrade", in: "header", required: true, schema: { type: "string", enum: ["websocket"] } },
       ],
-      responses: { "101": { description: "Switching protocols: the stream is open." }, "400": error("Not a WebSocket upgrade, a model that does not stream, or a bad query."), "404": error("Unknown model or version.") },
+      responses: { "101": { description: "Switching protocols: the stream is open." }, "400": error("Not a WebSocket upgrade, a model that does not stream, or a bad query."), "404": error("Unknown model or version."), "503": { ...error("Every shard of the model is full: its real-time streams would miss the SLO with one more."), headers: { "Retry-After": { schema: { type: "integer" } } } } },
     },
   });
   return {
@@ -144,7 +144,7 @@ function streamPaths(): Record<string, PathItem> {
       parameters: [modelParam],
       get: {
         summary: "Stream statistics",
-        description: "Per shard of the model's streams at the query's scalars (sr): open streams, steps (batches) by start reason, recent step sizes in rows, refusals and expiries, queued and running chunks, the learnt service line.",
+        description: "Per shard of the model's streams at the query's scalars (sr): open streams, the most it admits now (maxStreams) and the streams it refused at open, steps (batches) by start reason, recent step sizes in rows, refusals and expiries, queued and running chunks, the learnt service line.",
         parameters: [{ name: "sr", in: "query", required: false, schema: { type: "integer", enum: [16000, 8000] } }],
         responses: { "200": { description: "OK", content: json({ type: "object", properties: { name: { type: "string" }, key: { type: "string" }, shards: { type: "array", items: { type: "object" } } } }) }, "400": error("A model that does not stream, or a bad query."), "404": error("Unknown model.") },
       },

@@ -3,11 +3,13 @@
  * Worker checks the model, the query (the stream's scalars, e.g. sr) and the upgrade, picks one of
  * the model's planned shards at random and hands the request to that shard's StreamBuffer, which
  * accepts the WebSocket; from then on the socket talks to that Durable Object only, so a stream
- * stays on its shard. Refusals are `{"error": ...}`: 404 unknown model, 400 a model that does not
- * stream, a bad query or a request that is not a WebSocket upgrade.
+ * stays on its shard. A full shard refuses (admission, src/stream/stream-buffer.ts) and the next
+ * shard is asked. Refusals are `{"error": ...}`: 404 unknown model, 400 a model that does not
+ * stream, a bad query or a request that is not a WebSocket upgrade, 503 every shard full.
  *
  * GET /v2/models/{m}/stream/stats[?sr=...]: per shard of those streams, the step counters (a batch
- * is one step, or part of a step larger than maxBatch), recent step sizes and the open streams.
+ * is one step, or part of a step larger than maxBatch), recent step sizes, the open streams, the
+ * most the shard admits now and the streams it refused.
  */
 import { Hono, type Context } from "hono";
 import type { EdgeEnv } from "../app";
@@ -27,7 +29,13 @@ async function openStream(c: Context<EdgeEnv>): Promise<Response> {
   const manifest = servingManifest(entry.manifest);
   const spec = streamSpecOf(manifest, c.req.query());
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw badRequest("expected a WebSocket upgrade (Upgrade: websocket)");
-  const response = await streamStub(namespaceOf(c.env), manifest.name, spec.key, pickShard(manifest), config.bufferLocationHint).fetch(c.req.raw);
+  // A shard that is full (503) hands the stream to the next one, from a random first.
+  const first = pickShard(manifest);
+  let response!: Response;
+  for (let i = 0; i < manifest.batching.shards; i++) {
+    response = await streamStub(namespaceOf(c.env), manifest.name, spec.key, (first + i) % manifest.batching.shards, config.bufferLocationHint).fetch(c.req.raw);
+    if (response.status !== 503) break;
+  }
   const refresh = refreshPlan(c.env, manifest.name, Date.now());
   if (refresh) c.executionCtx.waitUntil(refresh);
   // A fetched response's headers are immutable; the app adds its own (request id, trace).

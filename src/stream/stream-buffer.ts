@@ -15,14 +15,25 @@
  * split as in the buffers (src/buffer/model-server.ts). A chunk's deadline is its arrival plus the
  * model's maxLatencyMs; a chunk the scheduler refuses or that misses its deadline closes its stream
  * (1013). Bad input on one stream closes that stream only (stream-protocol.ts has the codes).
+ *
+ * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
+ * in real time (spec.realTimeIntervalMs), keep the chunk latency within the model's SLO and the
+ * shard busy at most 0.85 of the time, as the planner's step model predicts it for the service line
+ * the shard has learnt plus what a chunk costs its thread beyond the kernel (maxStreamsForSlo).
+ * Otherwise the upgrade is refused with 503 and Retry-After (the Worker tries the model's other
+ * shards first), so the streams already open keep their latency instead of all of them degrading.
+ *
+ * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
+ * go to the model's controller at most once a second, and within about a second of the last record.
  */
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
 import { runtimeConfig } from "../config";
 import { servingManifest } from "../control/plan-cache";
 import type { CatalogEntry } from "../models/catalog";
-import { maxLatencyMsOf, runtimeOf, type BatchingConfig } from "../models/manifest";
-import { errorResponse, InferenceError } from "../protocol/errors";
+import { maxLatencyMsOf, runtimeOf, type BatchingConfig, type ModelManifest } from "../models/manifest";
+import { maxStreamsForSlo } from "../planner/stream-steps";
+import { errorResponse, InferenceError, unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import { runnerFor } from "../runner/runner-for";
 import { BatchLoop, type Executed } from "../scheduler/batch-loop";
@@ -30,12 +41,25 @@ import { Scheduler, type SchedulerLimits } from "../scheduler/scheduler";
 import { ServiceEstimate } from "../scheduler/service-estimate";
 import { stepPolicy } from "../scheduler/step-policy";
 import { reportStateOf, statsSnapshot, type BufferStatsSnapshot } from "../buffer/model-server";
+import { FLUSH_EVERY_MS, MetricsDelivery } from "../edge/request-metrics";
+import { StreamMetrics } from "../observability/stream-metrics";
 import { readAttachment, type StreamAttachment } from "./stream-attachment";
 import { answerText, CLOSE_CODES, closeCodeFor, closeReason, errorText, MAX_CHUNKS_IN_FLIGHT, parseFrame, streamSpecOf, type StreamSpec } from "./stream-protocol";
 import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } from "./stream-step";
 
-/** What the statistics show of one stream shard: the scheduler's counters (a batch is a step, or part of one) and the open streams. */
-export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number };
+/**
+ * What the statistics show of one stream shard: the scheduler's counters (a batch is a step, or part
+ * of one), the open streams, the most it admits now (absent for a stream without a real-time pace)
+ * and the streams it refused at open.
+ */
+export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number };
+
+/**
+ * What a chunk costs a shard's thread beyond the kernel's service line, ms: its WebSocket message,
+ * the answer and the attachment. Measured locally (bench/reports/streams.md, 100 closed-loop
+ * streams): 0.536 ms of runtime CPU per chunk, 0.203 ms of it the kernel's line.
+ */
+export const CHUNK_HANDLING_MS = 0.33;
 
 /** A message of a stream waiting for its turn. */
 type Pending = { kind: "chunk"; seq: number; samples: Float32Array; receivedAtMs: number; settled: () => void } | { kind: "reset" } | { kind: "close" };
@@ -64,6 +88,8 @@ export function streamStub(namespace: DurableObjectNamespace<StreamBuffer>, mode
 export class StreamBuffer extends DurableObject<Env> {
   /** The clock (epoch ms). Tests replace it to move time without sleeping. */
   now: () => number = () => Date.now();
+  /** What a chunk costs this shard's thread beyond the kernel, ms (admission). Tests raise it to fill a shard with few streams. */
+  chunkHandlingMs = CHUNK_HANDLING_MS;
   private readonly streams = new Map<WebSocket, Stream>();
   /** Whether the streams of sockets accepted before a hibernation are back in `streams`. */
   private isRestored = false;
@@ -72,6 +98,13 @@ export class StreamBuffer extends DurableObject<Env> {
   private batching?: BatchingConfig;
   private scalars?: Map<string, Tensor>;
   private loop?: BatchLoop<Tensor[], ChunkResult>;
+  /** The admission limit, for the inputs it was computed from (recomputed when they change). */
+  private capacity?: { key: string; maxStreams: number };
+  private refusedStreams = 0;
+  /** Streams admitted and not yet open (waiting for a warm session): they count towards the limit. */
+  private joining = 0;
+  private metrics?: MetricsDelivery<StreamMetrics>;
+  private flushTimer?: ReturnType<typeof setTimeout>;
 
   /** Opens a stream: a WebSocket upgrade forwarded by the Worker (src/routes/stream.ts). */
   override async fetch(request: Request): Promise<Response> {
@@ -80,12 +113,19 @@ export class StreamBuffer extends DurableObject<Env> {
       const spec = streamSpecOf(entry.manifest, Object.fromEntries(new URL(request.url).searchParams));
       this.restore();
       this.serve(entry, spec);
-      // The first stream waits for a warm session, so its first chunk is not a cold start.
-      await runnerFor(entry, runtimeConfig(this.env)).warm?.();
+      this.admit(entry.manifest);
+      this.joining++;
+      try {
+        // The first stream waits for a warm session, so its first chunk is not a cold start.
+        await runnerFor(entry, runtimeConfig(this.env)).warm?.();
+      } finally {
+        this.joining--;
+      }
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server);
       const stream = this.track(server, { v: 1, model: spec.model, scalars: spec.scalars, nextSeq: 0, state: zeroState(spec) });
       this.save(stream);
+      this.record((m) => m.opened(101));
       return new Response(null, { status: 101, webSocket: client });
     } catch (error) {
       if (!(error instanceof InferenceError)) console.error("stream buffer: opening a stream failed:", error);
@@ -114,7 +154,7 @@ export class StreamBuffer extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     this.restore();
     const stream = this.streams.get(ws);
-    if (stream) this.forget(stream);
+    if (stream) this.forget(stream, code);
     // Completes the closing handshake (before the auto-reply compatibility date it is ours to send).
     try {
       ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE_CODES.normal : code, "");
@@ -126,13 +166,43 @@ export class StreamBuffer extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.restore();
     const stream = this.streams.get(ws);
-    if (stream) this.forget(stream);
+    if (stream) this.forget(stream, CLOSE_CODES.abnormal);
+  }
+
+  /** Delivers the metrics recorded so far to the model's controller now (tests; otherwise within about a second). */
+  async flushMetrics(): Promise<void> {
+    await this.metrics?.flush(this.env);
   }
 
   /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
   stats(): StreamStatsSnapshot {
     this.restore();
-    return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size };
+    const maxStreams = this.spec && this.maxStreams(this.entryOf(this.spec.model).manifest);
+    return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size, ...(maxStreams !== undefined && { maxStreams }), refusedStreams: this.refusedStreams };
+  }
+
+  /** Refuses (503) a new stream when the open ones already fill the shard (see the module doc). */
+  private admit(manifest: ModelManifest): void {
+    const maxStreams = this.maxStreams(manifest);
+    if (maxStreams === undefined || this.streams.size + this.joining < maxStreams) return;
+    this.refusedStreams++;
+    this.record((m) => m.opened(503));
+    const { percentile, ms } = manifest.slo;
+    throw unavailable(`stream shard full: it serves ${this.streams.size} real-time streams, the most that keep p${100 * percentile} chunk latency within ${ms} ms; try again later`, 1, "queue_full");
+  }
+
+  /** The most real-time streams this shard admits now (undefined when its streams have no real-time pace). */
+  private maxStreams(manifest: ModelManifest): number | undefined {
+    const intervalMs = this.spec?.realTimeIntervalMs;
+    if (intervalMs === undefined || !this.loop || !this.batching) return undefined;
+    const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
+    const { maxBatch, windowMs } = this.batching;
+    const key = [line.baseMs.toFixed(3), line.perRowMs.toFixed(3), this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
+    if (this.capacity?.key !== key) {
+      const service = { kind: "linear" as const, baseMs: line.baseMs, perItemMs: line.perRowMs + this.chunkHandlingMs };
+      this.capacity = { key, maxStreams: maxStreamsForSlo({ load: { kind: "paced", intervalMs }, service, maxBatch, windowMs }, manifest.slo) };
+    }
+    return this.capacity.maxStreams;
   }
 
   /** Runs what waits in `stream`'s queue, in order, while none of its chunks is in the scheduler. */
@@ -163,6 +233,8 @@ export class StreamBuffer extends DurableObject<Env> {
     });
     stream.isRunning = false;
     chunk.settled();
+    const rejection = outcome.ok ? undefined : outcome.error instanceof InferenceError ? outcome.error.rejection : undefined;
+    this.record((m) => (!stream.isOpen ? m.chunk("cancelled") : outcome.ok ? m.chunk("answered", this.now() - chunk.receivedAtMs) : m.chunk(rejection ?? "failed")));
     if (!stream.isOpen) return;
     if (!outcome.ok) {
       const message = outcome.error instanceof InferenceError ? outcome.error.message : "internal error";
@@ -179,6 +251,7 @@ export class StreamBuffer extends DurableObject<Env> {
     // The runner reads the platform's clock: the time left, on it.
     const result = await runnerFor(entry, runtimeConfig(this.env)).run(concatBatch(entry.manifest.inputs, inputs), Date.now() + (deadlineAtMs - this.now()));
     const rows = splitBatch(entry.manifest.outputs, result.outputs, inputs.map(() => 1));
+    this.record((m) => m.step(inputs.length));
     return { results: rows.map((outputs) => chunkResult(entry.manifest, this.spec!, outputs)), ...(result.serviceMs !== undefined && { serviceMs: result.serviceMs }) };
   }
 
@@ -189,7 +262,7 @@ export class StreamBuffer extends DurableObject<Env> {
   }
 
   private close(stream: Stream, code: number, reason: string): void {
-    this.forget(stream);
+    this.forget(stream, code);
     try {
       stream.ws.close(code, closeReason(reason));
     } catch {
@@ -197,10 +270,11 @@ export class StreamBuffer extends DurableObject<Env> {
     }
   }
 
-  /** Ends a stream here: it no longer counts towards steps; its waiting chunks are dropped. */
-  private forget(stream: Stream): void {
+  /** Ends a stream here (closed with `code`): it no longer counts towards steps; its waiting chunks are dropped. */
+  private forget(stream: Stream, code: number): void {
     if (!stream.isOpen) return;
     stream.isOpen = false;
+    this.record((m) => m.closed(code));
     this.streams.delete(stream.ws);
     this.loop?.cancel(`${stream.id}:${stream.nextSeq}`);
     this.configure();
@@ -225,7 +299,7 @@ export class StreamBuffer extends DurableObject<Env> {
       use();
       return true;
     } catch {
-      this.forget(stream);
+      this.forget(stream, CLOSE_CODES.abnormal);
       return false;
     }
   }
@@ -262,6 +336,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (this.loop) return this.configure();
     this.spec = spec;
     this.scalars = scalarTensors(entry.manifest, spec);
+    this.metrics = new MetricsDelivery(entry.manifest.name, () => new StreamMetrics(entry.manifest.name));
     const service = new ServiceEstimate(entry.service[runtimeOf(entry.manifest.placement)]);
     this.loop = new BatchLoop(new Scheduler(this.limits(), stepPolicy(() => this.streams.size), service), {
       label: entry.manifest.name,
@@ -279,6 +354,16 @@ export class StreamBuffer extends DurableObject<Env> {
   /** Applies the limits after a stream joined or left (or the model's plan changed). */
   private configure(): void {
     if (this.loop && this.batching) this.loop.scheduler.configure(this.limits());
+  }
+
+  /** Records metrics; delivers them when due, or arms a timer that delivers them within about a second. */
+  private record(observe: (metrics: StreamMetrics) => void): void {
+    if (!this.metrics) return;
+    this.metrics.record(this.env, observe, (task) => this.ctx.waitUntil(task));
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.metrics?.flush(this.env);
+    }, FLUSH_EVERY_MS);
   }
 
   /** The served model `name` under its live plan. */

@@ -31,6 +31,8 @@ export const CLOSE_CODES = {
   internalError: 1011,
   /** Overloaded: a chunk was refused at admission or could not be answered within the model's deadline; reconnect later. */
   tryAgainLater: 1013,
+  /** Never sent: the connection dropped without a close frame (how the metrics count a stream lost that way). */
+  abnormal: 1006,
 } as const;
 
 /** Most chunks of one stream sent but not yet answered; one more closes the stream with 1008. */
@@ -54,6 +56,12 @@ export interface StreamSpec {
   scalars: Record<string, number>;
   /** The scalars as `name=value&...`: streams with equal keys batch together (one stream buffer each). */
   key: string;
+  /**
+   * How often a real-time stream sends a chunk, ms: the chunk's samples at the sample rate of the
+   * scalar `sr` (Silero: 512 at 16 kHz, 32 ms). Undefined for a model without one: its shards
+   * then admit every stream (the scheduler still refuses chunks).
+   */
+  realTimeIntervalMs?: number;
 }
 
 /** The recurrent structure of a model, or why it does not stream. */
@@ -69,6 +77,9 @@ function structureOf(manifest: ModelManifest): { state: TensorSpec; chunk: Tenso
   if (scalars.some((t) => t.shape.length !== 0)) return "its shared inputs must be scalars";
   return { state, chunk: chunk[0]!, result: result[0]!, scalars };
 }
+
+/** The scalar input that gives a stream's sample rate in Hz, which paces a real-time stream. */
+const SAMPLE_RATE_INPUT = "sr";
 
 const integerText = z.string().regex(/^-?\d{1,15}$/, "must be an integer");
 
@@ -102,7 +113,11 @@ export function streamSpecOf(manifest: ModelManifest, query: Record<string, stri
   if (!(samples > 0)) throw badRequest(`model '${manifest.name}' does not stream: its chunk length is not fixed`);
   const stateShape = state.shape.map((d, axis) => (axis === state.batchAxis ? 1 : d));
   const key = Object.entries(scalars).map(([name, value]) => `${name}=${value}`).join("&");
-  return { model: manifest.name, chunkInput: chunk.name, stateInput: state.name, stateOutput: `${state.name}N`, resultOutput: result.name, chunkSamples: samples, stateShape, scalars, key };
+  const sampleRate = scalars[SAMPLE_RATE_INPUT];
+  return {
+    model: manifest.name, chunkInput: chunk.name, stateInput: state.name, stateOutput: `${state.name}N`, resultOutput: result.name, chunkSamples: samples, stateShape, scalars, key,
+    ...(sampleRate !== undefined && sampleRate > 0 && { realTimeIntervalMs: (1000 * samples) / sampleRate }),
+  };
 }
 
 /** A frame from the client, decoded. */

@@ -9,7 +9,7 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { runtimeConfig } from "../../src/config";
-import { streamStub, type StreamBuffer, type StreamStatsSnapshot } from "../../src/stream/stream-buffer";
+import { CHUNK_HANDLING_MS, streamStub, type StreamBuffer, type StreamStatsSnapshot } from "../../src/stream/stream-buffer";
 import { seededFloats } from "../fixtures/model-inputs";
 import { eventually, infer, type InferBody } from "./helpers";
 
@@ -100,11 +100,20 @@ async function stream(client: Client, chunks: Float32Array[]): Promise<Message[]
 
 const shard = (key = "sr=16000") => streamStub(env.STREAM_BUFFER as DurableObjectNamespace<StreamBuffer>, "silero-vad", key, 0);
 const stats = (key?: string): Promise<StreamStatsSnapshot> => shard(key).stats();
+/** Reads /metrics after the shard delivered its stream metrics: a series' value by name and labels (silero-vad's). */
+async function streamMetrics(): Promise<(name: string, labels?: Record<string, string>) => number> {
+  await shard().flushMetrics();
+  const text = await (await SELF.fetch("http://edge.test/metrics")).text();
+  const series = [...text.matchAll(/^(\w+)\{([^}]*)\} (\S+)$/gm)].map(([, name, labels, value]) => ({ name: name!, labels: Object.fromEntries([...labels!.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k!, v!])), value: Number(value) }));
+  return (name, labels = {}) => series.filter((x) => x.name === name && Object.entries({ model: "silero-vad", ...labels }).every(([k, v]) => x.labels[k] === v)).reduce((sum, x) => sum + x.value, 0);
+}
+
 /** Sets the stream buffer's clock (undefined: the real one). */
 const setClock = (atMs: number | undefined) => runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.now = atMs === undefined ? () => Date.now() : () => atMs));
 
 afterEach(async () => {
   await setClock(undefined);
+  await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = CHUNK_HANDLING_MS));
   for (const client of opened.splice(0)) client.ws.close(1000, "test over");
   await eventually(async () => (await stats()).streams === 0);
 });
@@ -217,6 +226,39 @@ describe("streams (cellular batching)", () => {
     expect(answers.map((a) => a.seq)).toEqual([0, 1, 2]);
     answers.forEach((a, i) => expect(Math.abs(a.probability! - expected[i]!)).toBeLessThan(TOLERANCE));
     await eventually(async () => (await stats("sr=8000")).streams === 0);
+  });
+
+  it("admits streams while they keep up in real time, refuses one more with 503 at open, and admits again when one leaves", async () => {
+    // A chunk that costs the shard's thread 12 ms: three real-time streams (a chunk each every
+    // 32 ms) need more than 36 ms of every 32 and never keep up; two need about 25 (0.78 of the time).
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 12));
+    const before = await streamMetrics();
+    const [a, b] = await Promise.all([openStream(), openStream()]);
+    expect(await stats()).toMatchObject({ streams: 2, maxStreams: 2 });
+    const refusedBefore = (await stats()).refusedStreams;
+    const refused = await SELF.fetch("http://edge.test/v2/models/silero-vad/stream", { headers: { Upgrade: "websocket" } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toEqual({ error: "stream shard full: it serves 2 real-time streams, the most that keep p99 chunk latency within 50 ms; try again later" });
+    expect((await stats()).refusedStreams).toBe(refusedBefore + 1);
+    // The open streams go on, and one leaving makes room for another.
+    const [answer] = await stream(a!, [chunkOf(0, 0)]);
+    expect(answer!.seq).toBe(0);
+    b!.send(JSON.stringify({ type: "close" }));
+    expect((await b!.closed).code).toBe(1000);
+    await eventually(async () => (await stats()).streams === 1);
+    await openStream();
+    expect((await stats()).streams).toBe(2);
+    // /metrics counts what happened, summed by the model's controller.
+    const after = await streamMetrics();
+    const delta = (name: string, labels?: Record<string, string>) => after(name, labels) - before(name, labels);
+    expect(delta("eir_stream_opens_total", { status: "101" })).toBe(3);
+    expect(delta("eir_stream_opens_total", { status: "503" })).toBe(1);
+    expect(delta("eir_stream_closes_total", { code: "1000" })).toBe(1);
+    expect(delta("eir_stream_chunks_total", { outcome: "answered" })).toBe(1);
+    expect(delta("eir_stream_chunk_duration_seconds_count")).toBe(1);
+    expect(delta("eir_stream_step_rows_count")).toBe(1);
+    expect(delta("eir_stream_step_rows_sum")).toBe(1);
   });
 
   it("refuses what is not a stream of a streaming model with a JSON error", async () => {

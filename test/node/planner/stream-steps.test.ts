@@ -6,7 +6,7 @@
  * deterministic, so they must agree closely; a few cases also have closed forms.
  */
 import { describe, expect, it } from "vitest";
-import { minShardsForSlo, predictStreamSteps, type StreamLoad, type StreamStepsInput } from "../../../src/planner/stream-steps";
+import { maxStreamsForSlo, minShardsForSlo, predictStreamSteps, type StreamLoad, type StreamStepsInput } from "../../../src/planner/stream-steps";
 import { BatchLoop } from "../../../src/scheduler/batch-loop";
 import { Scheduler } from "../../../src/scheduler/scheduler";
 import { ServiceEstimate, type ServiceLine } from "../../../src/scheduler/service-estimate";
@@ -33,10 +33,11 @@ function quantile(values: number[], q: number): number {
 }
 
 /** Runs `streams` streams for `rounds` chunks each through the real scheduler on a fake clock; statistics over the batches started in the second half (before the last one). */
-async function simulate(streams: number, load: StreamLoad, maxBatch: number, windowMs: number, rounds: number): Promise<Simulated> {
+async function simulate(streams: number, load: StreamLoad, maxBatch: number, windowMs: number, rounds: number, line = EDGE_LINE): Promise<Simulated> {
+  const s = (rows: number) => line.baseMs + line.perRowMs * rows;
   const clock = new FakeClock();
   const batchStartMs = new Map<number, { startMs: number; endMs: number; rows: number }>();
-  const loop = new BatchLoop<number, number>(new Scheduler({ maxBatch, windowMs, maxQueueRows: 1e6 }, stepPolicy(() => streams), new ServiceEstimate(EDGE_LINE)), {
+  const loop = new BatchLoop<number, number>(new Scheduler({ maxBatch, windowMs, maxQueueRows: 1e6 }, stepPolicy(() => streams), new ServiceEstimate(line)), {
     label: "silero-vad",
     now: clock.now,
     ...clock.hostTimers,
@@ -142,5 +143,23 @@ describe("predictStreamSteps", () => {
     expect(shards).toBeGreaterThanOrEqual(Math.ceil((31_250 * s(32)) / 32 / 1000));
     expect(predictStreamSteps({ ...base, shards }).percentileLatencyMs).toBeLessThanOrEqual(50);
     expect(predictStreamSteps({ ...base, shards: shards - 1 }).isStable && predictStreamSteps({ ...base, shards: shards - 1 }).percentileLatencyMs <= 50).toBe(false);
+  });
+
+  it.each([3, 3.5, 50])("admits the most paced streams whose p99 is within %d ms and use within 0.85: a scan of the prediction and the scheduler's simulation agree", async (sloMs) => {
+    // The shard's per-chunk cost: the kernel plus what a WebSocket chunk costs its thread (0.33 ms).
+    const line = { baseMs: EDGE_LINE.baseMs, perRowMs: EDGE_LINE.perRowMs + 0.33 };
+    const base = { load: { kind: "paced", intervalMs: 32 } as const, service: { kind: "linear" as const, baseMs: line.baseMs, perItemMs: line.perRowMs }, maxBatch: 32, windowMs: 2, rounds: 40 };
+    const admitted = maxStreamsForSlo(base, { percentile: 0.99, ms: sloMs });
+    const at = (n: number) => predictStreamSteps({ ...base, streams: n, maxBatch: Math.min(32, n), percentile: 0.99 });
+    const fits = (n: number) => at(n).isStable && at(n).utilisation <= 0.85 && at(n).percentileLatencyMs <= sloMs;
+    const scanned = Array.from({ length: 60 }, (_, i) => i + 1).filter(fits);
+    expect(admitted).toBeGreaterThan(1);
+    expect(admitted).toBe(Math.max(...scanned));
+    // At a loose SLO the server's use bounds it.
+    if (sloMs === 50) expect(at(admitted + 1).utilisation).toBeGreaterThan(0.85);
+    // The scheduler itself, on a fake clock, with maxBatch capped at the streams as the shard caps it.
+    const simulated = await simulate(admitted, base.load, Math.min(32, admitted), 2, 40, line);
+    expect(simulated.p99LatencyMs).toBeLessThanOrEqual(sloMs);
+    expect(relativeError(at(admitted).percentileLatencyMs, simulated.p99LatencyMs)).toBeLessThan(0.01);
   });
 });

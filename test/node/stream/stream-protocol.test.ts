@@ -22,8 +22,9 @@ function littleEndian(samples: number[]): ArrayBuffer {
 
 describe("streamSpecOf", () => {
   it("derives Silero's stream: 512-sample chunks at the default 16 kHz, 256 at 8 kHz, state -> stateN", () => {
-    expect(streamSpecOf(vad, {})).toEqual({ model: "silero-vad", chunkInput: "input", stateInput: "state", stateOutput: "stateN", resultOutput: "output", chunkSamples: 512, stateShape: [2, 1, 128], scalars: { sr: 16000 }, key: "sr=16000" });
-    expect(streamSpecOf(vad, { sr: "8000" })).toMatchObject({ chunkSamples: 256, scalars: { sr: 8000 }, key: "sr=8000" });
+    expect(streamSpecOf(vad, {})).toEqual({ model: "silero-vad", chunkInput: "input", stateInput: "state", stateOutput: "stateN", resultOutput: "output", chunkSamples: 512, stateShape: [2, 1, 128], scalars: { sr: 16000 }, key: "sr=16000", realTimeIntervalMs: 32 });
+    // 256 samples at 8 kHz: a real-time stream still sends a chunk every 32 ms.
+    expect(streamSpecOf(vad, { sr: "8000" })).toMatchObject({ chunkSamples: 256, scalars: { sr: 8000 }, key: "sr=8000", realTimeIntervalMs: 32 });
   });
 
   it("refuses with 400 a model without recurrent state, a rate the model does not take, and unknown parameters", () => {
