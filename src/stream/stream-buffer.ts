@@ -19,9 +19,11 @@
  * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within the model's SLO and the
  * shard busy at most 0.85 of the time, as the planner's step model predicts it for the service line
- * the shard has learnt plus what a chunk costs its thread beyond the kernel (maxStreamsForSlo).
- * Otherwise the upgrade is refused with 503 and Retry-After (the Worker tries the model's other
- * shards first), so the streams already open keep their latency instead of all of them degrading.
+ * the shard has learnt plus what its thread spends beyond the kernel per chunk and per batch
+ * (maxStreamsForSlo), and while the chunks it answered in the last 5 s met the SLO (the host may be
+ * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
+ * Worker tries the model's other shards first), so the streams already open keep their latency
+ * instead of all of them degrading.
  *
  * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
  * go to the model's controller at most once a second, and within about a second of the last record.
@@ -55,11 +57,19 @@ import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } 
 export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number };
 
 /**
- * What a chunk costs a shard's thread beyond the kernel's service line, ms: its WebSocket message,
- * the answer and the attachment. Measured locally (bench/reports/streams.md, 100 closed-loop
- * streams): 0.536 ms of runtime CPU per chunk, 0.203 ms of it the kernel's line.
+ * What a shard's thread spends beyond the kernel's service line, ms: per chunk (its WebSocket
+ * message, the answer, the attachment) and per batch (its timer, concat and split, the session
+ * call). Fitted to the runtime's CPU per chunk measured at two step sizes (bench/reports/streams.md,
+ * `npm run bench -- streams`: 0.64 ms a chunk at 16 rows a batch, closed loop; 1.6 ms at 2.9 rows,
+ * paced), less the kernel's 0.2 ms a row.
  */
-export const CHUNK_HANDLING_MS = 0.33;
+export const CHUNK_HANDLING_MS = 0.25;
+export const BATCH_HANDLING_MS = 3;
+/** How far back the shard looks at its answered chunks' latency when admitting, ms. */
+const RECENT_LATENCY_MS = 5000;
+/** Fewest recent answers that say the shard is late (fewer: too few to judge), and the most kept. */
+const RECENT_LATENCY_MIN_CHUNKS = 64;
+const RECENT_LATENCY_LIMIT = 1024;
 
 /** A message of a stream waiting for its turn. */
 type Pending = { kind: "chunk"; seq: number; samples: Float32Array; receivedAtMs: number; settled: () => void } | { kind: "reset" } | { kind: "close" };
@@ -90,6 +100,8 @@ export class StreamBuffer extends DurableObject<Env> {
   now: () => number = () => Date.now();
   /** What a chunk costs this shard's thread beyond the kernel, ms (admission). Tests raise it to fill a shard with few streams. */
   chunkHandlingMs = CHUNK_HANDLING_MS;
+  /** Recently answered chunks: when (ms) and how long each took from arrival, oldest first, bounded. */
+  private readonly recent: Array<{ atMs: number; ms: number }> = [];
   private readonly streams = new Map<WebSocket, Stream>();
   /** Whether the streams of sockets accepted before a hibernation are back in `streams`. */
   private isRestored = false;
@@ -184,11 +196,26 @@ export class StreamBuffer extends DurableObject<Env> {
   /** Refuses (503) a new stream when the open ones already fill the shard (see the module doc). */
   private admit(manifest: ModelManifest): void {
     const maxStreams = this.maxStreams(manifest);
-    if (maxStreams === undefined || this.streams.size + this.joining < maxStreams) return;
+    if (maxStreams === undefined) return;
+    const { percentile, ms } = manifest.slo;
+    const lateMs = this.recentLatencyMs(percentile);
+    const refusal =
+      this.streams.size + this.joining >= maxStreams ? `stream shard full: it serves ${this.streams.size} real-time streams, the most that keep p${100 * percentile} chunk latency within ${ms} ms`
+      : lateMs !== undefined && lateMs > ms ? `stream shard overloaded: its p${100 * percentile} chunk latency over the last ${RECENT_LATENCY_MS / 1000} s is ${Math.round(lateMs)} ms, over the ${ms} ms SLO`
+      : undefined;
+    if (!refusal) return;
     this.refusedStreams++;
     this.record((m) => m.opened(503));
-    const { percentile, ms } = manifest.slo;
-    throw unavailable(`stream shard full: it serves ${this.streams.size} real-time streams, the most that keep p${100 * percentile} chunk latency within ${ms} ms; try again later`, 1, "queue_full");
+    throw unavailable(`${refusal}; try again later`, 1, "queue_full");
+  }
+
+  /** The `percentile` of the chunk latency over the last RECENT_LATENCY_MS, undefined with too few answers to judge. */
+  private recentLatencyMs(percentile: number): number | undefined {
+    const sinceMs = this.now() - RECENT_LATENCY_MS;
+    while (this.recent.length && this.recent[0]!.atMs < sinceMs) this.recent.shift();
+    if (this.recent.length < RECENT_LATENCY_MIN_CHUNKS) return undefined;
+    const sorted = this.recent.map((r) => r.ms).sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil(percentile * sorted.length) - 1)];
   }
 
   /** The most real-time streams this shard admits now (undefined when its streams have no real-time pace). */
@@ -199,7 +226,7 @@ export class StreamBuffer extends DurableObject<Env> {
     const { maxBatch, windowMs } = this.batching;
     const key = [line.baseMs.toFixed(3), line.perRowMs.toFixed(3), this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
     if (this.capacity?.key !== key) {
-      const service = { kind: "linear" as const, baseMs: line.baseMs, perItemMs: line.perRowMs + this.chunkHandlingMs };
+      const service = { kind: "linear" as const, baseMs: line.baseMs + BATCH_HANDLING_MS, perItemMs: line.perRowMs + this.chunkHandlingMs };
       this.capacity = { key, maxStreams: maxStreamsForSlo({ load: { kind: "paced", intervalMs }, service, maxBatch, windowMs }, manifest.slo) };
     }
     return this.capacity.maxStreams;
@@ -234,7 +261,12 @@ export class StreamBuffer extends DurableObject<Env> {
     stream.isRunning = false;
     chunk.settled();
     const rejection = outcome.ok ? undefined : outcome.error instanceof InferenceError ? outcome.error.rejection : undefined;
-    this.record((m) => (!stream.isOpen ? m.chunk("cancelled") : outcome.ok ? m.chunk("answered", this.now() - chunk.receivedAtMs) : m.chunk(rejection ?? "failed")));
+    const nowMs = this.now();
+    if (outcome.ok) {
+      this.recent.push({ atMs: nowMs, ms: nowMs - chunk.receivedAtMs });
+      if (this.recent.length > RECENT_LATENCY_LIMIT) this.recent.shift();
+    }
+    this.record((m) => (!stream.isOpen ? m.chunk("cancelled") : outcome.ok ? m.chunk("answered", nowMs - chunk.receivedAtMs) : m.chunk(rejection ?? "failed")));
     if (!stream.isOpen) return;
     if (!outcome.ok) {
       const message = outcome.error instanceof InferenceError ? outcome.error.message : "internal error";
