@@ -65,6 +65,8 @@ export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxSt
  */
 export const CHUNK_HANDLING_MS = 0.25;
 export const BATCH_HANDLING_MS = 3;
+/** How often the admission limit follows the learnt service line, ms. */
+const CAPACITY_REFRESH_MS = 1000;
 /** How far back the shard looks at its answered chunks' latency when admitting, ms. */
 const RECENT_LATENCY_MS = 5000;
 /** Fewest recent answers that say the shard is late (fewer: too few to judge), and the most kept. */
@@ -111,7 +113,7 @@ export class StreamBuffer extends DurableObject<Env> {
   private scalars?: Map<string, Tensor>;
   private loop?: BatchLoop<Tensor[], ChunkResult>;
   /** The admission limit, for the inputs it was computed from (recomputed when they change). */
-  private capacity?: { key: string; maxStreams: number };
+  private capacity?: { key: string; computedAtMs: number; maxStreams: number };
   private refusedStreams = 0;
   /** Streams admitted and not yet open (waiting for a warm session): they count towards the limit. */
   private joining = 0;
@@ -222,12 +224,15 @@ export class StreamBuffer extends DurableObject<Env> {
   private maxStreams(manifest: ModelManifest): number | undefined {
     const intervalMs = this.spec?.realTimeIntervalMs;
     if (intervalMs === undefined || !this.loop || !this.batching) return undefined;
-    const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
     const { maxBatch, windowMs } = this.batching;
-    const key = [line.baseMs.toFixed(3), line.perRowMs.toFixed(3), this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
-    if (this.capacity?.key !== key) {
+    // The learnt line moves with every batch: the limit follows it at most once a second (a burst
+    // of opens costs one bisection, not one each); a change of plan or SLO applies at once.
+    const key = [this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
+    const nowMs = this.now();
+    if (this.capacity?.key !== key || nowMs - this.capacity.computedAtMs >= CAPACITY_REFRESH_MS) {
+      const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
       const service = { kind: "linear" as const, baseMs: line.baseMs + BATCH_HANDLING_MS, perItemMs: line.perRowMs + this.chunkHandlingMs };
-      this.capacity = { key, maxStreams: maxStreamsForSlo({ load: { kind: "paced", intervalMs }, service, maxBatch, windowMs }, manifest.slo) };
+      this.capacity = { key, computedAtMs: nowMs, maxStreams: maxStreamsForSlo({ load: { kind: "paced", intervalMs }, service, maxBatch, windowMs }, manifest.slo) };
     }
     return this.capacity.maxStreams;
   }
