@@ -149,6 +149,32 @@ export function maxStreamsForSlo(input: Omit<StreamStepsInput, "streams" | "shar
   return lo;
 }
 
+/** A shard's step windows: for each candidate window, the most paced streams it keeps within the SLO. */
+export interface StreamWindowPlan {
+  /** Ascending by window. */
+  windows: Array<{ windowMs: number; maxStreams: number }>;
+  /** The most streams any window keeps within the SLO (what the shard admits). */
+  maxStreams: number;
+}
+
+/**
+ * The step windows of a shard of paced streams (maxStreamsForSlo at each of `windowsMs`). A wider
+ * window lets streams whose chunks arrive apart share a step, so fewer, larger batches carry them:
+ * where each batch costs much beyond its rows, far more streams fit, at a latency the SLO still
+ * bounds. `windowForStreams` then picks, for the streams open, the narrowest window that carries them.
+ */
+export function planStreamWindows(input: Omit<Parameters<typeof maxStreamsForSlo>[0], "windowMs">, slo: { percentile: number; ms: number }, windowsMs: readonly number[], extraMs = 0, maxUtilisation = 0.85): StreamWindowPlan {
+  const windows = [...new Set(windowsMs)].sort((a, b) => a - b).map((windowMs) => ({ windowMs, maxStreams: maxStreamsForSlo({ ...input, windowMs }, slo, extraMs, maxUtilisation) }));
+  return { windows, maxStreams: Math.max(0, ...windows.map((w) => w.maxStreams)) };
+}
+
+/** The narrowest window of `plan` that carries `streams` streams within the SLO (the one that carries the most when none does). */
+export function windowForStreams(plan: StreamWindowPlan, streams: number): number {
+  const fitting = plan.windows.find((w) => w.maxStreams >= streams);
+  if (fitting) return fitting.windowMs;
+  return plan.windows.reduce((best, w) => (w.maxStreams > best.maxStreams ? w : best), plan.windows[0]!).windowMs;
+}
+
 interface BatchRecord {
   startMs: number;
   endMs: number;

@@ -5,7 +5,10 @@
  * answered count live with its socket (stream-attachment.ts), so they survive hibernation.
  *
  * Cellular batching on the shared scheduler: every chunk is one row submitted to a BatchLoop whose
- * flush policy is the step policy (src/scheduler/step-policy.ts), told how many streams are open. A
+ * flush policy is the step policy (src/scheduler/step-policy.ts), told how many streams are open.
+ * The step window is the manifest's while that keeps the open real-time streams within the SLO,
+ * else the narrowest wider one that does (planStreamWindows): chunks of streams that send apart
+ * then share batches, and a batch costs the shard far more than a row. A
  * stream has at most one chunk in the scheduler: its next chunk (or reset, or close) waits in the
  * stream's own queue, in order, until the previous one is answered, and then runs with that
  * answer's state. So a step is one chunk of every active stream, formed as soon as all are in or
@@ -34,7 +37,7 @@ import { runtimeConfig } from "../config";
 import { servingManifest } from "../control/plan-cache";
 import type { CatalogEntry } from "../models/catalog";
 import { maxLatencyMsOf, runtimeOf, type BatchingConfig, type ModelManifest } from "../models/manifest";
-import { maxStreamsForSlo } from "../planner/stream-steps";
+import { planStreamWindows, windowForStreams, type StreamWindowPlan } from "../planner/stream-steps";
 import { errorResponse, InferenceError, unavailable } from "../protocol/errors";
 import type { Tensor } from "../protocol/tensor";
 import { runnerFor } from "../runner/runner-for";
@@ -51,10 +54,10 @@ import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } 
 
 /**
  * What the statistics show of one stream shard: the scheduler's counters (a batch is a step, or part
- * of one), the open streams, the most it admits now (absent for a stream without a real-time pace)
- * and the streams it refused at open.
+ * of one), the open streams, the most it admits now (absent for a stream without a real-time pace),
+ * the streams it refused at open and the step window in use.
  */
-export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number };
+export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number };
 
 /**
  * What a shard's thread spends beyond the kernel's service line, ms: per chunk (its WebSocket
@@ -65,6 +68,8 @@ export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxSt
  */
 export const CHUNK_HANDLING_MS = 0.25;
 export const BATCH_HANDLING_MS = 3;
+/** The step windows a shard considers beyond the manifest's: this many even steps up to the chunk interval. */
+const WINDOW_STEPS = 8;
 /** How often the admission limit follows the learnt service line, ms. */
 const CAPACITY_REFRESH_MS = 1000;
 /** How far back the shard looks at its answered chunks' latency when admitting, ms. */
@@ -113,7 +118,9 @@ export class StreamBuffer extends DurableObject<Env> {
   private scalars?: Map<string, Tensor>;
   private loop?: BatchLoop<Tensor[], ChunkResult>;
   /** The admission limit, for the inputs it was computed from (recomputed when they change). */
-  private capacity?: { key: string; computedAtMs: number; maxStreams: number };
+  private capacity?: { key: string; computedAtMs: number; plan: StreamWindowPlan };
+  /** The step window in use, ms. */
+  private stepWindowMs?: number;
   private refusedStreams = 0;
   /** Streams admitted and not yet open (waiting for a warm session): they count towards the limit. */
   private joining = 0;
@@ -192,7 +199,7 @@ export class StreamBuffer extends DurableObject<Env> {
   stats(): StreamStatsSnapshot {
     this.restore();
     const maxStreams = this.spec && this.maxStreams(this.entryOf(this.spec.model).manifest);
-    return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size, ...(maxStreams !== undefined && { maxStreams }), refusedStreams: this.refusedStreams };
+    return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size, ...(maxStreams !== undefined && { maxStreams }), refusedStreams: this.refusedStreams, ...(this.stepWindowMs !== undefined && { stepWindowMs: this.stepWindowMs }) };
   }
 
   /** Refuses (503) a new stream when the open ones already fill the shard (see the module doc). */
@@ -222,19 +229,29 @@ export class StreamBuffer extends DurableObject<Env> {
 
   /** The most real-time streams this shard admits now (undefined when its streams have no real-time pace). */
   private maxStreams(manifest: ModelManifest): number | undefined {
+    return this.windowPlan(manifest)?.maxStreams;
+  }
+
+  /**
+   * The shard's step windows for real-time streams (planStreamWindows over the manifest's window and
+   * eighths of the chunk interval), for the learnt service line and the handling costs; undefined
+   * when its streams have no real-time pace.
+   */
+  private windowPlan(manifest: ModelManifest): StreamWindowPlan | undefined {
     const intervalMs = this.spec?.realTimeIntervalMs;
     if (intervalMs === undefined || !this.loop || !this.batching) return undefined;
     const { maxBatch, windowMs } = this.batching;
-    // The learnt line moves with every batch: the limit follows it at most once a second (a burst
-    // of opens costs one bisection, not one each); a change of plan or SLO applies at once.
+    // The learnt line moves with every batch: the plan follows it at most once a second (a burst
+    // of opens costs one plan, not one each); a change of plan or SLO applies at once.
     const key = [this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
     const nowMs = this.now();
     if (this.capacity?.key !== key || nowMs - this.capacity.computedAtMs >= CAPACITY_REFRESH_MS) {
       const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
       const service = { kind: "linear" as const, baseMs: line.baseMs + BATCH_HANDLING_MS, perItemMs: line.perRowMs + this.chunkHandlingMs };
-      this.capacity = { key, computedAtMs: nowMs, maxStreams: maxStreamsForSlo({ load: { kind: "paced", intervalMs }, service, maxBatch, windowMs }, manifest.slo) };
+      const windowsMs = [windowMs, ...Array.from({ length: WINDOW_STEPS }, (_, k) => ((k + 1) * intervalMs) / WINDOW_STEPS).filter((w) => w > windowMs)];
+      this.capacity = { key, computedAtMs: nowMs, plan: planStreamWindows({ load: { kind: "paced", intervalMs }, service, maxBatch }, manifest.slo, windowsMs) };
     }
-    return this.capacity.maxStreams;
+    return this.capacity.plan;
   }
 
   /** Runs what waits in `stream`'s queue, in order, while none of its chunks is in the scheduler. */
@@ -382,10 +399,16 @@ export class StreamBuffer extends DurableObject<Env> {
     });
   }
 
-  /** The model's batching limits, maxBatch capped at the open streams (a step holds one chunk of each). */
+  /**
+   * The model's batching limits, maxBatch capped at the open streams (a step holds one chunk of
+   * each), and the step window: for real-time streams the narrowest that carries the open ones
+   * within the SLO (windowPlan), else the manifest's.
+   */
   private limits(): SchedulerLimits {
     const { maxBatch, windowMs, maxQueueRows } = this.batching!;
-    return { maxBatch: Math.max(1, Math.min(maxBatch, this.streams.size)), windowMs, maxQueueRows };
+    const plan = this.spec && this.windowPlan(this.entryOf(this.spec.model).manifest);
+    this.stepWindowMs = plan ? windowForStreams(plan, Math.max(1, this.streams.size)) : windowMs;
+    return { maxBatch: Math.max(1, Math.min(maxBatch, this.streams.size)), windowMs: this.stepWindowMs, maxQueueRows };
   }
 
   /** Applies the limits after a stream joined or left (or the model's plan changed). */

@@ -262,6 +262,27 @@ describe("streams (cellular batching)", () => {
     expect(delta("eir_stream_step_rows_sum")).toBe(1);
   });
 
+  it("widens the step window when the open streams need it to keep the SLO, and narrows it when they leave", async () => {
+    // A chunk that costs 6 ms (and a batch 3 more): two streams alone in 2 ms windows keep the shard
+    // busy about 0.6 of the time; three would need about 0.9, over the 0.85 it may be busy, unless
+    // a wider window lets chunks that arrive apart share a batch.
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 6));
+    const [a, b] = await Promise.all([openStream(), openStream()]);
+    expect((await stats()).stepWindowMs).toBe(WINDOW_MS);
+    await openStream();
+    const widened = await stats();
+    expect(widened.streams).toBe(3);
+    expect(widened.stepWindowMs).toBeGreaterThan(WINDOW_MS);
+    expect(widened.stepWindowMs).toBeLessThanOrEqual(32);
+    // The streams are served as before.
+    const [answer] = await stream(a!, [chunkOf(0, 0)]);
+    expect(answer!.seq).toBe(0);
+    b!.send(JSON.stringify({ type: "close" }));
+    await b!.closed;
+    await eventually(async () => (await stats()).streams === 2);
+    expect((await stats()).stepWindowMs).toBe(WINDOW_MS);
+  });
+
   it("refuses a new stream while the chunks it answered in the last 5 s missed the SLO", async () => {
     const open = () => SELF.fetch("http://edge.test/v2/models/silero-vad/stream", { headers: { Upgrade: "websocket" } });
     const startMs = Date.now();

@@ -6,7 +6,7 @@
  * deterministic, so they must agree closely; a few cases also have closed forms.
  */
 import { describe, expect, it } from "vitest";
-import { maxStreamsForSlo, minShardsForSlo, predictStreamSteps, type StreamLoad, type StreamStepsInput } from "../../../src/planner/stream-steps";
+import { maxStreamsForSlo, minShardsForSlo, planStreamWindows, predictStreamSteps, windowForStreams, type StreamLoad, type StreamStepsInput } from "../../../src/planner/stream-steps";
 import { BatchLoop } from "../../../src/scheduler/batch-loop";
 import { Scheduler } from "../../../src/scheduler/scheduler";
 import { ServiceEstimate, type ServiceLine } from "../../../src/scheduler/service-estimate";
@@ -161,5 +161,27 @@ describe("predictStreamSteps", () => {
     const simulated = await simulate(admitted, base.load, Math.min(32, admitted), 2, 40, line);
     expect(simulated.p99LatencyMs).toBeLessThanOrEqual(sloMs);
     expect(relativeError(at(admitted).percentileLatencyMs, simulated.p99LatencyMs)).toBeLessThan(0.01);
+  });
+
+  it("plans wider step windows where a batch costs much beyond its rows: more streams within the SLO, the narrowest window for the streams open", async () => {
+    // A batch costs 3 ms beyond its rows (a local shard's runtime): paced streams alone in 2 ms windows pay it per chunk.
+    const line = { baseMs: 3.15, perRowMs: 0.45 };
+    const input = { load: { kind: "paced", intervalMs: 32 } as const, service: { kind: "linear" as const, baseMs: line.baseMs, perItemMs: line.perRowMs }, maxBatch: 32 };
+    const slo = { percentile: 0.99, ms: 50 };
+    const windowsMs = [2, 4, 8, 12, 16, 20, 24, 28, 32];
+    const plan = planStreamWindows(input, slo, windowsMs);
+    expect(plan.windows.map((w) => w.windowMs)).toEqual(windowsMs);
+    plan.windows.forEach((w) => expect(w.maxStreams).toBe(maxStreamsForSlo({ ...input, windowMs: w.windowMs }, slo)));
+    const narrow = plan.windows[0]!.maxStreams;
+    expect(plan.maxStreams).toBeGreaterThanOrEqual(3 * narrow);
+    // The narrowest window that carries n streams: the manifest's up to what it carries, wider beyond.
+    expect(windowForStreams(plan, narrow)).toBe(2);
+    const wider = windowForStreams(plan, narrow + 1);
+    expect(wider).toBeGreaterThan(2);
+    expect(plan.windows.filter((w) => w.windowMs < wider).every((w) => w.maxStreams < narrow + 1)).toBe(true);
+    // The most streams, at the window that carries them, on the scheduler itself.
+    const best = windowForStreams(plan, plan.maxStreams);
+    const simulated = await simulate(plan.maxStreams, input.load, Math.min(32, plan.maxStreams), best, 40, line);
+    expect(simulated.p99LatencyMs).toBeLessThanOrEqual(slo.ms);
   });
 });
