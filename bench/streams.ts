@@ -44,8 +44,8 @@ const TARGET_RATIO = 2;
 
 type CpuByProcess = Record<string, number>;
 /** A stream shard's statistics (src/stream/stream-buffer.ts StreamStatsSnapshot, read over HTTP). */
-type StreamStatsSnapshot = SchedulerStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; serviceMs?: { baseMs: number; perRowMs: number } };
-type StepCounters = { batches: number; rows: number; bySize: number; byWindow: number; refusedFull: number; refusedLate: number; expired: number; refusedStreams: number; maxStreams?: number; serviceMs?: { baseMs: number; perRowMs: number } };
+type StreamStatsSnapshot = SchedulerStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number; serviceMs?: { baseMs: number; perRowMs: number } };
+type StepCounters = { batches: number; rows: number; bySize: number; byWindow: number; refusedFull: number; refusedLate: number; expired: number; refusedStreams: number; maxStreams?: number; stepWindowMs?: number; serviceMs?: { baseMs: number; perRowMs: number } };
 
 interface RunReport {
   streams: number;
@@ -62,7 +62,7 @@ type Prediction = { meanBatchRows: number; p50Ms: number; p99Ms: number; chunksP
 async function stepCounters(edge: Started): Promise<StepCounters> {
   const body = (await (await fetch(`${edge.url}/v2/models/silero-vad/stream/stats?sr=16000`)).json()) as { shards: StreamStatsSnapshot[] };
   const sum = (f: (s: StreamStatsSnapshot) => number) => body.shards.reduce((n, s) => n + f(s), 0);
-  return { batches: sum((s) => s.batches), rows: sum((s) => s.rows), bySize: sum((s) => s.startedBySize), byWindow: sum((s) => s.startedByWindow), refusedFull: sum((s) => s.rejectedFull), refusedLate: sum((s) => s.rejectedLate), expired: sum((s) => s.expired + s.expiredRunning), refusedStreams: sum((s) => s.refusedStreams ?? 0), ...(body.shards.every((s) => s.maxStreams !== undefined) && { maxStreams: sum((s) => s.maxStreams!) }), ...(body.shards[0]?.serviceMs && { serviceMs: body.shards[0].serviceMs }) };
+  return { batches: sum((s) => s.batches), rows: sum((s) => s.rows), bySize: sum((s) => s.startedBySize), byWindow: sum((s) => s.startedByWindow), refusedFull: sum((s) => s.rejectedFull), refusedLate: sum((s) => s.rejectedLate), expired: sum((s) => s.expired + s.expiredRunning), refusedStreams: sum((s) => s.refusedStreams ?? 0), ...(body.shards.every((s) => s.maxStreams !== undefined) && { maxStreams: sum((s) => s.maxStreams!) }), ...(body.shards[0]?.stepWindowMs !== undefined && { stepWindowMs: body.shards[0].stepWindowMs }), ...(body.shards[0]?.serviceMs && { serviceMs: body.shards[0].serviceMs }) };
 }
 
 /** The edge's idle CPU per ms of wall time, by role (its controllers' alarms, timers), measured over `ms`. */
@@ -97,9 +97,9 @@ async function waitForNoStreams(edge: Started): Promise<void> {
   }
 }
 
-function predict(streams: number, pacing: Pacing, line: { baseMs: number; perRowMs: number }): Prediction {
+function predict(streams: number, pacing: Pacing, line: { baseMs: number; perRowMs: number }, windowMs: number): Prediction {
   const load: StreamLoad = pacing === "closed" ? { kind: "closed", thinkMs: THINK_MS } : { kind: "paced", intervalMs: CHUNK_MS };
-  const p = predictStreamSteps({ streams, load, service: { kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs }, maxBatch: MAX_BATCH, windowMs: WINDOW_MS, rounds: 60 });
+  const p = predictStreamSteps({ streams, load, service: { kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs }, maxBatch: Math.min(MAX_BATCH, streams), windowMs, rounds: 60 });
   return { meanBatchRows: round(p.meanBatchRows), p50Ms: round(p.p50LatencyMs), p99Ms: round(p.percentileLatencyMs), chunksPerS: round(p.chunksPerS, 1), isStable: p.isStable, perRowMs: round(line.perRowMs, 3) };
 }
 
@@ -138,6 +138,8 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
         const statelessCpu = perChunk(statelessCpuBefore, edgeCpu(edge), idle, performance.now() - statelessStartMs, stateless.answered * scale);
         const steps = { ...stepsAfter, batches: stepsAfter.batches - stepsBefore.batches, rows: stepsAfter.rows - stepsBefore.rows, bySize: stepsAfter.bySize - stepsBefore.bySize, byWindow: stepsAfter.byWindow - stepsBefore.byWindow, refusedFull: stepsAfter.refusedFull - stepsBefore.refusedFull, refusedLate: stepsAfter.refusedLate - stepsBefore.refusedLate, expired: stepsAfter.expired - stepsBefore.expired };
         const line = stepsAfter.serviceMs ?? { baseMs: 0.152, perRowMs: 0.277 };
+        // The step window the shard used for the admitted streams (read while they were open).
+        const stepWindowMs = stepsBefore.stepWindowMs ?? WINDOW_MS;
         const runtimeCpu = streamCpu.runtime ?? line.perRowMs;
         runs.push({
           streams: n,
@@ -146,7 +148,7 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
           stream: { ...stream, steps: { ...steps, meanRows: round(steps.rows / Math.max(1, steps.batches)) }, cpuMsPerChunk: streamCpu, admission: { maxStreams: stepsBefore.maxStreams ?? null, refusedAtOpen: stepsBefore.refusedStreams - atOpen.refusedStreams } },
           stateless: { ...stateless, cpuMsPerChunk: statelessCpu },
           ratio: round(stream.chunksPerS / Math.max(1e-9, stateless.chunksPerS)),
-          predicted: { kernelOnly: predict(n, pacing, line), withMeasuredCpu: predict(n, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }) },
+          predicted: { kernelOnly: predict(stream.opened, pacing, line, stepWindowMs), withMeasuredCpu: predict(stream.opened, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }, stepWindowMs) },
         });
       }
     }
@@ -179,18 +181,18 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   const lines = [
     "# Streams: cellular batching against stateless calls",
     "",
-    `${report.date}. \`npm run bench -- streams\`: one \`wrangler dev\` edge on loopback (2 shared cores, CONTROL_MODE=static: silero-vad on one shard, maxBatch ${MAX_BATCH}, window ${WINDOW_MS} ms). Each run: N WebSocket streams (Node's WebSocket, 512-sample binary chunks), then N stateless clients POSTing each chunk with its state (binary tensors), ${timing.durationS} s each, the first ${timing.warmUpS} s not measured. Closed: the next chunk when the previous answer arrives. Paced: a chunk every ${CHUNK_MS} ms (real time) at each client's phase; a slot is missed when a stream has 8 chunks unanswered or a stateless client's request is still out. A shard admits a stream only while its real-time streams keep the SLO (src/stream/stream-buffer.ts): "open" is the streams admitted, with the refusals at open (503) and the most the shard admitted as the run began; the rest of the N streams are not run. Latency: the client's, send to answer. CPU: user + system of the dev proxy and the runtime (workerd) per answered chunk, net of their idle CPU; load avg: the machine's 1-minute load average as the run began. Targets at 1,000 streams: p99 ≤ ${SLO_MS} ms and ≥ ${TARGET_RATIO}x the stateless chunks/s.`,
+    `${report.date}. \`npm run bench -- streams\`: one \`wrangler dev\` edge on loopback (2 shared cores, CONTROL_MODE=static: silero-vad on one shard, maxBatch ${MAX_BATCH}, window ${WINDOW_MS} ms, widened by the shard when its streams need it: "window"). Each run: N WebSocket streams (Node's WebSocket, 512-sample binary chunks), then N stateless clients POSTing each chunk with its state (binary tensors), ${timing.durationS} s each, the first ${timing.warmUpS} s not measured. Closed: the next chunk when the previous answer arrives. Paced: a chunk every ${CHUNK_MS} ms (real time) at each client's phase; a slot is missed when a stream has 8 chunks unanswered or a stateless client's request is still out. A shard admits a stream only while its real-time streams keep the SLO (src/stream/stream-buffer.ts): "open" is the streams admitted, with the refusals at open (503) and the most the shard admitted as the run began; the rest of the N streams are not run. Latency: the client's, send to answer. CPU: user + system of the dev proxy and the runtime (workerd) per answered chunk, net of their idle CPU; load avg: the machine's 1-minute load average as the run began. Targets at 1,000 streams: p99 ≤ ${SLO_MS} ms and ≥ ${TARGET_RATIO}x the stateless chunks/s.`,
     "",
-    "| N | pacing | load avg | path | open | chunks/s | p50 ms | p99 ms | missed slots | errors | server closes | steps: mean rows (by size / window) | CPU ms/chunk proxy / runtime | client CPU ms/chunk |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| N | pacing | load avg | path | open | chunks/s | p50 ms | p99 ms | missed slots | errors | server closes | window ms | steps: mean rows (by size / window) | CPU ms/chunk proxy / runtime | client CPU ms/chunk |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of runs) {
     const s = r.stream;
     const admission = s.admission ? ` (refused at open: ${s.admission.refusedAtOpen}; admits ≤ ${s.admission.maxStreams ?? "–"})` : "";
     const otherFailures = s.admission ? s.opened + s.admission.refusedAtOpen < r.streams : Object.keys(s.openFailures).length > 0;
-    lines.push(`| ${r.streams} | ${r.pacing} | ${r.loadAvg1m} | streams | ${s.opened}${admission}${otherFailures ? ` (failed: ${codes(s.openFailures)})` : ""} | ${s.chunksPerS} | ${shown(s.latencyMs.p50)} | ${shown(s.latencyMs.p99)} | ${s.missedSlots} | ${codes(s.errors)} | ${codes(s.closedByServer)} | ${s.steps.batches > 0 ? `${s.steps.meanRows} (${s.steps.bySize} / ${s.steps.byWindow})` : "not read"} | ${cpu(s.cpuMsPerChunk)} | ${s.clientCpuMsPerChunk} |`);
+    lines.push(`| ${r.streams} | ${r.pacing} | ${r.loadAvg1m} | streams | ${s.opened}${admission}${otherFailures ? ` (failed: ${codes(s.openFailures)})` : ""} | ${s.chunksPerS} | ${shown(s.latencyMs.p50)} | ${shown(s.latencyMs.p99)} | ${s.missedSlots} | ${codes(s.errors)} | ${codes(s.closedByServer)} | ${s.steps.stepWindowMs ?? "–"} | ${s.steps.batches > 0 ? `${s.steps.meanRows} (${s.steps.bySize} / ${s.steps.byWindow})` : "not read"} | ${cpu(s.cpuMsPerChunk)} | ${s.clientCpuMsPerChunk} |`);
     const t = r.stateless;
-    lines.push(`| ${r.streams} | ${r.pacing} | | stateless | ${t.opened} | ${t.chunksPerS} | ${shown(t.latencyMs.p50)} | ${shown(t.latencyMs.p99)} | ${t.missedSlots} | ${codes(t.errors)} | – | – | ${cpu(t.cpuMsPerChunk)} | ${t.clientCpuMsPerChunk} |`);
+    lines.push(`| ${r.streams} | ${r.pacing} | | stateless | ${t.opened} | ${t.chunksPerS} | ${shown(t.latencyMs.p50)} | ${shown(t.latencyMs.p99)} | ${t.missedSlots} | ${codes(t.errors)} | – | – | – | ${cpu(t.cpuMsPerChunk)} | ${t.clientCpuMsPerChunk} |`);
   }
   lines.push("", "Streams over stateless, chunks/s: " + runs.map((r) => `${r.streams} ${r.pacing} ${r.ratio}x`).join("; ") + ".");
   for (const r of runs.filter((r) => r.pacing === "paced")) {
@@ -201,10 +203,10 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   if (runs.some((r) => r.stream.steps.batches === 0)) lines.push("", "Steps \"not read\": the shard's counters (kept in its memory) were lost before the run read them.");
   lines.push("");
   lines.push("## The planner's step model (server side: arrival at the shard to answer)", "");
-  lines.push(`Closed loop with ${THINK_MS} ms between an answer and the next chunk; paced with phases spread evenly. "kernel only": the service line the shard learnt; "with measured CPU": its per-row cost raised to the runtime's measured CPU per chunk (WebSocket frames, JSON, attachments, the kernel).`, "");
+  lines.push(`The admitted streams at the shard's step window. Closed loop with ${THINK_MS} ms between an answer and the next chunk; paced with phases spread evenly. "kernel only": the service line the shard learnt; "with measured CPU": its per-row cost raised to the runtime's measured CPU per chunk (WebSocket frames, JSON, attachments, the kernel).`, "");
   lines.push("| N | pacing | model | per-row ms | mean rows | p50 ms | p99 ms | chunks/s | stable |", "|---|---|---|---|---|---|---|---|---|");
   for (const r of runs) {
-    for (const [name, p] of [["kernel only", r.predicted.kernelOnly], ["with measured CPU", r.predicted.withMeasuredCpu]] as const) lines.push(`| ${r.streams} | ${r.pacing} | ${name} | ${p.perRowMs} | ${p.meanBatchRows} | ${shown(p.p50Ms)} | ${shown(p.p99Ms)} | ${p.chunksPerS} | ${p.isStable} |`);
+    for (const [name, p] of [["kernel only", r.predicted.kernelOnly], ["with measured CPU", r.predicted.withMeasuredCpu]] as const) lines.push(`| ${r.stream.opened} of ${r.streams} | ${r.pacing} | ${name} | ${p.perRowMs} | ${p.meanBatchRows} | ${shown(p.p50Ms)} | ${shown(p.p99Ms)} | ${p.chunksPerS} | ${p.isStable} |`);
   }
   lines.push("", `1,000 real-time streams (31,250 chunks/s) need ${shardsFor1000 ?? "more than 256"} shards, each on its own core, for p99 ≤ ${SLO_MS} ms (server side), at the lowest runtime CPU per chunk measured (${perChunkMs} ms, ${leanest?.streams ?? "–"} ${leanest?.pacing ?? ""} streams; minShardsForSlo).`);
   lines.push("", "Targets at 1,000 streams: " + (report.targetsAt1000.map((t) => `${t.pacing}: ${t.admitted} admitted, their p99 ${shown(t.p99Ms)} ms (${t.isP99Met ? "met" : "missed"}), ${t.ratio}x stateless (${t.isRatioMet ? "met" : "missed"})`).join("; ") || "not run") + ".");

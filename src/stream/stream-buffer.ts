@@ -21,7 +21,7 @@
  *
  * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within the model's SLO and the
- * shard busy at most 0.85 of the time, as the planner's step model predicts it for the service line
+ * shard busy at most 0.7 of the time, as the planner's step model predicts it for the service line
  * the shard has learnt plus what its thread spends beyond the kernel per chunk and per batch
  * (maxStreamsForSlo), and while the chunks it answered in the last 5 s met the SLO (the host may be
  * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
@@ -60,14 +60,21 @@ import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } 
 export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number };
 
 /**
- * What a shard's thread spends beyond the kernel's service line, ms: per chunk (its WebSocket
- * message, the answer, the attachment) and per batch (its timer, concat and split, the session
- * call). Fitted to the runtime's CPU per chunk measured at two step sizes (bench/reports/streams.md,
- * `npm run bench -- streams`: 0.64 ms a chunk at 16 rows a batch, closed loop; 1.6 ms at 2.9 rows,
- * paced), less the kernel's 0.2 ms a row.
+ * What a shard spends beyond the kernel's service line, ms: per chunk (its WebSocket message, the
+ * answer, the attachment) and per batch (its timer, concat and split, the session call). A least-
+ * squares fit of the runtime's CPU per chunk, 0.57 + 2.76 / rows ms, over eleven runs of
+ * `npm run bench -- streams` at 1 to 32 rows a batch (bench/reports/streams.md and its earlier
+ * runs), less the kernel's line (about 0.2 ms a row, 0.15 a batch).
  */
-export const CHUNK_HANDLING_MS = 0.25;
-export const BATCH_HANDLING_MS = 3;
+export const CHUNK_HANDLING_MS = 0.37;
+export const BATCH_HANDLING_MS = 2.6;
+/**
+ * The most of its time a stream shard may be busy by that cost (the step model's utilisation). Lower
+ * than the buffers' 0.85: real-time chunks arrive on a clock, and at 0.85 (43 streams) the local
+ * shard's p99 was 74-97 ms at the client against the model's 37 ms, host jitter the deterministic
+ * model does not see.
+ */
+export const STREAM_MAX_UTILISATION = 0.7;
 /** The step windows a shard considers beyond the manifest's: this many even steps up to the chunk interval. */
 const WINDOW_STEPS = 8;
 /** How often the admission limit follows the learnt service line, ms. */
@@ -249,7 +256,7 @@ export class StreamBuffer extends DurableObject<Env> {
       const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
       const service = { kind: "linear" as const, baseMs: line.baseMs + BATCH_HANDLING_MS, perItemMs: line.perRowMs + this.chunkHandlingMs };
       const windowsMs = [windowMs, ...Array.from({ length: WINDOW_STEPS }, (_, k) => ((k + 1) * intervalMs) / WINDOW_STEPS).filter((w) => w > windowMs)];
-      this.capacity = { key, computedAtMs: nowMs, plan: planStreamWindows({ load: { kind: "paced", intervalMs }, service, maxBatch }, manifest.slo, windowsMs) };
+      this.capacity = { key, computedAtMs: nowMs, plan: planStreamWindows({ load: { kind: "paced", intervalMs }, service, maxBatch }, manifest.slo, windowsMs, 0, STREAM_MAX_UTILISATION) };
     }
     return this.capacity.plan;
   }

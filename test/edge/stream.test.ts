@@ -229,10 +229,10 @@ describe("streams (cellular batching)", () => {
   });
 
   it("admits streams while they keep up in real time, refuses one more with 503 at open, and admits again when one leaves", async () => {
-    // A chunk that costs the shard's thread 9 ms (and a batch 3 more, BATCH_HANDLING_MS): three
-    // real-time streams (a chunk each every 32 ms) need more than 30 ms of every 32, over the 0.85
-    // the shard may be busy; two about 25 (0.77 of the time).
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 9));
+    // A chunk that costs the shard 7.5 ms (and a batch 2.6 more, BATCH_HANDLING_MS): three real-time
+    // streams (a chunk each every 32 ms) need at least 25 ms of every 32 even in one batch, over the
+    // 0.7 a shard may be busy (STREAM_MAX_UTILISATION); two need about 21 (0.65 of the time).
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 7.5));
     const before = await streamMetrics();
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect(await stats()).toMatchObject({ streams: 2, maxStreams: 2 });
@@ -263,9 +263,9 @@ describe("streams (cellular batching)", () => {
   });
 
   it("widens the step window when the open streams need it to keep the SLO, and narrows it when they leave", async () => {
-    // A chunk that costs 6 ms (and a batch 3 more): two streams alone in 2 ms windows keep the shard
-    // busy about 0.6 of the time; three would need about 0.9, over the 0.85 it may be busy, unless
-    // a wider window lets chunks that arrive apart share a batch.
+    // A chunk that costs 6 ms (and a batch 2.6 more): two streams alone in 2 ms windows keep the
+    // shard busy about 0.56 of the time; three would need about 0.84, over the 0.7 it may be busy,
+    // unless a wider window lets chunks that arrive apart share a batch (three in one: 0.67).
     await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 6));
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect((await stats()).stepWindowMs).toBe(WINDOW_MS);
