@@ -81,11 +81,13 @@ export interface EdgeOptions {
   persistTo?: string;
   /** Wrangler configuration to use instead of the checkout's wrangler.toml (a benchmark's variant). */
   config?: string;
+  /** Port of wrangler's inspector (V8 DevTools protocol: a benchmark's CPU profile); default 0, any free one. */
+  inspectorPort?: number;
 }
 
 /** Starts the edge Worker with `wrangler dev` and resolves once it is ready (the planned sessions warm). */
-export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, config }: EdgeOptions): Promise<Started> {
-  const args = ["dev", ...(script ? [script] : []), "--config", config ?? resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", persistTo ?? resolve(root, ".wrangler", `state-${port}`)];
+export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, config, inspectorPort = 0 }: EdgeOptions): Promise<Started> {
+  const args = ["dev", ...(script ? [script] : []), "--config", config ?? resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", persistTo ?? resolve(root, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
   // The edge is ready once its planned sessions are warm; bench workers answer liveness only.
