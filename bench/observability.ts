@@ -1,18 +1,20 @@
 /**
  * `npm run bench -- observability [--requests N]`: what metrics and API keys cost a request at
- * light load, side by side in one run. Three `wrangler dev` edges of this checkout run at once on
+ * light load, side by side in one run. Eight `wrangler dev` edges of this checkout run at once on
  * loopback, the same code with different vars:
  *
  * - bare: METRICS=false, no API_KEYS;
- * - metrics: METRICS=true (the request's metrics and its Analytics Engine data point);
+ * - metrics: METRICS=true (the request's series, delivered to its controller about once a second);
  * - keys: API_KEYS with 8 keys (each request presents one, in turn): the key's hash and the
- *   constant-time compare over every entry, without the rate-limiting binding (see
- *   `withoutRateLimiter`);
- * - metrics + keys: both (the issue's target), without the binding;
- * - metrics + keys + limiter (simulated): with wrangler dev's simulation of the binding;
- * - + request logs: the same with LOG_REQUESTS=true (the JSON line per request).
+ *   constant-time compare over every entry;
+ * - metrics + keys: both (the issue's target);
+ * these without the bindings wrangler dev simulates beside the isolate (`withoutSimulatedBindings`),
+ * which the next edges add back one at a time:
+ * - + Analytics Engine (simulated): each request's data point;
+ * - + limiter (simulated): the keys' rate limit;
+ * - + request logs: LOG_REQUESTS=true too (the JSON line per request).
  *
- * One request is in flight at a time, and the three edges take turns request by request (the order
+ * One request is in flight at a time, and the edges take turns request by request (the order
  * rotating), so they see the same machine. For silero-vad and ppocr-cls (one row, binary tensors):
  * client-measured latency p50 per edge and the difference from bare with a bootstrap 95 % interval,
  * in ROUNDS rounds (their spread is reported), and CPU per request of each edge's processes. The
@@ -97,14 +99,17 @@ const edgeCpuMs = (edge: Started) =>
     .reduce((sum, p) => sum + cpuMs(p.pid), 0);
 
 /**
- * This checkout's wrangler.toml without the KEY_RATE_LIMITER binding (keys are then checked without
- * a rate limit): under `wrangler dev` the binding is simulated by a Durable Object and a SQL query
- * on workerd's one thread, where on Cloudflare it is a call to a service beside the isolate.
+ * This checkout's wrangler.toml without the bindings `wrangler dev` simulates beside the isolate:
+ * KEY_RATE_LIMITER (a Durable Object and a SQL query on workerd's one thread; on Cloudflare a service
+ * beside the isolate) and, unless `keepAnalytics`, INFERENCE_ANALYTICS (each data point a call to a
+ * local simulation; on Cloudflare written by the runtime without waiting). Keys are then checked
+ * without a rate limit, and metrics go to /metrics only.
  */
-function withoutRateLimiter(): string {
-  const text = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/\[\[ratelimits\]\][^[]*/, "");
-  if (text.includes("KEY_RATE_LIMITER")) throw new Error("wrangler.toml: cannot remove the [[ratelimits]] block");
-  const path = join(ROOT, "wrangler.bench-no-limiter.toml");
+function withoutSimulatedBindings(keepAnalytics: boolean): string {
+  let text = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/\[\[ratelimits\]\][^[]*/, "");
+  if (!keepAnalytics) text = text.replace(/\[\[analytics_engine_datasets\]\][^[]*/, "");
+  if (text.includes("KEY_RATE_LIMITER") || (!keepAnalytics && text.includes('binding = "INFERENCE_ANALYTICS"'))) throw new Error("wrangler.toml: cannot remove the simulated bindings");
+  const path = join(ROOT, `wrangler.bench-${keepAnalytics ? "no-limiter" : "no-simulations"}.toml`);
   writeFileSync(path, text);
   return path;
 }
@@ -122,14 +127,16 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
   const apiKeys = JSON.stringify(await Promise.all(keys.map(async ({ name, key }) => ({ name, sha256: await keyHash(key), models: ["*"] }))));
   const keyHeader = (i: number) => ({ authorization: `Bearer ${keys[i % KEYS]!.key}` });
   const base = { CONTROL_MODE: "static", LOG_REQUESTS: "false" };
-  const noLimiter = withoutRateLimiter();
+  const noLimiter = withoutSimulatedBindings(true);
+  const noSimulations = withoutSimulatedBindings(false);
   const variants: Variant[] = [
-    { name: "bare", vars: { ...base, METRICS: "false" }, headers: () => ({}) },
-    { name: "bare, second process", vars: { ...base, METRICS: "false" }, headers: () => ({}) },
-    { name: "metrics", vars: { ...base, METRICS: "true" }, headers: () => ({}) },
-    { name: "keys", vars: { ...base, METRICS: "false", API_KEYS: apiKeys }, headers: keyHeader, config: noLimiter },
-    { name: "metrics + keys", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader, config: noLimiter },
-    { name: "metrics + keys + limiter (simulated)", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
+    { name: "bare", vars: { ...base, METRICS: "false" }, headers: () => ({}), config: noSimulations },
+    { name: "bare, second process", vars: { ...base, METRICS: "false" }, headers: () => ({}), config: noSimulations },
+    { name: "metrics", vars: { ...base, METRICS: "true" }, headers: () => ({}), config: noSimulations },
+    { name: "keys", vars: { ...base, METRICS: "false", API_KEYS: apiKeys }, headers: keyHeader, config: noSimulations },
+    { name: "metrics + keys", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader, config: noSimulations },
+    { name: "+ Analytics Engine (simulated)", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader, config: noLimiter },
+    { name: "+ limiter (simulated)", vars: { ...base, METRICS: "true", API_KEYS: apiKeys }, headers: keyHeader },
     { name: "+ request logs", vars: { ...base, METRICS: "true", API_KEYS: apiKeys, LOG_REQUESTS: "true" }, headers: keyHeader },
   ];
   const ports: number[] = [];
@@ -182,12 +189,12 @@ export async function main({ requests }: ObservabilityOptions): Promise<void> {
       );
     }
     await Promise.all(edges.splice(0).map((edge) => edge.stop(2_000)));
-    report.profile = await profileFeatures(requests, { ...base, METRICS: "true", API_KEYS: apiKeys }, keyHeader, noLimiter, ports);
+    report.profile = await profileFeatures(requests, { ...base, METRICS: "true", API_KEYS: apiKeys }, keyHeader, noSimulations, ports);
     writeReport(report);
   } finally {
     await Promise.all(edges.map((edge) => edge.stop(2_000)));
     for (const port of ports) rmSync(join(ROOT, ".wrangler", `state-${port}`), { recursive: true, force: true });
-    rmSync(noLimiter, { force: true });
+    for (const config of [noLimiter, noSimulations]) rmSync(config, { force: true });
   }
 }
 
@@ -223,7 +230,7 @@ function writeReport(report: Record<string, unknown>): void {
   const lines = [
     "# Observability overhead: metrics and API keys at light load",
     "",
-    `${report.date}. \`npm run bench -- observability\`: ${(report.edges as string[]).length} \`wrangler dev\` edges of the same checkout on loopback, taking turns request by request with one request in flight (${report.rounds} rounds of ${report.requestsPerRound} requests per edge and model, one-row binary requests). bare: METRICS=false, no keys. metrics: METRICS=true. keys: API_KEYS (${report.keys} keys, one presented per request in turn: hash and constant-time compare) without the rate-limiting binding. metrics + keys: both (the target). + limiter (simulated): with wrangler dev's simulation of KEY_RATE_LIMITER (a Durable Object and a SQL query on workerd's thread; on Cloudflare a service beside the isolate). + request logs: LOG_REQUESTS=true too. Added p50: the edge's client-measured p50 minus bare's, with a bootstrap 95 % interval and per round. CPU: user + system of the edge's wrangler and workerd processes per request. Target: metrics and keys add at most ${report.targetMs} ms to the p50.`,
+    `${report.date}. \`npm run bench -- observability\`: ${(report.edges as string[]).length} \`wrangler dev\` edges of the same checkout on loopback, taking turns request by request with one request in flight (${report.rounds} rounds of ${report.requestsPerRound} requests per edge and model, one-row binary requests). bare: METRICS=false, no keys. metrics: METRICS=true (each request's series; their delivery to the model's controller about once a second). keys: API_KEYS (${report.keys} keys, one presented per request in turn: hash and constant-time compare). metrics + keys: both (the target). These four without the bindings wrangler dev simulates beside the isolate, which the next edges add back: + Analytics Engine (simulated): each request's INFERENCE_ANALYTICS data point (a call to a local simulation; on Cloudflare the runtime writes it without waiting). + limiter (simulated): KEY_RATE_LIMITER (a Durable Object and a SQL query on workerd's thread; on Cloudflare a service beside the isolate). + request logs: LOG_REQUESTS=true too. Added p50: the edge's client-measured p50 minus bare's, with a bootstrap 95 % interval and per round. CPU: user + system of the edge's wrangler and workerd processes per request. Target: metrics and keys add at most ${report.targetMs} ms to the p50.`,
     "",
     "| model | edge | p50 ms | p90 ms | added p50 ms (95 % interval) | added p50 by round ms | CPU ms/request |",
     "|---|---|---|---|---|---|---|",
