@@ -38,10 +38,14 @@ export const RATE_LIMIT_PERIOD_S = 60;
 
 const encoder = new TextEncoder();
 
+/** The SHA-256 of a key. */
+async function keyDigest(key: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
+}
+
 /** The SHA-256 of a key, lower-case hex (what API_KEYS stores). */
 export async function keyHash(key: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(await keyDigest(key), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key`. */
@@ -49,11 +53,18 @@ export function presentedKey(header: (name: string) => string | undefined): stri
   return /^Bearer (.+)$/.exec(header("authorization") ?? "")?.[1] ?? header("x-api-key") ?? undefined;
 }
 
+/** Each configuration's entries' hashes as bytes, decoded once (the configuration is cached per isolate). */
+const digestsOf = new WeakMap<readonly ApiKey[], Uint8Array[]>();
+
 /** The entry whose hash matches `key`, comparing with every entry in constant time. */
 export async function findKey(keys: readonly ApiKey[], key: string): Promise<ApiKey | undefined> {
-  const hash = encoder.encode(await keyHash(key));
+  let digests = digestsOf.get(keys);
+  if (!digests) digestsOf.set(keys, (digests = keys.map((entry) => Uint8Array.from(entry.sha256.match(/../g)!, (byte) => parseInt(byte, 16)))));
+  const digest = await keyDigest(key);
   let found: ApiKey | undefined;
-  for (const entry of keys) if (constantTimeEqual(hash, encoder.encode(entry.sha256))) found ??= entry;
+  keys.forEach((entry, i) => {
+    if (constantTimeEqual(digest, digests[i]!)) found ??= entry;
+  });
   return found;
 }
 

@@ -15,8 +15,14 @@
 import { controllerOf } from "../control/model-controller";
 import { InferenceMetrics, mergeFamilies, type AnsweredRequest, type MetricFamily } from "../observability/inference-metrics";
 
-/** An isolate delivers a model's metrics at most this often, ms. */
-export const FLUSH_EVERY_MS = 1000;
+/**
+ * An isolate delivers a model's metrics at most this often, ms. Each delivery (a Durable Object call
+ * and the controller's merge) cost about 25 ms under wrangler dev: once a second, that was 0.45 ms
+ * more at a light load's p50 (bench/reports/observability.md); once in 10 s, a tenth of it. A
+ * Prometheus scrape every 15 s or more sees the same; `/metrics` delivers its own isolate's records
+ * before it reads.
+ */
+export const FLUSH_EVERY_MS = 10_000;
 
 /** What a delivery takes: a set of metrics that reads as families. */
 interface Recorder {

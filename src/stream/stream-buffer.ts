@@ -29,7 +29,7 @@
  * instead of all of them degrading.
  *
  * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
- * go to the model's controller at most once a second, and within about a second of the last record.
+ * go to the model's controller at most every FLUSH_EVERY_MS (10 s), and within that of the last record.
  */
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
@@ -423,7 +423,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (this.loop && this.batching) this.loop.scheduler.configure(this.limits());
   }
 
-  /** Records metrics; delivers them when due, or arms a timer that delivers them within about a second. */
+  /** Records metrics; delivers them when due, or arms a timer that delivers them within FLUSH_EVERY_MS. */
   private record(observe: (metrics: StreamMetrics) => void): void {
     if (!this.metrics) return;
     this.metrics.record(this.env, observe, (task) => this.ctx.waitUntil(task));
