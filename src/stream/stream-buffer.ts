@@ -197,7 +197,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (stream) this.forget(stream, CLOSE_CODES.abnormal);
   }
 
-  /** Delivers the metrics recorded so far to the model's controller now (tests; otherwise within about a second). */
+  /** Delivers the metrics recorded so far to the model's controller now (tests; otherwise within FLUSH_EVERY_MS). */
   async flushMetrics(): Promise<void> {
     await this.metrics?.flush(this.env);
   }
