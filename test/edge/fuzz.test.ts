@@ -13,7 +13,7 @@
  * member, test/edge/endpoints.test.ts), and a batch that reached it would fail 503 as with none.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { runtimeConfig } from "../../src/config";
 import { registryOf } from "../../src/control/model-controller";
 import worker from "../../src/index";
@@ -66,9 +66,9 @@ const { seed, scale, isSurvey } = inject("fuzzOptions");
 const { run, fuzz } = fuzzSuite("edge", { seed, scale, isSurvey });
 
 describe("the edge Worker under fuzzing", () => {
+  // Each test: the registry keeps heartbeats in memory, and each test starts with fresh objects.
   const member = "http://127.0.0.1:9";
-  beforeAll(async () => void (await registryOf(env).heartbeat(member, 3_600_000, false, "fuzz-join", Date.now())));
-  afterAll(async () => void (await registryOf(env).heartbeat(member, 3_600_000, true, "fuzz-leave", Date.now())));
+  beforeEach(async () => void (await registryOf(env).heartbeat(member, 3_600_000, false, crypto.randomUUID(), Date.now())));
 
   afterEach(async () => {
     expect(await healthProblems(target, ctx)).toEqual([]);
