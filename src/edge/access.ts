@@ -20,7 +20,7 @@
  *   Durable Object call and a SQL query under `wrangler dev`, ~2 ms: bench/reports/observability.md).
  */
 import { z } from "zod";
-import { constantTimeEqual } from "../origin/hop-signature";
+import { constantTimeEqual, fromHex, toHex } from "../origin/hop-signature";
 import { InferenceError } from "../protocol/errors";
 
 /** One API key's entry in API_KEYS. */
@@ -45,7 +45,7 @@ async function keyDigest(key: string): Promise<Uint8Array> {
 
 /** The SHA-256 of a key, lower-case hex (what API_KEYS stores). */
 export async function keyHash(key: string): Promise<string> {
-  return Array.from(await keyDigest(key), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await keyDigest(key));
 }
 
 /** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key`. */
@@ -59,7 +59,7 @@ const digestsOf = new WeakMap<readonly ApiKey[], Uint8Array[]>();
 /** The entry whose hash matches `key`, comparing with every entry in constant time. */
 export async function findKey(keys: readonly ApiKey[], key: string): Promise<ApiKey | undefined> {
   let digests = digestsOf.get(keys);
-  if (!digests) digestsOf.set(keys, (digests = keys.map((entry) => Uint8Array.from(entry.sha256.match(/../g)!, (byte) => parseInt(byte, 16)))));
+  if (!digests) digestsOf.set(keys, (digests = keys.map((entry) => fromHex(entry.sha256))));
   const digest = await keyDigest(key);
   let found: ApiKey | undefined;
   keys.forEach((entry, i) => {

@@ -110,13 +110,15 @@ function randomNonce(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-function toHex(bytes: Uint8Array): string {
+/** Bytes as lower-case hex. */
+export function toHex(bytes: Uint8Array): string {
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");
   return out;
 }
 
-function fromHex(hex: string): Uint8Array {
+/** Lower-case hex as bytes. */
+export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
