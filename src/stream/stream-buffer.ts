@@ -21,9 +21,9 @@
  *
  * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within the model's SLO and the
- * shard busy at most 0.7 of the time, as the planner's step model predicts it for the service line
- * the shard has learnt plus what its thread spends beyond the kernel per chunk and per batch
- * (maxStreamsForSlo), and while the chunks it answered in the last 5 s met the SLO (the host may be
+ * shard busy at most 0.7 of the time, as the planner's step model predicts it at the best step
+ * window for the service line the shard has learnt plus what its thread spends beyond the kernel
+ * per chunk and per batch (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
  * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
  * Worker tries the model's other shards first), so the streams already open keep their latency
  * instead of all of them degrading.
