@@ -70,8 +70,8 @@ suite("closed-loop", "the closed control loop against static pools and Ray Serve
 suite("deploy", "the deploy path: `wrangler deploy --dry-run` upload size, first request after start against warm ones, over-limit requests refused with 413", async (options: { trials: number }) => (await import("./deploy")).main(options))
   .option("--trials <n>", "fresh starts of the edge, each as `npm start` starts it and without its warm-up", integerIn(1, 10), 3);
 
-suite("observability", "what metrics and API keys add to a request at light load: three edges side by side (bare, metrics + keys, + request logs), p50 difference with its interval, CPU per request (about 5 minutes)", async (options: { requests: number }) => (await import("./observability")).main(options))
-  .option("--requests <n>", "requests per edge, model and round", integerIn(50, 5000), 500);
+suite("observability", "what metrics and API keys add to a request at light load: edges side by side (bare, metrics, keys, both, and the simulated bindings one at a time), in fresh processes each round, pooled p50 difference with its interval, CPU per request, and a CPU profile of the isolate (about 25 minutes)", async (options: { requests: number }) => (await import("./observability")).main(options))
+  .option("--requests <n>", "requests per process, model and round", integerIn(50, 5000), 500);
 
 suite("memory", "workerd's memory per model and batch size (writes the `memory` field of models/<name>/profile.json)", async (options: { quick: boolean; models?: string[] }) => (await import("./memory")).main(options))
   .option("--quick", "fewer batch sizes, 2 runs each instead of 3", false)
