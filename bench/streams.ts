@@ -45,6 +45,8 @@ const TARGET_RATIO = 2;
 type CpuByProcess = Record<string, number>;
 /** A stream shard's statistics (src/stream/stream-buffer.ts StreamStatsSnapshot, read over HTTP). */
 type StreamStatsSnapshot = SchedulerStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number; serviceMs?: { baseMs: number; perRowMs: number } };
+/** The stream load the model's controller saw (its plan view's measured.streams) and the stream shards it wants for it. */
+type ControllerStreams = { openStreams: number; refusedStreams: number; streamsPerShard: number; shards: number };
 type StepCounters = { batches: number; rows: number; bySize: number; byWindow: number; refusedFull: number; refusedLate: number; expired: number; refusedStreams: number; maxStreams?: number; stepWindowMs?: number; serviceMs?: { baseMs: number; perRowMs: number } };
 
 interface RunReport {
@@ -52,7 +54,7 @@ interface RunReport {
   pacing: Pacing;
   /** The machine's 1-minute load average when the run began (2 cores; other work shares them). */
   loadAvg1m: number;
-  stream: LoadResult & { steps: StepCounters & { meanRows: number }; cpuMsPerChunk: CpuByProcess; admission: { maxStreams: number | null; refusedAtOpen: number } };
+  stream: LoadResult & { steps: StepCounters & { meanRows: number }; cpuMsPerChunk: CpuByProcess; admission: { maxStreams: number | null; refusedAtOpen: number; controller?: ControllerStreams | null } };
   stateless: LoadResult & { cpuMsPerChunk: CpuByProcess };
   ratio: number;
   predicted: { kernelOnly: Prediction; withMeasuredCpu: Prediction };
@@ -129,7 +131,20 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
         const counters: Partial<Record<"start" | "end", StepCounters>> = {};
         const atOpen = await stepCounters(edge);
         const [cpuBefore, streamStartMs] = [edgeCpu(edge), performance.now()];
-        const stream = await runStreams({ baseUrl: edge.url, clients: n, pacing, durationS, warmUpS, onPhase: async (phase) => void (counters[phase] = await stepCounters(edge)) });
+        let controller: ControllerStreams | null = null;
+        const stream = await runStreams({
+          baseUrl: edge.url,
+          clients: n,
+          pacing,
+          durationS,
+          warmUpS,
+          onPhase: async (phase) => {
+            counters[phase] = await stepCounters(edge);
+            // Static mode applies no plan, but the controller still folds the shard's reports in: what it
+            // would plan, read after the warm-up, while the refusals at open are within its 10 s.
+            if (phase === "start") controller = ((await (await fetch(`${edge.url}/v2/models/silero-vad/plan`)).json()) as { measured: { streams?: ControllerStreams } }).measured.streams ?? null;
+          },
+        });
         const [stepsBefore, stepsAfter, cpuAfter] = [counters.start!, counters.end!, edgeCpu(edge)];
         const streamCpu = perChunk(cpuBefore, cpuAfter, idle, performance.now() - streamStartMs, stream.answered * scale);
         progress.step(`${n} stateless clients, ${pacing}`);
@@ -145,7 +160,7 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
           streams: n,
           pacing,
           loadAvg1m,
-          stream: { ...stream, steps: { ...steps, meanRows: round(steps.rows / Math.max(1, steps.batches)) }, cpuMsPerChunk: streamCpu, admission: { maxStreams: stepsBefore.maxStreams ?? null, refusedAtOpen: stepsBefore.refusedStreams - atOpen.refusedStreams } },
+          stream: { ...stream, steps: { ...steps, meanRows: round(steps.rows / Math.max(1, steps.batches)) }, cpuMsPerChunk: streamCpu, admission: { maxStreams: stepsBefore.maxStreams ?? null, refusedAtOpen: stepsBefore.refusedStreams - atOpen.refusedStreams, controller } },
           stateless: { ...stateless, cpuMsPerChunk: statelessCpu },
           ratio: round(stream.chunksPerS / Math.max(1e-9, stateless.chunksPerS)),
           predicted: { kernelOnly: predict(stream.opened, pacing, line, stepWindowMs), withMeasuredCpu: predict(stream.opened, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }, stepWindowMs) },
@@ -195,6 +210,15 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
     lines.push(`| ${r.streams} | ${r.pacing} | | stateless | ${t.opened} | ${t.chunksPerS} | ${shown(t.latencyMs.p50)} | ${shown(t.latencyMs.p99)} | ${t.missedSlots} | ${codes(t.errors)} | – | – | – | ${cpu(t.cpuMsPerChunk)} | ${t.clientCpuMsPerChunk} |`);
   }
   lines.push("", "Streams over stateless, chunks/s: " + runs.map((r) => `${r.streams} ${r.pacing} ${r.ratio}x`).join("; ") + ".");
+  const seen = runs.filter((r) => r.stream.admission?.controller);
+  if (seen.length) {
+    lines.push("", "The stream load the model's controller saw after each run's warm-up (its plan view's `measured.streams`; src/control/stream-load.ts) and the stream shards it plans for it in closed-loop mode (this run is static, and one local workerd thread gains nothing from more shards):", "");
+    lines.push("| N | pacing | open | refused in the last 10 s | streams a shard | stream shards |", "|---|---|---|---|---|---|");
+    for (const r of seen) {
+      const c = r.stream.admission.controller!;
+      lines.push(`| ${r.streams} | ${r.pacing} | ${c.openStreams} | ${c.refusedStreams} | ${c.streamsPerShard} | ${c.shards} |`);
+    }
+  }
   for (const r of runs.filter((r) => r.pacing === "paced")) {
     const closed = runs.find((c) => c.streams === r.streams && c.pacing === "closed");
     const offered = (1000 * r.stream.opened) / CHUNK_MS;

@@ -26,6 +26,7 @@ import { HoltForecast } from "./forecast";
 import { isSamePlan, type LivePlan, manifestPins, manifestPlan, type Pins, type Prediction, type PublishedPlan, withPins } from "./plan";
 import { ReactivePolicy, RAY_SERVE_DEFAULTS } from "./reactive-policy";
 import { cheapestPlan, type PlanningContext, predictPlan } from "./replan";
+import { REFUSED_WINDOW_MS, StreamLoad, type StreamDemand, type StreamReport } from "./stream-load";
 import { TELEMETRY_BIN_MS as BIN_MS, type Telemetry } from "./telemetry";
 import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
 import { runtimeOf } from "../models/manifest";
@@ -88,6 +89,8 @@ export interface DecisionInputs {
   serviceLine?: ServiceLine;
   /** Queued and running rows over the shards (reactive mode's signal). */
   ongoingRows: number;
+  /** The stream load, for a change of the stream shards. */
+  streams?: StreamDemand;
 }
 
 /** One applied change. */
@@ -118,8 +121,8 @@ export interface PlanView {
   pins: Pins;
   /** The current plan at the current estimate (null fields: it is not predicted to meet the SLO). */
   predicted: { p95Ms: number | null; costPerHourUsd: number | null; ratePerS: number };
-  /** Over the last 10 s: arrivals per second; p95 of the buffers' time plus the request overhead. */
-  measured: { ratePerS: number; p95Ms: number | null; refusedPerS: number };
+  /** Over the last 10 s: arrivals per second; p95 of the buffers' time plus the request overhead; and the stream load, when streams reported. */
+  measured: { ratePerS: number; p95Ms: number | null; refusedPerS: number; streams?: StreamDemand };
   decisions: Decision[];
 }
 
@@ -153,6 +156,7 @@ export class Controller {
   private readonly recent: Array<{ atMs: number; latencyMs: number[]; refusedRows: number }> = [];
   private serviceLine?: ServiceLine;
   private readonly reactive: ReactivePolicy;
+  private readonly streamLoad = new StreamLoad();
 
   constructor(
     private readonly context: Omit<PlanningContext, "pins"> & { minPoolSize: number },
@@ -162,8 +166,8 @@ export class Controller {
     this.options = { ...DEFAULT_CONTROLLER_OPTIONS, ...options };
     const plan = manifestPlan(context.manifest);
     this.state = state ?? { published: { version: 0, plan, decidedAtMs: 0 }, pins: {}, decisions: [], lastChangeAtMs: -Infinity };
-    // Pins apply from the start.
-    this.state.published.plan = withPins(this.state.published.plan, this.pins);
+    // Pins apply from the start; a plan stored before a field existed takes the manifest's value.
+    this.state.published.plan = withPins({ ...plan, ...this.state.published.plan }, this.pins);
     const isOrigin = context.manifest.placement === "origin";
     this.reactive = new ReactivePolicy({ ...RAY_SERVE_DEFAULTS, minReplicas: isOrigin ? Math.max(1, context.minPoolSize) : 1, maxReplicas: isOrigin ? context.limits.maxPoolSize : context.limits.maxShards });
   }
@@ -201,6 +205,11 @@ export class Controller {
     this.recent.push({ atMs: nowMs, latencyMs: report.latencyMs, refusedRows: report.refusedRows });
   }
 
+  /** Folds one stream shard's report in. */
+  observeStreams(report: StreamReport, nowMs: number): void {
+    this.streamLoad.observe(report, nowMs);
+  }
+
   /** The pins in force: the manifest's, overridden per field by the operator's. */
   get pins(): Pins {
     return { ...manifestPins(this.context.manifest), ...this.state.pins };
@@ -218,6 +227,8 @@ export class Controller {
     this.trim(nowMs);
     if (this.options.mode === "static") return undefined;
     if (this.options.mode === "reactive") return this.tickReactive(nowMs);
+    const streams = this.replanStreams(nowMs);
+    if (streams) return streams;
     if (this.firstBin === undefined) return undefined;
     const settledBin = this.settledBin(nowMs);
     const hasWarmedUp = (settledBin - this.firstBin) * BIN_MS >= this.options.warmupMs;
@@ -235,6 +246,7 @@ export class Controller {
     const refused = this.recent.filter((r) => r.atMs >= fromMs).reduce((s, r) => s + r.refusedRows, 0);
     const p95 = latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(0.95 * latencies.length))]! + this.context.overheadMs : null;
     const prediction = this.lastPrediction;
+    const streams = this.streamLoad.demand(nowMs, this.options.headroomShare);
     return {
       model: this.context.manifest.name,
       mode: this.options.mode,
@@ -242,7 +254,7 @@ export class Controller {
       plan: published.plan,
       pins: this.pins,
       predicted: { p95Ms: prediction?.p95Ms ?? null, costPerHourUsd: prediction?.costPerHourUsd ?? null, ratePerS: prediction?.ratePerS ?? 0 },
-      measured: { ratePerS: windowBins.length ? (sum(windowBins) / windowBins.length) * (SECOND_MS / BIN_MS) : 0, p95Ms: p95, refusedPerS: refused / 10 },
+      measured: { ratePerS: windowBins.length ? (sum(windowBins) / windowBins.length) * (SECOND_MS / BIN_MS) : 0, p95Ms: p95, refusedPerS: refused / 10, ...(streams && { streams }) },
       decisions,
     };
   }
@@ -299,10 +311,10 @@ export class Controller {
     const rate = `${estimate.ratePerS.toFixed(1)}/s (planned for ${planRatePerS.toFixed(1)}/s)`;
     if (!now) {
       if (sinceChangeMs < this.options.urgentIntervalMs) return undefined;
-      if (best) return this.apply(best.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}`, best.predicted);
+      if (best) return this.apply({ ...current, ...best.plan }, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}`, best.predicted);
       // Nothing meets the SLO with headroom: the cheapest plan for the estimate itself, then the limits.
       const bare = cheapestPlan(measured, context);
-      if (bare) return this.apply(bare.plan, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}; planned without headroom`, bare.predicted);
+      if (bare) return this.apply({ ...current, ...bare.plan }, nowMs, `${trigger}: the current plan is predicted to miss the SLO at ${rate}; planned without headroom`, bare.predicted);
       const { maxShards, maxPoolSize } = this.context.limits;
       // Shards only add servers behind buffers: a direct plan widens to buffered edge shards.
       const placement = current.placement === "direct" ? "edge" : current.placement;
@@ -314,9 +326,27 @@ export class Controller {
     const currentAtPlan = predictPlan(current, planArrival, context);
     if (currentAtPlan && best.predicted.costPerHourUsd <= currentAtPlan.predicted.costPerHourUsd * (1 - this.options.savingsShare)) {
       const saving = 1 - best.predicted.costPerHourUsd / currentAtPlan.predicted.costPerHourUsd;
-      return this.apply(best.plan, nowMs, `${trigger}: cheaper by ${(saving * 100).toFixed(0)} % at ${rate}`, best.predicted);
+      return this.apply({ ...current, ...best.plan }, nowMs, `${trigger}: cheaper by ${(saving * 100).toFixed(0)} % at ${rate}`, best.predicted);
     }
     return undefined;
+  }
+
+  /**
+   * Sets the stream shards to what the open and recently refused streams need (StreamLoad): more at
+   * once (at most once per urgentIntervalMs), fewer only after minChangeIntervalMs without a change.
+   * Fewer shards strand no stream: each stays on its shard until it closes; only new streams go to
+   * the first `streamShards`.
+   */
+  private replanStreams(nowMs: number): Decision | undefined {
+    const demand = this.streamLoad.demand(nowMs, this.options.headroomShare);
+    if (!demand) return undefined;
+    const current = this.state.published.plan;
+    const shards = Math.min(demand.shards, this.context.limits.maxShards);
+    const isGrowing = shards > current.streamShards;
+    if (shards === current.streamShards || nowMs - this.state.lastChangeAtMs < (isGrowing ? this.options.urgentIntervalMs : this.options.minChangeIntervalMs)) return undefined;
+    const inputs: DecisionInputs = { ...(this.lastInputs ?? { ratePerS: 0, forecastRatePerS: 0, planRatePerS: 0, dispersion: 1, arrival: "poisson", windowS: 0 }), ongoingRows: this.ongoingRows(nowMs), streams: demand };
+    const load = `${demand.openStreams} open and ${demand.refusedStreams} refused ${demand.key} streams in the last ${REFUSED_WINDOW_MS / SECOND_MS} s, ${demand.streamsPerShard} a shard`;
+    return this.apply(withPins({ ...current, streamShards: shards }, this.pins), nowMs, `${load}: ${shards} stream shards`, undefined, inputs);
   }
 
   private tickReactive(nowMs: number): Decision | undefined {
@@ -332,11 +362,11 @@ export class Controller {
     return this.apply(withPins({ ...current, [field]: count }, this.pins), nowMs, `reactive rule: ${this.reactive.meanOngoing().toFixed(1)} ongoing rows on average over ${RAY_SERVE_DEFAULTS.lookBackMs / SECOND_MS} s, target ${RAY_SERVE_DEFAULTS.targetOngoingRequests} per replica`);
   }
 
-  private apply(plan: LivePlan, nowMs: number, reason: string, predicted?: Prediction): Decision | undefined {
+  private apply(plan: LivePlan, nowMs: number, reason: string, predicted?: Prediction, inputs = this.lastInputs): Decision | undefined {
     const before = this.state.published.plan;
     if (isSamePlan(before, plan)) return undefined;
     const version = this.state.published.version + 1;
-    const decision: Decision = { atMs: nowMs, version, reason, before, after: plan, ...(this.lastInputs && { inputs: this.lastInputs }), ...(predicted && { predicted }) };
+    const decision: Decision = { atMs: nowMs, version, reason, before, after: plan, ...(inputs && { inputs }), ...(predicted && { predicted }) };
     if (predicted) this.lastPrediction = predicted;
     this.state = {
       ...this.state,

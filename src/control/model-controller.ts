@@ -1,16 +1,18 @@
 /**
  * ModelController: the Durable Object that runs one model's control loop (controller.ts), one per
- * model (named by the model). Thin glue: buffers report telemetry to it and get the published plan
- * back; an alarm ticks the loop about once a second while traffic was seen recently; a changed plan
- * is persisted (it survives eviction) and its origin demand is passed to the OriginRegistry. It also
- * keeps the model's inference metrics: every Worker isolate delivers what it recorded about once a
- * second, and the sums are stored, so /metrics outlives isolates and Durable Object evictions.
+ * model (named by the model). Thin glue: buffers report telemetry to it, and stream shards their
+ * streams, and get the published plan back; an alarm ticks the loop about once a second while
+ * traffic was seen recently; a changed plan is persisted (it survives eviction) and its origin
+ * demand is passed to the OriginRegistry. It also keeps the model's inference metrics: every Worker
+ * isolate delivers what it recorded at most every 10 s, and the sums are stored, so /metrics
+ * outlives isolates and Durable Object evictions.
  */
 import { DurableObject } from "cloudflare:workers";
 import { hasOriginPool, runtimeConfig } from "../config";
 import { Controller, type ControllerState, type PlanView } from "./controller";
 import { type PinUpdate, type PublishedPlan, updatePins } from "./plan";
 import type { OriginRegistry } from "./origin-registry";
+import type { StreamReport } from "./stream-load";
 import type { Telemetry } from "./telemetry";
 import { InferenceMetrics, mergeFamilies, type MetricFamily } from "../observability/inference-metrics";
 import { modelGauges, sloGauge } from "../observability/model-gauges";
@@ -41,6 +43,16 @@ export class ModelController extends DurableObject<Env> {
     const controller = await this.load(telemetry.model);
     const nowMs = this.now();
     controller.observe(telemetry, nowMs);
+    this.lastReportAtMs = nowMs;
+    if (controller.options.mode !== "static") await this.keepTicking();
+    return controller.published;
+  }
+
+  /** Folds a stream shard's report in and answers with the published plan. */
+  async reportStreams(report: StreamReport): Promise<PublishedPlan> {
+    const controller = await this.load(report.model);
+    const nowMs = this.now();
+    controller.observeStreams(report, nowMs);
     this.lastReportAtMs = nowMs;
     if (controller.options.mode !== "static") await this.keepTicking();
     return controller.published;

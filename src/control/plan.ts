@@ -18,10 +18,12 @@ export interface LivePlan {
   shards: number;
   /** Origin replicas this model needs (0 at the edge). */
   poolSize: number;
+  /** Stream Durable Objects new streams spread over, per set of stream scalars (src/control/stream-load.ts). */
+  streamShards: number;
 }
 
 /** The plan fields an operator may pin. */
-export const PLAN_FIELDS = ["placement", "maxBatch", "windowMs", "shards", "poolSize"] as const;
+export const PLAN_FIELDS = ["placement", "maxBatch", "windowMs", "shards", "poolSize", "streamShards"] as const;
 
 /** Pins: each given field holds at its value whatever the controller decides. */
 export const pinsSchema = z
@@ -31,6 +33,7 @@ export const pinsSchema = z
     windowMs: batchingSpec.shape.windowMs,
     shards: batchingSpec.shape.shards,
     poolSize: z.int().min(0).max(1024),
+    streamShards: batchingSpec.shape.shards,
   })
   .partial();
 
@@ -45,6 +48,7 @@ export const pinUpdateSchema = z
     windowMs: pinsSchema.shape.windowMs.unwrap().nullable(),
     shards: pinsSchema.shape.shards.unwrap().nullable(),
     poolSize: pinsSchema.shape.poolSize.unwrap().nullable(),
+    streamShards: pinsSchema.shape.streamShards.unwrap().nullable(),
   })
   .partial();
 
@@ -70,10 +74,10 @@ export interface PublishedPlan {
   decidedAtMs: number;
 }
 
-/** The plan a manifest describes (before any controller decision); origin models start with one replica. */
+/** The plan a manifest describes (before any controller decision); origin models start with one replica, streams with the manifest's shards. */
 export function manifestPlan(manifest: ModelManifest): LivePlan {
   const { maxBatch, windowMs, shards } = manifest.batching;
-  return { placement: manifest.placement, maxBatch, windowMs, shards, poolSize: manifest.placement === "origin" ? 1 : 0 };
+  return { placement: manifest.placement, maxBatch, windowMs, shards, poolSize: manifest.placement === "origin" ? 1 : 0, streamShards: shards };
 }
 
 /** The pins a manifest sets: its `pinned` fields at its own values. */

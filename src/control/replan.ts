@@ -30,7 +30,8 @@ export interface PlanningContext {
 
 /** A plan with what it is predicted to do. */
 export interface PlannedChoice {
-  plan: LivePlan;
+  /** The planner's fields (stream shards follow the stream load: stream-load.ts). */
+  plan: Omit<LivePlan, "streamShards">;
   predicted: Prediction;
 }
 

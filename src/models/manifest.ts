@@ -178,7 +178,7 @@ export const manifestSchema = z
     maxLatencyMs: z.number().positive().max(600_000).optional(),
     batching: batchingSpec,
     /** Plan fields the controller keeps at this manifest's values (e.g. a model too large for the edge pins its placement). */
-    pinned: z.array(z.enum(["placement", "maxBatch", "windowMs", "shards"])).default([]),
+    pinned: z.array(z.enum(["placement", "maxBatch", "windowMs", "shards", "streamShards"])).default([]),
   })
   .strict()
   .superRefine((m, ctx) => {

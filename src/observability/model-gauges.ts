@@ -9,6 +9,7 @@
  *   eir_plan_max_batch_rows{model}               most rows per batch
  *   eir_plan_window_seconds{model}               longest wait of a batch's oldest request for company
  *   eir_plan_shards{model}                       buffer shards
+ *   eir_plan_stream_shards{model}                stream shards new streams spread over
  *   eir_plan_pool_replicas{model}                origin replicas the plan needs (0 at the edge)
  */
 import type { PublishedPlan } from "../control/plan";
@@ -33,6 +34,7 @@ export function modelGauges(manifest: Pick<ModelManifest, "name" | "slo">, publi
     gaugeFamily("eir_plan_max_batch_rows", "Most rows one batch holds, in the model's plan.", one(plan.maxBatch)),
     gaugeFamily("eir_plan_window_seconds", "Longest wait of a batch's oldest request for company, in the model's plan, s.", one(plan.windowMs / 1000)),
     gaugeFamily("eir_plan_shards", "Buffer shards the model's requests spread over, in its plan.", one(plan.shards)),
+    gaugeFamily("eir_plan_stream_shards", "Stream shards the model's new streams spread over, in its plan.", one(plan.streamShards)),
     gaugeFamily("eir_plan_pool_replicas", "Origin replicas the model's plan needs (0 at the edge).", one(plan.poolSize)),
   ];
 }

@@ -81,7 +81,7 @@ function extensionPaths(): Record<string, PathItem> {
   return {
     "/v2/models/{MODEL_NAME}/stats": { parameters: [modelParam], ...get("Statistics", "Per buffer shard: counters (admitted, batches, rows, refusals, expiries), queue, recent batch sizes and window errors, the learnt service line; `direct`: this isolate's own.", ref("stats_response")) },
     ...streamPaths(),
-    "/v2/models/{MODEL_NAME}/plan": { parameters: [modelParam], ...get("Live plan", "The controller's published plan (placement, maxBatch, windowMs, shards, poolSize) with its version, pins, prediction, measurements and recent decisions.", ref("plan_response")) },
+    "/v2/models/{MODEL_NAME}/plan": { parameters: [modelParam], ...get("Live plan", "The controller's published plan (placement, maxBatch, windowMs, shards, poolSize, streamShards) with its version, pins, prediction, measurements and recent decisions.", ref("plan_response")) },
     "/v2/models/{MODEL_NAME}/plan/pins": {
       parameters: [modelParam],
       put: {

@@ -34,7 +34,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
 import { runtimeConfig } from "../config";
-import { servingManifest } from "../control/plan-cache";
+import { controllerOf } from "../control/model-controller";
+import { learnPlan, servingManifest } from "../control/plan-cache";
+import { REPORT_EVERY_MS, type StreamReport } from "../control/stream-load";
 import type { CatalogEntry } from "../models/catalog";
 import { maxLatencyMsOf, runtimeOf, type BatchingConfig, type ModelManifest } from "../models/manifest";
 import { planStreamWindows, windowForStreams, type StreamWindowPlan } from "../planner/stream-steps";
@@ -81,6 +83,8 @@ const WINDOW_STEPS = 8;
 const CAPACITY_REFRESH_MS = 1000;
 /** How far back the shard looks at its answered chunks' latency when admitting, ms. */
 const RECENT_LATENCY_MS = 5000;
+/** Least time between two reports of the shard's streams to the controller, ms. */
+const REPORT_MIN_INTERVAL_MS = 1000;
 /** Fewest recent answers that say the shard is late (fewer: too few to judge), and the most kept. */
 const RECENT_LATENCY_MIN_CHUNKS = 64;
 const RECENT_LATENCY_LIMIT = 1024;
@@ -102,6 +106,11 @@ interface Stream {
   isRunning: boolean;
   isOpen: boolean;
 }
+
+/** The header in which the Worker tells a stream shard its number (the client's own is replaced). */
+export const STREAM_SHARD_HEADER = "x-eir-stream-shard";
+/** Storage key of the shard's number (its reports name it after a hibernation). */
+const SHARD_KEY = "shard";
 
 /** The stub of a stream shard. */
 export function streamStub(namespace: DurableObjectNamespace<StreamBuffer>, model: string, key: string, shard: number, locationHint?: DurableObjectLocationHint): DurableObjectStub<StreamBuffer> {
@@ -133,6 +142,11 @@ export class StreamBuffer extends DurableObject<Env> {
   private joining = 0;
   private metrics?: MetricsDelivery<StreamMetrics>;
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /** This shard's number among its key's (from its name), for its reports. */
+  private shard?: number;
+  /** When the controller was last told of this shard's streams, and what. */
+  private reported?: { atMs: number; state: string };
+  private reportTimer?: ReturnType<typeof setTimeout>;
 
   /** Opens a stream: a WebSocket upgrade forwarded by the Worker (src/routes/stream.ts). */
   override async fetch(request: Request): Promise<Response> {
@@ -140,6 +154,8 @@ export class StreamBuffer extends DurableObject<Env> {
       const entry = this.entryOf(new URL(request.url).pathname.split("/")[3] ?? "");
       const spec = streamSpecOf(entry.manifest, Object.fromEntries(new URL(request.url).searchParams));
       this.restore();
+      const shard = Number(request.headers.get(STREAM_SHARD_HEADER));
+      if (Number.isInteger(shard) && shard >= 0 && shard !== this.shard) this.ctx.storage.kv.put(SHARD_KEY, (this.shard = shard));
       this.serve(entry, spec);
       this.admit(entry.manifest);
       this.joining++;
@@ -197,9 +213,9 @@ export class StreamBuffer extends DurableObject<Env> {
     if (stream) this.forget(stream, CLOSE_CODES.abnormal);
   }
 
-  /** Delivers the metrics recorded so far to the model's controller now (tests; otherwise within FLUSH_EVERY_MS). */
-  async flushMetrics(): Promise<void> {
-    await this.metrics?.flush(this.env);
+  /** Delivers the metrics recorded so far and the streams' report to the model's controller now (tests; otherwise within FLUSH_EVERY_MS and REPORT_MIN_INTERVAL_MS). */
+  async flush(): Promise<void> {
+    await Promise.all([this.metrics?.flush(this.env), this.reportStreams(true)]);
   }
 
   /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
@@ -376,6 +392,7 @@ export class StreamBuffer extends DurableObject<Env> {
   private restore(): void {
     if (this.isRestored) return;
     this.isRestored = true;
+    this.shard = this.ctx.storage.kv.get<number>(SHARD_KEY);
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = readAttachment(ws.deserializeAttachment());
       if (!attachment || ws.readyState !== WebSocket.READY_STATE_OPEN) continue;
@@ -423,7 +440,10 @@ export class StreamBuffer extends DurableObject<Env> {
     if (this.loop && this.batching) this.loop.scheduler.configure(this.limits());
   }
 
-  /** Records metrics; delivers them when due, or arms a timer that delivers them within FLUSH_EVERY_MS. */
+  /**
+   * Records metrics; delivers them when due, or arms a timer that delivers them within
+   * FLUSH_EVERY_MS. Every event (an open, a refusal, a close, a chunk) may also report the streams.
+   */
   private record(observe: (metrics: StreamMetrics) => void): void {
     if (!this.metrics) return;
     this.metrics.record(this.env, observe, (task) => this.ctx.waitUntil(task));
@@ -431,6 +451,37 @@ export class StreamBuffer extends DurableObject<Env> {
       this.flushTimer = undefined;
       void this.metrics?.flush(this.env);
     }, FLUSH_EVERY_MS);
+    this.reportStreams();
+  }
+
+  /**
+   * Tells the model's controller this shard's streams (stream-load.ts), which plans the stream
+   * shards from them, and learns its plan from the answer: within REPORT_MIN_INTERVAL_MS of a change
+   * of the open, admissible or refused streams, and every REPORT_EVERY_MS while chunks flow.
+   */
+  private reportStreams(now = false): Promise<void> | undefined {
+    if (!this.spec || this.shard === undefined) return;
+    const manifest = this.entryOf(this.spec.model).manifest;
+    const maxStreams = this.maxStreams(manifest);
+    const report: StreamReport = { model: manifest.name, key: this.spec.key, shard: this.shard, openStreams: this.streams.size + this.joining, refusedStreams: this.refusedStreams, ...(maxStreams !== undefined && { maxStreams }) };
+    const state = `${report.openStreams}/${report.maxStreams}/${report.refusedStreams}`;
+    const nowMs = this.now();
+    const sinceMs = nowMs - (this.reported?.atMs ?? -Infinity);
+    if (!now && (this.reportTimer || (state === this.reported?.state && sinceMs < REPORT_EVERY_MS))) return;
+    if (!now && sinceMs < REPORT_MIN_INTERVAL_MS) {
+      this.reportTimer = setTimeout(() => {
+        this.reportTimer = undefined;
+        this.reportStreams();
+      }, REPORT_MIN_INTERVAL_MS - sinceMs);
+      return;
+    }
+    this.reported = { atMs: nowMs, state };
+    const reporting = controllerOf(this.env, manifest.name)
+      .reportStreams(report)
+      .then((published) => learnPlan(manifest.name, published, Date.now()))
+      .catch((error) => console.warn(`stream buffer: reporting streams to the controller failed: ${(error as Error).message}`));
+    this.ctx.waitUntil(reporting);
+    return reporting;
   }
 
   /** The served model `name` under its live plan. */

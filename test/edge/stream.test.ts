@@ -102,10 +102,16 @@ const shard = (key = "sr=16000") => streamStub(env.STREAM_BUFFER as DurableObjec
 const stats = (key?: string): Promise<StreamStatsSnapshot> => shard(key).stats();
 /** Reads /metrics after the shard delivered its stream metrics: a series' value by name and labels (silero-vad's). */
 async function streamMetrics(): Promise<(name: string, labels?: Record<string, string>) => number> {
-  await shard().flushMetrics();
+  await shard().flush();
   const text = await (await SELF.fetch("http://edge.test/metrics")).text();
   const series = [...text.matchAll(/^(\w+)\{([^}]*)\} (\S+)$/gm)].map(([, name, labels, value]) => ({ name: name!, labels: Object.fromEntries([...labels!.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k!, v!])), value: Number(value) }));
   return (name, labels = {}) => series.filter((x) => x.name === name && Object.entries({ model: "silero-vad", ...labels }).every(([k, v]) => x.labels[k] === v)).reduce((sum, x) => sum + x.value, 0);
+}
+
+/** Pins silero-vad's plan fields through the control API. */
+function pin(update: object): Promise<Response> {
+  const token = (env as unknown as { ADMIN_TOKEN: string }).ADMIN_TOKEN;
+  return SELF.fetch("http://edge.test/v2/models/silero-vad/plan/pins", { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(update) });
 }
 
 /** Sets the stream buffer's clock (undefined: the real one). */
@@ -260,6 +266,46 @@ describe("streams (cellular batching)", () => {
     expect(delta("eir_stream_chunk_duration_seconds_count")).toBe(1);
     expect(delta("eir_stream_step_rows_count")).toBe(1);
     expect(delta("eir_stream_step_rows_sum")).toBe(1);
+  });
+
+  it("reports its streams to the model's controller, and a new stream goes to the next planned stream shard when the first is full", async () => {
+    // Two streams fill shard 0 (as in the test above); the plan has one stream shard (static mode).
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 7.5));
+    await Promise.all([openStream(), openStream()]);
+    const open = () => SELF.fetch("http://edge.test/v2/models/silero-vad/stream", { headers: { Upgrade: "websocket" } });
+    const refused = await open();
+    expect(refused.status).toBe(503);
+    await refused.arrayBuffer();
+    // The controller sees 2 open, 2 a shard, and the refused (this one and any of an earlier test in
+    // the last 10 s): ceil((2 + refused) x 1.25 / 2) shards wanted.
+    await shard().flush();
+    const view = (await (await SELF.fetch("http://edge.test/v2/models/silero-vad/plan")).json()) as { plan: { streamShards: number }; measured: { streams: { refusedStreams: number } } };
+    expect(view.plan.streamShards).toBe(1);
+    const { refusedStreams } = view.measured.streams;
+    expect(refusedStreams).toBeGreaterThanOrEqual(1);
+    expect(view.measured.streams).toEqual({ key: "sr=16000", openStreams: 2, refusedStreams, streamsPerShard: 2, shards: Math.ceil(((2 + refusedStreams) * 1.25) / 2) });
+    // With two stream shards (pinned here; the closed loop decides it from that load), the Worker
+    // sends the next stream to shard 1 once it has learnt the plan (within about a second).
+    expect((await pin({ streamShards: 2 })).status).toBe(200);
+    let admitted: Response | undefined;
+    for (let attempt = 0; attempt < 2_000 && admitted?.status !== 101; attempt++) {
+      admitted = await open();
+      if (admitted.status !== 101) await admitted.arrayBuffer();
+    }
+    expect(admitted!.status).toBe(101);
+    admitted!.webSocket!.accept();
+    const second = streamStub(env.STREAM_BUFFER as DurableObjectNamespace<StreamBuffer>, "silero-vad", "sr=16000", 1);
+    expect((await second.stats()).streams).toBe(1);
+    const listed = (await (await SELF.fetch("http://edge.test/v2/models/silero-vad/stream/stats")).json()) as { shards: StreamStatsSnapshot[] };
+    expect(listed.shards.map((s) => s.streams)).toEqual([2, 1]);
+    // Back to one shard (static mode keeps a released pin's value, so the manifest's first): the
+    // stream on shard 1 stays there until it closes; then the stats list shard 0 alone again.
+    expect((await pin({ streamShards: 1 })).status).toBe(200);
+    expect((await pin({ streamShards: null })).status).toBe(200);
+    expect(((await (await SELF.fetch("http://edge.test/v2/models/silero-vad/stream/stats")).json()) as { shards: unknown[] }).shards).toHaveLength(2);
+    admitted!.webSocket!.close(1000, "test over");
+    await eventually(async () => (await second.stats()).streams === 0);
+    await eventually(async () => ((await (await SELF.fetch("http://edge.test/v2/models/silero-vad/stream/stats")).json()) as { shards: unknown[] }).shards.length === 1);
   });
 
   it("widens the step window when the open streams need it to keep the SLO, and narrows it when they leave", async () => {
