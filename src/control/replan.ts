@@ -55,7 +55,7 @@ const KEEP_UTILISATION = 0.92;
  * Service times drift with what else runs on the machine, and a plan made right at the SLO misses
  * it on the first slow minute.
  */
-const PLAN_SLO_SHARE = 0.8;
+export const PLAN_SLO_SHARE = 0.8;
 
 const toSpec = (line: ServiceLine): ServiceSpec => ({ kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs });
 

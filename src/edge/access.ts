@@ -7,6 +7,10 @@
  * - Keys are stored hashed: API_KEYS holds `[{"name", "sha256", "models"}]`, the SHA-256 (hex) of
  *   each key; `npm run keys -- new <name>` makes a key and its entry. A presented key is hashed and
  *   compared with every entry in constant time (no early exit, so timing says nothing of which).
+ *   A key that matched is remembered by its text for the isolate's life (under the configuration
+ *   it matched in: a changed API_KEYS starts afresh), so its next requests skip the hash: a lookup
+ *   in a Map, which compares a presented text with a remembered one only when their full string
+ *   hashes match, so its timing tells a guesser nothing. At most one text per entry is remembered.
  * - 401 without a key or with an unknown one; 403 when the key's `models` (names, or "*") do not
  *   include the model.
  * - Rate limits per key with Cloudflare's rate-limiting binding (KEY_RATE_LIMITER in wrangler.toml,
@@ -53,18 +57,21 @@ export function presentedKey(header: (name: string) => string | undefined): stri
   return /^Bearer (.+)$/.exec(header("authorization") ?? "")?.[1] ?? header("x-api-key") ?? undefined;
 }
 
-/** Each configuration's entries' hashes as bytes, decoded once (the configuration is cached per isolate). */
-const digestsOf = new WeakMap<readonly ApiKey[], Uint8Array[]>();
+/** Per configuration (cached per isolate): its entries' hashes as bytes, decoded once, and the keys that matched, by their text. */
+const known = new WeakMap<readonly ApiKey[], { digests: Uint8Array[]; matched: Map<string, ApiKey> }>();
 
-/** The entry whose hash matches `key`, comparing with every entry in constant time. */
+/** The entry whose hash matches `key`: a key that matched before by its text, else comparing its hash with every entry in constant time. */
 export async function findKey(keys: readonly ApiKey[], key: string): Promise<ApiKey | undefined> {
-  let digests = digestsOf.get(keys);
-  if (!digests) digestsOf.set(keys, (digests = keys.map((entry) => fromHex(entry.sha256))));
+  let config = known.get(keys);
+  if (!config) known.set(keys, (config = { digests: keys.map((entry) => fromHex(entry.sha256)), matched: new Map() }));
+  const matched = config.matched.get(key);
+  if (matched) return matched;
   const digest = await keyDigest(key);
   let found: ApiKey | undefined;
   keys.forEach((entry, i) => {
-    if (constantTimeEqual(digest, digests[i]!)) found ??= entry;
+    if (constantTimeEqual(digest, config.digests[i]!)) found ??= entry;
   });
+  if (found) config.matched.set(key, found);
   return found;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The edge's inference metrics, recorded where every inference request ends: in the Worker isolate
- * that answered it (all statuses, including refusals that never reached a buffer). Each isolate
+ * that answered it (all statuses, including refusals that never reached a buffer), on the isolate's
+ * turn after the answer left, so recording adds nothing to a request's latency. Each isolate
  * keeps what it recorded per model in a prom-client registry and delivers it to the model's
  * controller (ModelController.addMetrics) from the first request that ends FLUSH_EVERY_MS or more
  * after the last delivery (kept alive by waitUntil; no timer holds a request open); the controller
@@ -84,19 +85,41 @@ export class MetricsDelivery<M extends Recorder> {
 
 const records = new Map<string, MetricsDelivery<InferenceMetrics>>();
 
+type Answered = AnsweredRequest & { placement?: string };
+/** Requests answered and not yet recorded: they are recorded once their answers have left. */
+const unrecorded: Answered[] = [];
+/** The task that records them (a timer's turn after the answer). */
+let recording: Promise<void> | undefined;
+
 /**
  * Records an answered inference request of a served model (and writes its Analytics Engine data
- * point when bound). Without `waitUntil` (a request that must not stay open) nothing is delivered now.
+ * point when bound), off the request's path: queued now, recorded on the isolate's next turn, after
+ * the answer has left (kept alive by `waitUntil`). Without `waitUntil` (a request that must not stay
+ * open) it waits for the next request's turn, and nothing is delivered now.
  */
-export function recordRequest(env: Env, request: AnsweredRequest & { placement?: string }, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
-  let model = records.get(request.model);
-  if (!model) records.set(request.model, (model = new MetricsDelivery(request.model, () => new InferenceMetrics())));
-  model.record(env, (metrics) => metrics.observe(request), waitUntil);
-  env.INFERENCE_ANALYTICS?.writeDataPoint(analyticsPoint(request));
+export function recordRequest(env: Env, request: Answered, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
+  unrecorded.push(request);
+  if (!waitUntil) return;
+  recording ??= new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
+    recording = undefined;
+    recordQueued(env, waitUntil);
+  });
+  waitUntil(recording);
 }
 
-/** Delivers this isolate's pending records of every model now. */
+/** Records the queued requests; a caller that may stay open (`waitUntil`) delivers what is due. */
+function recordQueued(env: Env, waitUntil: ((task: Promise<unknown>) => void) | undefined): void {
+  for (const request of unrecorded.splice(0)) {
+    let model = records.get(request.model);
+    if (!model) records.set(request.model, (model = new MetricsDelivery(request.model, () => new InferenceMetrics())));
+    model.record(env, (metrics) => metrics.observe(request), waitUntil);
+    env.INFERENCE_ANALYTICS?.writeDataPoint(analyticsPoint(request));
+  }
+}
+
+/** Delivers this isolate's pending records of every model now (the queued ones recorded first). */
 export async function flushRequestMetrics(env: Env): Promise<void> {
+  recordQueued(env, undefined);
   await Promise.all([...records.values()].map((model) => model.flush(env)));
 }
 

@@ -30,6 +30,9 @@
  *
  * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
  * go to the model's controller at most every FLUSH_EVERY_MS (10 s), and within that of the last record.
+ * The shard also reports its streams (open, the most it admits, refused) to the controller, which
+ * sizes the plan's stream shards from them (src/control/stream-load.ts): within a second of a change,
+ * and every 10 s while chunks flow.
  */
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
@@ -170,6 +173,7 @@ export class StreamBuffer extends DurableObject<Env> {
       const stream = this.track(server, { v: 1, model: spec.model, scalars: spec.scalars, nextSeq: 0, state: zeroState(spec) });
       this.save(stream);
       this.record((m) => m.opened(101));
+      this.reportStreams("change");
       return new Response(null, { status: 101, webSocket: client });
     } catch (error) {
       if (!(error instanceof InferenceError)) console.error("stream buffer: opening a stream failed:", error);
@@ -215,7 +219,7 @@ export class StreamBuffer extends DurableObject<Env> {
 
   /** Delivers the metrics recorded so far and the streams' report to the model's controller now (tests; otherwise within FLUSH_EVERY_MS and REPORT_MIN_INTERVAL_MS). */
   async flush(): Promise<void> {
-    await Promise.all([this.metrics?.flush(this.env), this.reportStreams(true)]);
+    await Promise.all([this.metrics?.flush(this.env), this.reportStreams("now")]);
   }
 
   /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
@@ -238,6 +242,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (!refusal) return;
     this.refusedStreams++;
     this.record((m) => m.opened(503));
+    this.reportStreams("change");
     throw unavailable(`${refusal}; try again later`, 1, "queue_full");
   }
 
@@ -312,6 +317,7 @@ export class StreamBuffer extends DurableObject<Env> {
       if (this.recent.length > RECENT_LATENCY_LIMIT) this.recent.shift();
     }
     this.record((m) => (!stream.isOpen ? m.chunk("cancelled") : outcome.ok ? m.chunk("answered", nowMs - chunk.receivedAtMs) : m.chunk(rejection ?? "failed")));
+    this.reportStreams("chunk");
     if (!stream.isOpen) return;
     if (!outcome.ok) {
       const message = outcome.error instanceof InferenceError ? outcome.error.message : "internal error";
@@ -352,6 +358,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (!stream.isOpen) return;
     stream.isOpen = false;
     this.record((m) => m.closed(code));
+    this.reportStreams("change");
     this.streams.delete(stream.ws);
     this.loop?.cancel(`${stream.id}:${stream.nextSeq}`);
     this.configure();
@@ -440,10 +447,7 @@ export class StreamBuffer extends DurableObject<Env> {
     if (this.loop && this.batching) this.loop.scheduler.configure(this.limits());
   }
 
-  /**
-   * Records metrics; delivers them when due, or arms a timer that delivers them within
-   * FLUSH_EVERY_MS. Every event (an open, a refusal, a close, a chunk) may also report the streams.
-   */
+  /** Records metrics; delivers them when due, or arms a timer that delivers them within FLUSH_EVERY_MS. */
   private record(observe: (metrics: StreamMetrics) => void): void {
     if (!this.metrics) return;
     this.metrics.record(this.env, observe, (task) => this.ctx.waitUntil(task));
@@ -451,27 +455,28 @@ export class StreamBuffer extends DurableObject<Env> {
       this.flushTimer = undefined;
       void this.metrics?.flush(this.env);
     }, FLUSH_EVERY_MS);
-    this.reportStreams();
   }
 
   /**
    * Tells the model's controller this shard's streams (stream-load.ts), which plans the stream
-   * shards from them, and learns its plan from the answer: within REPORT_MIN_INTERVAL_MS of a change
-   * of the open, admissible or refused streams, and every REPORT_EVERY_MS while chunks flow.
+   * shards from them, and learns its plan from the answer: within REPORT_MIN_INTERVAL_MS of an open,
+   * a refusal or a close, every REPORT_EVERY_MS while chunks flow (a chunk costs a clock read until
+   * then), and at once when asked (`flush`).
    */
-  private reportStreams(now = false): Promise<void> | undefined {
-    if (!this.spec || this.shard === undefined) return;
+  private reportStreams(why: "change" | "chunk" | "now"): Promise<void> | undefined {
+    if (!this.spec || this.shard === undefined || (why !== "now" && this.reportTimer)) return;
+    const nowMs = this.now();
+    const sinceMs = nowMs - (this.reported?.atMs ?? -Infinity);
+    if (why === "chunk" && sinceMs < REPORT_EVERY_MS) return;
     const manifest = this.entryOf(this.spec.model).manifest;
     const maxStreams = this.maxStreams(manifest);
     const report: StreamReport = { model: manifest.name, key: this.spec.key, shard: this.shard, openStreams: this.streams.size + this.joining, refusedStreams: this.refusedStreams, ...(maxStreams !== undefined && { maxStreams }) };
     const state = `${report.openStreams}/${report.maxStreams}/${report.refusedStreams}`;
-    const nowMs = this.now();
-    const sinceMs = nowMs - (this.reported?.atMs ?? -Infinity);
-    if (!now && (this.reportTimer || (state === this.reported?.state && sinceMs < REPORT_EVERY_MS))) return;
-    if (!now && sinceMs < REPORT_MIN_INTERVAL_MS) {
+    if (why === "change" && state === this.reported?.state) return;
+    if (why === "change" && sinceMs < REPORT_MIN_INTERVAL_MS) {
       this.reportTimer = setTimeout(() => {
         this.reportTimer = undefined;
-        this.reportStreams();
+        this.reportStreams("change");
       }, REPORT_MIN_INTERVAL_MS - sinceMs);
       return;
     }

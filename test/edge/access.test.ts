@@ -15,19 +15,22 @@ const VAD_KEY = "eik_test-vad-only";
 const ALL_KEY = "eik_test-all-models";
 const LIMITED_KEY = "eik_test-rate-limited";
 
-const withKeys = async () => ({
+/** The env with API_KEYS of these keys (by default all three). */
+const withKeys = async (names = ["vad-only", "all", "limited"]) => ({
   ...env,
-  API_KEYS: JSON.stringify([
-    { name: "vad-only", sha256: await keyHash(VAD_KEY), models: ["silero-vad"] },
-    { name: "all", sha256: await keyHash(ALL_KEY), models: ["*"] },
-    { name: "limited", sha256: await keyHash(LIMITED_KEY), models: ["*"] },
-  ]),
+  API_KEYS: JSON.stringify(
+    [
+      { name: "vad-only", sha256: await keyHash(VAD_KEY), models: ["silero-vad"] },
+      { name: "all", sha256: await keyHash(ALL_KEY), models: ["*"] },
+      { name: "limited", sha256: await keyHash(LIMITED_KEY), models: ["*"] },
+    ].filter((entry) => names.includes(entry.name)),
+  ),
 });
 
-async function send(path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
+async function send(path: string, headers: Record<string, string> = {}, body?: unknown, keys?: string[]): Promise<Response> {
   const ctx = createExecutionContext();
   const request = new Request(`http://edge.test${path}`, body === undefined ? { headers } : { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-  const response = await worker.fetch(request, await withKeys(), ctx);
+  const response = await worker.fetch(request, await withKeys(keys), ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
@@ -50,6 +53,20 @@ describe("API keys", () => {
     expect((await send("/v2/models/ppocr-cls", { "x-api-key": ALL_KEY })).status).toBe(200);
     expect((await send("/v2/models/silero-vad/stats", { "x-api-key": VAD_KEY })).status).toBe(200);
     for (const open of ["/v2/health/live", "/v2", "/openapi.json"]) expect([open, (await send(open)).status]).toEqual([open, 200]);
+  });
+
+  it("remembers a key that matched for its next requests, still checks its models, and forgets it when API_KEYS no longer holds it", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await send("/v2/models/silero-vad", { authorization: `Bearer ${VAD_KEY}` })).status).toBe(200);
+      expect((await send("/v2/models/ppocr-cls", { authorization: `Bearer ${VAD_KEY}` })).status).toBe(403);
+      expect((await send("/v2/models/ppocr-cls", { authorization: "Bearer eik_not-a-key" })).status).toBe(401);
+    }
+    expect((await send("/v2/models/ppocr-cls", { authorization: `Bearer ${ALL_KEY}` })).status).toBe(200);
+    // The key revoked (API_KEYS without it): refused at once, though this isolate had admitted it.
+    const revoked = await send("/v2/models/ppocr-cls", { authorization: `Bearer ${ALL_KEY}` }, undefined, ["vad-only", "limited"]);
+    expect(revoked.status).toBe(401);
+    expect(await revoked.json()).toEqual({ error: "unknown API key" });
+    expect((await send("/v2/models/silero-vad", { authorization: `Bearer ${VAD_KEY}` }, undefined, ["vad-only", "limited"])).status).toBe(200);
   });
 
   it("limits each key's rate with the rate-limiting binding: 429 with Retry-After, other keys unaffected", async () => {
