@@ -10,7 +10,10 @@
  *    each line's rec width, det input pixels, the Worker's decode and post-processing time).
  * 3. The plan: src/planner/pipeline.ts planPipeline on that mix, at most one shard and one
  *    replica per stage (one machine: every shard shares workerd's thread), at the highest rate of a
- *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it.
+ *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it. A plan
+ *    must meet PLAN_SLO_SHARE (80 %) of the SLO's ms, the headroom the controller leaves in every new
+ *    plan: a p95 over a hundred or so images varies from run to run by more than a plan made right
+ *    at the SLO can absorb.
  * 4. Latency: the plan applied (MODEL_OVERRIDES), open-loop Poisson load of the pages at 0.5, 0.75,
  *    1 and 1.25 x the planned rate; the measured end-to-end p95 against the planner's prediction for
  *    the same arrivals and pages (predictPipeline).
@@ -22,6 +25,7 @@ import { join } from "node:path";
 import { freePort, ROOT } from "../src/cli/processes";
 import { header, post } from "../src/cli/loopback-http";
 import { startStack, type Stack } from "../src/cli/stack";
+import { PLAN_SLO_SHARE } from "../src/control/replan";
 import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
@@ -213,6 +217,8 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   for (const p of pageShapes) console.log(`  ${p.id}: det ${p.detPixels} px, ${p.lineWidths.length} lines of width ${p.lineWidths.join(" ")}, Worker ${round(p.cpuMs, 1)} ms`);
   const models = ppocrStageModels(CATALOG, PIPELINE.stages);
   const slo = PIPELINE.slo;
+  // Plans leave the controller's headroom (src/control/replan.ts): they meet this share of the SLO's ms.
+  const planSlo = { ...slo, ms: slo.ms * PLAN_SLO_SHARE };
 
   // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
   const loadCount = quick ? 24 : pagesPerStep;
@@ -220,7 +226,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     poissonArrivals(ratePerS, count, seed).map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pageShapes.length]!.detPixels, lineWidths: pageShapes[i % pageShapes.length]!.lineWidths }));
   let planned: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
   for (const ratePerS of RATE_GRID) {
-    const result = planPipeline({ models, slo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
+    const result = planPipeline({ models, slo: planSlo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
     if (result.plan) console.log(`  plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms): ${JSON.stringify(result.plan.stages)}`);
     else console.log(`  no plan at ${ratePerS}/s: ${result.reason}`);
     if (!result.plan?.meetsSlo) break;
@@ -319,9 +325,9 @@ ${report.pages.length} page images; lines per page ${Math.min(...lines)}–${Mat
 
 ## The plan
 
-SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of the SLO.
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms (${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of that.
 
-| plan | det | cls | rec | predicted ${pct} (ms) | meets SLO | cost ($/h) |
+| plan | det | cls | rec | predicted ${pct} (ms) | meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO | cost ($/h) |
 |---|---|---|---|---:|---|---:|
 ${planTable("joint (InferLine)", plan)}${planTable("even split", baseline)}
 ## Each page alone, against its prediction

@@ -141,7 +141,9 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
           onPhase: async (phase) => {
             counters[phase] = await stepCounters(edge);
             // Static mode applies no plan, but the controller still folds the shard's reports in: what it
-            // would plan, read after the warm-up, while the refusals at open are within its 10 s.
+            // would plan, read once the streams are open (after the shard's report of the last of them
+            // and of the refusals, within a second), while the refusals are within the controller's 10 s.
+            if (phase === "start") await new Promise((resolve) => setTimeout(resolve, 1_500));
             if (phase === "start") controller = ((await (await fetch(`${edge.url}/v2/models/silero-vad/plan`)).json()) as { measured: { streams?: ControllerStreams } }).measured.streams ?? null;
           },
         });
@@ -212,7 +214,7 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   lines.push("", "Streams over stateless, chunks/s: " + runs.map((r) => `${r.streams} ${r.pacing} ${r.ratio}x`).join("; ") + ".");
   const seen = runs.filter((r) => r.stream.admission?.controller);
   if (seen.length) {
-    lines.push("", "The stream load the model's controller saw after each run's warm-up (its plan view's `measured.streams`; src/control/stream-load.ts) and the stream shards it plans for it in closed-loop mode (this run is static, and one local workerd thread gains nothing from more shards):", "");
+    lines.push("", "The stream load the model's controller saw once each run's streams were open (its plan view's `measured.streams`; src/control/stream-load.ts) and the stream shards it plans for it in closed-loop mode (this run is static, and one local workerd thread gains nothing from more shards):", "");
     lines.push("| N | pacing | open | refused in the last 10 s | streams a shard | stream shards |", "|---|---|---|---|---|---|");
     for (const r of seen) {
       const c = r.stream.admission.controller!;
