@@ -39,20 +39,20 @@ export class ModelController extends DurableObject<Env> {
   now: () => number = () => Date.now();
 
   /** Folds a shard's telemetry in and answers with the published plan. */
-  async report(telemetry: Telemetry): Promise<PublishedPlan> {
-    const controller = await this.load(telemetry.model);
-    const nowMs = this.now();
-    controller.observe(telemetry, nowMs);
-    this.lastReportAtMs = nowMs;
-    if (controller.options.mode !== "static") await this.keepTicking();
-    return controller.published;
+  report(telemetry: Telemetry): Promise<PublishedPlan> {
+    return this.fold(telemetry.model, (controller, nowMs) => controller.observe(telemetry, nowMs));
   }
 
   /** Folds a stream shard's report in and answers with the published plan. */
-  async reportStreams(report: StreamReport): Promise<PublishedPlan> {
-    const controller = await this.load(report.model);
+  reportStreams(report: StreamReport): Promise<PublishedPlan> {
+    return this.fold(report.model, (controller, nowMs) => controller.observeStreams(report, nowMs));
+  }
+
+  /** Folds a report into `model`'s loop now, keeps it ticking (unless static) and answers with the published plan. */
+  private async fold(model: string, observe: (controller: Controller, nowMs: number) => void): Promise<PublishedPlan> {
+    const controller = await this.load(model);
     const nowMs = this.now();
-    controller.observeStreams(report, nowMs);
+    observe(controller, nowMs);
     this.lastReportAtMs = nowMs;
     if (controller.options.mode !== "static") await this.keepTicking();
     return controller.published;
