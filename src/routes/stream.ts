@@ -54,11 +54,12 @@ function streamShardsOf(manifest: ModelManifest): number {
 }
 
 async function streamStats(c: Context<EdgeEnv>): Promise<Response> {
-  const { manifest } = lookupModel(runtimeConfig(c.env), c.req.param("model")!, undefined);
+  const config = runtimeConfig(c.env);
+  const { manifest } = lookupModel(config, c.req.param("model")!, undefined);
   const spec = streamSpecOf(manifest, c.req.query());
   // The plan's stream shards, and beyond them up to the last that still has streams (open before the plan had fewer).
   const planned = streamShardsOf(manifest);
-  const limit = Math.max(planned, runtimeConfig(c.env).control.maxShards);
+  const limit = Math.max(planned, config.control.maxShards);
   const shards = await Promise.all(Array.from({ length: limit }, (_, shard) => streamStub(namespaceOf(c.env), manifest.name, spec.key, shard).stats()));
   while (shards.length > planned && !shards.at(-1)!.streams) shards.pop();
   const refresh = refreshPlan(c.env, manifest.name, Date.now());

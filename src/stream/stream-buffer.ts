@@ -21,18 +21,19 @@
  *
  * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within 80 % of the model's SLO
- * (the rest is the client's hops and the host's jitter) and the shard busy at most 0.7 of the time, as the planner's step model predicts it at the best step
- * window for the service line the shard has learnt plus what its thread spends beyond the kernel
- * per chunk and per batch (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
+ * (the rest is the client's hops and the host's jitter) and the shard busy at most 0.7 of the
+ * time, as the planner's step model predicts it at the best step window for the service line the
+ * shard has learnt plus what its thread spends beyond the kernel per chunk and per batch
+ * (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
  * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
  * Worker tries the model's other shards first), so the streams already open keep their latency
  * instead of all of them degrading.
  *
  * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
- * go to the model's controller at most every FLUSH_EVERY_MS (10 s), and within that of the last record.
- * The shard also reports its streams (open, the most it admits, refused) to the controller, which
- * sizes the plan's stream shards from them (src/control/stream-load.ts): within a second of a change,
- * and every 10 s while chunks flow.
+ * go to the model's controller at most every FLUSH_EVERY_MS (10 s), and within that of the last
+ * record. The shard also reports its streams (open, the most it admits, refused) to the controller,
+ * which sizes the plan's stream shards from them (src/control/stream-load.ts): within a second of a
+ * change, and every 10 s while chunks flow.
  */
 import { DurableObject } from "cloudflare:workers";
 import { concatBatch, splitBatch } from "../batching/tensor-batch";
@@ -169,7 +170,7 @@ export class StreamBuffer extends DurableObject<Env> {
       const entry = this.entryOf(new URL(request.url).pathname.split("/")[3] ?? "");
       const spec = streamSpecOf(entry.manifest, Object.fromEntries(new URL(request.url).searchParams));
       this.restore();
-      const shard = Number(request.headers.get(STREAM_SHARD_HEADER));
+      const shard = Number(request.headers.get(STREAM_SHARD_HEADER) ?? NaN);
       if (Number.isInteger(shard) && shard >= 0 && shard !== this.shard) this.ctx.storage.kv.put(SHARD_KEY, (this.shard = shard));
       this.serve(entry, spec);
       this.admit(entry.manifest);
@@ -370,11 +371,11 @@ export class StreamBuffer extends DurableObject<Env> {
     if (!stream.isOpen) return;
     stream.isOpen = false;
     this.record((m) => m.closed(code));
-    this.reportStreams("change");
     this.streams.delete(stream.ws);
     this.loop?.cancel(`${stream.id}:${stream.nextSeq}`);
     this.configure();
     for (const p of stream.pending.splice(0)) if (p.kind === "chunk") p.settled();
+    this.reportStreams("change");
   }
 
   /**
