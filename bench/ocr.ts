@@ -30,7 +30,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type PipelineImage, type PipelinePlan, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { type CalibrationRun, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type ServerMeasurements, type StageCalibration, type StagePlacement, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -42,6 +42,8 @@ const PIPELINE = PIPELINES.get("ppocr")!;
 const RATE_GRID = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2];
 const LOAD_FACTORS = [0.5, 0.75, 1, 1.25];
 const REC_HEIGHT = 48;
+/** Times each page is sent alone in a calibration run. */
+const CALIBRATION_REPEATS = 3;
 
 interface OcrAnswer {
   lines: Array<{ text: string; score: number; box: number[][] }>;
@@ -120,17 +122,70 @@ interface LoadStep {
   stagesP50Ms: Record<string, { measured: number; predicted: number }>;
 }
 
-/** Sum (s) and count of eir_inference_compute_duration_seconds per model, over the stack's origin replicas. */
-async function originCompute(stack: Stack): Promise<Record<string, { sum: number; count: number }>> {
-  const totals: Record<string, { sum: number; count: number }> = {};
-  for (const replica of stack.origins()) {
-    const text = await (await fetch(`${replica.url}/metrics`)).text();
-    for (const [, part, model, value] of text.matchAll(/^eir_inference_compute_duration_seconds_(sum|count)\{model="([^"]+)"\} ([\d.e+-]+)$/gm)) {
-      const total = (totals[model!] ??= { sum: 0, count: 0 });
-      total[part as "sum" | "count"] += Number(value);
+/** Per model, the request, queue and compute duration sums (ms) and the requests, over the /metrics of `urls`. */
+async function serverSums(urls: string[]): Promise<Record<string, ServerMeasurements>> {
+  const totals: Record<string, ServerMeasurements> = {};
+  const field = { request: "requestMs", queue: "queueMs", compute: "computeMs" } as const;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const [, kind, part, model, value] of text.matchAll(/^eir_inference_(request|queue|compute)_duration_seconds_(sum|count)\{model="([^"]+)"\} ([\d.e+-]+)$/gm)) {
+      const total = (totals[model!] ??= { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 });
+      if (part === "sum") total[field[kind as keyof typeof field]] += Number(value) * 1000;
+      else if (kind === "request") total.requests += Number(value);
     }
   }
   return totals;
+}
+
+/** `after` minus `before`, per model. */
+function sumsSince(before: Record<string, ServerMeasurements>, after: Record<string, ServerMeasurements>): Record<string, ServerMeasurements> {
+  const zero = { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 };
+  return Object.fromEntries(Object.entries(after).map(([model, a]) => {
+    const b = before[model] ?? zero;
+    return [model, { requests: a.requests - b.requests, computeMs: a.computeMs - b.computeMs, queueMs: a.queueMs - b.queueMs, requestMs: a.requestMs - b.requestMs }];
+  }));
+}
+
+/** det at the origin, cls and rec at `placement`; windows 0 and a request a batch (what calibratePipeline needs). */
+function calibrationConfig(models: PipelineModels, placement: StagePlacement): PipelineConfig {
+  const stage = (s: PipelineStage) => {
+    const at = models[s].placements.includes(placement) ? placement : models[s].placements[0]!;
+    return { placement: at, maxBatch: models[s].maxBatch, windowMs: 0, shards: 1, poolSize: at === "origin" ? 1 : 0, maxRowsPerRequest: models[s].maxBatch };
+  };
+  return { det: stage("det"), cls: stage("cls"), rec: stage("rec") };
+}
+
+/**
+ * The stage models as this stack runs now: each page sent alone CALIBRATION_REPEATS times with cls and
+ * rec at the origin, then at the edge; the Worker's stage times (Server-Timing) and the servers'
+ * metrics (the origin replicas' for origin stages, the edge's for edge stages) into calibratePipeline.
+ */
+async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: PipelineModels, cpu: PipelineCpu): Promise<ReturnType<typeof calibratePipeline>> {
+  const runs: CalibrationRun[] = [];
+  for (const placement of ["origin", "edge"] as const) {
+    const config = calibrationConfig(models, placement);
+    const stack = await ocrStack(pipelineOverrides(config, models), 1);
+    try {
+      for (const p of pages) await readPage(stack.edge.url, p.png); // warm the sessions and the path
+      const sums = async () => ({ origin: await serverSums(stack.origins().map((r) => r.url)), edge: await serverSums([stack.edge.url]) });
+      const before = await sums();
+      const measured = shapes.map((shape) => ({ image: { detPixels: shape.detPixels, lineWidths: shape.lineWidths }, stageMs: { det: [] as number[], cls: [] as number[], rec: [] as number[] } }));
+      for (let k = 0; k < CALIBRATION_REPEATS; k++) {
+        for (const [i, p] of pages.entries()) {
+          const { timing } = await readPage(stack.edge.url, p.png);
+          for (const stage of PIPELINE_STAGES) measured[i]!.stageMs[stage].push(timing[stage] ?? NaN);
+        }
+      }
+      const after = await sums();
+      const since = { origin: sumsSince(before.origin, after.origin), edge: sumsSince(before.edge, after.edge) };
+      const servers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, since[config[stage].placement][PIPELINE.stages[stage]]]).filter(([, m]) => m));
+      runs.push({ config, pages: measured, servers });
+      console.log(`  calibration, cls and rec at the ${placement}: ${JSON.stringify(servers)}`);
+    } finally {
+      await stopStack(stack);
+    }
+  }
+  return calibratePipeline(models, cpu, runs);
 }
 
 /** Measured (Server-Timing) against predicted stage medians. */
@@ -215,27 +270,37 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   }
   const cpu = fitCpu(pageShapes);
   for (const p of pageShapes) console.log(`  ${p.id}: det ${p.detPixels} px, ${p.lineWidths.length} lines of width ${p.lineWidths.join(" ")}, Worker ${round(p.cpuMs, 1)} ms`);
-  const models = ppocrStageModels(CATALOG, PIPELINE.stages);
+  const profiled = ppocrStageModels(CATALOG, PIPELINE.stages);
+  // 3. The stage models calibrated on this stack as it runs now (src/planner/pipeline-calibration.ts).
+  const calibration = await calibrate(pages, pageShapes, profiled, cpu);
+  for (const c of calibration.stages) console.log(`  ${c.stage} at the ${c.placement}: service x${round(c.serviceScale, 3)}, handling ${round(c.handlingMs, 1)} ms, extra ${round(c.measuredExtraMs, 1)} ms; alone p50 ${round(c.stageP50Ms.measured, 0)} ms measured, ${round(c.stageP50Ms.uncalibrated, 0)} -> ${round(c.stageP50Ms.calibrated, 0)} predicted`);
+  const models = calibration.models;
   const slo = PIPELINE.slo;
   // Plans leave the controller's headroom (src/control/replan.ts): they meet this share of the SLO's ms.
   const planSlo = { ...slo, ms: slo.ms * PLAN_SLO_SHARE };
 
-  // 3. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
+  // 4. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
   const loadCount = quick ? 24 : pagesPerStep;
   const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
     poissonArrivals(ratePerS, count, seed).map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pageShapes.length]!.detPixels, lineWidths: pageShapes[i % pageShapes.length]!.lineWidths }));
-  let planned: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
-  for (const ratePerS of RATE_GRID) {
-    const result = planPipeline({ models, slo: planSlo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
-    if (result.plan) console.log(`  plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms): ${JSON.stringify(result.plan.stages)}`);
-    else console.log(`  no plan at ${ratePerS}/s: ${result.reason}`);
-    if (!result.plan?.meetsSlo) break;
-    planned = { ratePerS, result };
-  }
+  /** The highest grid rate with a plan under `stageModels` that meets planSlo. */
+  const plannedWith = (stageModels: PipelineModels, label: string) => {
+    let found: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
+    for (const ratePerS of RATE_GRID) {
+      const result = planPipeline({ models: stageModels, slo: planSlo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
+      if (result.plan) console.log(`  ${label} plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms): ${JSON.stringify(result.plan.stages)}`);
+      else console.log(`  no ${label} plan at ${ratePerS}/s: ${result.reason}`);
+      if (!result.plan?.meetsSlo) break;
+      found = { ratePerS, result };
+    }
+    return found;
+  };
+  const planned = plannedWith(models, "calibrated");
   if (!planned) throw new Error(`no plan meets the SLO even at ${RATE_GRID[0]} images/s`);
+  const plannedProfiled = plannedWith(profiled, "profiled");
   const plan = planned.result.plan!;
 
-  // 4. Latency under the plan, against its prediction for the same arrivals and pages.
+  // 5. Latency under the plan, against its prediction for the same arrivals and pages.
   const stack = await ocrStack(plan.stages, Math.max(1, plan.poolSize));
   const steps: LoadStep[] = [];
   const alone: Array<{ id: string; lines: number; measuredMs: number; predictedMs: number }> = [];
@@ -256,7 +321,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     console.log(`  pages alone: ${alone.map((a) => `${a.id} ${a.measuredMs}/${a.predictedMs}`).join(", ")}`);
     for (const [stepIndex, factor] of LOAD_FACTORS.entries()) {
       const ratePerS = planned.ratePerS * factor;
-      const computeBefore = await originCompute(stack);
+      const computeBefore = await serverSums(stack.origins().map((r) => r.url));
       // Each repetition has arrivals of its own; the step pools their latencies (measured and predicted).
       const runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }> = [];
       for (let repeat = 0; repeat < repeats; repeat++) {
@@ -265,8 +330,8 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
         const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
         runs.push({ result, prediction: predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile }) });
       }
-      const computeAfter = await originCompute(stack);
-      const originComputeMs = Object.fromEntries(Object.keys(computeAfter).map((model) => [model, round((1000 * (computeAfter[model]!.sum - (computeBefore[model]?.sum ?? 0))) / Math.max(1, computeAfter[model]!.count - (computeBefore[model]?.count ?? 0)), 1)]));
+      const computed = sumsSince(computeBefore, await serverSums(stack.origins().map((r) => r.url)));
+      const originComputeMs = Object.fromEntries(Object.entries(computed).map(([model, c]) => [model, round(c.computeMs / Math.max(1, c.requests), 1)]));
       const step = loadStep(factor, ratePerS, runs, slo.percentile, originComputeMs);
       steps.push(step);
       console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), per repetition ${step.repeats.map((r) => `${r.measuredP95Ms}/${r.predictedP95Ms}`).join(", ")}, ${step.ok}/${step.sent} ok`);
@@ -275,7 +340,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     await stopStack(stack);
   }
 
-  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
+  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, profiledPlannedRatePerS: plannedProfiled?.ratePerS ?? 0, calibration: calibration.stages, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
   const dir = join(ROOT, "bench", "reports");
   writeFileSync(join(dir, "ocr.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(join(dir, "ocr.svg"), latencyFigure(steps, slo.ms));
@@ -303,7 +368,7 @@ function latencyFigure(steps: LoadStep[], sloMs: number): string {
   });
 }
 
-type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; durationS: number; quick: boolean };
+type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; profiledPlannedRatePerS: number; calibration: StageCalibration[]; durationS: number; quick: boolean };
 
 function markdown(report: Report, plan: PipelinePlan, baseline: PipelinePlan | null, accuracy: Awaited<ReturnType<typeof measureAccuracy>>, steps: LoadStep[], alone: Array<{ id: string; lines: number; measuredMs: number; predictedMs: number }>): string {
   const pct = `p${Math.round(report.slo.percentile * 100)}`;
@@ -323,9 +388,17 @@ ${accuracyMarkdown(accuracy, { baseline: "peer", worst: 8 })}
 
 ${report.pages.length} page images; lines per page ${Math.min(...lines)}–${Math.max(...lines)} (mean ${round(lines.reduce((a, b) => a + b, 0) / lines.length, 1)}); Worker time per page (decode, det input, DB boxes, crops) fitted as ${round(report.cpu.cpuMs, 1)} ms + ${round(report.cpu.cpuPerLineMs, 2)} ms per line.
 
+## The stage models, calibrated on this stack
+
+The profiles (models/*/profile.json) time the kernel once, on a quiet machine. Before planning, each page is sent alone ${CALIBRATION_REPEATS} times with cls and rec at the origin, then at the edge (det always at the origin; windows 0, a request a batch), and calibratePipeline (src/planner/pipeline-calibration.ts) fits, per stage and placement: the profile's line scaled by the servers' measured compute, the server's handling per request beyond queue and compute (on the server), and the median off-server rest beyond the default overheads (the Worker, the hop, the transfer).
+
+| stage | placement | service scale | handling per request (ms) | off-server extra (ms) | requests measured / predicted | alone p50: measured / profile / calibrated (ms) |
+|---|---|---:|---:|---:|---:|---|
+${report.calibration.map((c) => `| ${c.stage} | ${c.placement} | ${round(c.serviceScale, 3)} | ${round(c.handlingMs, 1)} | ${round(c.measuredExtraMs, 1)} | ${c.requests.measured} / ${c.requests.predicted} | ${round(c.stageP50Ms.measured, 0)} / ${round(c.stageP50Ms.uncalibrated, 0)} / ${round(c.stageP50Ms.calibrated, 0)} |`).join("\n")}
+
 ## The plan
 
-SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms (${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan): **${report.plannedRatePerS} images/s**. InferLine's baseline plans each stage alone for a third of that.
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms (${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan), with the calibrated stage models: **${report.plannedRatePerS} images/s** (with the profiles alone: ${report.profiledPlannedRatePerS || "none"} images/s). InferLine's baseline plans each stage alone for a third of that.
 
 | plan | det | cls | rec | predicted ${pct} (ms) | meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO | cost ($/h) |
 |---|---|---|---|---:|---|---:|

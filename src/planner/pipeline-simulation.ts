@@ -30,6 +30,12 @@ export interface StageModel {
   overheadMs: number;
   /** What the buffer hop adds, ms (catalog hopMs). */
   hopMs: number;
+  /**
+   * Per-request latency beyond overheadMs, hopMs and the origin round trip, measured on the running
+   * stack per placement (the stage's tensors crossing the Worker, its buffer and the network:
+   * pipeline-calibration.ts), ms; negative where those defaults over-count (the sum stays >= 0).
+   */
+  measuredExtraMs?: Partial<Record<StagePlacement, number>>;
   /** Largest maxBatch a plan may use (the manifest's). */
   maxBatch: number;
   /** Most rows in one request (the manifest's maxRowsPerRequest). */
@@ -115,6 +121,11 @@ export interface StagePrediction {
   latencyMs: LatencySummary;
   /** Busy share of each server (a shard's Durable Object at the edge, a replica at the origin). */
   utilisation: number;
+  /** Service time of all its batches (all images, the warm-up included), ms. */
+  busyMs: number;
+  /** Requests and batches (all images). */
+  requests: number;
+  batches: number;
   /** Servers: shards at the edge, replicas at the origin. */
   servers: number;
   requestsPerS: number;
@@ -228,7 +239,7 @@ export class PipelineEvaluator {
   /** Per-request latency outside the batch servers of `stage` at `placement`, ms. */
   extraMs(stage: PipelineStage, placement: StagePlacement): number {
     const m = this.models[stage];
-    return m.overheadMs + m.hopMs + (placement === "origin" ? this.originNetworkMs : 0);
+    return Math.max(0, m.overheadMs + m.hopMs + (placement === "origin" ? this.originNetworkMs : 0) + (m.measuredExtraMs?.[placement] ?? 0));
   }
 
   /** Rows per request of a stage's configuration. */
@@ -313,6 +324,9 @@ export class PipelineEvaluator {
     return {
       latencyMs: summary(span),
       utilisation: r.busyMs / (Math.max(1, servers) * this.spanMs),
+      busyMs: r.busyMs,
+      requests: r.requests,
+      batches: r.batches,
       servers,
       requestsPerS,
       rowsPerS: (r.rows / this.spanMs) * 1000,

@@ -87,6 +87,7 @@ import { DEFAULT_PRICES, type Prices } from "./prices";
 export * from "./pipeline-mix";
 export * from "./pipeline-simulation";
 export * from "./pipeline-steps";
+export * from "./pipeline-calibration";
 
 /** What planPipeline plans. */
 export interface PlanPipelineInput {

@@ -1,0 +1,121 @@
+/**
+ * Calibrates the pipeline's stage models on the running stack, as the controller does for a single
+ * model with its live service line: the profiles (models/<name>/profile.json) were measured once, on
+ * a quiet machine, and time only the kernel, while a stage's request also crosses the Worker, its
+ * buffer and the network with its tensors (a page's det input is megabytes), and a shared machine runs
+ * faster or slower from one hour to the next (bench/reports/ocr.md: pages alone from 26 % slower to
+ * 25 % faster than the profiles). Pure: no I/O, no clock.
+ *
+ * A calibration run sends pages one at a time (so no request waits for another page's) under a
+ * configuration whose batches are its requests (window 0, maxRowsPerRequest = maxBatch), and records
+ * each stage's latency as the Worker measured it (Server-Timing) and the deltas of the stage's server
+ * metrics over the run (the origin's or the edge's eir_inference_*_duration_seconds sums). For each
+ * stage at the placement it ran at:
+ * 1. serviceScale = the measured compute over the compute the profile's line predicts for the same
+ *    requests (predictPipeline of each page alone: the stage's busyMs); the line is scaled by it.
+ * 2. handlingMs = what the server held a request beyond its queue and compute (decoding and encoding
+ *    its tensors), per request, added to the line's baseMs: it occupies the server like the kernel.
+ * 3. measuredExtraMs = the median, over the pages and their repetitions, of the measured stage
+ *    latency minus the prediction with the calibrated line: what the request spends off the server
+ *    (the Worker, the hop, the transfer) beyond the defaults (overheadMs, hopMs, the round trip).
+ * Runs that share a stage's placement pool their requests. Stages or placements no run measured keep
+ * their models.
+ */
+import { type PipelineCpu, type PipelineImage, type PipelineModels, type PipelineStage, type StagePlacement, type PipelineConfig, PIPELINE_STAGES, predictPipeline } from "./pipeline-simulation";
+
+/** What a stage's servers measured over a calibration run: the deltas of their metrics, ms (sums). */
+export interface ServerMeasurements {
+  requests: number;
+  computeMs: number;
+  queueMs: number;
+  requestMs: number;
+}
+
+/** Pages sent one at a time under `config`, with what the stack measured. */
+export interface CalibrationRun {
+  /** Its batches are its requests: windowMs 0 and maxRowsPerRequest = maxBatch in every stage. */
+  config: PipelineConfig;
+  /** Each page, and each stage's latency per time it was sent (the Worker's Server-Timing), ms. */
+  pages: Array<{ image: Omit<PipelineImage, "arrivalMs">; stageMs: Record<PipelineStage, number[]> }>;
+  /** Per stage, its servers' metrics over the whole run (every page, every repetition). */
+  servers: Partial<Record<PipelineStage, ServerMeasurements>>;
+}
+
+/** What the calibration found for one stage at one placement. */
+export interface StageCalibration {
+  stage: PipelineStage;
+  placement: StagePlacement;
+  /** Measured compute over predicted (1 where the servers' compute was not measured). */
+  serviceScale: number;
+  /** Per request on the server beyond queue and compute, ms. */
+  handlingMs: number;
+  /** Off-server latency beyond the defaults, ms (the median residual). */
+  measuredExtraMs: number;
+  /** Requests the servers counted, and the prediction's. */
+  requests: { measured: number; predicted: number };
+  /** Median stage latency of the pages alone: measured, predicted before and after, ms. */
+  stageP50Ms: { measured: number; uncalibrated: number; calibrated: number };
+}
+
+/** Calibrates `models` on `runs` (see the module doc). */
+export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs: readonly CalibrationRun[]): { models: PipelineModels; stages: StageCalibration[] } {
+  const lone = (m: PipelineModels, config: PipelineConfig, image: CalibrationRun["pages"][number]["image"]) =>
+    predictPipeline({ images: [{ ...image, arrivalMs: 0 }], models: m, config, cpu, percentile: 0.5 }).stages;
+  /** The stage's lone latencies over the runs' pages, each repeated as often as it was sent. */
+  const loneLatencies = (m: PipelineModels, stage: PipelineStage, mine: readonly CalibrationRun[]) =>
+    mine.flatMap((run) => run.pages.flatMap((page) => page.stageMs[stage].map(() => lone(m, run.config, page.image)[stage].latencyMs.p50)));
+  let current = models;
+  const stages: StageCalibration[] = [];
+  for (const stage of PIPELINE_STAGES) {
+    for (const placement of ["edge", "origin"] as const) {
+      const mine = runs.filter((run) => run.config[stage].placement === placement);
+      const line = models[stage].service[placement];
+      if (!mine.length || !line) continue;
+      // 1-2. The service line from the servers' own measurements.
+      let predictedBusyMs = 0;
+      let predictedRequests = 0;
+      const server: ServerMeasurements = { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 };
+      for (const run of mine) {
+        for (const page of run.pages) {
+          const s = lone(models, run.config, page.image)[stage];
+          predictedBusyMs += s.busyMs * page.stageMs[stage].length;
+          predictedRequests += s.requests * page.stageMs[stage].length;
+        }
+        const measured = run.servers[stage];
+        if (measured) for (const k of Object.keys(server) as Array<keyof ServerMeasurements>) server[k] += measured[k];
+      }
+      const serviceScale = server.computeMs > 0 && predictedBusyMs > 0 ? server.computeMs / predictedBusyMs : 1;
+      const handlingMs = server.requests > 0 ? Math.max(0, (server.requestMs - server.queueMs - server.computeMs) / server.requests) : 0;
+      const withLine = (extraMs: number): PipelineModels => ({
+        ...current,
+        [stage]: {
+          ...current[stage],
+          service: { ...current[stage].service, [placement]: { baseMs: line.baseMs * serviceScale + handlingMs, perRowMs: line.perRowMs * serviceScale } },
+          measuredExtraMs: { ...current[stage].measuredExtraMs, [placement]: extraMs },
+        },
+      });
+      // 3. The off-server rest: measured stage latency minus the calibrated line's prediction.
+      const measuredMs = mine.flatMap((run) => run.pages.flatMap((page) => page.stageMs[stage]));
+      const predicted = loneLatencies(withLine(0), stage, mine);
+      const measuredExtraMs = measuredMs.length ? median(measuredMs.map((ms, i) => ms - predicted[i]!)) : 0;
+      current = withLine(measuredExtraMs);
+      stages.push({
+        stage,
+        placement,
+        serviceScale,
+        handlingMs,
+        measuredExtraMs,
+        requests: { measured: server.requests, predicted: predictedRequests },
+        stageP50Ms: { measured: median(measuredMs), uncalibrated: median(loneLatencies(models, stage, mine)), calibrated: median(loneLatencies(current, stage, mine)) },
+      });
+    }
+  }
+  return { models: current, stages };
+}
+
+function median(xs: readonly number[]): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

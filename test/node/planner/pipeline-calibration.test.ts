@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { CATALOG } from "../../../src/models/catalog";
+import { type CalibrationRun, type PipelineConfig, type PipelineModels, type PipelineStage, type StagePlacement, calibratePipeline, PIPELINE_STAGES, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
+
+const CPU = { cpuMs: 50, cpuPerLineMs: 2.5 };
+const PAGES = [
+  { detPixels: 793_600, lineWidths: [320, 410, 600, 350, 900, 320, 330] },
+  { detPixels: 640 * 640, lineWidths: [500, 500, 320] },
+  { detPixels: 960 * 736, lineWidths: [320, 344, 368, 392, 416, 440, 464, 488, 512, 536, 560, 584] },
+  { detPixels: 793_600, lineWidths: [1200] },
+];
+/** Each page is sent this often; the Worker's times scatter around the model's by these offsets (ms). */
+const JITTER_MS = [-4, 0, 0, 3, 5];
+
+/** Every stage at `placement` (det stays at the origin), windows 0, a request a batch. */
+function calibrationConfig(models: PipelineModels, placement: StagePlacement): PipelineConfig {
+  const stage = (s: PipelineStage) => {
+    const at = s === "det" ? "origin" : placement;
+    const maxBatch = models[s].maxBatch;
+    return { placement: at, maxBatch, windowMs: 0, shards: 1, poolSize: at === "origin" ? 1 : 0, maxRowsPerRequest: maxBatch };
+  };
+  return { det: stage("det"), cls: stage("cls"), rec: stage("rec") };
+}
+
+type Truth = Partial<Record<PipelineStage, { scale: number; handlingMs: number; extraMs: number }>>;
+
+/** `models` as the stack really is: each line scaled, the handling on the server, the extra off it. */
+function trueModels(models: PipelineModels, placement: StagePlacement, truth: Truth): PipelineModels {
+  const out = { ...models };
+  for (const stage of PIPELINE_STAGES) {
+    const t = truth[stage];
+    if (!t) continue;
+    const at = stage === "det" ? "origin" : placement;
+    const line = models[stage].service[at]!;
+    out[stage] = { ...models[stage], service: { ...models[stage].service, [at]: { baseMs: line.baseMs * t.scale + t.handlingMs, perRowMs: line.perRowMs * t.scale } }, measuredExtraMs: { [at]: t.extraMs } };
+  }
+  return out;
+}
+
+/** What the stack would report for a run under `truth`: the Worker's stage times, and the servers' sums. */
+function measure(models: PipelineModels, placement: StagePlacement, truth: Truth): CalibrationRun {
+  const config = calibrationConfig(models, placement);
+  const real = trueModels(models, placement, truth);
+  const lone = (m: PipelineModels, lineWidths: number[], detPixels: number) => predictPipeline({ images: [{ arrivalMs: 0, detPixels, lineWidths }], models: m, config, cpu: CPU, percentile: 0.5 }).stages;
+  const servers: CalibrationRun["servers"] = {};
+  const pages = PAGES.map((image) => {
+    const truly = lone(real, image.lineWidths, image.detPixels);
+    const profiled = lone(models, image.lineWidths, image.detPixels);
+    for (const stage of PIPELINE_STAGES) {
+      const t = truth[stage];
+      if (!t) continue;
+      const requests = profiled[stage].requests * JITTER_MS.length;
+      const computeMs = profiled[stage].busyMs * t.scale * JITTER_MS.length;
+      const queueMs = 7 * requests;
+      const s = (servers[stage] ??= { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 });
+      s.requests += requests;
+      s.computeMs += computeMs;
+      s.queueMs += queueMs;
+      s.requestMs += computeMs + queueMs + t.handlingMs * requests;
+    }
+    const stageMs = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, JITTER_MS.map((j) => truly[stage].latencyMs.p50 + j)])) as Record<PipelineStage, number[]>;
+    return { image, stageMs };
+  });
+  return { config, pages, servers };
+}
+
+describe("calibratePipeline", () => {
+  const models = ppocrStageModels(CATALOG);
+  const truth: Truth = { det: { scale: 0.7, handlingMs: 12, extraMs: 30 }, cls: { scale: 1.3, handlingMs: 8, extraMs: 20 }, rec: { scale: 1.2, handlingMs: 6, extraMs: 5 } };
+
+  it("recovers each stage's scale, handling and off-server extra from pages alone", () => {
+    const { stages } = calibratePipeline(models, CPU, [measure(models, "origin", truth)]);
+    expect(stages.map((s) => `${s.stage}/${s.placement}`)).toEqual(["det/origin", "cls/origin", "rec/origin"]);
+    for (const s of stages) {
+      const t = truth[s.stage]!;
+      expect(s.serviceScale).toBeCloseTo(t.scale, 9);
+      expect(s.handlingMs).toBeCloseTo(t.handlingMs, 9);
+      // The jitter's median is 0.
+      expect(s.measuredExtraMs).toBeCloseTo(t.extraMs, 6);
+      expect(s.requests.measured).toBe(s.requests.predicted);
+      // The medians of a set and of its jittered copy differ by at most the jitter.
+      expect(Math.abs(s.stageP50Ms.calibrated - s.stageP50Ms.measured)).toBeLessThanOrEqual(Math.max(...JITTER_MS.map(Math.abs)));
+    }
+  });
+
+  it("predicts the stack under load as the true models do (the handling queues on the server, the extra does not)", () => {
+    const calibrated = calibratePipeline(models, CPU, [measure(models, "origin", truth)]).models;
+    const real = trueModels(models, "origin", truth);
+    const mix = { ...PPOCR_PIPELINE_DEFAULTS.mix };
+    const images = sampleImages(mix, { ratePerS: 1.5 }, 300, 3);
+    const config = calibrationConfig(models, "origin");
+    const predict = (m: PipelineModels) => predictPipeline({ images, models: m, config, cpu: CPU, percentile: 0.95 });
+    const [a, b] = [predict(calibrated), predict(real)];
+    for (let i = 0; i < images.length; i++) expect(a.latenciesMs[i]).toBeCloseTo(b.latenciesMs[i]!, 6);
+    // Queueing is in play: the p95 is well above a lone page's.
+    expect(b.percentileMs).toBeGreaterThan(1.5 * b.latencyMs.p50);
+    // The profiles alone would predict otherwise.
+    expect(Math.abs(predict(models).percentileMs - b.percentileMs)).toBeGreaterThan(50);
+  });
+
+  it("calibrates each placement from its own run and leaves unmeasured ones as they were", () => {
+    const edgeTruth: Truth = { cls: { scale: 0.9, handlingMs: 1, extraMs: 3 }, rec: { scale: 1.1, handlingMs: 2, extraMs: 4 } };
+    const result = calibratePipeline(models, CPU, [measure(models, "origin", { cls: truth.cls }), measure(models, "edge", edgeTruth)]);
+    const found = Object.fromEntries(result.stages.map((s) => [`${s.stage}/${s.placement}`, s]));
+    expect(Object.keys(found).sort()).toEqual(["cls/edge", "cls/origin", "det/origin", "rec/edge", "rec/origin"]);
+    expect(found["cls/origin"]!.serviceScale).toBeCloseTo(1.3, 9);
+    expect(found["cls/edge"]!.serviceScale).toBeCloseTo(0.9, 9);
+    expect(found["rec/edge"]!.measuredExtraMs).toBeCloseTo(4, 6);
+    // det and rec at the origin ran with no server measurements: their lines stay; the Worker's times still set the extra.
+    expect(found["det/origin"]!.serviceScale).toBe(1);
+    expect(result.models.det.service.origin).toEqual(models.det.service.origin);
+    expect(result.models.cls.service.origin!.perRowMs).toBeCloseTo(models.cls.service.origin!.perRowMs * 1.3, 9);
+    expect(result.models.cls.service.edge!.perRowMs).toBeCloseTo(models.cls.service.edge!.perRowMs * 0.9, 9);
+    expect(result.models.cls.measuredExtraMs).toEqual({ origin: expect.closeTo(20, 6), edge: expect.closeTo(3, 6) });
+  });
+
+  it("keeps a stage's models when no run placed it there", () => {
+    const result = calibratePipeline(models, CPU, []);
+    expect(result.stages).toEqual([]);
+    expect(result.models).toEqual(models);
+  });
+});
