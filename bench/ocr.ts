@@ -30,7 +30,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type CalibrationRun, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type ServerMeasurements, type StageCalibration, type StagePlacement, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { type CalibrationRun, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type StageCalibration, type StagePlacement, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -122,28 +122,23 @@ interface LoadStep {
   stagesP50Ms: Record<string, { measured: number; predicted: number }>;
 }
 
-/** Per model, the request, queue and compute duration sums (ms) and the requests, over the /metrics of `urls`. */
-async function serverSums(urls: string[]): Promise<Record<string, ServerMeasurements>> {
-  const totals: Record<string, ServerMeasurements> = {};
-  const field = { request: "requestMs", queue: "queueMs", compute: "computeMs" } as const;
+/** Per model, requests and the sum of eir_inference_compute_duration_seconds (ms) over the /metrics of `urls`. */
+async function computeSums(urls: string[]): Promise<Record<string, { requests: number; computeMs: number }>> {
+  const totals: Record<string, { requests: number; computeMs: number }> = {};
   for (const url of urls) {
     const text = await (await fetch(`${url}/metrics`)).text();
-    for (const [, kind, part, model, value] of text.matchAll(/^eir_inference_(request|queue|compute)_duration_seconds_(sum|count)\{model="([^"]+)"\} ([\d.e+-]+)$/gm)) {
-      const total = (totals[model!] ??= { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 });
-      if (part === "sum") total[field[kind as keyof typeof field]] += Number(value) * 1000;
-      else if (kind === "request") total.requests += Number(value);
+    for (const [, part, model, value] of text.matchAll(/^eir_inference_compute_duration_seconds_(sum|count)\{model="([^"]+)"\} ([\d.e+-]+)$/gm)) {
+      const total = (totals[model!] ??= { requests: 0, computeMs: 0 });
+      if (part === "sum") total.computeMs += Number(value) * 1000;
+      else total.requests += Number(value);
     }
   }
   return totals;
 }
 
 /** `after` minus `before`, per model. */
-function sumsSince(before: Record<string, ServerMeasurements>, after: Record<string, ServerMeasurements>): Record<string, ServerMeasurements> {
-  const zero = { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 };
-  return Object.fromEntries(Object.entries(after).map(([model, a]) => {
-    const b = before[model] ?? zero;
-    return [model, { requests: a.requests - b.requests, computeMs: a.computeMs - b.computeMs, queueMs: a.queueMs - b.queueMs, requestMs: a.requestMs - b.requestMs }];
-  }));
+function sumsSince(before: Record<string, { requests: number; computeMs: number }>, after: Record<string, { requests: number; computeMs: number }>): Record<string, { requests: number; computeMs: number }> {
+  return Object.fromEntries(Object.entries(after).map(([model, a]) => [model, { requests: a.requests - (before[model]?.requests ?? 0), computeMs: a.computeMs - (before[model]?.computeMs ?? 0) }]));
 }
 
 /** det at the origin, cls and rec at `placement`; windows 0 and a request a batch (what calibratePipeline needs). */
@@ -167,7 +162,7 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
     const stack = await ocrStack(pipelineOverrides(config, models), 1);
     try {
       for (const p of pages) await readPage(stack.edge.url, p.png); // warm the sessions and the path
-      const sums = async () => ({ origin: await serverSums(stack.origins().map((r) => r.url)), edge: await serverSums([stack.edge.url]) });
+      const sums = async () => ({ origin: await computeSums(stack.origins().map((r) => r.url)), edge: await computeSums([stack.edge.url]) });
       const before = await sums();
       const measured = shapes.map((shape) => ({ image: { detPixels: shape.detPixels, lineWidths: shape.lineWidths }, stageMs: { det: [] as number[], cls: [] as number[], rec: [] as number[] } }));
       for (let k = 0; k < CALIBRATION_REPEATS; k++) {
@@ -178,7 +173,13 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
       }
       const after = await sums();
       const since = { origin: sumsSince(before.origin, after.origin), edge: sumsSince(before.edge, after.edge) };
-      const servers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, since[config[stage].placement][PIPELINE.stages[stage]]]).filter(([, m]) => m));
+      // The kernel where the stage runs; at the origin, the edge's compute (a batch's round trip) is how long the server was held.
+      const servers: CalibrationRun["servers"] = {};
+      for (const stage of PIPELINE_STAGES) {
+        const model = PIPELINE.stages[stage];
+        const kernel = since[config[stage].placement][model];
+        if (kernel) servers[stage] = { ...kernel, ...(config[stage].placement === "origin" && since.edge[model] && { heldMs: since.edge[model].computeMs }) };
+      }
       runs.push({ config, pages: measured, servers });
       console.log(`  calibration, cls and rec at the ${placement}: ${JSON.stringify(servers)}`);
     } finally {
@@ -321,7 +322,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     console.log(`  pages alone: ${alone.map((a) => `${a.id} ${a.measuredMs}/${a.predictedMs}`).join(", ")}`);
     for (const [stepIndex, factor] of LOAD_FACTORS.entries()) {
       const ratePerS = planned.ratePerS * factor;
-      const computeBefore = await serverSums(stack.origins().map((r) => r.url));
+      const computeBefore = await computeSums(stack.origins().map((r) => r.url));
       // Each repetition has arrivals of its own; the step pools their latencies (measured and predicted).
       const runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }> = [];
       for (let repeat = 0; repeat < repeats; repeat++) {
@@ -330,7 +331,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
         const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
         runs.push({ result, prediction: predictPipeline({ images, models, config: plan.config, cpu, percentile: slo.percentile }) });
       }
-      const computed = sumsSince(computeBefore, await serverSums(stack.origins().map((r) => r.url)));
+      const computed = sumsSince(computeBefore, await computeSums(stack.origins().map((r) => r.url)));
       const originComputeMs = Object.fromEntries(Object.entries(computed).map(([model, c]) => [model, round(c.computeMs / Math.max(1, c.requests), 1)]));
       const step = loadStep(factor, ratePerS, runs, slo.percentile, originComputeMs);
       steps.push(step);

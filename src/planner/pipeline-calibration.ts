@@ -9,12 +9,13 @@
  * A calibration run sends pages one at a time (so no request waits for another page's) under a
  * configuration whose batches are its requests (window 0, maxRowsPerRequest = maxBatch), and records
  * each stage's latency as the Worker measured it (Server-Timing) and the deltas of the stage's server
- * metrics over the run (the origin's or the edge's eir_inference_*_duration_seconds sums). For each
+ * metrics over the run (eir_inference_compute_duration_seconds: the origin's and the edge's). For each
  * stage at the placement it ran at:
  * 1. serviceScale = the measured compute over the compute the profile's line predicts for the same
  *    requests (predictPipeline of each page alone: the stage's busyMs); the line is scaled by it.
- * 2. handlingMs = what the server held a request beyond its queue and compute (decoding and encoding
- *    its tensors), per request, added to the line's baseMs: it occupies the server like the kernel.
+ * 2. handlingMs = how long the scheduler's server was held per request beyond the kernel (at the
+ *    origin: the tensors' transfer both ways, the replica decoding and encoding them; see
+ *    ServerMeasurements.heldMs), added to the line's baseMs: it occupies the server like the kernel.
  * 3. measuredExtraMs = the median, over the pages and their repetitions, of the measured stage
  *    latency minus the prediction with the calibrated line: what the request spends off the server
  *    (the Worker, the hop, the transfer) beyond the defaults (overheadMs, hopMs, the round trip).
@@ -23,12 +24,18 @@
  */
 import { type PipelineCpu, type PipelineImage, type PipelineModels, type PipelineStage, type StagePlacement, type PipelineConfig, PIPELINE_STAGES, predictPipeline } from "./pipeline-simulation";
 
-/** What a stage's servers measured over a calibration run: the deltas of their metrics, ms (sums). */
+/** What a stage's servers measured over a calibration run (deltas of their metrics), ms summed over its requests. */
 export interface ServerMeasurements {
   requests: number;
+  /** The kernel: the batches' runs where the model runs (the origin replica's, or the Durable Object's at the edge). */
   computeMs: number;
-  queueMs: number;
-  requestMs: number;
+  /**
+   * How long the stage's scheduler server was held by the requests' batches, where that is more than
+   * the kernel. At the origin it is the edge's round trip of each batch (the Durable Object sends a
+   * replica its next batch once the last one's answer is back, so the transfer both ways and the
+   * replica's decoding and encoding hold the server like the kernel). Default: computeMs.
+   */
+  heldMs?: number;
 }
 
 /** Pages sent one at a time under `config`, with what the stack measured. */
@@ -74,7 +81,7 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
       // 1-2. The service line from the servers' own measurements.
       let predictedBusyMs = 0;
       let predictedRequests = 0;
-      const server: ServerMeasurements = { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 };
+      const server = { requests: 0, computeMs: 0, heldMs: 0 };
       for (const run of mine) {
         for (const page of run.pages) {
           const s = lone(models, run.config, page.image)[stage];
@@ -82,10 +89,13 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
           predictedRequests += s.requests * page.stageMs[stage].length;
         }
         const measured = run.servers[stage];
-        if (measured) for (const k of Object.keys(server) as Array<keyof ServerMeasurements>) server[k] += measured[k];
+        if (!measured) continue;
+        server.requests += measured.requests;
+        server.computeMs += measured.computeMs;
+        server.heldMs += measured.heldMs ?? measured.computeMs;
       }
       const serviceScale = server.computeMs > 0 && predictedBusyMs > 0 ? server.computeMs / predictedBusyMs : 1;
-      const handlingMs = server.requests > 0 ? Math.max(0, (server.requestMs - server.queueMs - server.computeMs) / server.requests) : 0;
+      const handlingMs = server.requests > 0 ? Math.max(0, (server.heldMs - server.computeMs) / server.requests) : 0;
       const withLine = (extraMs: number): PipelineModels => ({
         ...current,
         [stage]: {

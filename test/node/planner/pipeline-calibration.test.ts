@@ -51,12 +51,11 @@ function measure(models: PipelineModels, placement: StagePlacement, truth: Truth
       if (!t) continue;
       const requests = profiled[stage].requests * JITTER_MS.length;
       const computeMs = profiled[stage].busyMs * t.scale * JITTER_MS.length;
-      const queueMs = 7 * requests;
-      const s = (servers[stage] ??= { requests: 0, computeMs: 0, queueMs: 0, requestMs: 0 });
+      const s = (servers[stage] ??= { requests: 0, computeMs: 0 });
       s.requests += requests;
       s.computeMs += computeMs;
-      s.queueMs += queueMs;
-      s.requestMs += computeMs + queueMs + t.handlingMs * requests;
+      // The edge's round trip holds the server beyond the kernel at the origin; at the edge the DO's run is all.
+      if ((stage === "det" ? "origin" : placement) === "origin") s.heldMs = (s.heldMs ?? 0) + computeMs + t.handlingMs * requests;
     }
     const stageMs = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, JITTER_MS.map((j) => truly[stage].latencyMs.p50 + j)])) as Record<PipelineStage, number[]>;
     return { image, stageMs };
@@ -99,13 +98,14 @@ describe("calibratePipeline", () => {
   });
 
   it("calibrates each placement from its own run and leaves unmeasured ones as they were", () => {
-    const edgeTruth: Truth = { cls: { scale: 0.9, handlingMs: 1, extraMs: 3 }, rec: { scale: 1.1, handlingMs: 2, extraMs: 4 } };
+    const edgeTruth: Truth = { cls: { scale: 0.9, handlingMs: 0, extraMs: 3 }, rec: { scale: 1.1, handlingMs: 0, extraMs: 4 } };
     const result = calibratePipeline(models, CPU, [measure(models, "origin", { cls: truth.cls }), measure(models, "edge", edgeTruth)]);
     const found = Object.fromEntries(result.stages.map((s) => [`${s.stage}/${s.placement}`, s]));
     expect(Object.keys(found).sort()).toEqual(["cls/edge", "cls/origin", "det/origin", "rec/edge", "rec/origin"]);
     expect(found["cls/origin"]!.serviceScale).toBeCloseTo(1.3, 9);
     expect(found["cls/edge"]!.serviceScale).toBeCloseTo(0.9, 9);
     expect(found["rec/edge"]!.measuredExtraMs).toBeCloseTo(4, 6);
+    expect(found["rec/edge"]!.handlingMs).toBe(0);
     // det and rec at the origin ran with no server measurements: their lines stay; the Worker's times still set the extra.
     expect(found["det/origin"]!.serviceScale).toBe(1);
     expect(result.models.det.service.origin).toEqual(models.det.service.origin);
