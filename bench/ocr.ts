@@ -30,7 +30,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type CalibrationRun, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type StageCalibration, type StagePlacement, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type StageCalibration, type StagePlacement, calibrateContention, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -44,6 +44,9 @@ const LOAD_FACTORS = [0.5, 0.75, 1, 1.25];
 const REC_HEIGHT = 48;
 /** Times each page is sent alone in a calibration run. */
 const CALIBRATION_REPEATS = 3;
+/** The contention probe: pages at this rate (Poisson), this many, every stage at the origin. */
+const PROBE_RATE_PER_S = 0.6;
+const PROBE_PAGES = 48;
 
 interface OcrAnswer {
   lines: Array<{ text: string; score: number; box: number[][] }>;
@@ -154,9 +157,13 @@ function calibrationConfig(models: PipelineModels, placement: StagePlacement): P
  * The stage models as this stack runs now: each page sent alone CALIBRATION_REPEATS times with cls and
  * rec at the origin, then at the edge; the Worker's stage times (Server-Timing) and the servers'
  * metrics (the origin replicas' for origin stages, the edge's for edge stages) into calibratePipeline.
+ * With every stage at the origin, a probe under load follows (PROBE_PAGES pages at PROBE_RATE_PER_S):
+ * how much longer the servers were held than at full speed gives the host's contention
+ * (calibrateContention), as the stages share this machine's cores.
  */
-async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: PipelineModels, cpu: PipelineCpu): Promise<ReturnType<typeof calibratePipeline>> {
+async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: PipelineModels, cpu: PipelineCpu): Promise<ReturnType<typeof calibratePipeline> & { contention: ContentionCalibration }> {
   const runs: CalibrationRun[] = [];
+  let probe: ContentionProbe | undefined;
   for (const placement of ["origin", "edge"] as const) {
     const config = calibrationConfig(models, placement);
     const stack = await ocrStack(pipelineOverrides(config, models), 1);
@@ -182,11 +189,23 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
       }
       runs.push({ config, pages: measured, servers });
       console.log(`  calibration, cls and rec at the ${placement}: ${JSON.stringify(servers)}`);
+      if (placement === "origin") {
+        const arrivalsMs = poissonArrivals(PROBE_RATE_PER_S, PROBE_PAGES, 5);
+        const held = await computeSums([stack.edge.url]);
+        const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS: PROBE_RATE_PER_S, arrivalsMs, count: PROBE_PAGES, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+        if (result.ok !== result.sent) throw new Error(`contention probe: ${result.ok} of ${result.sent} answered: ${JSON.stringify(result.errors)}`);
+        const heldSince = sumsSince(held, await computeSums([stack.edge.url]));
+        const probeServers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: heldSince[PIPELINE.stages[stage]]!.requests, heldMs: heldSince[PIPELINE.stages[stage]]!.computeMs }]));
+        probe = { config, images: arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: shapes[i % shapes.length]!.detPixels, lineWidths: shapes[i % shapes.length]!.lineWidths })), servers: probeServers };
+        console.log(`  contention probe at ${PROBE_RATE_PER_S}/s: ${JSON.stringify(probeServers)}`);
+      }
     } finally {
       await stopStack(stack);
     }
   }
-  return calibratePipeline(models, cpu, runs);
+  const calibrated = calibratePipeline(models, cpu, runs);
+  const contention = calibrateContention(calibrated.models, cpu, probe!);
+  return { models: { ...calibrated.models, hostContention: contention.hostContention }, stages: calibrated.stages, contention };
 }
 
 /** Measured (Server-Timing) against predicted stage medians. */
@@ -274,6 +293,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   const profiled = ppocrStageModels(CATALOG, PIPELINE.stages);
   // 3. The stage models calibrated on this stack as it runs now (src/planner/pipeline-calibration.ts).
   const calibration = await calibrate(pages, pageShapes, profiled, cpu);
+  console.log(`  host contention ${round(calibration.contention.hostContention, 3)}: the probe's servers held ${round(calibration.contention.slowdown, 3)}x their full-speed time at ${round(calibration.contention.busyCores, 2)} cores busy`);
   for (const c of calibration.stages) console.log(`  ${c.stage} at the ${c.placement}: service x${round(c.serviceScale, 3)}, handling ${round(c.handlingMs, 1)} ms, extra ${round(c.measuredExtraMs, 1)} ms; alone p50 ${round(c.stageP50Ms.measured, 0)} ms measured, ${round(c.stageP50Ms.uncalibrated, 0)} -> ${round(c.stageP50Ms.calibrated, 0)} predicted`);
   const models = calibration.models;
   const slo = PIPELINE.slo;
@@ -341,7 +361,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     await stopStack(stack);
   }
 
-  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, profiledPlannedRatePerS: plannedProfiled?.ratePerS ?? 0, calibration: calibration.stages, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
+  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, profiledPlannedRatePerS: plannedProfiled?.ratePerS ?? 0, calibration: calibration.stages, contention: calibration.contention, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
   const dir = join(ROOT, "bench", "reports");
   writeFileSync(join(dir, "ocr.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(join(dir, "ocr.svg"), latencyFigure(steps, slo.ms));
@@ -369,7 +389,7 @@ function latencyFigure(steps: LoadStep[], sloMs: number): string {
   });
 }
 
-type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; profiledPlannedRatePerS: number; calibration: StageCalibration[]; durationS: number; quick: boolean };
+type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; profiledPlannedRatePerS: number; calibration: StageCalibration[]; contention: ContentionCalibration; durationS: number; quick: boolean };
 
 function markdown(report: Report, plan: PipelinePlan, baseline: PipelinePlan | null, accuracy: Awaited<ReturnType<typeof measureAccuracy>>, steps: LoadStep[], alone: Array<{ id: string; lines: number; measuredMs: number; predictedMs: number }>): string {
   const pct = `p${Math.round(report.slo.percentile * 100)}`;
@@ -396,6 +416,8 @@ The profiles (models/*/profile.json) time the kernel once, on a quiet machine. B
 | stage | placement | service scale | handling per request (ms) | off-server extra (ms) | requests measured / predicted | alone p50: measured / profile / calibrated (ms) |
 |---|---|---:|---:|---:|---:|---|
 ${report.calibration.map((c) => `| ${c.stage} | ${c.placement} | ${round(c.serviceScale, 3)} | ${round(c.handlingMs, 1)} | ${round(c.measuredExtraMs, 1)} | ${c.requests.measured} / ${c.requests.predicted} | ${round(c.stageP50Ms.measured, 0)} / ${round(c.stageP50Ms.uncalibrated, 0)} / ${round(c.stageP50Ms.calibrated, 0)} |`).join("\n")}
+
+The stages share this machine's 2 cores (workerd, wrangler's proxy, the origin replicas, the load generator), so under load every server slows. With every stage at the origin, ${PROBE_PAGES} pages at ${PROBE_RATE_PER_S}/s (Poisson) held the servers ${round(report.contention.slowdown, 3)}x as long as the calibrated lines predict at full speed, while the model keeps ${round(report.contention.busyCores, 2)} cores busy: host contention c = ${round(report.contention.hostContention, 3)} (calibrateContention). The planner and the predictions below slow every service time by 1 / (1 - c U), U the cores a sample keeps busy (PipelineModels.hostContention).
 
 ## The plan
 

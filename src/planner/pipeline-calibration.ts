@@ -18,11 +18,12 @@
  *    ServerMeasurements.heldMs), added to the line's baseMs: it occupies the server like the kernel.
  * 3. measuredExtraMs = the median, over the pages and their repetitions, of the measured stage
  *    latency minus the prediction with the calibrated line: what the request spends off the server
- *    (the Worker, the hop, the transfer) beyond the defaults (overheadMs, hopMs, the round trip).
+ *    (the Worker building and reading its tensors, the hop to the Durable Object) beyond the defaults
+ *    (overheadMs, hopMs, the round trip).
  * Runs that share a stage's placement pool their requests. Stages or placements no run measured keep
  * their models.
  */
-import { type PipelineCpu, type PipelineImage, type PipelineModels, type PipelineStage, type StagePlacement, type PipelineConfig, PIPELINE_STAGES, predictPipeline } from "./pipeline-simulation";
+import { type PipelineCpu, type PipelineImage, type PipelineModels, type PipelineStage, type StagePlacement, type PipelineConfig, PIPELINE_STAGES, PipelineEvaluator, predictPipeline } from "./pipeline-simulation";
 
 /** What a stage's servers measured over a calibration run (deltas of their metrics), ms summed over its requests. */
 export interface ServerMeasurements {
@@ -128,4 +129,52 @@ function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Pages at a rate under `config` on the shared host, and how long they held each stage's servers. */
+export interface ContentionProbe {
+  config: PipelineConfig;
+  /** The pages in the order sent, at the times sent (ms). */
+  images: readonly PipelineImage[];
+  /**
+   * Per stage: its requests and how long their batches held the stage's servers, ms summed (the
+   * edge's eir_inference_compute_duration_seconds: the Durable Object's run, or at the origin the
+   * batch's round trip; ServerMeasurements.heldMs).
+   */
+  servers: Partial<Record<PipelineStage, { requests: number; heldMs: number }>>;
+}
+
+/** What calibrateContention found. */
+export interface ContentionCalibration {
+  /** PipelineModels.hostContention. */
+  hostContention: number;
+  /** The probe's measured server time over what the calibrated lines predict at full speed. */
+  slowdown: number;
+  /** Cores the probe keeps busy at full speed, by the model (PipelineEvaluator.busyCores). */
+  busyCores: number;
+}
+
+/**
+ * The host's contention (PipelineModels.hostContention) from a probe under load, with `models`
+ * already calibrated on pages alone (calibratePipeline): the slowdown is the servers' measured time
+ * over the full-speed prediction for the same arrivals (its busy time per request, times the
+ * requests counted; the two agree where a batch is a request), and hostContention = (1 - 1 / slowdown) / U
+ * with U the cores the probe keeps busy at full speed: the value at which the model's slowdown for
+ * this probe is the measured one.
+ */
+export function calibrateContention(models: PipelineModels, cpu: PipelineCpu, probe: ContentionProbe): ContentionCalibration {
+  const evaluator = new PipelineEvaluator(probe.images, { ...models, hostContention: 0 }, cpu);
+  const prediction = evaluator.predict(probe.config, 0.95);
+  let measuredMs = 0;
+  let fullSpeedMs = 0;
+  for (const stage of PIPELINE_STAGES) {
+    const measured = probe.servers[stage];
+    const predicted = prediction.stages[stage];
+    if (!measured || !(predicted.requests > 0)) continue;
+    measuredMs += measured.heldMs;
+    fullSpeedMs += (predicted.busyMs / predicted.requests) * measured.requests;
+  }
+  const busyCores = evaluator.busyCores(prediction);
+  const slowdown = fullSpeedMs > 0 ? measuredMs / fullSpeedMs : 1;
+  return { hostContention: busyCores > 0 ? Math.max(0, (1 - 1 / slowdown) / busyCores) : 0, slowdown, busyCores };
 }

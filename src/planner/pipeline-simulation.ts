@@ -15,6 +15,10 @@ export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 /** Where a stage runs: the edge's buffers (WASM in the Durable Object) or the origin pool. */
 export type StagePlacement = "edge" | "origin";
 
+/** Most of the host hostContention lets a sample load (c U); beyond it every server slows by SATURATED_SLOWDOWN. */
+const MAX_HOST_LOAD = 0.95;
+const SATURATED_SLOWDOWN = 1 / (1 - MAX_HOST_LOAD);
+
 /** Round trip edge -> origin added at the origin, ms (what src/control/model-controller.ts adds until batches are measured). */
 export const DEFAULT_ORIGIN_NETWORK_MS = 1;
 
@@ -57,6 +61,14 @@ export interface PipelineModels {
   recMaxWidth?: number;
   /** rec's narrowest request width (the Worker pads a line to at least this: src/ocr/line-crop.ts REC_MIN_WIDTH, 320); default 8. */
   recMinWidth?: number;
+  /**
+   * Where every stage shares one host (`npm start`: the edge and the origin replicas on one machine's
+   * cores), how much each core kept busy slows every server: service times are multiplied by
+   * 1 / (1 - hostContention * U), U the cores the sample keeps busy at full speed (every server's
+   * busy time and the Worker's post-processing, over the sample's span). Measured by
+   * pipeline-calibration.ts calibrateContention. Undefined or 0: servers on cores of their own.
+   */
+  hostContention?: number;
 }
 
 /** One stage's configuration. */
@@ -197,6 +209,8 @@ export class PipelineEvaluator {
   readonly meanLines: number;
   /** Stage simulations run (cache misses). */
   stageRuns = 0;
+  /** What the pass under way multiplies service times by (hostContention). */
+  private slowdown = 1;
 
   constructor(
     readonly images: readonly PipelineImage[],
@@ -261,18 +275,44 @@ export class PipelineEvaluator {
     return this.predictOrAbort(config, percentile, warmupImages, sloMs);
   }
 
+  /**
+   * With hostContention c: one pass at full speed gives the busy cores U, and the prediction is the
+   * pass with every service time slowed by 1 / (1 - c U) (busy time grows by that factor too, so
+   * that is where the slowed load and the slowdown agree). A host busier than that can carry
+   * (c U >= MAX_HOST_LOAD) slows by SATURATED_SLOWDOWN, which no plan survives.
+   */
   private predictOrAbort(config: PipelineConfig, percentile: number, warmupImages: number, sloMs?: number): PipelinePrediction | undefined {
+    const contention = this.models.hostContention ?? 0;
+    if (!(contention > 0)) return this.pass(config, percentile, warmupImages, sloMs);
+    const free = this.pass(config, percentile, warmupImages)!;
+    const load = contention * this.busyCores(free);
+    this.slowdown = load < MAX_HOST_LOAD ? 1 / (1 - load) : SATURATED_SLOWDOWN;
+    try {
+      return this.pass(config, percentile, warmupImages, sloMs);
+    } finally {
+      this.slowdown = 1;
+    }
+  }
+
+  /** Cores a prediction keeps busy (at its speed): every stage's busy time and the Worker's post-processing, over the sample's span. */
+  busyCores(prediction: PipelinePrediction): number {
+    const workerMs = this.images.length * this.cpu.cpuMs + this.meanLines * this.images.length * this.cpu.cpuPerLineMs;
+    return (PIPELINE_STAGES.reduce((sum, stage) => sum + prediction.stages[stage].busyMs, 0) + workerMs) / this.spanMs;
+  }
+
+  private pass(config: PipelineConfig, percentile: number, warmupImages: number, sloMs?: number): PipelinePrediction | undefined {
     const n = this.images.length;
     const from = Math.min(warmupImages, Math.max(0, n - 1));
     const arrivals = this.arrivals;
     const abort = sloMs === undefined ? undefined : { sloMs, from, allowed: n - from - Math.ceil(percentile * (n - from)) };
-    const det = this.run("det", config, arrivals, configKey(config, 0), abort);
+    const at = this.slowdown === 1 ? "" : `@${this.slowdown}`;
+    const det = this.run("det", config, arrivals, configKey(config, 0) + at, abort);
     if (!det) return undefined;
     const clsEnter = new Float64Array(n);
     for (let i = 0; i < n; i++) clsEnter[i] = det.doneMs[i]! + this.cpu.cpuMs + this.cpu.cpuPerLineMs * this.images[i]!.lineWidths.length;
-    const cls = this.run("cls", config, clsEnter, configKey(config, 1), abort);
+    const cls = this.run("cls", config, clsEnter, configKey(config, 1) + at, abort);
     if (!cls) return undefined;
-    const rec = this.run("rec", config, cls.doneMs, configKey(config, 2), abort);
+    const rec = this.run("rec", config, cls.doneMs, configKey(config, 2) + at, abort);
     if (!rec) return undefined;
     const latenciesMs = Float64Array.from(rec.doneMs, (done, i) => (Number.isNaN(done) ? Infinity : done - arrivals[i]!));
     const measured = latenciesMs.slice(from);
@@ -401,7 +441,8 @@ export class PipelineEvaluator {
     if (abort) for (let i = abort.from; i < n; i++) if (!(doneMs[i]! <= limitOf(i))) late++;
     const extra = this.extraMs(stage, c.placement);
     const sizeOf = new Map<string, number>();
-    const serviceMs = (k: number, batchKey: string): number => line.baseMs + (line.perRowMs * k * sizeOf.get(batchKey)!) / model.profiledSize;
+    const slowdown = this.slowdown;
+    const serviceMs = (k: number, batchKey: string): number => slowdown * (line.baseMs + (line.perRowMs * k * sizeOf.get(batchKey)!) / model.profiledSize);
     let batches = 0;
     let busyMs = 0;
     let windowWaitMs = 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CATALOG } from "../../../src/models/catalog";
-import { type CalibrationRun, type PipelineConfig, type PipelineModels, type PipelineStage, type StagePlacement, calibratePipeline, PIPELINE_STAGES, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
+import { type CalibrationRun, type PipelineConfig, type PipelineModels, type PipelineStage, type StagePlacement, calibrateContention, calibratePipeline, PIPELINE_STAGES, PipelineEvaluator, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
 
 const CPU = { cpuMs: 50, cpuPerLineMs: 2.5 };
 const PAGES = [
@@ -118,5 +118,54 @@ describe("calibratePipeline", () => {
     const result = calibratePipeline(models, CPU, []);
     expect(result.stages).toEqual([]);
     expect(result.models).toEqual(models);
+  });
+});
+
+describe("host contention", () => {
+  const models = ppocrStageModels(CATALOG);
+  const config = calibrationConfig(models, "origin");
+  const images = sampleImages({ ...PPOCR_PIPELINE_DEFAULTS.mix }, { ratePerS: 0.6 }, 200, 5);
+
+  /** `m` with every stage's service lines (both placements) times `f`. */
+  const slowed = (m: PipelineModels, f: number): PipelineModels => {
+    const out = { ...m };
+    for (const stage of PIPELINE_STAGES) {
+      const service = Object.fromEntries(Object.entries(m[stage].service).map(([p, line]) => [p, { baseMs: line.baseMs * f, perRowMs: line.perRowMs * f }]));
+      out[stage] = { ...m[stage], service };
+    }
+    return out;
+  };
+
+  it("slows every server by 1 / (1 - c U), U the cores busy at full speed", () => {
+    const free = new PipelineEvaluator(images, models, CPU);
+    const busyCores = free.busyCores(free.predict(config, 0.95));
+    expect(busyCores).toBeGreaterThan(0.2);
+    const c = 0.5;
+    const f = 1 / (1 - c * busyCores);
+    const withContention = predictPipeline({ images, models: { ...models, hostContention: c }, config, cpu: CPU, percentile: 0.95 });
+    const byHand = predictPipeline({ images, models: slowed(models, f), config, cpu: CPU, percentile: 0.95 });
+    for (let i = 0; i < images.length; i++) expect(withContention.latenciesMs[i]).toBeCloseTo(byHand.latenciesMs[i]!, 6);
+    expect(withContention.percentileMs).toBeGreaterThan(predictPipeline({ images, models, config, cpu: CPU, percentile: 0.95 }).percentileMs);
+  });
+
+  it("saturates a host loaded past what it carries", () => {
+    const loaded = predictPipeline({ images, models: { ...models, hostContention: 10 }, config, cpu: CPU, percentile: 0.95 });
+    const byHand = predictPipeline({ images, models: slowed(models, 20), config, cpu: CPU, percentile: 0.95 });
+    expect(loaded.percentileMs).toBeCloseTo(byHand.percentileMs, 6);
+  });
+
+  it("calibrateContention finds the c at which the model's slowdown is the probe's", () => {
+    const truth = 0.35;
+    const free = new PipelineEvaluator(images, models, CPU);
+    const freePrediction = free.predict(config, 0.95);
+    const f = 1 / (1 - truth * free.busyCores(freePrediction));
+    // The probe's servers held each request f times as long as at full speed.
+    const servers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: freePrediction.stages[stage].requests, heldMs: f * freePrediction.stages[stage].busyMs }]));
+    const found = calibrateContention(models, CPU, { config, images, servers });
+    expect(found.slowdown).toBeCloseTo(f, 9);
+    expect(found.hostContention).toBeCloseTo(truth, 9);
+    // Faster than full speed is no contention.
+    const faster = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: freePrediction.stages[stage].requests, heldMs: 0.9 * freePrediction.stages[stage].busyMs }]));
+    expect(calibrateContention(models, CPU, { config, images, servers: faster }).hostContention).toBe(0);
   });
 });
