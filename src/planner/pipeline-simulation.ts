@@ -65,7 +65,8 @@ export interface PipelineModels {
    * Where every stage shares one host (`npm start`: the edge and the origin replicas on one machine's
    * cores), how much each core kept busy slows every server: service times are multiplied by
    * 1 / (1 - hostContention * U), U the cores the sample keeps busy at full speed (every server's
-   * busy time and the Worker's post-processing, over the sample's span). Measured by
+   * busy time and the Worker's post-processing per image, times the arrival rate:
+   * PipelineEvaluator.busyCores). Measured by
    * pipeline-calibration.ts calibrateContention. Undefined or 0: servers on cores of their own.
    */
   hostContention?: number;
@@ -294,10 +295,16 @@ export class PipelineEvaluator {
     }
   }
 
-  /** Cores a prediction keeps busy (at its speed): every stage's busy time and the Worker's post-processing, over the sample's span. */
+  /**
+   * Cores a prediction keeps busy (at its speed): every stage's busy time and the Worker's
+   * post-processing per image, times the images' rate (n - 1 gaps over the span between the first
+   * and last arrival). One image alone loads no host: what it does by itself is in its lines.
+   */
   busyCores(prediction: PipelinePrediction): number {
-    const workerMs = this.images.length * this.cpu.cpuMs + this.meanLines * this.images.length * this.cpu.cpuPerLineMs;
-    return (PIPELINE_STAGES.reduce((sum, stage) => sum + prediction.stages[stage].busyMs, 0) + workerMs) / this.spanMs;
+    const n = this.images.length;
+    if (n < 2) return 0;
+    const workerMs = n * (this.cpu.cpuMs + this.meanLines * this.cpu.cpuPerLineMs);
+    return ((PIPELINE_STAGES.reduce((sum, stage) => sum + prediction.stages[stage].busyMs, 0) + workerMs) / n) * ((n - 1) / this.spanMs);
   }
 
   private pass(config: PipelineConfig, percentile: number, warmupImages: number, sloMs?: number): PipelinePrediction | undefined {

@@ -37,7 +37,11 @@
  * cls: fixed 48 x 192 crops, no scaling. bench/lib/width-service.ts measured rec on the edge at
  * several widths (s = base + perRow k + perColumn k W, about 0.21 ms per column and row): the
  * profile's line scaled this way gives about 0.29 ms per column and row, an upper side estimate.
- * Service times are deterministic (no noise). Every request also pays the per-request latency the
+ * Service times are deterministic (no noise). Measured stage models replace the profiles where a
+ * calibration ran (pipeline-calibration.ts: each line scaled by the servers' measured compute, the
+ * server's handling per request on it, a measured off-server extra per request), and where every
+ * stage shares one host's cores, every service slows with the host's load (hostContention).
+ * Every request also pays the per-request latency the
  * planner adds (src/control/replan.ts): the model's overheadMs, its hopMs (every placement here is
  * buffered), and the edge-origin round trip at the origin (DEFAULT_ORIGIN_NETWORK_MS), added when
  * its batch ends. Memory caps of a batch at wide rows (src/edge/limits.ts maxBatchRows) are not

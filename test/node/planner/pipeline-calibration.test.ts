@@ -148,6 +148,22 @@ describe("host contention", () => {
     expect(withContention.percentileMs).toBeGreaterThan(predictPipeline({ images, models, config, cpu: CPU, percentile: 0.95 }).percentileMs);
   });
 
+  it("loads no host with one image alone (its own work is in the calibrated lines)", () => {
+    const lone = [{ ...images[0]!, arrivalMs: 0 }];
+    const free = new PipelineEvaluator(lone, models, CPU);
+    expect(free.busyCores(free.predict(config, 0.5))).toBe(0);
+    const alone = (m: PipelineModels) => predictPipeline({ images: lone, models: m, config, cpu: CPU, percentile: 0.5 }).percentileMs;
+    expect(alone({ ...models, hostContention: 0.9 })).toBe(alone(models));
+  });
+
+  it("measures the busy cores at the images' rate: busy time per image over the mean gap", () => {
+    const free = new PipelineEvaluator(images, models, CPU);
+    const prediction = free.predict(config, 0.95);
+    const perImageMs = (PIPELINE_STAGES.reduce((sum, stage) => sum + prediction.stages[stage].busyMs, 0) + images.reduce((sum, im) => sum + CPU.cpuMs + CPU.cpuPerLineMs * im.lineWidths.length, 0)) / images.length;
+    const meanGapMs = (images.at(-1)!.arrivalMs - images[0]!.arrivalMs) / (images.length - 1);
+    expect(free.busyCores(prediction)).toBeCloseTo(perImageMs / meanGapMs, 9);
+  });
+
   it("saturates a host loaded past what it carries", () => {
     const loaded = predictPipeline({ images, models: { ...models, hostContention: 10 }, config, cpu: CPU, percentile: 0.95 });
     const byHand = predictPipeline({ images, models: slowed(models, 20), config, cpu: CPU, percentile: 0.95 });
