@@ -429,7 +429,7 @@ ${report.pages.length} page images; lines per page ${Math.min(...lines)}–${Mat
 
 ## The stage models, calibrated on this stack
 
-The profiles (models/*/profile.json) time the kernel once, on a quiet machine. Before planning, each page is sent alone ${CALIBRATION_REPEATS} times with cls and rec at the origin, then at the edge (det always at the origin; windows 0, a request a batch), and calibratePipeline (src/planner/pipeline-calibration.ts) fits, per stage and placement: the profile's line scaled by the servers' measured compute, the server's handling per request beyond queue and compute (on the server), and the median off-server rest beyond the default overheads (the Worker, the hop, the transfer).
+The profiles (models/*/profile.json) time the kernel once, on a quiet machine. Before planning, each page is sent alone ${CALIBRATION_REPEATS} times with cls and rec at the origin, then at the edge (det always at the origin; windows 0, a request a batch), and calibratePipeline (src/planner/pipeline-calibration.ts) fits, per stage and placement: the profile's line scaled by the servers' measured compute; the handling per request, how long the scheduler's server was held beyond the kernel (at the origin the edge's round trip of a batch: the transfer both ways and the replica's decoding and encoding), on the server; and the median off-server rest beyond the default overheads (the Worker building and reading the tensors, the hop).
 
 | stage | placement | service scale | handling per request (ms) | off-server extra (ms) | requests measured / predicted | alone p50: measured / profile / calibrated (ms) |
 |---|---|---:|---:|---:|---:|---|
