@@ -35,9 +35,10 @@ export interface StageModel {
   /** What the buffer hop adds, ms (catalog hopMs). */
   hopMs: number;
   /**
-   * Per-request latency beyond overheadMs, hopMs and the origin round trip, measured on the running
-   * stack per placement (the stage's tensors crossing the Worker, its buffer and the network:
-   * pipeline-calibration.ts), ms; negative where those defaults over-count (the sum stays >= 0).
+   * Per-request latency off the servers beyond overheadMs, hopMs and the origin round trip,
+   * measured on the running stack per placement (the Worker building and reading the stage's
+   * tensors, the hop: pipeline-calibration.ts), ms; negative where those defaults over-count (the
+   * sum stays >= 0).
    */
   measuredExtraMs?: Partial<Record<StagePlacement, number>>;
   /** Largest maxBatch a plan may use (the manifest's). */
