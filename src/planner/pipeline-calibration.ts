@@ -43,7 +43,7 @@ export interface ServerMeasurements {
 export interface CalibrationRun {
   /** Its batches are its requests: windowMs 0 and maxRowsPerRequest = maxBatch in every stage. */
   config: PipelineConfig;
-  /** Each page, and each stage's latency per time it was sent (the Worker's Server-Timing), ms. */
+  /** Each page, and each stage's latency per time it was sent (the Worker's Server-Timing), ms; NaN where none was reported. */
   pages: Array<{ image: Omit<PipelineImage, "arrivalMs">; stageMs: Record<PipelineStage, number[]> }>;
   /** Per stage, its servers' metrics over the whole run (every page, every repetition). */
   servers: Partial<Record<PipelineStage, ServerMeasurements>>;
@@ -108,7 +108,8 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
       // 3. The off-server rest: measured stage latency minus the calibrated line's prediction.
       const measuredMs = mine.flatMap((run) => run.pages.flatMap((page) => page.stageMs[stage]));
       const predicted = loneLatencies(withLine(0), stage, mine);
-      const measuredExtraMs = measuredMs.length ? median(measuredMs.map((ms, i) => ms - predicted[i]!)) : 0;
+      const residuals = measuredMs.flatMap((ms, i) => (Number.isFinite(ms) ? [ms - predicted[i]!] : []));
+      const measuredExtraMs = residuals.length ? median(residuals) : 0;
       current = withLine(measuredExtraMs);
       stages.push({
         stage,
@@ -117,7 +118,7 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
         handlingMs,
         measuredExtraMs,
         requests: { measured: server.requests, predicted: predictedRequests },
-        stageP50Ms: { measured: median(measuredMs), uncalibrated: median(loneLatencies(models, stage, mine)), calibrated: median(loneLatencies(current, stage, mine)) },
+        stageP50Ms: { measured: median(measuredMs.filter(Number.isFinite)), uncalibrated: median(loneLatencies(models, stage, mine)), calibrated: median(loneLatencies(current, stage, mine)) },
       });
     }
   }
