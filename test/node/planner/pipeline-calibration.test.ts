@@ -114,6 +114,14 @@ describe("calibratePipeline", () => {
     expect(result.models.cls.measuredExtraMs).toEqual({ origin: expect.closeTo(20, 6), edge: expect.closeTo(3, 6) });
   });
 
+  it("leaves out a stage time the Worker did not report", () => {
+    const run = measure(models, "origin", truth);
+    const withGap = { ...run, pages: run.pages.map((page, i) => (i === 0 ? { ...page, stageMs: { ...page.stageMs, cls: [NaN, ...page.stageMs.cls.slice(1)] } } : page)) };
+    const cls = calibratePipeline(models, CPU, [withGap]).stages.find((c) => c.stage === "cls")!;
+    expect(cls.measuredExtraMs).toBeCloseTo(truth.cls!.extraMs, 6);
+    expect(Number.isFinite(cls.stageP50Ms.measured)).toBe(true);
+  });
+
   it("keeps a stage's models when no run placed it there", () => {
     const result = calibratePipeline(models, CPU, []);
     expect(result.stages).toEqual([]);
