@@ -95,7 +95,7 @@ suite("size-classes", "size classes for ppocr-rec (MBS) on a width mix of render
   .option("--quick", "fewer lines, widths and rates, short steps (a smoke run)", false)
   .option("--reuse-real", "take the real edge measurements and sweeps from the last bench/reports/size-classes.json; recompute the rest", false);
 
-suite("ocr", "the OCR pipeline (ppocr): character error rate against a peer running the same models on rendered lines and pages, the planner's split of the end-to-end SLO (against InferLine's even split), and measured against predicted p95 at 0.5-1.25x the planned rate (about 25 minutes)", async (options: { quick: boolean; reuseAccuracy: boolean; pagesPerStep: number; repeats: number }) => (await import("./ocr")).main(options))
+suite("ocr", "the OCR pipeline (ppocr): character error rate against a peer running the same models on rendered lines and pages, the stage models calibrated on the running stack, the planner's split of the end-to-end SLO (against InferLine's even split), and measured against predicted p95 at 0.5-1.25x the rate the plan keeps on its own stack (about 35 minutes with --repeats 2)", async (options: { quick: boolean; reuseAccuracy: boolean; pagesPerStep: number; repeats: number }) => (await import("./ocr")).main(options))
   .option("--quick", "fewer test images and load requests", false)
   .option("--pages-per-step <n>", "pages sent per load step and repetition", integerIn(8, 1000), 96)
   .option("--repeats <n>", "repetitions of each load step, each with arrivals of its own (p95 over all of them, and each one's)", integerIn(1, 10), 1)
