@@ -36,7 +36,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelineStage, type StageCalibration, type StagePlacement, calibrateContention, calibratePipeline, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type StageCalibration, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -148,15 +148,6 @@ async function computeSums(urls: string[]): Promise<Record<string, { requests: n
 /** `after` minus `before`, per model. */
 function sumsSince(before: Record<string, { requests: number; computeMs: number }>, after: Record<string, { requests: number; computeMs: number }>): Record<string, { requests: number; computeMs: number }> {
   return Object.fromEntries(Object.entries(after).map(([model, a]) => [model, { requests: a.requests - (before[model]?.requests ?? 0), computeMs: a.computeMs - (before[model]?.computeMs ?? 0) }]));
-}
-
-/** det at the origin, cls and rec at `placement`; windows 0 and a request a batch (what calibratePipeline needs). */
-function calibrationConfig(models: PipelineModels, placement: StagePlacement): PipelineConfig {
-  const stage = (s: PipelineStage) => {
-    const at = models[s].placements.includes(placement) ? placement : models[s].placements[0]!;
-    return { placement: at, maxBatch: models[s].maxBatch, windowMs: 0, shards: 1, poolSize: at === "origin" ? 1 : 0, maxRowsPerRequest: models[s].maxBatch };
-  };
-  return { det: stage("det"), cls: stage("cls"), rec: stage("rec") };
 }
 
 /**

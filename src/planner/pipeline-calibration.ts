@@ -41,12 +41,25 @@ export interface ServerMeasurements {
 
 /** Pages sent one at a time under `config`, with what the stack measured. */
 export interface CalibrationRun {
-  /** Its batches are its requests: windowMs 0 and maxRowsPerRequest = maxBatch in every stage. */
+  /** Its batches are its requests: windowMs 0 and maxRowsPerRequest = maxBatch in every stage (calibrationConfig). */
   config: PipelineConfig;
   /** Each page, and each stage's latency per time it was sent (the Worker's Server-Timing), ms; NaN where none was reported. */
   pages: Array<{ image: Omit<PipelineImage, "arrivalMs">; stageMs: Record<PipelineStage, number[]> }>;
   /** Per stage, its servers' metrics over the whole run (every page, every repetition). */
   servers: Partial<Record<PipelineStage, ServerMeasurements>>;
+}
+
+/**
+ * A configuration a calibration run can use: every stage at `placement` where it may run there (else
+ * at its first placement: det stays at the origin), window 0, maxRowsPerRequest = maxBatch, so a
+ * page alone makes batches that are its requests.
+ */
+export function calibrationConfig(models: PipelineModels, placement: StagePlacement): PipelineConfig {
+  const stage = (s: PipelineStage) => {
+    const at = models[s].placements.includes(placement) ? placement : models[s].placements[0]!;
+    return { placement: at, maxBatch: models[s].maxBatch, windowMs: 0, shards: 1, poolSize: at === "origin" ? 1 : 0, maxRowsPerRequest: models[s].maxBatch };
+  };
+  return { det: stage("det"), cls: stage("cls"), rec: stage("rec") };
 }
 
 /** What the calibration found for one stage at one placement. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CATALOG } from "../../../src/models/catalog";
-import { type CalibrationRun, type PipelineConfig, type PipelineModels, type PipelineStage, type StagePlacement, calibrateContention, calibratePipeline, PIPELINE_STAGES, PipelineEvaluator, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
+import { type CalibrationRun, type PipelineModels, type PipelineStage, type StagePlacement, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, PipelineEvaluator, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
 
 const CPU = { cpuMs: 50, cpuPerLineMs: 2.5 };
 const PAGES = [
@@ -12,16 +12,6 @@ const PAGES = [
 /** Each page is sent this often; the Worker's times scatter around the model's by these offsets (ms). */
 const JITTER_MS = [-4, 0, 0, 3, 5];
 
-/** Every stage at `placement` (det stays at the origin), windows 0, a request a batch. */
-function calibrationConfig(models: PipelineModels, placement: StagePlacement): PipelineConfig {
-  const stage = (s: PipelineStage) => {
-    const at = s === "det" ? "origin" : placement;
-    const maxBatch = models[s].maxBatch;
-    return { placement: at, maxBatch, windowMs: 0, shards: 1, poolSize: at === "origin" ? 1 : 0, maxRowsPerRequest: maxBatch };
-  };
-  return { det: stage("det"), cls: stage("cls"), rec: stage("rec") };
-}
-
 type Truth = Partial<Record<PipelineStage, { scale: number; handlingMs: number; extraMs: number }>>;
 
 /** `models` as the stack really is: each line scaled, the handling on the server, the extra off it. */
@@ -30,7 +20,7 @@ function trueModels(models: PipelineModels, placement: StagePlacement, truth: Tr
   for (const stage of PIPELINE_STAGES) {
     const t = truth[stage];
     if (!t) continue;
-    const at = stage === "det" ? "origin" : placement;
+    const at = calibrationConfig(models, placement)[stage].placement;
     const line = models[stage].service[at]!;
     out[stage] = { ...models[stage], service: { ...models[stage].service, [at]: { baseMs: line.baseMs * t.scale + t.handlingMs, perRowMs: line.perRowMs * t.scale } }, measuredExtraMs: { [at]: t.extraMs } };
   }
@@ -55,7 +45,7 @@ function measure(models: PipelineModels, placement: StagePlacement, truth: Truth
       s.requests += requests;
       s.computeMs += computeMs;
       // The edge's round trip holds the server beyond the kernel at the origin; at the edge the DO's run is all.
-      if ((stage === "det" ? "origin" : placement) === "origin") s.heldMs = (s.heldMs ?? 0) + computeMs + t.handlingMs * requests;
+      if (config[stage].placement === "origin") s.heldMs = (s.heldMs ?? 0) + computeMs + t.handlingMs * requests;
     }
     const stageMs = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, JITTER_MS.map((j) => truly[stage].latencyMs.p50 + j)])) as Record<PipelineStage, number[]>;
     return { image, stageMs };
