@@ -82,9 +82,10 @@ export interface StageCalibration {
 export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs: readonly CalibrationRun[]): { models: PipelineModels; stages: StageCalibration[] } {
   const lone = (m: PipelineModels, config: PipelineConfig, image: CalibrationRun["pages"][number]["image"]) =>
     predictPipeline({ images: [{ ...image, arrivalMs: 0 }], models: m, config, cpu, percentile: 0.5 }).stages;
-  /** The stage's lone latencies over the runs' pages, each repeated as often as it was sent. */
-  const loneLatencies = (m: PipelineModels, stage: PipelineStage, mine: readonly CalibrationRun[]) =>
-    mine.flatMap((run) => run.pages.flatMap((page) => page.stageMs[stage].map(() => lone(m, run.config, page.image)[stage].latencyMs.p50)));
+  /** Each page's prediction alone under `m`, in the runs' page order. */
+  const lonePredictions = (m: PipelineModels, mine: readonly CalibrationRun[]) => mine.flatMap((run) => run.pages.map((page) => ({ page, alone: lone(m, run.config, page.image) })));
+  /** The stage's lone latencies, each repeated as often as its page was sent (in the order of the measured times). */
+  const latencies = (predictions: ReturnType<typeof lonePredictions>, stage: PipelineStage) => predictions.flatMap(({ page, alone }) => page.stageMs[stage].map(() => alone[stage].latencyMs.p50));
   let current = models;
   const stages: StageCalibration[] = [];
   for (const stage of PIPELINE_STAGES) {
@@ -93,15 +94,15 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
       const line = models[stage].service[placement];
       if (!mine.length || !line) continue;
       // 1-2. The service line from the servers' own measurements.
+      const profiled = lonePredictions(models, mine);
       let predictedBusyMs = 0;
       let predictedRequests = 0;
+      for (const { page, alone } of profiled) {
+        predictedBusyMs += alone[stage].busyMs * page.stageMs[stage].length;
+        predictedRequests += alone[stage].requests * page.stageMs[stage].length;
+      }
       const server = { requests: 0, computeMs: 0, heldMs: 0 };
       for (const run of mine) {
-        for (const page of run.pages) {
-          const s = lone(models, run.config, page.image)[stage];
-          predictedBusyMs += s.busyMs * page.stageMs[stage].length;
-          predictedRequests += s.requests * page.stageMs[stage].length;
-        }
         const measured = run.servers[stage];
         if (!measured) continue;
         server.requests += measured.requests;
@@ -120,7 +121,7 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
       });
       // 3. The off-server rest: measured stage latency minus the calibrated line's prediction.
       const measuredMs = mine.flatMap((run) => run.pages.flatMap((page) => page.stageMs[stage]));
-      const predicted = loneLatencies(withLine(0), stage, mine);
+      const predicted = latencies(lonePredictions(withLine(0), mine), stage);
       const residuals = measuredMs.flatMap((ms, i) => (Number.isFinite(ms) ? [ms - predicted[i]!] : []));
       const measuredExtraMs = residuals.length ? median(residuals) : 0;
       current = withLine(measuredExtraMs);
@@ -131,7 +132,7 @@ export function calibratePipeline(models: PipelineModels, cpu: PipelineCpu, runs
         handlingMs,
         measuredExtraMs,
         requests: { measured: server.requests, predicted: predictedRequests },
-        stageP50Ms: { measured: median(measuredMs.filter(Number.isFinite)), uncalibrated: median(loneLatencies(models, stage, mine)), calibrated: median(loneLatencies(current, stage, mine)) },
+        stageP50Ms: { measured: median(measuredMs.filter(Number.isFinite)), uncalibrated: median(latencies(profiled, stage)), calibrated: median(latencies(lonePredictions(current, mine), stage)) },
       });
     }
   }
