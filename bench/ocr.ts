@@ -112,6 +112,16 @@ function poissonArrivals(ratePerS: number, count: number, seed: number): number[
   return Array.from({ length: count }, () => (t += (-Math.log(1 - random()) / ratePerS) * 1000));
 }
 
+/** Page i % pages at each arrival, as the planner sees it. */
+function pagesAt(arrivalsMs: number[], shapes: PageShape[]): PipelineImage[] {
+  return arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: shapes[i % shapes.length]!.detPixels, lineWidths: shapes[i % shapes.length]!.lineWidths }));
+}
+
+/** Sends page i % pages at each arrival (open loop) to POST /v1/ocr; bounded by the last arrival plus a minute. */
+function sendPages(edgeUrl: string, pages: OcrTestImage[], ratePerS: number, arrivalsMs: number[]): ReturnType<typeof openLoop> {
+  return openLoop({ url: `${edgeUrl}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: arrivalsMs.length, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+}
+
 interface LoadStep {
   factor: number;
   ratePerS: number;
@@ -201,11 +211,11 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
       if (placement === "origin") {
         const arrivalsMs = poissonArrivals(PROBE_RATE_PER_S, PROBE_PAGES, 5);
         const held = await computeSums([stack.edge.url]);
-        const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS: PROBE_RATE_PER_S, arrivalsMs, count: PROBE_PAGES, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
+        const result = await sendPages(stack.edge.url, pages, PROBE_RATE_PER_S, arrivalsMs);
         if (result.ok !== result.sent) throw new Error(`contention probe: ${result.ok} of ${result.sent} answered: ${JSON.stringify(result.errors)}`);
         const heldSince = sumsSince(held, await computeSums([stack.edge.url]));
         const probeServers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: heldSince[PIPELINE.stages[stage]]!.requests, heldMs: heldSince[PIPELINE.stages[stage]]!.computeMs }]));
-        probe = { config, images: arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: shapes[i % shapes.length]!.detPixels, lineWidths: shapes[i % shapes.length]!.lineWidths })), servers: probeServers };
+        probe = { config, images: pagesAt(arrivalsMs, shapes), servers: probeServers };
         console.log(`  contention probe at ${PROBE_RATE_PER_S}/s: ${JSON.stringify(probeServers)}`);
       }
     } finally {
@@ -312,7 +322,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   // 4. The plan: the highest grid rate with a plan on this machine (one shard per stage, one replica).
   const loadCount = quick ? 24 : pagesPerStep;
   const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
-    poissonArrivals(ratePerS, count, seed).map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pageShapes.length]!.detPixels, lineWidths: pageShapes[i % pageShapes.length]!.lineWidths }));
+    pagesAt(poissonArrivals(ratePerS, count, seed), pageShapes);
   /** The highest grid rate with a plan under `stageModels` that meets planSlo. */
   const plannedWith = (stageModels: PipelineModels, label: string) => {
     let found: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
@@ -356,9 +366,8 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
       const runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }> = [];
       for (let repeat = 0; repeat < repeats; repeat++) {
         const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + stepIndex + 100 * repeat);
-        const result = await openLoop({ url: `${stack.edge.url}/v1/ocr`, body: new Uint8Array(0), ratePerS, arrivalsMs, count: loadCount, maxDurationMs: arrivalsMs.at(-1)! + 60_000, bodyAt: (i) => ({ body: new Uint8Array(pages[i % pages.length]!.png) as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream" } }) });
-        const images = arrivalsMs.map((arrivalMs, i) => ({ arrivalMs, detPixels: pageShapes[i % pages.length]!.detPixels, lineWidths: pageShapes[i % pages.length]!.lineWidths }));
-        runs.push({ result, prediction: predictPipeline({ images, models: onStack.models, config: plan.config, cpu, percentile: slo.percentile }) });
+        const result = await sendPages(stack.edge.url, pages, ratePerS, arrivalsMs);
+        runs.push({ result, prediction: predictPipeline({ images: pagesAt(arrivalsMs, pageShapes), models: onStack.models, config: plan.config, cpu, percentile: slo.percentile }) });
       }
       const computed = sumsSince(computeBefore, await computeSums(stack.origins().map((r) => r.url)));
       const originComputeMs = Object.fromEntries(Object.entries(computed).map(([model, c]) => [model, round(c.computeMs / Math.max(1, c.requests), 1)]));
