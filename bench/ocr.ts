@@ -15,12 +15,13 @@
  * 4. The plan: planPipeline on that mix with the calibrated models, at most one shard and one
  *    replica per stage (one machine: every shard shares workerd's thread), at the highest rate of a
  *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it, and the
- *    rate the profiles alone would plan. A plan must meet PLAN_SLO_SHARE (80 %) of the SLO's ms, the
- *    headroom the controller leaves in every new plan: a p95 over a hundred or so images varies from
- *    run to run by more than a plan made right at the SLO can absorb.
+ *    rate the profiles alone would plan. A plan must meet PLAN_SLO_SHARE (80 %) of the SLO's ms on
+ *    a long sample (the headroom the controller leaves in every new plan), and the SLO in
+ *    WINDOW_SHARE of WINDOWS samples as long as a load step (sloWindows): a p95 over a hundred or so
+ *    images moves with their arrivals, and a plan that holds on average misses in bursty windows.
  * 5. Latency: the plan applied (MODEL_OVERRIDES). Each page alone against its prediction; that run
  *    calibrates the plan's placements again on the stack under test, and the rate up to which the
- *    plan keeps 80 % of the SLO on that calibration is the rate kept. Open-loop Poisson load of the
+ *    plan stays feasible on that calibration is the rate kept. Open-loop Poisson load of the
  *    pages at 0.5, 0.75, 1 and 1.25 x that rate; the measured end-to-end p95 against the prediction
  *    for the same arrivals and pages (predictPipeline).
  *
@@ -36,7 +37,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type StageCalibration, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline } from "../src/planner/pipeline";
+import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type StageCalibration, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline, SloWindows } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -53,6 +54,13 @@ const CALIBRATION_REPEATS = 3;
 /** The contention probe: pages at this rate (Poisson), this many, every stage at the origin. */
 const PROBE_RATE_PER_S = 0.6;
 const PROBE_PAGES = 48;
+/**
+ * The SLO over measurement windows (planPipeline's sloWindows): a load step's percentile is read
+ * over its own images, so plans and the rate kept must hold the SLO's ms in this share of WINDOWS
+ * Poisson samples as long as a step.
+ */
+const WINDOWS = 40;
+const WINDOW_SHARE = 0.95;
 
 interface OcrAnswer {
   lines: Array<{ text: string; score: number; box: number[][] }>;
@@ -268,10 +276,10 @@ function loadStep(factor: number, ratePerS: number, runs: Array<{ result: Awaite
 }
 
 function planTable(label: string, plan: PipelinePlan | null): string {
-  if (!plan) return `| ${label} | no plan | | | | | |\n`;
+  if (!plan) return `| ${label} | no plan | | | | | | |\n`;
   const c = plan.config;
   const stage = (s: keyof typeof c) => `${c[s].placement}, B${c[s].maxBatch} W${c[s].windowMs} ms, ${c[s].placement === "origin" ? `${c[s].poolSize} replica(s)` : `${c[s].shards} shard(s)`}`;
-  return `| ${label} | ${stage("det")} | ${stage("cls")} | ${stage("rec")} | ${round(plan.sloLatencyMs, 0)} | ${plan.meetsSlo ? "yes" : "**no**"} | ${round(plan.costUsdPerHour, 4)} |\n`;
+  return `| ${label} | ${stage("det")} | ${stage("cls")} | ${stage("rec")} | ${round(plan.sloLatencyMs, 0)} | ${plan.windowShare ?? "-"} | ${plan.meetsSlo ? "yes" : "**no**"} | ${round(plan.costUsdPerHour, 4)} |\n`;
 }
 
 /** Runs the OCR benchmark and writes its report. */
@@ -323,12 +331,13 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   const loadCount = quick ? 24 : pagesPerStep;
   const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
     pagesAt(poissonArrivals(ratePerS, count, seed), pageShapes);
+  const windowsAt = (ratePerS: number) => Array.from({ length: WINDOWS }, (_, k) => sampleAt(ratePerS, repeats * loadCount, 1000 + k));
   /** The highest grid rate with a plan under `stageModels` that meets planSlo. */
   const plannedWith = (stageModels: PipelineModels, label: string) => {
     let found: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
     for (const ratePerS of RATE_GRID) {
-      const result = planPipeline({ models: stageModels, slo: planSlo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 } });
-      if (result.plan) console.log(`  ${label} plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms): ${JSON.stringify(result.plan.stages)}`);
+      const result = planPipeline({ models: stageModels, slo: planSlo, cpu, images: sampleAt(ratePerS, 1000, 7), limits: { maxShards: 1, maxPoolSize: 1 }, sloWindows: { samples: windowsAt(ratePerS), share: WINDOW_SHARE, ms: slo.ms } });
+      if (result.plan) console.log(`  ${label} plan at ${ratePerS}/s: ${result.plan.meetsSlo ? "meets" : "misses"} (p95 ${round(result.plan.sloLatencyMs, 0)} ms, windows within the SLO ${result.plan.windowShare ?? "-"}): ${JSON.stringify(result.plan.stages)}`);
       else console.log(`  no ${label} plan at ${ratePerS}/s: ${result.reason}`);
       if (!result.plan?.meetsSlo) break;
       found = { ratePerS, result };
@@ -344,7 +353,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   const stack = await ocrStack(plan.stages, Math.max(1, plan.poolSize));
   const steps: LoadStep[] = [];
   const alone: Array<{ id: string; lines: number; measuredMs: number; predictedMs: number; onStackMs: number }> = [];
-  let onStack: { stages: StageCalibration[]; ratePerS: number; models: PipelineModels };
+  let onStack: { stages: StageCalibration[]; ratePerS: number; models: PipelineModels; windowShares: Array<{ ratePerS: number; share: number }> };
   try {
     for (const p of pages) await readPage(stack.edge.url, p.png); // warm the sessions and the path
     // Each page by itself (no queueing) against the calibrated models' prediction for it alone; the
@@ -356,9 +365,11 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     const loneMs = (m: PipelineModels, shape: PageShape) => predictPipeline({ images: [{ arrivalMs: 0, detPixels: shape.detPixels, lineWidths: shape.lineWidths }], models: m, config: plan.config, cpu, percentile: slo.percentile }).latencyMs.p50;
     for (const [i, p] of pages.entries()) alone.push({ id: p.id, lines: pageShapes[i]!.lineWidths.length, measuredMs: round(medianMs[i]!, 0), predictedMs: round(loneMs(models, pageShapes[i]!), 0), onStackMs: round(loneMs(stackModels, pageShapes[i]!), 0) });
     console.log(`  pages alone (measured / predicted / on-stack calibration): ${alone.map((a) => `${a.id} ${a.measuredMs}/${a.predictedMs}/${a.onStackMs}`).join(", ")}`);
-    const keeps = RATE_GRID.filter((ratePerS) => meetsPipelineSlo(predictPipeline({ images: sampleAt(ratePerS, 1000, 7), models: stackModels, config: plan.config, cpu, percentile: slo.percentile, warmupImages: 50 }), planSlo));
-    onStack = { stages: fresh.stages, ratePerS: keeps.at(-1) ?? RATE_GRID[0]!, models: stackModels };
-    console.log(`  on the stack under test the plan keeps ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO up to ${onStack.ratePerS}/s`);
+    // The rate kept: the highest grid rate where the plan meets planSlo on a long sample and the SLO in WINDOW_SHARE of the windows.
+    const windowShares = RATE_GRID.map((ratePerS) => ({ ratePerS, share: new SloWindows(windowsAt(ratePerS), stackModels, cpu, slo).share(plan.config) }));
+    const keeps = RATE_GRID.filter((ratePerS, i) => windowShares[i]!.share >= WINDOW_SHARE && meetsPipelineSlo(predictPipeline({ images: sampleAt(ratePerS, 1000, 7), models: stackModels, config: plan.config, cpu, percentile: slo.percentile, warmupImages: 50 }), planSlo));
+    onStack = { stages: fresh.stages, ratePerS: keeps.at(-1) ?? RATE_GRID[0]!, models: stackModels, windowShares };
+    console.log(`  on the stack under test the plan keeps ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO, and the SLO in ${WINDOW_SHARE * 100} % of the windows, up to ${onStack.ratePerS}/s; windows within the SLO: ${windowShares.map((w) => `${w.ratePerS}/s ${w.share}`).join(", ")}`);
     for (const [stepIndex, factor] of LOAD_FACTORS.entries()) {
       const ratePerS = onStack.ratePerS * factor;
       const computeBefore = await computeSums(stack.origins().map((r) => r.url));
@@ -379,7 +390,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
     await stopStack(stack);
   }
 
-  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, profiledPlannedRatePerS: plannedProfiled?.ratePerS ?? 0, calibration: calibration.stages, contention: calibration.contention, onStack: { ratePerS: onStack!.ratePerS, stages: onStack!.stages }, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
+  const report = { generatedAt: new Date().toISOString(), quick, slo, cpu, pages: pageShapes, plannedRatePerS: planned.ratePerS, profiledPlannedRatePerS: plannedProfiled?.ratePerS ?? 0, calibration: calibration.stages, contention: calibration.contention, onStack: { ratePerS: onStack!.ratePerS, stages: onStack!.stages, windowShares: onStack!.windowShares }, plan: { config: plan.config, sloLatencyMs: plan.sloLatencyMs, windowShare: plan.windowShare, costUsdPerHour: plan.costUsdPerHour, stages: plan.stages }, baseline: planned.result.baseline.plan && { config: planned.result.baseline.plan.config, sloLatencyMs: planned.result.baseline.plan.sloLatencyMs, meetsSlo: planned.result.baseline.plan.meetsSlo, windowShare: planned.result.baseline.plan.windowShare, costUsdPerHour: planned.result.baseline.plan.costUsdPerHour }, steps, alone, accuracy: Object.fromEntries(Object.entries(accuracy.systems).map(([name, s]) => [name, { cer: s.cer, meanMs: s.meanMs }])), durationS: Math.round((Date.now() - started) / 1000) };
   const dir = join(ROOT, "bench", "reports");
   writeFileSync(join(dir, "ocr.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(join(dir, "ocr.svg"), latencyFigure(steps, slo.ms));
@@ -407,7 +418,7 @@ function latencyFigure(steps: LoadStep[], sloMs: number): string {
   });
 }
 
-type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; profiledPlannedRatePerS: number; calibration: StageCalibration[]; contention: ContentionCalibration; onStack: { ratePerS: number; stages: StageCalibration[] }; durationS: number; quick: boolean };
+type Report = { slo: { percentile: number; ms: number }; cpu: { cpuMs: number; cpuPerLineMs: number }; pages: PageShape[]; plannedRatePerS: number; profiledPlannedRatePerS: number; calibration: StageCalibration[]; contention: ContentionCalibration; onStack: { ratePerS: number; stages: StageCalibration[]; windowShares: Array<{ ratePerS: number; share: number }> }; durationS: number; quick: boolean };
 
 function markdown(report: Report, plan: PipelinePlan, baseline: PipelinePlan | null, accuracy: Awaited<ReturnType<typeof measureAccuracy>>, steps: LoadStep[], alone: Array<{ id: string; lines: number; measuredMs: number; predictedMs: number; onStackMs: number }>): string {
   const pct = `p${Math.round(report.slo.percentile * 100)}`;
@@ -439,14 +450,14 @@ The stages share this machine's 2 cores (workerd, wrangler's proxy, the origin r
 
 ## The plan
 
-SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms (${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan), with the calibrated stage models: **${report.plannedRatePerS} images/s** (with the profiles alone: ${report.profiledPlannedRatePerS || "none"} images/s). InferLine's baseline plans each stage alone for a third of that.
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms on a long sample (1000 pages; ${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan) and the SLO itself in ${WINDOW_SHARE * 100} % of ${WINDOWS} measurement windows, each a Poisson sample as long as a load step below, simulated alone (planPipeline's sloWindows: a step's ${pct} is read over its own images, and a plan that holds on average misses in the bursty windows), with the calibrated stage models: **${report.plannedRatePerS} images/s** (with the profiles alone: ${report.profiledPlannedRatePerS || "none"} images/s). InferLine's baseline plans each stage alone for a third of that.
 
-| plan | det | cls | rec | predicted ${pct} (ms) | meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO | cost ($/h) |
-|---|---|---|---|---:|---|---:|
+| plan | det | cls | rec | predicted ${pct}, long sample (ms) | windows within the SLO | feasible | cost ($/h) |
+|---|---|---|---|---:|---:|---|---:|
 ${planTable("joint (InferLine)", plan)}${planTable("even split", baseline)}
 ## Each page alone, against its prediction
 
-The service model without queueing: each page sent by itself under the plan (median of ${CALIBRATION_REPEATS}), against the calibrated models' prediction for that page alone. The same run calibrates the plan's placements again on the stack under test (last column: that calibration's prediction), because this shared machine's speed moves within minutes; the load steps below are predicted with it, at the rate up to which the plan keeps ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO on it: **${report.onStack.ratePerS} images/s** (planned: ${report.plannedRatePerS}).
+The service model without queueing: each page sent by itself under the plan (median of ${CALIBRATION_REPEATS}), against the calibrated models' prediction for that page alone. The same run calibrates the plan's placements again on the stack under test (last column: that calibration's prediction), because this shared machine's speed moves within minutes; the load steps below are predicted with it, at the rate up to which the plan stays feasible on it (${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO on the long sample, the SLO in ${WINDOW_SHARE * 100} % of the windows): **${report.onStack.ratePerS} images/s** (planned: ${report.plannedRatePerS}). Windows within the SLO on this calibration: ${report.onStack.windowShares.map((w) => `${w.ratePerS}/s ${w.share}`).join(", ")}.
 
 | page | lines | measured (ms) | predicted (ms) | error | on-stack calibration (ms) |
 |---|---:|---:|---:|---:|---:|

@@ -173,6 +173,40 @@ export function predictPipeline(input: PredictPipelineInput): PipelinePrediction
   return new PipelineEvaluator(input.images, input.models, input.cpu, input).predict(input.config, input.percentile, input.warmupImages ?? 0);
 }
 
+/**
+ * The SLO as it is measured: an operator reads the percentile over a window of a few hundred
+ * images, and that percentile moves with the window's arrivals. A plan that holds on one long
+ * sample holds on average and misses in a bursty window. Each window is a sample of its own,
+ * simulated alone from an empty system under its own host load (hostContention); `share(config)`
+ * is the share of the windows whose percentile latency is within `ms`.
+ */
+export class SloWindows {
+  private readonly evaluators: PipelineEvaluator[];
+  private readonly shares = new Map<string, number>();
+
+  constructor(
+    samples: readonly (readonly PipelineImage[])[],
+    models: PipelineModels,
+    cpu: PipelineCpu,
+    readonly slo: { percentile: number; ms: number },
+    options: { seed?: number; originNetworkMs?: number; prices?: Prices; costOptions?: CostOptions } = {},
+  ) {
+    if (!samples.length) throw new RangeError("SloWindows needs at least one window");
+    this.evaluators = samples.map((images) => new PipelineEvaluator(images, models, cpu, options));
+  }
+
+  share(config: PipelineConfig): number {
+    const key = configKey(config, PIPELINE_STAGES.length - 1);
+    let share = this.shares.get(key);
+    if (share === undefined) {
+      // screen stops a window's simulation once more images are late than the percentile allows.
+      const within = this.evaluators.filter((e) => (e.screen(config, this.slo.percentile, 0, this.slo.ms)?.percentileMs ?? Infinity) <= this.slo.ms).length;
+      this.shares.set(key, (share = within / this.evaluators.length));
+    }
+    return share;
+  }
+}
+
 /** A stage's simulated requests, per image. */
 interface StageRun {
   /** When the image's last request of this stage was answered (overheads included), ms; NaN when one was refused or the image failed upstream. */

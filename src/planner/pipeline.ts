@@ -78,13 +78,16 @@
  * evenly in ms at the same percentile, the stage's rows as Poisson arrivals at their mean size,
  * then simulated together on the same sample. When the baseline meets the SLO on the sample and
  * the search from the lowest-latency start ends dearer, the search also runs from the baseline, so
- * the plan never costs more than a feasible baseline.
+ * the plan never costs more than a feasible baseline. With sloWindows a configuration is feasible
+ * only if the SLO also holds in the share asked of the measurement windows (SloWindows: each window
+ * a sample of its own, simulated alone): the percentile is measured over windows, and a plan that
+ * holds on one long sample holds on average but misses in the bursty ones.
  */
 import { toMarkovianArrival } from "./arrival";
 import { type CostOptions } from "./cost-model";
 import { type Plan, geometricWindows, optimize, upTo } from "./optimizer";
 import { type ImageMix, sampleImages } from "./pipeline-mix";
-import { type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePrediction, type PipelineStage, type StageConfig, type StagePlacement, configKey, DEFAULT_ORIGIN_NETWORK_MS, PIPELINE_STAGES, PipelineEvaluator } from "./pipeline-simulation";
+import { type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePrediction, type PipelineStage, type StageConfig, type StagePlacement, configKey, DEFAULT_ORIGIN_NETWORK_MS, PIPELINE_STAGES, PipelineEvaluator, SloWindows } from "./pipeline-simulation";
 import { type PipelineOverrides, type PipelineStep, type StepContext, DEFAULT_MAX_UTILISATION, isCheaper, meetsPipelineSlo, PIPELINE_MAX_BATCHES, pipelineOverrides, pipelineStepContext, pipelineSteps, serversFor, START_UTILISATION } from "./pipeline-steps";
 import { DEFAULT_PRICES, type Prices } from "./prices";
 
@@ -120,6 +123,12 @@ export interface PlanPipelineInput {
   costOptions?: CostOptions;
   /** Plan the even-split baseline too; default true. */
   baseline?: boolean;
+  /**
+   * The SLO over measurement windows (SloWindows): a plan must also keep the percentile within `ms`
+   * (default slo.ms) in at least `share` of the windows. The windows are `samples`, or `count`
+   * (default 40) samples of `images` images drawn from `mix` at `ratePerS`.
+   */
+  sloWindows?: { share: number; ms?: number } & ({ samples: readonly (readonly PipelineImage[])[] } | { images: number; count?: number });
 }
 
 /** A configuration with its prediction. */
@@ -133,8 +142,10 @@ export interface PipelinePlan {
   poolSize: number;
   /** MODEL_OVERRIDES entries for the three models (src/config.ts). */
   stages: PipelineOverrides;
-  /** Whether it meets the SLO (and the utilisation bound) on the sample. */
+  /** Whether it meets the SLO (and the utilisation bound) on the sample, and in sloWindows' share of the windows. */
   meetsSlo: boolean;
+  /** With sloWindows, the share of the windows within the SLO (evaluated only where the sample meets it). */
+  windowShare?: number;
 }
 
 /** What planPipeline answers. */
@@ -155,7 +166,9 @@ export function planPipeline(input: PlanPipelineInput): PlanPipelineResult {
     images = sampleImages(input.mix, input.arrivalsMs?.length ? { arrivalsMs: input.arrivalsMs } : { ratePerS: input.ratePerS! }, input.sampleSize ?? 2000, seed);
   }
   const { models, slo } = input;
-  const evaluator = new PipelineEvaluator(images, models, input.cpu, { seed, ...(input.originNetworkMs !== undefined && { originNetworkMs: input.originNetworkMs }), ...(input.prices && { prices: input.prices }), ...(input.costOptions && { costOptions: input.costOptions }) });
+  const options = { seed, ...(input.originNetworkMs !== undefined && { originNetworkMs: input.originNetworkMs }), ...(input.prices && { prices: input.prices }), ...(input.costOptions && { costOptions: input.costOptions }) };
+  const evaluator = new PipelineEvaluator(images, models, input.cpu, options);
+  const windows = input.sloWindows && new SloWindows(windowSamples(input, seed), models, input.cpu, { percentile: slo.percentile, ms: input.sloWindows.ms ?? slo.ms }, options);
   const warmup = input.warmupImages ?? Math.floor(images.length / 20);
   const maxUtilisation = input.maxUtilisation ?? DEFAULT_MAX_UTILISATION;
   const context = pipelineStepContext(evaluator, { ...input.limits, ...(input.maxRequestsPerSPerShard !== undefined && { maxRequestsPerSPerShard: input.maxRequestsPerSPerShard }) });
@@ -193,6 +206,8 @@ export function planPipeline(input: PlanPipelineInput): PlanPipelineResult {
       return plan;
     }
     const prediction = screened ?? simulate();
+    const meetsOnSample = meetsPipelineSlo(prediction, slo, maxUtilisation);
+    const windowShare = windows && meetsOnSample ? windows.share(config) : undefined;
     const plan: PipelinePlan = {
       config,
       prediction,
@@ -200,7 +215,8 @@ export function planPipeline(input: PlanPipelineInput): PlanPipelineResult {
       costUsdPerHour: prediction.cost.totalUsdPerHour,
       poolSize: prediction.poolSize,
       stages: pipelineOverrides(config, models),
-      meetsSlo: meetsPipelineSlo(prediction, slo, maxUtilisation),
+      meetsSlo: meetsOnSample && (windowShare === undefined || windowShare >= input.sloWindows!.share),
+      ...(windowShare !== undefined && { windowShare }),
     };
     plans.set(key, plan);
     return plan;
@@ -393,4 +409,12 @@ function evenSplitBaseline(
   }
   if (missing) return { plan: null, stagePlans, reason: missing };
   return { plan: evaluate(config, true), stagePlans };
+}
+
+/** sloWindows' samples: given, or drawn from the mix at the sample's rate (seeds after the sample's). */
+function windowSamples(input: PlanPipelineInput, seed: number): ReadonlyArray<readonly PipelineImage[]> {
+  const w = input.sloWindows!;
+  if ("samples" in w) return w.samples;
+  if (!input.mix || !(input.ratePerS! > 0)) throw new RangeError("planPipeline draws sloWindows from `mix` at `ratePerS`; give `samples` otherwise");
+  return Array.from({ length: w.count ?? 40 }, (_, k) => sampleImages(input.mix!, { ratePerS: input.ratePerS! }, w.images, seed + 1 + k));
 }

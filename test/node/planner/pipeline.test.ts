@@ -18,6 +18,7 @@ import {
   ppocrStageModels,
   predictPipeline,
   sampleImages,
+  SloWindows,
 } from "../../../src/planner/pipeline";
 import { createRng, sampleArrivals } from "../../../src/planner/simulator";
 import { toMarkovianArrival } from "../../../src/planner/arrival";
@@ -204,6 +205,39 @@ describe("planPipeline (ppocr, catalog profiles)", () => {
       expect(result.plan!.costUsdPerHour).toBeLessThanOrEqual(baseline.costUsdPerHour);
     }
     expect(feasibleBaselines).toBeGreaterThan(0);
+  });
+
+  describe("the SLO over measurement windows (sloWindows)", () => {
+    const ratePerS = 1;
+    const seed = 3;
+    const images = sampleImages(mix, { ratePerS }, sampleSize, seed);
+    const samples = Array.from({ length: 20 }, (_, k) => sampleImages(mix, { ratePerS }, 100, 100 + k));
+    /** Windows within the SLO, each predicted in full by itself (no screening, no cache). */
+    const withinSlo = (c: PipelineConfig) => samples.filter((w) => predictPipeline({ images: w, models: ppocr, config: c, cpu, percentile: slo.percentile }).percentileMs <= slo.ms).length;
+
+    it("SloWindows.share is the share of windows whose own prediction is within the SLO", () => {
+      const plain = planPipeline({ models: ppocr, slo, cpu, images, seed, warmupImages }).plan!;
+      const share = new SloWindows(samples, ppocr, cpu, slo).share(plain.config);
+      expect(share).toBe(withinSlo(plain.config) / samples.length);
+      // The plan made on the long sample alone misses the SLO in some windows: what the option is for.
+      expect(share).toBeLessThan(0.95);
+    });
+
+    it("a plan for windows keeps the SLO in the share asked for, where the plan for the sample alone does not", () => {
+      const plain = planPipeline({ models: ppocr, slo, cpu, images, seed, warmupImages }).plan!;
+      const windowed = planPipeline({ models: ppocr, slo, cpu, images, seed, warmupImages, sloWindows: { samples, share: 0.95 } }).plan!;
+      expect(windowed.meetsSlo).toBe(true);
+      expect(windowed.sloLatencyMs).toBeLessThanOrEqual(slo.ms);
+      expect(windowed.windowShare).toBeGreaterThanOrEqual(0.95);
+      expect(withinSlo(windowed.config)).toBeGreaterThanOrEqual(0.95 * samples.length);
+      expect(windowed.config).not.toEqual(plain.config);
+    });
+
+    it("draws the windows from the mix at the sample's rate, and needs a mix to draw them", () => {
+      const drawn = planPipeline({ models: ppocr, slo, cpu, mix, ratePerS, sampleSize, seed, warmupImages, sloWindows: { images: 100, count: 10, share: 0.9 } }).plan!;
+      expect(drawn.windowShare).toBeGreaterThanOrEqual(0.9);
+      expect(() => planPipeline({ models: ppocr, slo, cpu, images, sloWindows: { images: 100, share: 0.9 } })).toThrow(/mix/);
+    });
   });
 
   it("plans 2,000 images within a few seconds", () => {
