@@ -17,7 +17,7 @@
  *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it, and the
  *    rate the profiles alone would plan. A plan must meet PLAN_SLO_SHARE (80 %) of the SLO's ms on
  *    a long sample (the headroom the controller leaves in every new plan), and the SLO in
- *    WINDOW_SHARE of WINDOWS samples as long as a load step (sloWindows): a p95 over a hundred or so
+ *    WINDOW_SHARE of WINDOWS samples as long as a load step's repetition (sloWindows): a p95 over a hundred or so
  *    images moves with their arrivals, and a plan that holds on average misses in bursty windows.
  * 5. Latency: the plan applied (MODEL_OVERRIDES). Each page alone against its prediction; that run
  *    calibrates the plan's placements again on the stack under test, and the rate up to which the
@@ -57,7 +57,8 @@ const PROBE_PAGES = 48;
 /**
  * The SLO over measurement windows (planPipeline's sloWindows): a load step's percentile is read
  * over its own images, so plans and the rate kept must hold the SLO's ms in this share of WINDOWS
- * Poisson samples as long as a step.
+ * Poisson samples as long as one repetition of a step (a repetition starts from an idle stack, and
+ * a burst in it loads the host while it lasts: a longer window dilutes the burst's host load).
  */
 const WINDOWS = 40;
 const WINDOW_SHARE = 0.95;
@@ -331,7 +332,7 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
   const loadCount = quick ? 24 : pagesPerStep;
   const sampleAt = (ratePerS: number, count: number, seed: number): PipelineImage[] =>
     pagesAt(poissonArrivals(ratePerS, count, seed), pageShapes);
-  const windowsAt = (ratePerS: number) => Array.from({ length: WINDOWS }, (_, k) => sampleAt(ratePerS, repeats * loadCount, 1000 + k));
+  const windowsAt = (ratePerS: number) => Array.from({ length: WINDOWS }, (_, k) => sampleAt(ratePerS, loadCount, 1000 + k));
   /** The highest grid rate with a plan under `stageModels` that meets planSlo. */
   const plannedWith = (stageModels: PipelineModels, label: string) => {
     let found: { ratePerS: number; result: ReturnType<typeof planPipeline> } | undefined;
@@ -450,7 +451,7 @@ The stages share this machine's 2 cores (workerd, wrangler's proxy, the origin r
 
 ## The plan
 
-SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms on a long sample (1000 pages; ${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan) and the SLO itself in ${WINDOW_SHARE * 100} % of ${WINDOWS} measurement windows, each a Poisson sample as long as a load step below, simulated alone (planPipeline's sloWindows: a step's ${pct} is read over its own images, and a plan that holds on average misses in the bursty windows), with the calibrated stage models: **${report.plannedRatePerS} images/s** (with the profiles alone: ${report.profiledPlannedRatePerS || "none"} images/s). InferLine's baseline plans each stage alone for a third of that.
+SLO: ${pct} <= ${report.slo.ms} ms end to end. planPipeline (src/planner/pipeline.ts) at the highest rate of the grid ${RATE_GRID.join(", ")} images/s with a plan on this machine (at most one shard and one origin replica per stage) that meets ${Math.round(PLAN_SLO_SHARE * 100)} % of the SLO's ms on a long sample (1000 pages; ${report.slo.ms * PLAN_SLO_SHARE} ms: PLAN_SLO_SHARE, the headroom the controller leaves in every new plan) and the SLO itself in ${WINDOW_SHARE * 100} % of ${WINDOWS} measurement windows, each a Poisson sample as long as one repetition of a load step below, simulated alone (planPipeline's sloWindows: a step's ${pct} is read over its own images, and a plan that holds on average misses in the bursty windows), with the calibrated stage models: **${report.plannedRatePerS} images/s** (with the profiles alone: ${report.profiledPlannedRatePerS || "none"} images/s). InferLine's baseline plans each stage alone for a third of that.
 
 | plan | det | cls | rec | predicted ${pct}, long sample (ms) | windows within the SLO | feasible | cost ($/h) |
 |---|---|---|---|---:|---:|---|---:|
