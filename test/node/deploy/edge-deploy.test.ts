@@ -72,6 +72,16 @@ describe("edge deploy", () => {
     for (const name of expected) expect(statSync(join(assets, `${name}.onnx`)).size).toBe(modelWeights().get(name));
   });
 
+  it("bundles the benchmarks' Workers (no-op, profiling) with every Durable Object class wrangler.toml binds", async () => {
+    // They run under the same wrangler.toml, so a class bound there and not exported stops them (the soak's baseline, the edge benchmark, `npm run profile`).
+    const bound = [...readFileSync(join(ROOT, "wrangler.toml"), "utf8").matchAll(/^class_name = "(\w+)"/gm)].map((m) => m[1]);
+    expect(bound).toContain("StreamBuffer");
+    for (const script of ["src/edge/noop-worker.ts", "src/edge/profile-worker.ts"]) {
+      const { code, output } = await runWrangler(["deploy", "--dry-run", "--outdir", join(outDir, script.replace(/\W/g, "-")), script]);
+      expect({ script, code, notExported: /not exported/.test(output) }).toEqual({ script, code: 0, notExported: false });
+    }
+  }, 180_000);
+
   it("stops `wrangler dev` at start-up on a bad var, naming the field", async () => {
     const [a, b] = await Promise.all([freePort(), freePort()]);
     const dev = (port: number, variable: string) => runWrangler(["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0", "--show-interactive-dev-session=false", "--persist-to", join(outDir, `state-${port}`), "--var", variable]);
