@@ -17,8 +17,9 @@
  *    grid it finds a plan for (the planned rate); InferLine's even-split baseline beside it, and the
  *    rate the profiles alone would plan. A plan must meet PLAN_SLO_SHARE (80 %) of the SLO's ms on
  *    a long sample (the headroom the controller leaves in every new plan), and the SLO in
- *    WINDOW_SHARE of WINDOWS samples as long as a load step's repetition (sloWindows): a p95 over a hundred or so
- *    images moves with their arrivals, and a plan that holds on average misses in bursty windows.
+ *    WINDOW_SHARE of WINDOWS samples as long as a load step's repetition (sloWindows): a p95 over
+ *    a hundred or so images moves with their arrivals, and a plan that holds on average misses in
+ *    bursty windows.
  * 5. Latency: the plan applied (MODEL_OVERRIDES). Each page alone against its prediction; that run
  *    calibrates the plan's placements again on the stack under test, and the rate up to which the
  *    plan stays feasible on that calibration is the rate kept. Open-loop Poisson load of the
