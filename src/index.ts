@@ -9,9 +9,7 @@ import { app } from "./app";
 import { runtimeConfig } from "./config";
 
 export { BatchBuffer } from "./buffer/batch-buffer";
-export { ModelController } from "./control/model-controller";
-export { OriginRegistry } from "./control/origin-registry";
-export { StreamBuffer } from "./stream/stream-buffer";
+export * from "./edge/durable-objects";
 
 runtimeConfig(env as Env);
 

@@ -12,9 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 
-export { ModelController } from "../control/model-controller";
-export { OriginRegistry } from "../control/origin-registry";
-export { StreamBuffer } from "../stream/stream-buffer";
+export * from "./durable-objects";
 
 /** Takes an RPC's payload and returns at once. */
 export class BatchBuffer extends DurableObject<Env> {

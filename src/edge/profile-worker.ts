@@ -15,9 +15,7 @@ import { allocateTensorData } from "../protocol/datatypes";
 import type { Tensor } from "../protocol/tensor";
 
 export { BatchBuffer } from "../buffer/batch-buffer";
-export { ModelController } from "../control/model-controller";
-export { OriginRegistry } from "../control/origin-registry";
-export { StreamBuffer } from "../stream/stream-buffer";
+export * from "./durable-objects";
 
 const runners = new Map<string, OrtWebRunner>();
 /** Model and batch-size pairs already warmed up in this isolate. */
