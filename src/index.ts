@@ -9,7 +9,9 @@ import { app } from "./app";
 import { runtimeConfig } from "./config";
 
 export { BatchBuffer } from "./buffer/batch-buffer";
-export * from "./edge/durable-objects";
+export { ModelController } from "./control/model-controller";
+export { OriginRegistry } from "./control/origin-registry";
+export { StreamBuffer } from "./stream/stream-buffer";
 
 runtimeConfig(env as Env);
 

@@ -12,7 +12,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 
-export * from "./durable-objects";
+export { ModelController } from "../control/model-controller";
+export { OriginRegistry } from "../control/origin-registry";
+export { StreamBuffer } from "../stream/stream-buffer";
 
 /** Takes an RPC's payload and returns at once. */
 export class BatchBuffer extends DurableObject<Env> {

@@ -15,7 +15,9 @@ import { allocateTensorData } from "../protocol/datatypes";
 import type { Tensor } from "../protocol/tensor";
 
 export { BatchBuffer } from "../buffer/batch-buffer";
-export * from "./durable-objects";
+export { ModelController } from "../control/model-controller";
+export { OriginRegistry } from "../control/origin-registry";
+export { StreamBuffer } from "../stream/stream-buffer";
 
 const runners = new Map<string, OrtWebRunner>();
 /** Model and batch-size pairs already warmed up in this isolate. */
