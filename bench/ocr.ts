@@ -23,8 +23,10 @@
  * 5. Latency: the plan applied (MODEL_OVERRIDES). Each page alone against its prediction; that run
  *    calibrates the plan's placements again on the stack under test, and the rate up to which the
  *    plan stays feasible on that calibration is the rate kept. Open-loop Poisson load of the
- *    pages at 0.5, 0.75, 1 and 1.25 x that rate; the measured end-to-end p95 against the prediction
- *    for the same arrivals and pages (predictPipeline).
+ *    pages at 0.5, 0.75, 1 and 1.25 x that rate; the measured end-to-end p95 against two predictions
+ *    for the same arrivals and pages (predictPipeline): the forecast (that calibration and the
+ *    contention model) and the prediction at the speed each stage's servers measured during the
+ *    repetition (calibrateSpeed), which the host's drift cannot throw off.
  *
  * Writes bench/reports/ocr.{json,md,svg}. Loopback only; every load step is bounded in count and time.
  */
@@ -38,7 +40,7 @@ import { CATALOG } from "../src/models/catalog";
 import { detInput } from "../src/ocr/det-input";
 import { decodeImage } from "../src/ocr/image";
 import { PIPELINES } from "../src/ocr/pipeline-manifest";
-import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type StageCalibration, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline, SloWindows } from "../src/planner/pipeline";
+import { type CalibrationRun, type ContentionCalibration, type ContentionProbe, meetsPipelineSlo, type PipelineConfig, type PipelineCpu, type PipelineImage, type PipelineModels, type PipelinePlan, type PipelinePrediction, type PipelineStage, type StageCalibration, calibrateContention, calibratePipeline, calibrateSpeed, calibrationConfig, PIPELINE_STAGES, pipelineOverrides, planPipeline, ppocrStageModels, predictPipeline, SloWindows } from "../src/planner/pipeline";
 import { openLoop, seededRandom } from "./lib/open-loop";
 import { quantile, round } from "./lib/stats";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
@@ -143,8 +145,13 @@ interface LoadStep {
   predictedP95Ms: number;
   predictedP50Ms: number;
   errorPct: number;
-  /** Each repetition's p95, measured and predicted for its own arrivals. */
-  repeats: Array<{ measuredP95Ms: number; predictedP95Ms: number }>;
+  /** p95 predicted with each repetition's stages at the speed their servers measured during it (calibrateSpeed), and its error. */
+  atSpeedP95Ms: number;
+  atSpeedErrorPct: number;
+  /** Per stage, the median over the repetitions of the measured slowdown against the on-stack calibration (calibrateSpeed). */
+  slowdowns: Record<PipelineStage, number>;
+  /** Each repetition's p95, measured, predicted for its own arrivals, and at its measured speed. */
+  repeats: Array<{ measuredP95Ms: number; predictedP95Ms: number; atSpeedP95Ms: number }>;
   /** Mean compute (the batch's run on the origin, per request) of det and rec, ms: how the kernels slow as the cores fill. */
   originComputeMs: Record<string, number>;
   /** Per stage, p50 ms: measured (Server-Timing: decode + boxes as "cpu", det, cls, rec) and predicted (the simulation's stage latencies). */
@@ -168,6 +175,19 @@ async function computeSums(urls: string[]): Promise<Record<string, { requests: n
 /** `after` minus `before`, per model. */
 function sumsSince(before: Record<string, { requests: number; computeMs: number }>, after: Record<string, { requests: number; computeMs: number }>): Record<string, { requests: number; computeMs: number }> {
   return Object.fromEntries(Object.entries(after).map(([model, a]) => [model, { requests: a.requests - (before[model]?.requests ?? 0), computeMs: a.computeMs - (before[model]?.computeMs ?? 0) }]));
+}
+
+/**
+ * Pages sent at `ratePerS` with `arrivalsMs`, and per stage how long their batches held the stage's
+ * servers (the edge's eir_inference_compute_duration_seconds: the Durable Object's run, or at the
+ * origin the batch's round trip): with the arrivals and `config`, a ContentionProbe.
+ */
+async function sendMeasured(edgeUrl: string, pages: OcrTestImage[], shapes: PageShape[], config: PipelineConfig, ratePerS: number, arrivalsMs: number[]): Promise<{ result: Awaited<ReturnType<typeof openLoop>>; probe: ContentionProbe }> {
+  const before = await computeSums([edgeUrl]);
+  const result = await sendPages(edgeUrl, pages, ratePerS, arrivalsMs);
+  const since = sumsSince(before, await computeSums([edgeUrl]));
+  const servers = Object.fromEntries(PIPELINE_STAGES.flatMap((stage) => { const m = since[PIPELINE.stages[stage]]; return m ? [[stage, { requests: m.requests, heldMs: m.computeMs }]] : []; }));
+  return { result, probe: { config, images: pagesAt(arrivalsMs, shapes), servers } };
 }
 
 /**
@@ -219,14 +239,11 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
       runs.push(run);
       console.log(`  calibration, cls and rec at the ${placement}: ${JSON.stringify(run.servers)}`);
       if (placement === "origin") {
-        const arrivalsMs = poissonArrivals(PROBE_RATE_PER_S, PROBE_PAGES, 5);
-        const held = await computeSums([stack.edge.url]);
-        const result = await sendPages(stack.edge.url, pages, PROBE_RATE_PER_S, arrivalsMs);
+        const measured = await sendMeasured(stack.edge.url, pages, shapes, config, PROBE_RATE_PER_S, poissonArrivals(PROBE_RATE_PER_S, PROBE_PAGES, 5));
+        const { result } = measured;
         if (result.ok !== result.sent) throw new Error(`contention probe: ${result.ok} of ${result.sent} answered: ${JSON.stringify(result.errors)}`);
-        const heldSince = sumsSince(held, await computeSums([stack.edge.url]));
-        const probeServers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: heldSince[PIPELINE.stages[stage]]!.requests, heldMs: heldSince[PIPELINE.stages[stage]]!.computeMs }]));
-        probe = { config, images: pagesAt(arrivalsMs, shapes), servers: probeServers };
-        console.log(`  contention probe at ${PROBE_RATE_PER_S}/s: ${JSON.stringify(probeServers)}`);
+        probe = measured.probe;
+        console.log(`  contention probe at ${PROBE_RATE_PER_S}/s: ${JSON.stringify(probe.servers)}`);
       }
     } finally {
       await stopStack(stack);
@@ -242,7 +259,17 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
  * A load step from its repetitions: p50 and p95 over all their images, measured and predicted (each
  * repetition's own arrivals simulated), and each repetition's p95s (the run-to-run spread).
  */
-function loadStep(factor: number, ratePerS: number, runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }>, percentile: number, originComputeMs: Record<string, number>): LoadStep {
+/** One repetition of a load step: what was measured, the forecast, and the prediction at the speed its servers measured. */
+interface StepRun {
+  result: Awaited<ReturnType<typeof openLoop>>;
+  /** With the on-stack calibration and the host contention model, made before the steps. */
+  prediction: PipelinePrediction;
+  /** With each stage's line at the speed its servers measured during this repetition (calibrateSpeed). */
+  atSpeed: PipelinePrediction;
+  slowdowns: Record<PipelineStage, number>;
+}
+
+function loadStep(factor: number, ratePerS: number, runs: StepRun[], percentile: number, originComputeMs: Record<string, number>): LoadStep {
   const p95Of = (r: (typeof runs)[number]["result"], latencies: number[]) => (r.ok === r.sent ? quantile(latencies, percentile) : Infinity);
   const measured = runs.flatMap((r) => r.result.latenciesMs);
   const predicted = runs.flatMap((r) => Array.from(r.prediction.latenciesMs));
@@ -252,6 +279,8 @@ function loadStep(factor: number, ratePerS: number, runs: Array<{ result: Awaite
   for (const { result } of runs) for (const [k, v] of Object.entries(result.errors)) errors[k] = (errors[k] ?? 0) + v;
   const measuredP95Ms = ok === sent ? quantile(measured, percentile) : Infinity;
   const predictedP95Ms = quantile(predicted, percentile);
+  const atSpeedP95Ms = quantile(runs.flatMap((r) => Array.from(r.atSpeed.latenciesMs)), percentile);
+  const errorPct = (predictedMs: number) => round((100 * (predictedMs - measuredP95Ms)) / measuredP95Ms, 1);
   const timing: Record<string, number[]> = {};
   for (const { result } of runs) for (const [k, v] of Object.entries(result.serverTimingMs)) (timing[k] ??= []).push(...v);
   const stageMeasured = (name: string) => round(quantile(timing[name] ?? [NaN], 0.5), 0);
@@ -267,8 +296,11 @@ function loadStep(factor: number, ratePerS: number, runs: Array<{ result: Awaite
     measuredP50Ms: round(quantile(measured, 0.5), 0),
     predictedP95Ms: round(predictedP95Ms, 0),
     predictedP50Ms: round(quantile(predicted, 0.5), 0),
-    errorPct: round((100 * (predictedP95Ms - measuredP95Ms)) / measuredP95Ms, 1),
-    repeats: runs.map((r) => ({ measuredP95Ms: round(p95Of(r.result, r.result.latenciesMs), 0), predictedP95Ms: round(r.prediction.percentileMs, 0) })),
+    errorPct: errorPct(predictedP95Ms),
+    atSpeedP95Ms: round(atSpeedP95Ms, 0),
+    atSpeedErrorPct: errorPct(atSpeedP95Ms),
+    slowdowns: Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, round(quantile(runs.map((r) => r.slowdowns[stage]), 0.5), 3)])) as Record<PipelineStage, number>,
+    repeats: runs.map((r) => ({ measuredP95Ms: round(p95Of(r.result, r.result.latenciesMs), 0), predictedP95Ms: round(r.prediction.percentileMs, 0), atSpeedP95Ms: round(r.atSpeed.percentileMs, 0) })),
     stagesP50Ms: {
       cpu: { measured: round(quantile(cpu.length ? cpu : [NaN], 0.5), 0), predicted: NaN },
       ...Object.fromEntries((["det", "cls", "rec"] as const).map((stage) => [stage, { measured: stageMeasured(stage), predicted: stagePredicted(stage) }])),
@@ -376,17 +408,19 @@ export async function main({ quick = false, reuseAccuracy = false, pagesPerStep 
       const ratePerS = onStack.ratePerS * factor;
       const computeBefore = await computeSums(stack.origins().map((r) => r.url));
       // Each repetition has arrivals of its own; the step pools their latencies (measured and predicted).
-      const runs: Array<{ result: Awaited<ReturnType<typeof openLoop>>; prediction: ReturnType<typeof predictPipeline> }> = [];
+      const runs: StepRun[] = [];
       for (let repeat = 0; repeat < repeats; repeat++) {
         const arrivalsMs = poissonArrivals(ratePerS, loadCount, 11 + stepIndex + 100 * repeat);
-        const result = await sendPages(stack.edge.url, pages, ratePerS, arrivalsMs);
-        runs.push({ result, prediction: predictPipeline({ images: pagesAt(arrivalsMs, pageShapes), models: onStack.models, config: plan.config, cpu, percentile: slo.percentile }) });
+        const { result, probe } = await sendMeasured(stack.edge.url, pages, pageShapes, plan.config, ratePerS, arrivalsMs);
+        const speed = calibrateSpeed(onStack.models, cpu, probe);
+        const predict = (m: PipelineModels) => predictPipeline({ images: probe.images, models: m, config: plan.config, cpu, percentile: slo.percentile });
+        runs.push({ result, prediction: predict(onStack.models), atSpeed: predict(speed.models), slowdowns: speed.slowdowns });
       }
       const computed = sumsSince(computeBefore, await computeSums(stack.origins().map((r) => r.url)));
       const originComputeMs = Object.fromEntries(Object.entries(computed).map(([model, c]) => [model, round(c.computeMs / Math.max(1, c.requests), 1)]));
       const step = loadStep(factor, ratePerS, runs, slo.percentile, originComputeMs);
       steps.push(step);
-      console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), per repetition ${step.repeats.map((r) => `${r.measuredP95Ms}/${r.predictedP95Ms}`).join(", ")}, ${step.ok}/${step.sent} ok`);
+      console.log(`  ${step.ratePerS}/s: measured p95 ${step.measuredP95Ms} ms, predicted ${step.predictedP95Ms} ms (${step.errorPct} %), at the step's measured speed ${step.atSpeedP95Ms} ms (${step.atSpeedErrorPct} %, slowdowns ${JSON.stringify(step.slowdowns)}), per repetition ${step.repeats.map((r) => `${r.measuredP95Ms}/${r.predictedP95Ms}/${r.atSpeedP95Ms}`).join(", ")}, ${step.ok}/${step.sent} ok`);
     }
   } finally {
     await stopStack(stack);
@@ -412,7 +446,8 @@ function latencyFigure(steps: LoadStep[], sloMs: number): string {
         yLabel: "p95 (ms)",
         series: [
           { name: "measured", color: PALETTE[0]!, points: point((s) => s.measuredP95Ms), shape: "points" },
-          { name: "predicted", color: PALETTE[1]!, points: point((s) => s.predictedP95Ms), shape: "points", dash: "6 3" },
+          { name: "forecast", color: PALETTE[1]!, points: point((s) => s.predictedP95Ms), shape: "points", dash: "6 3" },
+          { name: "at the measured speed", color: PALETTE[2]!, points: point((s) => s.atSpeedP95Ms), shape: "points", dash: "2 2" },
         ],
         hLines: [{ y: sloMs, label: `SLO ${sloMs} ms`, color: PALETTE[3]! }],
       },
@@ -469,13 +504,15 @@ On-stack calibration: ${report.onStack.stages.map((c) => `${c.stage} at the ${c.
 
 ## Latency under the plan, against its prediction
 
-Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.repeats.length ?? 1} repetition(s) of ${steps[0] ? steps[0].sent / steps[0].repeats.length : 0} images per step, each with arrivals of its own; the prediction simulates the same arrivals and pages (predictPipeline). p50 and ${pct} are over all of a step's images; each repetition's ${pct} (measured / predicted) shows the run-to-run spread.
+Open-loop Poisson arrivals of the pages (page i % ${report.pages.length}), ${steps[0]?.repeats.length ?? 1} repetition(s) of ${steps[0] ? steps[0].sent / steps[0].repeats.length : 0} images per step, each with arrivals of its own; the predictions simulate the same arrivals and pages (predictPipeline). p50 and ${pct} are over all of a step's images; each repetition's ${pct} shows the run-to-run spread. Two predictions:
+- **forecast**: with the on-stack calibration above and the host contention model, made before the steps (what the planner knew when it planned);
+- **at the measured speed**: with each stage's line slowed (or sped up) by what its servers measured during that very repetition against the full-speed prediction for its arrivals (calibrateSpeed, src/planner/pipeline-calibration.ts; the edge's server time per stage: the Durable Object's run, or the origin batch's round trip). It tests the queueing, batching and fan-out model given the speed this shared host ran at, which moves from minute to minute; the running system's controller likewise plans from the service times its buffers report.
 
-| rate (images/s) | x the rate kept | ok / sent | measured p50 (ms) | measured ${pct} (ms) | predicted ${pct} (ms) | prediction error | ${pct} per repetition, measured / predicted (ms) | stage p50s, measured / predicted (ms): Worker, det, cls, rec | origin compute per request (ms): det, rec |
-|---:|---:|---:|---:|---:|---:|---:|---|---|---|
-${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms} | ${s.errorPct} % | ${s.repeats.map((r) => `${r.measuredP95Ms} / ${r.predictedP95Ms}`).join("; ")} | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} | ${s.originComputeMs["ppocr-det"] ?? "-"}, ${s.originComputeMs["ppocr-rec"] ?? "-"} |`).join("\n")}
+| rate (images/s) | x the rate kept | ok / sent | measured p50 (ms) | measured ${pct} (ms) | forecast ${pct} (ms), error | at the measured speed ${pct} (ms), error | measured slowdown: det, cls, rec | ${pct} per repetition, measured / forecast / at speed (ms) | stage p50s, measured / forecast (ms): Worker, det, cls, rec | origin compute per request (ms): det, rec |
+|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|
+${steps.map((s) => `| ${s.ratePerS} | ${s.factor} | ${s.ok} / ${s.sent}${Object.keys(s.errors).length ? ` (${Object.entries(s.errors).map(([k, v]) => `${v} x ${k}`).join(", ")})` : ""} | ${s.measuredP50Ms} | ${s.measuredP95Ms} | ${s.predictedP95Ms}, ${s.errorPct} % | ${s.atSpeedP95Ms}, ${s.atSpeedErrorPct} % | ${PIPELINE_STAGES.map((k) => s.slowdowns[k]).join(", ")} | ${s.repeats.map((r) => `${r.measuredP95Ms} / ${r.predictedP95Ms} / ${r.atSpeedP95Ms}`).join("; ")} | ${s.stagesP50Ms.cpu!.measured}; ${["det", "cls", "rec"].map((k) => `${s.stagesP50Ms[k]!.measured} / ${s.stagesP50Ms[k]!.predicted}`).join("; ")} | ${s.originComputeMs["ppocr-det"] ?? "-"}, ${s.originComputeMs["ppocr-rec"] ?? "-"} |`).join("\n")}
 
-Up to the rate the plan keeps on the stack under test: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 % in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
+Up to the rate the plan keeps on the stack under test: ${pct} within the SLO in ${within.filter((s) => s.measuredP95Ms <= report.slo.ms).length} of ${within.length} steps; prediction within 20 %: at the measured speed in ${within.filter((s) => Math.abs(s.atSpeedErrorPct) <= 20).length} of ${within.length}, forecast in ${within.filter((s) => Math.abs(s.errorPct) <= 20).length} of ${within.length}.
 
 ![measured and predicted p95](ocr.svg)
 `;

@@ -178,18 +178,53 @@ export interface ContentionCalibration {
  * this probe is the measured one.
  */
 export function calibrateContention(models: PipelineModels, cpu: PipelineCpu, probe: ContentionProbe): ContentionCalibration {
+  const { evaluator, prediction, stages } = heldAgainstFullSpeed(models, cpu, probe);
+  const measuredMs = stages.reduce((sum, s) => sum + s.measuredMs, 0);
+  const fullSpeedMs = stages.reduce((sum, s) => sum + s.fullSpeedMs, 0);
+  const busyCores = evaluator.busyCores(prediction);
+  const slowdown = fullSpeedMs > 0 ? measuredMs / fullSpeedMs : 1;
+  return { hostContention: busyCores > 0 ? Math.max(0, (1 - 1 / slowdown) / busyCores) : 0, slowdown, busyCores };
+}
+
+/**
+ * The models at the speed the servers measured over a window of traffic (`probe`: a load step's own
+ * arrivals, config and server metrics): each stage's service line at the placement the window used
+ * multiplied by that stage's measured slowdown (its servers' time over the full-speed prediction for
+ * the same arrivals, as calibrateContention measures it, but per stage and in both directions), with
+ * no contention model on top. A prediction for that very window then tests the queueing and batching
+ * model alone, given the speed the host ran at: on a shared machine that speed moves from one minute
+ * to the next (and kernels on different processes slow differently), which no calibration made
+ * earlier can know. The live controller does the same with the service times its buffers report.
+ * A stage without measured requests keeps its line (slowdown 1).
+ */
+export function calibrateSpeed(models: PipelineModels, cpu: PipelineCpu, probe: ContentionProbe): { models: PipelineModels; slowdowns: Record<PipelineStage, number> } {
+  const { stages } = heldAgainstFullSpeed(models, cpu, probe);
+  const slowdowns = { det: 1, cls: 1, rec: 1 };
+  const out: PipelineModels = { ...models, hostContention: 0 };
+  for (const { stage, measuredMs, fullSpeedMs } of stages) {
+    if (!(fullSpeedMs > 0 && measuredMs > 0)) continue;
+    const f = (slowdowns[stage] = measuredMs / fullSpeedMs);
+    const placement = probe.config[stage].placement;
+    const line = models[stage].service[placement]!;
+    out[stage] = { ...models[stage], service: { ...models[stage].service, [placement]: { baseMs: line.baseMs * f, perRowMs: line.perRowMs * f } } };
+  }
+  return { models: out, slowdowns };
+}
+
+/**
+ * Per stage of `probe`, the servers' measured time and the full-speed prediction for the same
+ * arrivals (its busy time per request, times the requests counted: the two agree where a batch is a
+ * request), ms; and that prediction.
+ */
+function heldAgainstFullSpeed(models: PipelineModels, cpu: PipelineCpu, probe: ContentionProbe) {
   const evaluator = new PipelineEvaluator(probe.images, { ...models, hostContention: 0 }, cpu);
   const prediction = evaluator.predict(probe.config, 0.95);
-  let measuredMs = 0;
-  let fullSpeedMs = 0;
+  const stages: Array<{ stage: PipelineStage; measuredMs: number; fullSpeedMs: number }> = [];
   for (const stage of PIPELINE_STAGES) {
     const measured = probe.servers[stage];
     const predicted = prediction.stages[stage];
     if (!measured || !(predicted.requests > 0)) continue;
-    measuredMs += measured.heldMs;
-    fullSpeedMs += (predicted.busyMs / predicted.requests) * measured.requests;
+    stages.push({ stage, measuredMs: measured.heldMs, fullSpeedMs: (predicted.busyMs / predicted.requests) * measured.requests });
   }
-  const busyCores = evaluator.busyCores(prediction);
-  const slowdown = fullSpeedMs > 0 ? measuredMs / fullSpeedMs : 1;
-  return { hostContention: busyCores > 0 ? Math.max(0, (1 - 1 / slowdown) / busyCores) : 0, slowdown, busyCores };
+  return { evaluator, prediction, stages };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CATALOG } from "../../../src/models/catalog";
-import { type CalibrationRun, type PipelineModels, type PipelineStage, type StagePlacement, calibrateContention, calibratePipeline, calibrationConfig, PIPELINE_STAGES, PipelineEvaluator, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
+import { type CalibrationRun, type PipelineModels, type PipelineStage, type StagePlacement, calibrateContention, calibratePipeline, calibrateSpeed, calibrationConfig, PIPELINE_STAGES, PipelineEvaluator, ppocrStageModels, predictPipeline, sampleImages, PPOCR_PIPELINE_DEFAULTS } from "../../../src/planner/pipeline";
 
 const CPU = { cpuMs: 50, cpuPerLineMs: 2.5 };
 const PAGES = [
@@ -181,5 +181,27 @@ describe("host contention", () => {
     // Faster than full speed is no contention.
     const faster = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: freePrediction.stages[stage].requests, heldMs: 0.9 * freePrediction.stages[stage].busyMs }]));
     expect(calibrateContention(models, CPU, { config, images, servers: faster }).hostContention).toBe(0);
+  });
+
+  it("calibrateSpeed slows each stage by what its servers measured, faster included", () => {
+    const free = new PipelineEvaluator(images, models, CPU).predict(config, 0.95);
+    const factors = { det: 1.7, cls: 0.8, rec: 1.25 };
+    const servers = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: free.stages[stage].requests, heldMs: factors[stage] * free.stages[stage].busyMs }]));
+    const found = calibrateSpeed({ ...models, hostContention: 0.5 }, CPU, { config, images, servers });
+    for (const stage of PIPELINE_STAGES) expect(found.slowdowns[stage]).toBeCloseTo(factors[stage], 9);
+    // By hand: each stage's line at its placement scaled by its factor, no contention model.
+    const byHand = { ...models, hostContention: 0 };
+    for (const stage of PIPELINE_STAGES) byHand[stage] = slowed({ ...models, hostContention: 0 }, factors[stage])[stage];
+    const atSpeed = predictPipeline({ images, models: found.models, config, cpu: CPU, percentile: 0.95 });
+    expect(atSpeed.percentileMs).toBeCloseTo(predictPipeline({ images, models: byHand, config, cpu: CPU, percentile: 0.95 }).percentileMs, 6);
+    // A window whose servers slowed as the contention model says predicts what that model predicts.
+    const c = 0.35;
+    const f = 1 / (1 - c * new PipelineEvaluator(images, models, CPU).busyCores(free));
+    const contended = Object.fromEntries(PIPELINE_STAGES.map((stage) => [stage, { requests: free.stages[stage].requests, heldMs: f * free.stages[stage].busyMs }]));
+    const viaSpeed = predictPipeline({ images, models: calibrateSpeed(models, CPU, { config, images, servers: contended }).models, config, cpu: CPU, percentile: 0.95 });
+    expect(viaSpeed.percentileMs).toBeCloseTo(predictPipeline({ images, models: { ...models, hostContention: c }, config, cpu: CPU, percentile: 0.95 }).percentileMs, 6);
+    // A stage nobody measured keeps its line.
+    const { det: _det, ...withoutDet } = servers;
+    expect(calibrateSpeed(models, CPU, { config, images, servers: withoutDet }).slowdowns.det).toBe(1);
   });
 });
