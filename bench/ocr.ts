@@ -186,7 +186,11 @@ async function sendMeasured(edgeUrl: string, pages: OcrTestImage[], shapes: Page
   const before = await computeSums([edgeUrl]);
   const result = await sendPages(edgeUrl, pages, ratePerS, arrivalsMs);
   const since = sumsSince(before, await computeSums([edgeUrl]));
-  const servers = Object.fromEntries(PIPELINE_STAGES.flatMap((stage) => { const m = since[PIPELINE.stages[stage]]; return m ? [[stage, { requests: m.requests, heldMs: m.computeMs }]] : []; }));
+  const servers: ContentionProbe["servers"] = {};
+  for (const stage of PIPELINE_STAGES) {
+    const held = since[PIPELINE.stages[stage]];
+    if (held) servers[stage] = { requests: held.requests, heldMs: held.computeMs };
+  }
   return { result, probe: { config, images: pagesAt(arrivalsMs, shapes), servers } };
 }
 
@@ -254,11 +258,6 @@ async function calibrate(pages: OcrTestImage[], shapes: PageShape[], models: Pip
   return { models: { ...calibrated.models, hostContention: contention.hostContention }, stages: calibrated.stages, contention };
 }
 
-/** Measured (Server-Timing) against predicted stage medians. */
-/**
- * A load step from its repetitions: p50 and p95 over all their images, measured and predicted (each
- * repetition's own arrivals simulated), and each repetition's p95s (the run-to-run spread).
- */
 /** One repetition of a load step: what was measured, the forecast, and the prediction at the speed its servers measured. */
 interface StepRun {
   result: Awaited<ReturnType<typeof openLoop>>;
@@ -269,6 +268,11 @@ interface StepRun {
   slowdowns: Record<PipelineStage, number>;
 }
 
+/**
+ * A load step from its repetitions: p50 and p95 over all their images, measured, forecast and at
+ * the measured speed (each repetition's own arrivals simulated), and each repetition's p95s (the
+ * run-to-run spread).
+ */
 function loadStep(factor: number, ratePerS: number, runs: StepRun[], percentile: number, originComputeMs: Record<string, number>): LoadStep {
   const p95Of = (r: (typeof runs)[number]["result"], latencies: number[]) => (r.ok === r.sent ? quantile(latencies, percentile) : Infinity);
   const measured = runs.flatMap((r) => r.result.latenciesMs);
