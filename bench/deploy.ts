@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { freePort, ROOT, startEdge, type Started, wranglerEnv } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../src/protocol/oip-binary";
 import type { Tensor } from "../src/protocol/tensor";
@@ -133,7 +133,7 @@ async function dryRun(): Promise<{ totalKiB: number; gzipKiB: number }> {
   const outDir = mkdtempSync(join(tmpdir(), "bench-dry-run-"));
   try {
     const output = await new Promise<string>((done, fail) => {
-      const child = spawn(resolve(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", outDir], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
+      const child = spawn(resolve(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", outDir], { cwd: ROOT, env: wranglerEnv() });
       let text = "";
       child.stdout.on("data", (c) => (text += c));
       child.stderr.on("data", (c) => (text += c));

@@ -30,7 +30,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
-import { ROOT, freePort, waitForReady } from "../src/cli/processes";
+import { ROOT, freePort, waitForReady, wranglerEnv } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { commandLine, processAndDescendants } from "./lib/rss-sampler";
 
@@ -204,7 +204,7 @@ async function startDev(model: string): Promise<DevServer> {
     "--persist-to", resolve(ROOT, ".wrangler", "state-memory-bench"),
   ];
   // detached: its own process group (wrangler, its Node, esbuild, both workerd), stopped as one.
-  const child = spawn(resolve(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
+  const child = spawn(resolve(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, detached: true, stdio: ["ignore", "ignore", "pipe"], env: wranglerEnv() });
   const pgid = child.pid!;
   liveGroups.add(pgid);
   let stderr = "";

@@ -86,19 +86,22 @@ export interface EdgeOptions {
 }
 
 /**
- * wrangler's local trace collector (X_LOCAL_OBSERVABILITY, on by default in wrangler 4): every
- * invocation of the Worker streams its tail events to a collector service in the same workerd. The
- * runtime has its own metrics and request log; the collector made workerd's memory grow about half
- * as much again with every request (a no-op Worker, 4,800 requests: +151 MiB with it, +98 MiB
- * without). Off unless the environment sets it.
+ * The environment of every wrangler the project starts: no metrics sent, no colour, and wrangler's
+ * local trace collector (X_LOCAL_OBSERVABILITY, on by default in wrangler 4) off unless the
+ * environment sets it. The collector streams every invocation's tail events to a collector service
+ * in the same workerd; the runtime has its own metrics and request log, and the collector made
+ * workerd's memory grow about half as much again with every request (a no-op Worker, 4,800
+ * requests: +151 MiB with it, +98 MiB without).
  */
-const LOCAL_OBSERVABILITY = process.env.X_LOCAL_OBSERVABILITY ?? "false";
+export function wranglerEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? "false" };
+}
 
 /** Starts the edge Worker with `wrangler dev` and resolves once it is ready (the planned sessions warm). */
 export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, config, inspectorPort = 0 }: EdgeOptions): Promise<Started> {
   const args = ["dev", ...(script ? [script] : []), "--config", config ?? resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", persistTo ?? resolve(root, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
-  const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", X_LOCAL_OBSERVABILITY: LOCAL_OBSERVABILITY } });
+  const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: wranglerEnv() });
   // The edge is ready once its planned sessions are warm; bench workers answer liveness only.
   return startedWhenReady(port, script || waitFor === "live" ? "/v2/health/live" : "/v2/health/ready", child);
 }

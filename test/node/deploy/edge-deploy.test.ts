@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, ROOT } from "../../../src/cli/processes";
+import { freePort, ROOT, wranglerEnv } from "../../../src/cli/processes";
 
 const wrangler = resolve(ROOT, "node_modules", ".bin", "wrangler");
 const MIB = 1024 * 1024;
@@ -20,7 +20,7 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 /** Runs wrangler to completion (at most `timeoutMs`, then its process group is killed); resolves with its exit code and output. */
 function runWrangler(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
   return new Promise((done) => {
-    const child = spawn(wrangler, args, { cwd: ROOT, detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", CI: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(wrangler, args, { cwd: ROOT, detached: true, env: { ...wranglerEnv(), CI: "true" }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
     child.stderr.on("data", (chunk) => (output += chunk));
