@@ -15,7 +15,8 @@
  *   and, with --baseline, the buffered path of another revision (a git worktree of it);
  * - the batch window's precision in an idle buffer.
  *
- * The controller runs in static mode (CONTROL_MODE=static) so that a policy stays what it is named.
+ * The controller runs in static mode (CONTROL_MODE=static) so that a policy stays what it is named,
+ * and request log lines are off (LOG_REQUESTS=false), as `npm start` has them.
  * Writes bench/reports/edge.{json,md}.
  */
 import { execFileSync } from "node:child_process";
@@ -99,8 +100,13 @@ interface Sweep {
 
 let nextPort = 8791;
 
+/**
+ * Starts `target` under wrangler dev. Request log lines are off, as `npm start` has them: under
+ * wrangler dev each line crosses the inspector to wrangler's Node process (~3 ms of its CPU and ~1 ms
+ * of the dev proxy's per request, on the same two cores), which the no-op Worker would not pay.
+ */
 async function withEdge<T>(target: Target, run: (edge: Started) => Promise<T>): Promise<T> {
-  const edge = await startEdge({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", ...target.vars } });
+  const edge = await startEdge({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false", ...target.vars } });
   try {
     return await run(edge);
   } finally {
@@ -414,7 +420,7 @@ export function writeReport(report: Record<string, any>): void {
   const dir = resolve(ROOT, "bench", "reports");
   writeFileSync(resolve(dir, "edge.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(resolve(dir, "edge.svg"), edgeFigure(report));
-  const lines = [`# Edge benchmark (${report.date})`, "", `Machine: ${report.machine}. Each load step is repeated ${report.repeats} times (${report.stepS} s each); a rate passes when most repetitions meet the SLO (p99 within it, at most 1 % failed). The controller is static, so each policy stays what it is named.`, ""];
+  const lines = [`# Edge benchmark (${report.date})`, "", `Machine: ${report.machine}. Each load step is repeated ${report.repeats} times (${report.stepS} s each); a rate passes when most repetitions meet the SLO (p99 within it, at most 1 % failed). The controller is static, so each policy stays what it is named; request log lines are off (LOG_REQUESTS=false, as \`npm start\` has them).`, ""];
   lines.push("![p99 latency and mean batch size against the offered rate, per policy](edge.svg)", "");
   lines.push("| model | raw b1 ms | raw max-batch ms | kernel limit /s |", "|---|---|---|---|");
   for (const [model, l] of Object.entries(report.limits as Record<string, any>)) lines.push(`| ${model} | ${l.rawB1Ms} | ${l.rawMaxBatchMs} (b${l.maxBatch}) | ${l.kernelLimitPerS} |`);

@@ -57,10 +57,13 @@ function isZero(hex: string): boolean {
   return /^0+$/.test(hex);
 }
 
+/** Two hex digits of every byte value. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 function randomHex(bytes: number): string {
   for (;;) {
     let out = "";
-    for (const b of crypto.getRandomValues(new Uint8Array(bytes))) out += b.toString(16).padStart(2, "0");
+    for (const b of crypto.getRandomValues(new Uint8Array(bytes))) out += HEX[b];
     if (!isZero(out)) return out;
   }
 }

@@ -35,6 +35,34 @@ describe("binary tensor extension at the edge", () => {
     expect(maxAbsDiff(Array.from(values), inject("references")["ppocr-cls"]!["softmax_0.tmp_0"]!.data)).toBeLessThan(1e-4);
   });
 
+  it("reads a body that arrives in many small chunks, and refuses one that ends before or runs past its Content-Length", async () => {
+    const packed = binaryRequest({});
+    /** The body as a stream of 1,000-byte chunks, cut to `sentBytes`, declaring `declaredBytes`. */
+    const chunked = (sentBytes: number, declaredBytes: number) => {
+      const bytes = new Uint8Array(sentBytes);
+      bytes.set(packed.body.subarray(0, Math.min(sentBytes, packed.body.length)));
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let offset = 0; offset < bytes.length; offset += 1_000) controller.enqueue(bytes.slice(offset, offset + 1_000));
+          controller.close();
+        },
+      });
+      return infer("ppocr-cls", undefined, { body: stream, headers: { "content-type": "application/octet-stream", "content-length": String(declaredBytes), [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } });
+    };
+    const whole = await post(packed);
+    const streamed = await chunked(packed.body.length, packed.body.length);
+    expect(streamed.status).toBe(200);
+    expect(await streamed.json()).toEqual(await whole.json());
+    for (const [sent, declared] of [
+      [packed.body.length - 500, packed.body.length],
+      [packed.body.length + 500, packed.body.length],
+    ]) {
+      const response = await chunked(sent!, declared!);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/request body ended before it was complete/);
+    }
+  });
+
   it("rejects inconsistent binary bodies with 400", async () => {
     for (const [packed, headerLength] of [
       [binaryRequest({}, -4), undefined],
