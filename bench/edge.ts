@@ -10,7 +10,10 @@
  *   each swept over rising Poisson rates with REPEATS repetitions per step: a rate passes when most
  *   repetitions meet the SLO (p99 within it, at most 1 % failed); the highest passing rate is
  *   reported as a share of min(kernel limit, platform ceiling), with the per-repetition spread;
- * - light-load overhead: p50 minus the no-op's p50 (same body, interleaved) minus raw batch-1 time;
+ * - platform + kernel: the same sweep for the profile Worker, which reads the body and runs the model
+ *   once at batch 1 (none of the runtime): the most a runtime running each request alone could reach;
+ * - light-load overhead: p50 minus the no-op's p50 (same body, interleaved) minus raw batch-1 time,
+ *   and p50 minus platform + kernel's p50 (the runtime's own);
  * - CPU per request by process at a moderate rate: the no-op, the planned path, the buffered path
  *   and, with --baseline, the buffered path of another revision (a git worktree of it);
  * - the batch window's precision in an idle buffer.
@@ -49,8 +52,8 @@ const REPEATS = 3;
 /** Each repetition sends this many seconds of requests (at most STEP_MAX_REQUESTS). */
 const STEP_S = 3;
 const STEP_MAX_REQUESTS = 1_500;
-const LIGHT_LOAD_REQUESTS = 40;
-const LIGHT_LOAD_GAP_MS = 250;
+const LIGHT_LOAD_REQUESTS = 120;
+const LIGHT_LOAD_GAP_MS = 100;
 const WARM_UP_REQUESTS = 200;
 /** Rate at which CPU per request is accounted (well below saturation), and for how many requests. */
 const CPU_RATE: Record<Model, number> = { "ppocr-cls": 40, "silero-vad": 100 };
@@ -164,26 +167,34 @@ async function sweep(edge: Started, model: Model, sloMs: number, label: string, 
 }
 
 /** Light load, interleaved with the no-op Worker (same body): p50 of each, and the server's own timing. */
-async function lightLoad(edge: Started, noop: Started, model: Model): Promise<{ p50Ms: number; noopP50Ms: number; serverTotalP50Ms: number; serverInferP50Ms: number }> {
+async function lightLoad(edge: Started, noop: Started, kernel: Started, model: Model): Promise<{ p50Ms: number; noopP50Ms: number; kernelP50Ms: number; serverTotalP50Ms: number; serverInferP50Ms: number }> {
   const ms: number[] = [];
   const noopMs: number[] = [];
+  const kernelMs: number[] = [];
   const total: number[] = [];
   const infer: number[] = [];
-  for (let i = 0; i < LIGHT_LOAD_REQUESTS; i++) {
+  const timed = async (target: Started, into: number[]) => {
     await new Promise((done) => setTimeout(done, LIGHT_LOAD_GAP_MS));
-    let t = performance.now();
-    await (await fetch(inferUrl(noop, model), { method: "POST", ...bodies[model] })).arrayBuffer();
-    noopMs.push(performance.now() - t);
-    await new Promise((done) => setTimeout(done, LIGHT_LOAD_GAP_MS));
-    t = performance.now();
-    const response = await fetch(inferUrl(edge, model), { method: "POST", ...bodies[model] });
+    const t = performance.now();
+    const response = await fetch(inferUrl(target, model), { method: "POST", ...bodies[model] });
     await response.arrayBuffer();
-    ms.push(performance.now() - t);
-    const timing = response.headers.get("server-timing") ?? "";
-    total.push(Number(/total;dur=([\d.]+)/.exec(timing)?.[1]));
-    infer.push(Number(/infer;dur=([\d.]+)/.exec(timing)?.[1]));
+    into.push(performance.now() - t);
+    return response;
+  };
+  for (let i = 0; i < LIGHT_LOAD_REQUESTS; i++) {
+    // The three take turns, the order rotating so that none always follows the same one.
+    const turns: Array<() => Promise<unknown>> = [
+      () => timed(noop, noopMs),
+      () => timed(kernel, kernelMs),
+      async () => {
+        const timing = (await timed(edge, ms)).headers.get("server-timing") ?? "";
+        total.push(Number(/total;dur=([\d.]+)/.exec(timing)?.[1]));
+        infer.push(Number(/infer;dur=([\d.]+)/.exec(timing)?.[1]));
+      },
+    ];
+    for (let k = 0; k < turns.length; k++) await turns[(i + k) % turns.length]!();
   }
-  return { p50Ms: round(median(ms)), noopP50Ms: round(median(noopMs)), serverTotalP50Ms: round(median(total)), serverInferP50Ms: round(median(infer)) };
+  return { p50Ms: round(median(ms)), noopP50Ms: round(median(noopMs)), kernelP50Ms: round(median(kernelMs)), serverTotalP50Ms: round(median(total)), serverInferP50Ms: round(median(infer)) };
 }
 
 /** CPU ms per request in each process of the stack at CPU_RATE, net of each process's idle CPU; and the batch time per request the Worker reported. */
@@ -312,11 +323,18 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
       models: {},
     };
     const noop: Target = { label: "no-op", script: "src/edge/noop-worker.ts" };
+    const kernelWorker: Target = { label: "platform + kernel", script: "src/edge/profile-worker.ts" };
     for (const model of MODELS) {
       const { slo } = manifestOf(model);
       console.log(`${model}: platform ceiling (no-op Worker, same bodies)`);
       const ceiling = await withEdge(noop, (edge) => sweep(edge, model, slo.ms, "no-op"));
       const referencePerS = Math.min(limits[model]!.kernelLimitPerS, ceiling.bestPerS);
+      // The best any runtime could do here: the platform plus the batch-1 kernel on the same thread, none of the runtime.
+      console.log(`${model}: platform + kernel (profile Worker: the body read, one batch-1 run, a small answer)`);
+      const kernelCeiling = await withEdge(kernelWorker, async (edge) => {
+        await rawTimes(edge, model, 1, 1, 1); // warms the batch-1 session
+        return sweep(edge, model, slo.ms, "platform + kernel");
+      });
       // The planner's own plan at the rate the target asks for (the planned policy re-plans at every step).
       const planned = plannedAt(model, TARGET_SHARE * referencePerS);
       const { placement, maxBatch, windowMs } = planned.plan;
@@ -327,20 +345,21 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
         unbatched: { label: "buffered, maxBatch 1", vars: { MODEL_OVERRIDES: JSON.stringify({ [model]: { placement: "edge", batching: { maxBatch: 1, maxRowsPerRequest: 1 } } }) } },
       };
       const results: Record<string, { sweep: Sweep; light?: Awaited<ReturnType<typeof lightLoad>>; cpu?: Awaited<ReturnType<typeof cpuPerRequest>> }> = {};
-      await withEdge(noop, async (noopEdge) => {
+      await withEdge(noop, (noopEdge) => withEdge(kernelWorker, async (kernelEdge) => {
+        await rawTimes(kernelEdge, model, 1, 1, 1); // warms the batch-1 session
         for (const [name, target] of Object.entries(policies)) {
           console.log(`${model}: ${target.label}`);
           results[name] = await withEdge(target, async (edge) => {
             await warmUp(edge, model);
             // The planned policy: light load and CPU under the plan for their rates, then the plan for each step's rate.
             if (name === "planned") await applyPlan(edge, model, 2);
-            const light = name === "unbatched" ? undefined : await lightLoad(edge, noopEdge, model);
+            const light = name === "unbatched" ? undefined : await lightLoad(edge, noopEdge, kernelEdge, model);
             if (name === "planned") await applyPlan(edge, model, CPU_RATE[model]);
             const cpu = name === "unbatched" ? undefined : await cpuPerRequest(edge, model);
             return { sweep: await sweep(edge, model, slo.ms, name, name === "planned" ? (rate) => applyPlan(edge, model, rate) : undefined), ...(light && { light }), ...(cpu && { cpu }) };
           });
         }
-      });
+      }));
       console.log(`${model}: CPU per request, no-op Worker${baseline ? ` and baseline ${baseline.commit}` : ""}`);
       // The hop alone: the no-op Worker plus one Durable Object RPC per request, by payload form.
       const [noopCpu, ...rpcCpu] = await withEdge(noop, async (edge) => {
@@ -354,6 +373,7 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
         slo,
         ceiling,
         referencePerS,
+        kernelCeiling,
         planned: planned.plan,
         plannedPrediction: planned.predicted,
         policies: Object.fromEntries(
@@ -363,7 +383,8 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
               label: policies[name]!.label,
               ...r,
               shareOfReference: round(r.sweep.bestPerS / referencePerS),
-              ...(r.light && { lightOverheadMs: round(r.light.p50Ms - r.light.noopP50Ms - raw.rawB1Ms) }),
+              shareOfKernelCeiling: round(r.sweep.bestPerS / kernelCeiling.bestPerS),
+              ...(r.light && { lightOverheadMs: round(r.light.p50Ms - r.light.noopP50Ms - raw.rawB1Ms), lightBeyondKernelMs: round(r.light.p50Ms - r.light.kernelP50Ms) }),
             },
           ]),
         ),
@@ -382,8 +403,9 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
 const pathCpuMs = (cpu: { byProcess: Record<string, number>; inferPerRequestMs: number }, noop: { byProcess: Record<string, number> }) =>
   round(cpu.byProcess["runtime (workerd)"]! - noop.byProcess["runtime (workerd)"]! - cpu.inferPerRequestMs);
 
-/** Colours of the figure's series: the no-op ceiling, then each policy. */
-const COLORS = ["#999999", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+/** Colours of the figure's series: the no-op ceiling and platform + kernel, then each policy. */
+const CEILING_COLORS = ["#999999", "#333333"];
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
 /** Median of a step's repetitions (NaN when none has a value). */
 const medianOf = (xs: Array<number | null>) => {
@@ -394,8 +416,10 @@ const medianOf = (xs: Array<number | null>) => {
 /** The report's figure: per model, p99 latency against the offered rate for each policy and the no-op ceiling (the SLO drawn), and the mean batch size. */
 export function edgeFigure(report: Record<string, any>): string {
   const models = Object.entries(report.models as Record<string, any>);
-  const maxRate = Math.max(...models.flatMap(([, m]) => [m.ceiling, ...Object.values(m.policies as Record<string, any>).map((p) => p.sweep)].flatMap((s: Sweep) => s.steps.map((step) => step.ratePerS))));
-  const sweeps = (m: any): Array<[string, Sweep]> => [["no-op (platform ceiling)", m.ceiling], ...Object.values(m.policies as Record<string, any>).map((p): [string, Sweep] => [p.label, p.sweep])];
+  const ceilings = (m: any): Array<[string, Sweep]> => [["no-op (platform ceiling)", m.ceiling], ...(m.kernelCeiling ? [["platform + kernel", m.kernelCeiling] as [string, Sweep]] : [])];
+  const policies = (m: any): Array<[string, Sweep]> => Object.values(m.policies as Record<string, any>).map((p): [string, Sweep] => [p.label, p.sweep]);
+  const maxRate = Math.max(...models.flatMap(([, m]) => [...ceilings(m), ...policies(m)].flatMap(([, s]) => s.steps.map((step) => step.ratePerS))));
+  const p99Series = (name: string, sweep: Sweep, color: string) => ({ name, color, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.p99Ms)]) });
   return renderFigure({
     title: `Edge: p99 latency and mean batch size against the offered rate (median of ${report.repeats} repetitions per step)`,
     xLabel: "offered rate (requests/s)",
@@ -405,11 +429,11 @@ export function edgeFigure(report: Record<string, any>): string {
         yLabel: `${model} p99 (ms)`,
         yMax: 3 * m.slo.ms,
         hLines: [{ y: m.slo.ms, label: `SLO ${m.slo.ms} ms`, color: "#d62728" }],
-        series: sweeps(m).map(([name, sweep], i) => ({ name, color: COLORS[i % COLORS.length]!, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.p99Ms)]) })),
+        series: [...ceilings(m).map(([name, sweep], i) => p99Series(name, sweep, CEILING_COLORS[i]!)), ...policies(m).map(([name, sweep], i) => p99Series(name, sweep, COLORS[i % COLORS.length]!))],
       },
       {
         yLabel: `${model} mean batch`,
-        series: sweeps(m).slice(1).map(([name, sweep], i) => ({ name, color: COLORS[(i + 1) % COLORS.length]!, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.meanBatch)]) })),
+        series: policies(m).map(([name, sweep], i) => ({ name, color: COLORS[i % COLORS.length]!, shape: "points" as const, points: sweep.steps.map((s): [number, number] => [s.ratePerS, medianOf(s.meanBatch)]) })),
       },
     ]),
   });
@@ -428,14 +452,20 @@ export function writeReport(report: Record<string, any>): void {
     const raw = report.limits[model];
     lines.push("", `## ${model} (SLO p${m.slo.percentile * 100} ≤ ${m.slo.ms} ms)`, "");
     lines.push(`Platform ceiling (no-op Worker, same bodies, same stack): ${m.ceiling.bestPerS}/s (per repetition ${m.ceiling.bestPerRepeatPerS.join(", ")}). Reference = min(kernel limit ${raw.kernelLimitPerS}/s, ceiling) = ${m.referencePerS}/s.`, "");
+    if (m.kernelCeiling) {
+      lines.push(
+        `Platform + kernel (the profile Worker: reads the body as the no-op does, runs the model once at batch 1 on inputs made once, answers a small JSON; none of the runtime): ${m.kernelCeiling.bestPerS}/s (per repetition ${m.kernelCeiling.bestPerRepeatPerS.join(", ")}) = ${Math.round((m.kernelCeiling.bestPerS / m.referencePerS) * 100)} % of the reference. workerd runs a Worker's requests, its Durable Objects and its kernels on one thread, so the kernel's time adds to the platform's own per request: this is the most any runtime that runs each request at batch 1 here could reach. One thread's bound, 1 / (1 / kernel limit at batch 1 + 1 / ceiling) = ${round(1 / (1 / (1000 / raw.rawB1Ms) + 1 / m.ceiling.bestPerS), 1)}/s.`,
+        "",
+      );
+    }
     const plannedAtPerS = Math.round(m.plannedPrediction.ratePerS);
     const targetPerS = Math.round(TARGET_SHARE * m.referencePerS);
     lines.push(`The planner's plan at ${plannedAtPerS}/s${plannedAtPerS < targetPerS ? ` (the highest rate it plans for from the profile; the target, ${targetPerS}/s, is beyond what its profile says one server takes)` : ""}: **${m.planned.placement}**, maxBatch ${m.planned.maxBatch}, window ${m.planned.windowMs} ms (predicted p${m.slo.percentile * 100} ${round(m.plannedPrediction.sloLatencyMs ?? NaN)} ms).`, "");
-    lines.push("| policy | highest rate at SLO /s | per repetition | share of reference | light-load p50 ms | no-op p50 ms | overhead ms |", "|---|---|---|---|---|---|---|");
+    lines.push("| policy | highest rate at SLO /s | per repetition | share of reference | share of platform + kernel | light-load p50 ms | no-op p50 ms | overhead ms | platform + kernel p50 ms | beyond platform + kernel ms |", "|---|---|---|---|---|---|---|---|---|---|");
     for (const p of Object.values(m.policies as Record<string, any>)) {
-      lines.push(`| ${p.label} | ${p.sweep.bestPerS} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} |`);
+      lines.push(`| ${p.label} | ${p.sweep.bestPerS} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.shareOfKernelCeiling === undefined ? "–" : `${Math.round(p.shareOfKernelCeiling * 100)} %`} | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} | ${p.light?.kernelP50Ms ?? "–"} | ${p.lightBeyondKernelMs ?? "–"} |`);
     }
-    lines.push("", `Light-load overhead = p50 − no-op p50 (interleaved, same body) − raw b1 (${raw.rawB1Ms} ms).`, "");
+    lines.push("", `Light-load overhead = p50 − no-op p50 − raw b1 (${raw.rawB1Ms} ms, back-to-back runs). Beyond platform + kernel = p50 − the profile Worker's p50 (its one batch-1 run at light load, as a request meets it): the runtime's own. ${LIGHT_LOAD_REQUESTS} requests to each of the three, taking turns, one in flight, ${LIGHT_LOAD_GAP_MS} ms apart.`, "");
     const cpuRows: Array<[string, any]> = [
       ["no-op Worker", m.cpu.noop],
       ...Object.entries((m.cpu.rpc ?? {}) as Record<string, any>).map(([rpc, cpu]): [string, any] => [`no-op Worker + one DO RPC (${rpc === "empty" ? "empty" : rpc === "tensor" ? "tensor as nested objects" : "body as one ArrayBuffer"})`, cpu]),
@@ -446,7 +476,7 @@ export function writeReport(report: Record<string, any>): void {
     lines.push(`CPU per request at ${CPU_RATE[model as Model]}/s (ms; net of each process's idle CPU). Path = runtime − no-op runtime − batch time per request.`, "");
     lines.push(`| path | ${processes.join(" | ")} | batch time per request | path |`, `|---|${processes.map(() => "---|").join("")}---|---|`);
     for (const [label, cpu] of cpuRows) lines.push(`| ${label} | ${processes.map((p) => cpu.byProcess[p] ?? "–").join(" | ")} | ${cpu.inferPerRequestMs} | ${label === "no-op Worker" ? "–" : pathCpuMs(cpu, m.cpu.noop)} |`);
-    for (const [name, sweepOf] of [["no-op (ceiling)", m.ceiling], ...Object.values(m.policies as Record<string, any>).map((p) => [p.label, p.sweep])] as Array<[string, Sweep]>) {
+    for (const [name, sweepOf] of [["no-op (ceiling)", m.ceiling], ...(m.kernelCeiling ? [["platform + kernel", m.kernelCeiling]] : []), ...Object.values(m.policies as Record<string, any>).map((p) => [p.label, p.sweep])] as Array<[string, Sweep]>) {
       const hasPlans = sweepOf.steps.some((s) => s.plan);
       lines.push("", `${name}:`, "", `| rate /s |${hasPlans ? " plan |" : ""} p50 ms | p99 ms | failed | mean batch | SLO |`, `|---|${hasPlans ? "---|" : ""}---|---|---|---|---|`);
       for (const s of sweepOf.steps) lines.push(`| ${s.ratePerS} |${hasPlans ? ` ${s.plan} |` : ""} ${s.p50Ms.join(" / ")} | ${s.p99Ms.join(" / ")} | ${s.failed.join(" / ")} | ${s.meanBatch.map((b) => (typeof b === "number" && Number.isFinite(b) ? b : "–")).join(" / ")} | ${s.passes ? "met" : "missed"} (${s.meets.filter(Boolean).length}/${s.meets.length}) |`);
