@@ -28,13 +28,18 @@ export interface BodyLimits {
 /** Content-Encoding values and the fflate stream that decodes them (null: none). */
 const DECODERS: Record<string, (typeof Gunzip | typeof Unzlib) | null> = { identity: null, gzip: Gunzip, "x-gzip": Gunzip, deflate: Unzlib };
 
+/** Bodies up to this size are read whole, without a peek. */
+const MIN_PEEKED_BYTES = 256 * 1024;
+
 /** Compressed bytes fed to the decoder at a time: deflate expands at most ~1032x, so one step yields at most ~16 MiB. */
 const DECODE_STEP_BYTES = 16 * 1024;
 
 /**
  * A look at the body's first `bytes` bytes as soon as they have arrived (a binary-extension
  * request's JSON header), before the rest is read: `check` may throw to refuse the request there,
- * which stops the read. Only for bodies sent as is (no Content-Encoding) with a Content-Length.
+ * which stops the read. Only for bodies sent as is (no Content-Encoding) with a Content-Length of
+ * more than MIN_PEEKED_BYTES; a smaller body is read whole, unchecked (refusing it early would save
+ * less than the look costs: the caller checks what it parses anyway).
  */
 export interface BodyPeek {
   bytes: number;
@@ -101,7 +106,7 @@ async function readRaw(request: Request, maxBytes: number, peek?: BodyPeek): Pro
   const length = request.headers.get("content-length");
   if (length !== null && !request.headers.has("transfer-encoding")) {
     if (!/^\d+$/.test(length) || Number(length) > maxBytes) throw tooLarge(`request body larger than ${maxBytes} bytes`);
-    if (peek && request.body && peek.bytes > 0 && peek.bytes < Number(length)) return readPeeking(request.body, Number(length), peek);
+    if (peek && request.body && peek.bytes > 0 && peek.bytes < Number(length) && Number(length) > MIN_PEEKED_BYTES) return readPeeking(request.body, Number(length), peek);
     let bytes: ArrayBuffer;
     try {
       bytes = await request.arrayBuffer();

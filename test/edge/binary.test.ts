@@ -36,30 +36,38 @@ describe("binary tensor extension at the edge", () => {
   });
 
   it("reads a body that arrives in many small chunks, and refuses one that ends before or runs past its Content-Length", async () => {
-    const packed = binaryRequest({});
-    /** The body as a stream of 1,000-byte chunks, cut to `sentBytes`, declaring `declaredBytes`. */
-    const chunked = (sentBytes: number, declaredBytes: number) => {
-      const bytes = new Uint8Array(sentBytes);
-      bytes.set(packed.body.subarray(0, Math.min(sentBytes, packed.body.length)));
-      const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
-          for (let offset = 0; offset < bytes.length; offset += 1_000) controller.enqueue(bytes.slice(offset, offset + 1_000));
-          controller.close();
-        },
-      });
-      return infer("ppocr-cls", undefined, { body: stream, headers: { "content-type": "application/octet-stream", "content-length": String(declaredBytes), [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } });
-    };
-    const whole = await post(packed);
-    const streamed = await chunked(packed.body.length, packed.body.length);
-    expect(streamed.status).toBe(200);
-    expect(await streamed.json()).toEqual(await whole.json());
-    for (const [sent, declared] of [
-      [packed.body.length - 500, packed.body.length],
-      [packed.body.length + 500, packed.body.length],
-    ]) {
-      const response = await chunked(sent!, declared!);
-      expect(response.status).toBe(400);
-      expect(((await response.json()) as { error: string }).error).toMatch(/request body ended before it was complete/);
+    // One row (110 KB) is read whole; three rows (330 KB) are read with a look at the header first.
+    for (const rows of [1, 3]) {
+      const shape = [rows, ...cls.shape.slice(1)];
+      const data = new Float32Array(rows * clsTensor.data.length);
+      for (let r = 0; r < rows; r++) data.set(clsTensor.data, r * clsTensor.data.length);
+      const packed = packBinary({ id: "chunks", inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ ...clsTensor, shape, data }]);
+      /** The body as a stream of 1,000-byte chunks, cut to `sentBytes`, declaring `declaredBytes`. */
+      const chunked = (sentBytes: number, declaredBytes: number) => {
+        const bytes = new Uint8Array(sentBytes);
+        bytes.set(packed.body.subarray(0, Math.min(sentBytes, packed.body.length)));
+        const stream = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let offset = 0; offset < bytes.length; offset += 1_000) controller.enqueue(bytes.slice(offset, offset + 1_000));
+            controller.close();
+          },
+        });
+        return infer("ppocr-cls", undefined, { body: stream, headers: { "content-type": "application/octet-stream", "content-length": String(declaredBytes), [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } });
+      };
+      const whole = await post(packed);
+      const streamed = await chunked(packed.body.length, packed.body.length);
+      expect(streamed.status).toBe(200);
+      const answer = (await streamed.json()) as { outputs: Array<{ shape: number[] }> };
+      expect(answer).toEqual(await whole.json());
+      expect(answer.outputs[0]!.shape[0]).toBe(rows);
+      for (const [sent, declared] of [
+        [packed.body.length - 500, packed.body.length],
+        [packed.body.length + 500, packed.body.length],
+      ]) {
+        const response = await chunked(sent!, declared!);
+        expect(response.status).toBe(400);
+        expect(((await response.json()) as { error: string }).error).toMatch(/request body ended before it was complete/);
+      }
     }
   });
 
