@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
-import { type Command, cliProgram, InvalidArgumentError, integerIn, listOf, numberWhere, uniformErrors } from "../src/cli/command";
+import { type Command, cliProgram, InvalidArgumentError, integerIn, listOf, numberWhere, Option, uniformErrors } from "../src/cli/command";
 import type { ClosedLoopOptions, Policy, Workload } from "./closed-loop";
 import type { SoakOptions } from "./soak";
 import type { StreamsOptions } from "./streams";
@@ -85,6 +85,7 @@ suite("soak", "mixed valid and invalid traffic against `npm start`'s stack for t
   .option("--max-origins <n>", "most gpu-origin replicas the pool may grow to (at least --origins)", integerIn(1, 4), 2)
   .option("--seed <n>", "seed of the traffic's random choices", integerIn(0, 2 ** 32 - 1), 1)
   .option("--quiet", "hide the stack's own output", false)
+  .addOption(new Option("--platform <platform>", "where the edge Worker and the no-op baseline run: wrangler dev (npm start's) or plain workerd (the deploy artifact, without wrangler dev's proxy, inspector and simulations); reports go to soak.* or soak-workerd.*").choices(["wrangler-dev", "workerd"]).default("wrangler-dev"))
   .hook("preAction", (command) => {
     const options = command.opts<SoakOptions>();
     if (options.warmUpS !== undefined && options.warmUpS >= options.durationS) command.error("error: --warm-up-s must be less than --duration-s");

@@ -29,6 +29,7 @@ import { commandLine, processAndDescendants, RssSampler, type SampledProcess } f
 import { mirrorTo, send, sendPartial, type Outcome } from "./lib/soak-client";
 import { invalidCases } from "./lib/soak-invalid";
 import { buildPools, requestBody, verdictOf, type ModelPool, type SeedCase } from "./lib/soak-models";
+import { startPlainWorkerd } from "./lib/plain-workerd";
 import { writeSoakReports } from "./lib/soak-report";
 import { categorise, categorisePartial, type Kind, SoakTally } from "./lib/soak-tally";
 
@@ -69,6 +70,8 @@ export interface SoakOptions {
   maxOrigins: number;
   seed: number;
   quiet: boolean;
+  /** Where the edge Worker and the no-op baseline run: under wrangler dev (npm start's) or on plain workerd (the deploy artifact). */
+  platform: "wrangler-dev" | "workerd";
 }
 
 const pick = <T>(random: () => number, weighted: Array<[T, number]>): T => {
@@ -236,10 +239,14 @@ export async function main(options: SoakOptions): Promise<void> {
   const stateDir = join(ROOT, ".wrangler", `state-${port}`);
   rmSync(stateDir, { recursive: true, force: true });
   console.log(`soak: starting the stack (edge on 127.0.0.1:${port}, ${replicas}-${maxReplicas} origin replicas)`);
-  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit" });
-  // The platform baseline: a no-op Worker under its own wrangler dev, sent a copy of every request.
+  const edgeStarter = options.platform === "workerd" ? startPlainWorkerd : startEdge;
+  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit", edgeStarter });
+  // The platform baseline: a no-op Worker on the same platform (its own process), sent a copy of every request.
   const baselinePort = await freePort();
-  const baseline = await startEdge({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } });
+  const baseline = await edgeStarter({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } }).catch(async (error: unknown) => {
+    await stack.stop();
+    throw error;
+  });
   console.log(`soak: platform baseline (a no-op Worker) on 127.0.0.1:${baselinePort} gets a copy of every request`);
   const tally = new SoakTally();
   const sender: Sender = { baseUrl: stack.edge.url, pools: new Map(pools.map((p) => [p.model, p])), deadlineMs, tally, random: seededRandom(Number(options.seed)) };
@@ -291,5 +298,5 @@ export async function main(options: SoakOptions): Promise<void> {
     rmSync(stateDir, { recursive: true, force: true });
     rmSync(join(ROOT, ".wrangler", `state-${baselinePort}`), { recursive: true, force: true });
   }
-  writeSoakReports({ command, startedAt, durationS, ratePerS, warmUpS, replicas, maxReplicas, mix: MIX, modelMix: MODEL_MIX, lostMarginMs: LOST_MARGIN_MS, pools, tally, rss: sampler.samples, restarts: watch?.restarts ?? [], post, stats });
+  writeSoakReports({ platform: options.platform, command, startedAt, durationS, ratePerS, warmUpS, replicas, maxReplicas, mix: MIX, modelMix: MODEL_MIX, lostMarginMs: LOST_MARGIN_MS, pools, tally, rss: sampler.samples, restarts: watch?.restarts ?? [], post, stats });
 }

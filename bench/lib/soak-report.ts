@@ -19,6 +19,8 @@ export const MAX_GROWTH_PCT = 10;
 
 /** Everything a soak run produced. */
 export interface SoakRun {
+  /** Where the edge Worker ran: under wrangler dev, or on plain workerd (reports soak-workerd.*). */
+  platform: "wrangler-dev" | "workerd";
   command: string;
   startedAt: string;
   durationS: number;
@@ -74,11 +76,12 @@ export function writeSoakReports(run: SoakRun): void {
     { name: "0 x 5xx (503 refusals with Retry-After and a JSON error are counted apart)", measured: `${c.failures5xx} (503 refusals: ${c.refusals503})`, isMet: c.failures5xx === 0 },
     growthTarget(growth, "runtime", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): the Worker's workerd and each origin replica`),
     beyondBaselineTarget(growth, `RSS growth < ${MAX_GROWTH_PCT} % after warm-up beyond the platform's: the Worker's workerd against a no-op Worker's workerd sent the same requests (growth in MiB, as % of the Worker's RSS after warm-up)`),
-    growthTarget(growth, "dev server", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): wrangler dev's own processes (wrangler, its proxy workerd, esbuild)`),
+    ...(run.platform === "wrangler-dev" ? [growthTarget(growth, "dev server", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): wrangler dev's own processes (wrangler, its proxy workerd, esbuild)`)] : []),
     { name: "after the soak: edge ready and every model answers its own outputs", measured: `ready ${run.post.readyStatus}; ${Object.entries(run.post.models).map(([m, v]) => `${m} ${v}`).join(", ")}`, isMet: run.post.readyStatus === 200 && Object.values(run.post.models).every((v) => v === "200, own outputs") },
   ];
   const dir = join(ROOT, "bench", "reports");
   const json = {
+    platform: run.platform,
     command: run.command,
     startedAt: run.startedAt,
     config: { durationS: run.durationS, ratePerS: run.ratePerS, warmUpS: run.warmUpS, replicas: run.replicas, maxReplicas: run.maxReplicas, mix: Object.fromEntries(run.mix), modelMix: Object.fromEntries(run.modelMix), lostMarginMs: run.lostMarginMs, tolerance: TOLERANCE, separation: SEPARATION },
@@ -97,12 +100,16 @@ export function writeSoakReports(run: SoakRun): void {
     post: run.post,
     stats: run.stats,
   };
-  writeFileSync(join(dir, "soak.json"), JSON.stringify(json, null, 2) + "\n");
-  writeFileSync(join(dir, "soak.md"), markdown(run, targets, growth, latency, duplicated));
-  writeFileSync(join(dir, "soak-rss.svg"), figure(run));
+  const name = reportName(run.platform);
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(json, null, 2) + "\n");
+  writeFileSync(join(dir, `${name}.md`), markdown(run, targets, growth, latency, duplicated));
+  writeFileSync(join(dir, `${name}-rss.svg`), figure(run));
   console.log(targets.map((t) => `  ${t.isMet ? "PASS" : "FAIL"} ${t.name}: ${t.measured}`).join("\n"));
-  console.log("wrote bench/reports/soak.json, soak.md, soak-rss.svg");
+  console.log(`wrote bench/reports/${name}.json, ${name}.md, ${name}-rss.svg`);
 }
+
+/** The reports' file name: soak (wrangler dev) or soak-workerd. */
+const reportName = (platform: SoakRun["platform"]) => (platform === "workerd" ? "soak-workerd" : "soak");
 
 type Group = "runtime" | "dev server" | "bench" | "baseline";
 
@@ -142,7 +149,7 @@ function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { g
   const out: string[] = [
     "# Soak",
     "",
-    `\`${run.command}\` (started ${run.startedAt}): the local stack (startStack: wrangler dev on 127.0.0.1, ${run.replicas}-${run.maxReplicas} gpu-origin replicas, the pool agent) under ${run.durationS} s of open-loop mixed traffic at ${run.ratePerS} requests/s. Figure: [soak-rss.svg](soak-rss.svg).`,
+    `\`${run.command}\` (started ${run.startedAt}): the local stack (startStack: ${run.platform === "workerd" ? "the edge Worker's deploy bundle on plain workerd (bench/lib/plain-workerd.ts: no wrangler dev proxy, inspector or simulated bindings)" : "wrangler dev"} on 127.0.0.1, ${run.replicas}-${run.maxReplicas} gpu-origin replicas, the pool agent) under ${run.durationS} s of open-loop mixed traffic at ${run.ratePerS} requests/s. The no-op baseline runs on the same platform. Figure: [${reportName(run.platform)}-rss.svg](${reportName(run.platform)}-rss.svg).`,
     "",
     "## Targets",
     "",

@@ -8,7 +8,7 @@
 import { signHop } from "../origin/hop-signature";
 import { LocalScaler, type LocalReplica } from "../scaling/local-scaler";
 import { POOL_PATH, startPoolAgent, type PoolAgent } from "../scaling/pool-agent";
-import { originSecret, startEdge, type Started } from "./processes";
+import { type EdgeOptions, originSecret, startEdge, type Started } from "./processes";
 
 /** Options for the stack. */
 export interface StackOptions {
@@ -24,6 +24,8 @@ export interface StackOptions {
   /** Extra gpu-origin flags for every replica (e.g. ["--models", "silero-vad"]). */
   originArgs?: string[];
   stdio?: "inherit" | "ignore";
+  /** Starts the edge Worker (default `wrangler dev`: startEdge; the soak can run it on plain workerd). */
+  edgeStarter?: (options: EdgeOptions) => Promise<Started>;
 }
 
 /** The started stack; `stop` stops the agent, the replicas and the edge. */
@@ -40,9 +42,9 @@ export interface Stack {
 const REGISTRATION_TIMEOUT_MS = 30_000;
 
 /** Starts the edge, then the pool (registering with it), then the agent; resolves when the first replicas are registered. */
-export async function startStack({ replicas, maxReplicas = Math.max(replicas, 4), port, originPort, vars = {}, originArgs, stdio = "ignore" }: StackOptions): Promise<Stack> {
+export async function startStack({ replicas, maxReplicas = Math.max(replicas, 4), port, originPort, vars = {}, originArgs, stdio = "ignore", edgeStarter = startEdge }: StackOptions): Promise<Stack> {
   const secret = originSecret();
-  const edge = await startEdge({
+  const edge = await edgeStarter({
     port,
     // On one machine every buffer shard shares workerd's one thread: more shards add no capacity.
     // wrangler runs at log level warn, which would not show the request log lines: they are not
