@@ -39,8 +39,8 @@ function devVars(root: string): Record<string, string> {
   }));
 }
 
-/** Starts the Worker (or `script`) of `root` on plain workerd at 127.0.0.1:`port`; resolves once `waitFor` answers 200. */
-export async function startPlainWorkerd({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo }: EdgeOptions): Promise<Started> {
+/** Starts the Worker (or `script`) of `root` on plain workerd at 127.0.0.1:`port` (its V8 inspector on `inspectorPort`, if given); resolves once `waitFor` answers 200. */
+export async function startPlainWorkerd({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, inspectorPort }: EdgeOptions): Promise<Started> {
   const configPath = resolve(root, "wrangler.toml");
   const config = unstable_readConfig({ config: configPath });
   const dir = mkdtempSync(join(tmpdir(), "plain-workerd-"));
@@ -85,7 +85,7 @@ const edge :Workerd.Worker = (
 );
 `,
   );
-  const child = spawn(resolve(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp")], { cwd: dir, stdio: ["ignore", stdio, stdio] });
+  const child = spawn(resolve(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp"), ...(inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])], { cwd: dir, stdio: ["ignore", stdio, stdio] });
   const server: Started = {
     url: `http://127.0.0.1:${port}`,
     process: child,
