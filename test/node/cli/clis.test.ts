@@ -90,7 +90,7 @@ describe("npm run bench", () => {
     expectHelp(closedLoop!, "npm run bench -- closed-loop", ["--quick", "--policies <list>", "--workloads <list>", "--phase-s <s>", "(default: 60, 20 with --quick)", "--trace-s <s>"]);
     expectHelp(deploy!, "npm run bench -- deploy", ["--trials <n>", "(default: 3)"]);
     expectHelp(memory!, "npm run bench -- memory", ["--quick", "--models <list>"]);
-    expectHelp(soak!, "npm run bench -- soak", ["--duration-s <s>", "(default: 600)", "--rate <n>", "(default: 40)", "--warm-up-s <s>", "--origins <n>", "--max-origins <n>", "--seed <n>", "--quiet"]);
+    expectHelp(soak!, "npm run bench -- soak", ["--duration-s <s>", "(default: 600)", "--rate <n>", "(default: 40)", "--warm-up-s <s>", "--origins <n>", "--max-origins <n>", "--seed <n>", "--quiet", "--platform <platform>", '(choices: "wrangler-dev", "workerd", default: "wrangler-dev")']);
     expectHelp(planner!, "npm run bench -- planner", ["--quick", "--render"]);
   });
 
@@ -111,8 +111,9 @@ describe("npm run bench", () => {
       bench("soak", "--duration-s", "60", "--warm-up-s", "60"),
       bench("soak", "--origins", "3", "--max-origins", "2"),
       bench("edge", "--baseline", "no-such-revision-here"),
+      bench("soak", "--platform", "docker"),
     ]);
-    const [trials, models, policies, phase, rate, warmUp, origins, baseline] = runs;
+    const [trials, models, policies, phase, rate, warmUp, origins, baseline, platform] = runs;
     expectUsageError(trials!, /'--trials <n>' argument 'three' is invalid\. expected an integer in \[1, 10\]/, "npm run bench -- deploy");
     expectUsageError(models!, /unknown model "nope"/, "npm run bench -- memory");
     expectUsageError(policies!, /unknown policy "never"/, "npm run bench -- closed-loop");
@@ -121,6 +122,7 @@ describe("npm run bench", () => {
     expectUsageError(warmUp!, /--warm-up-s must be less than --duration-s/, "npm run bench -- soak");
     expectUsageError(origins!, /--max-origins must be at least --origins/, "npm run bench -- soak");
     expectUsageError(baseline!, /not a revision of this repository/, "npm run bench -- edge");
+    expectUsageError(platform!, /'--platform <platform>' argument 'docker' is invalid\. Allowed choices are wrangler-dev, workerd/, "npm run bench -- soak");
   });
 });
 
