@@ -48,7 +48,7 @@ const WORKLOADS = ["trace", "step"] satisfies Workload[];
 const STREAM_PACINGS = ["closed", "paced"];
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
-suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 30 minutes)", async (options: { baseline?: string; quick: boolean }) =>
+suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean }) =>
   (await import("./edge")).main(options),
 )
   .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none)", gitRevision)
