@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unstable_readConfig } from "wrangler";
-import { ROOT, waitForReady, type EdgeOptions, type Started } from "../../src/cli/processes";
+import { edgeReadyPath, ROOT, startedWhenReady, wranglerEnv, type EdgeOptions, type Started } from "../../src/cli/processes";
 
 /** Module kinds of the bundle's files, by extension (wrangler's rules: CompiledWasm, Text). */
 const MODULE_KINDS: Record<string, string> = { ".js": "esModule", ".mjs": "esModule", ".wasm": "wasm", ".txt": "text" };
@@ -40,12 +40,12 @@ function devVars(root: string): Record<string, string> {
 }
 
 /** Starts the Worker (or `script`) of `root` on plain workerd at 127.0.0.1:`port` (its V8 inspector on `inspectorPort`, if given); resolves once `waitFor` answers 200. */
-export async function startPlainWorkerd({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, inspectorPort }: EdgeOptions): Promise<Started> {
+export async function startPlainWorkerd({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor, persistTo, inspectorPort }: EdgeOptions): Promise<Started> {
   const configPath = resolve(root, "wrangler.toml");
   const config = unstable_readConfig({ config: configPath });
   const dir = mkdtempSync(join(tmpdir(), "plain-workerd-"));
   const bundle = join(dir, "bundle");
-  execFileSync(resolve(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", bundle, "--config", configPath, ...(script ? [script] : [])], { cwd: root, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  execFileSync(resolve(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", bundle, "--config", configPath, ...(script ? [script] : [])], { cwd: root, stdio: "ignore", env: wranglerEnv() });
   const modules = readdirSync(bundle)
     .filter((file) => MODULE_KINDS[file.slice(file.lastIndexOf("."))])
     .sort((a, b) => Number(b.endsWith(".js")) - Number(a.endsWith(".js"))) // the entry (the one .js: index.js, or the script's name) first
@@ -54,7 +54,6 @@ export async function startPlainWorkerd({ port, vars = {}, script, stdio = "igno
   mkdirSync(storage, { recursive: true });
   const text = { ...config.vars, ...devVars(root), ...vars } as Record<string, unknown>;
   const objects: Array<{ name: string; class_name: string }> = config.durable_objects?.bindings ?? [];
-  const classes = objects.map((b) => b.class_name);
   const bindings = [
     ...Object.entries(text).map(([name, value]) => `(name = ${capnpText(name)}, text = ${capnpText(typeof value === "string" ? value : JSON.stringify(value))})`),
     ...objects.map((b) => `(name = ${capnpText(b.name)}, durableObjectNamespace = ${capnpText(b.class_name)})`),
@@ -79,32 +78,14 @@ const edge :Workerd.Worker = (
   compatibilityDate = ${capnpText(config.compatibility_date ?? "2025-09-01")},
   compatibilityFlags = [${(config.compatibility_flags ?? []).map(capnpText).join(", ")}],
   bindings = [${bindings.join(", ")}],
-  durableObjectNamespaces = [${classes.map((name: string) => `(className = ${capnpText(name)}, uniqueKey = ${capnpText(`${config.name}-${name}`)}, enableSql = true)`).join(", ")}],
+  durableObjectNamespaces = [${objects.map((b) => `(className = ${capnpText(b.class_name)}, uniqueKey = ${capnpText(`${config.name}-${b.class_name}`)}, enableSql = true)`).join(", ")}],
   durableObjectStorage = (localDisk = "storage"),
   globalOutbound = "network",
 );
 `,
   );
   const child = spawn(resolve(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp"), ...(inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])], { cwd: dir, stdio: ["ignore", stdio, stdio] });
-  const server: Started = {
-    url: `http://127.0.0.1:${port}`,
-    process: child,
-    async stop(graceMs = 5_000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((done) => child.once("exit", () => done()));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  try {
-    await waitForReady(`${server.url}${script || waitFor === "live" ? "/v2/health/live" : "/v2/health/ready"}`, child);
-  } catch (error) {
-    await server.stop(1_000);
-    throw error;
-  }
-  return server;
+  // The generated config, bundle and (unless persistTo) storage go with the process.
+  child.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return startedWhenReady(port, edgeReadyPath({ script, waitFor }), child);
 }

@@ -53,7 +53,7 @@ function started(url: string, child: ChildProcess): Started {
 }
 
 /** Resolves once `child` answers 200 on `readyPath` at 127.0.0.1:`port`; stops it if it never does. */
-async function startedWhenReady(port: number, readyPath: string, child: ChildProcess, readyTimeoutMs?: number): Promise<Started> {
+export async function startedWhenReady(port: number, readyPath: string, child: ChildProcess, readyTimeoutMs?: number): Promise<Started> {
   const server = started(`http://127.0.0.1:${port}`, child);
   try {
     await waitForReady(`${server.url}${readyPath}`, child, readyTimeoutMs);
@@ -98,12 +98,16 @@ export function wranglerEnv(): NodeJS.ProcessEnv {
 }
 
 /** Starts the edge Worker with `wrangler dev` and resolves once it is ready (the planned sessions warm). */
-export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor = "ready", persistTo, config, inspectorPort = 0 }: EdgeOptions): Promise<Started> {
+export async function startEdge({ port, vars = {}, script, stdio = "ignore", root = ROOT, waitFor, persistTo, config, inspectorPort = 0 }: EdgeOptions): Promise<Started> {
   const args = ["dev", ...(script ? [script] : []), "--config", config ?? resolve(root, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--log-level", "warn", "--persist-to", persistTo ?? resolve(root, ".wrangler", `state-${port}`)];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
   const child = spawn(bin("wrangler"), args, { cwd: root, stdio: ["ignore", stdio, stdio], env: wranglerEnv() });
-  // The edge is ready once its planned sessions are warm; bench workers answer liveness only.
-  return startedWhenReady(port, script || waitFor === "live" ? "/v2/health/live" : "/v2/health/ready", child);
+  return startedWhenReady(port, edgeReadyPath({ script, waitFor }), child);
+}
+
+/** What an edge start waits for: the edge is ready once its planned sessions are warm; bench workers answer liveness only. */
+export function edgeReadyPath({ script, waitFor = "ready" }: Pick<EdgeOptions, "script" | "waitFor">): string {
+  return script || waitFor === "live" ? "/v2/health/live" : "/v2/health/ready";
 }
 
 /** Options for one origin replica. */
