@@ -17,11 +17,12 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { type EdgeOptions, freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
 import { type Progress, startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
 import { INFERENCE_HEADER_LENGTH } from "../src/protocol/oip-binary";
+import { collectGarbage, connectInspector, type InspectorSession } from "./lib/inspector";
 import { decodeAnswer } from "./lib/oip-answer";
 import { seededRandom } from "./lib/open-loop";
 import { RestartWatch } from "./lib/restart-watch";
@@ -79,6 +80,27 @@ const pick = <T>(random: () => number, weighted: Array<[T, number]>): T => {
   for (const [value, w] of weighted) if ((r -= w) < 0) return value;
   return weighted.at(-1)![0];
 };
+
+/** Full garbage collections of workerd isolates over their inspectors (plain workerd), and their JS heap in use after it. */
+class GarbageCollector {
+  private constructor(private readonly isolates: Array<{ session: InspectorSession; started: Started }>) {}
+
+  static async open(isolates: Array<{ inspectorPort: number; started: Started }>): Promise<GarbageCollector> {
+    const sessions = await Promise.all(isolates.map(async ({ inspectorPort, started }) => ({ session: await connectInspector(inspectorPort), started })));
+    return new GarbageCollector(sessions);
+  }
+
+  /** Collects in every isolate at once; resolves with each workerd's JS heap in use afterwards, MiB, by pid. */
+  async collect(): Promise<Map<number, number>> {
+    const poke = (url: string) => () => fetch(`${url}/v2/health/live`).then((r) => r.arrayBuffer());
+    const heaps = await Promise.all(this.isolates.map(async ({ session, started }) => [started.process.pid!, (await collectGarbage(session, poke(started.url))) / 2 ** 20] as const));
+    return new Map(heaps);
+  }
+
+  close(): void {
+    for (const { session } of this.isolates) session.close();
+  }
+}
 
 /** A short name for a process of the edge's tree. */
 function roleOf(command: string, edgePort: string): string {
@@ -239,18 +261,24 @@ export async function main(options: SoakOptions): Promise<void> {
   const stateDir = join(ROOT, ".wrangler", `state-${port}`);
   rmSync(stateDir, { recursive: true, force: true });
   console.log(`soak: starting the stack (edge on 127.0.0.1:${port}, ${replicas}-${maxReplicas} origin replicas)`);
-  const edgeStarter = options.platform === "workerd" ? startPlainWorkerd : startEdge;
-  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit", edgeStarter });
+  // On plain workerd, each workerd's inspector is open: a full garbage collection precedes every RSS sample.
+  const isPlain = options.platform === "workerd";
+  const inspectorPorts = isPlain ? { edge: await freePort(), baseline: await freePort() } : undefined;
+  const starter = (inspectorPort?: number) => (isPlain ? (o: EdgeOptions) => startPlainWorkerd({ ...o, inspectorPort }) : startEdge);
+  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit", edgeStarter: starter(inspectorPorts?.edge) });
   // The platform baseline: a no-op Worker on the same platform (its own process), sent a copy of every request.
   const baselinePort = await freePort();
-  const baseline = await edgeStarter({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } }).catch(async (error: unknown) => {
+  const stopAll = async (error: unknown, baseline?: Started) => {
+    await baseline?.stop(5_000);
     await stack.stop();
     throw error;
-  });
-  console.log(`soak: platform baseline (a no-op Worker) on 127.0.0.1:${baselinePort} gets a copy of every request`);
+  };
+  const baseline = await starter(inspectorPorts?.baseline)({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } }).catch((error: unknown) => stopAll(error));
+  const collector = inspectorPorts && (await GarbageCollector.open([{ inspectorPort: inspectorPorts.edge, started: stack.edge }, { inspectorPort: inspectorPorts.baseline, started: baseline }]).catch((error: unknown) => stopAll(error, baseline)));
+  console.log(`soak: platform baseline (a no-op Worker) on 127.0.0.1:${baselinePort} gets a copy of every request${collector ? "; a full garbage collection of each workerd precedes every RSS sample" : ""}`);
   const tally = new SoakTally();
   const sender: Sender = { baseUrl: stack.edge.url, pools: new Map(pools.map((p) => [p.model, p])), deadlineMs, tally, random: seededRandom(Number(options.seed)) };
-  const sampler = new RssSampler(() => [...processesOf(stack), ...baselineProcesses(baseline)], RSS_INTERVAL_MS);
+  const sampler = new RssSampler(() => [...processesOf(stack), ...baselineProcesses(baseline)], RSS_INTERVAL_MS, collector && (() => collector.collect()));
   // wrangler dev restarts the Worker's workerd when a source file changes: such a restart explains what it drops.
   const watch = stack.edge.process.pid === undefined ? undefined : new RestartWatch(stack.edge.process.pid, /workerd/);
   let progress: NodeJS.Timeout | undefined;
@@ -279,7 +307,7 @@ export async function main(options: SoakOptions): Promise<void> {
       bar!.tick();
     }, 1_000);
     await drive(sender, ratePerS, durationS, () => {
-      sampler.stop();
+      void sampler.stop();
       clearInterval(ticking);
       bar!.stop();
     });
@@ -290,7 +318,8 @@ export async function main(options: SoakOptions): Promise<void> {
     clearInterval(progress);
     clearInterval(ticking);
     bar?.stop();
-    sampler.stop();
+    await sampler.stop();
+    collector?.close();
     watch?.stop();
     mirrorTo(undefined);
     await stack.stop();

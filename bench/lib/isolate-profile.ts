@@ -7,7 +7,7 @@
  * carry the whole stretch). The profiler slows the isolate, so attributed times are upper bounds
  * of the unprofiled ones.
  */
-import WebSocket from "ws";
+import { connectInspector } from "./inspector";
 
 /** Sampling interval, µs. */
 const SAMPLING_US = 100;
@@ -29,27 +29,7 @@ export interface CpuProfile {
 
 /** Profiles the isolate behind wrangler's inspector on `inspectorPort` while `work` runs. */
 export async function profileIsolate(inspectorPort: number, work: () => Promise<void>): Promise<CpuProfile> {
-  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
-  if (!targets[0]) throw new Error(`no inspector target on port ${inspectorPort}`);
-  // The inspector takes connections from local pages only: it checks the Origin.
-  const socket = new WebSocket(targets[0].webSocketDebuggerUrl, { headers: { Origin: "http://127.0.0.1" } });
-  await new Promise<void>((resolve, reject) => socket.once("open", () => resolve()).once("error", reject));
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  socket.on("message", (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
-    const waiter = message.id === undefined ? undefined : pending.get(message.id);
-    if (!waiter) return;
-    pending.delete(message.id!);
-    if (message.error) waiter.reject(new Error(message.error.message));
-    else waiter.resolve(message.result);
-  });
-  let nextId = 0;
-  const call = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve, reject) => {
-      const id = ++nextId;
-      pending.set(id, { resolve, reject });
-      socket.send(JSON.stringify({ id, method, params }));
-    });
+  const { call, close } = await connectInspector(inspectorPort);
   try {
     await call("Profiler.enable");
     await call("Profiler.setSamplingInterval", { interval: SAMPLING_US });
@@ -57,7 +37,7 @@ export async function profileIsolate(inspectorPort: number, work: () => Promise<
     await work();
     return ((await call("Profiler.stop")) as { profile: CpuProfile }).profile;
   } finally {
-    socket.close();
+    close();
   }
 }
 

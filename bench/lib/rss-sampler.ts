@@ -51,49 +51,82 @@ export interface SampledProcess {
   pid: number;
 }
 
-/** One sample: seconds from the start, RSS (KiB) and CPU time so far (ms) per process key, and the machine's 1-min load average. */
+/**
+ * One sample: seconds from the start, RSS (KiB) and CPU time so far (ms) per process key, and the
+ * machine's 1-min load average. With a `beforeSample` hook (a forced garbage collection), also RSS
+ * just before the hook ran and what the hook measured (JS heap in use, MiB) per process key.
+ */
 export interface RssSample {
   atS: number;
   rssKiB: Record<string, number>;
   cpuMs: Record<string, number>;
   load1: number;
+  rssBeforeKiB?: Record<string, number>;
+  heapUsedMiB?: Record<string, number>;
 }
+
+/** Runs before each reading of RSS (e.g. a full garbage collection); resolves with figures per pid (JS heap in use, MiB). */
+export type BeforeSample = () => Promise<Map<number, number>>;
 
 /** Samples `targets()` every `intervalMs` from `start()` until `stop()` (which takes a last sample). */
 export class RssSampler {
   readonly samples: RssSample[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private isStopped = false;
+  private wake: (() => void) | undefined;
   private startMs = 0;
 
   constructor(
     private readonly targets: () => SampledProcess[],
     private readonly intervalMs: number,
+    private readonly beforeSample?: BeforeSample,
   ) {}
 
   start(): void {
     this.startMs = performance.now();
-    this.sample();
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.loop = (async () => {
+      for (let next = this.startMs; !this.isStopped; ) {
+        await this.sample();
+        next += this.intervalMs;
+        if (this.isStopped) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, next - performance.now()));
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    })();
   }
 
   /** Stops sampling after one last sample; later calls do nothing. */
-  stop(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
-    this.sample();
+  async stop(): Promise<void> {
+    if (this.loop === undefined || this.isStopped) return;
+    this.isStopped = true;
+    this.wake?.();
+    await this.loop;
+    await this.sample();
   }
 
-  private sample(): void {
-    const rssKiB: Record<string, number> = {};
-    const cpu: Record<string, number> = {};
-    for (const { key, pid } of this.targets()) {
-      const kib = vmRssKiB(pid);
-      if (kib === undefined) continue;
-      rssKiB[key] = kib;
-      cpu[key] = cpuMs(pid);
-    }
-    this.samples.push({ atS: (performance.now() - this.startMs) / 1000, rssKiB, cpuMs: cpu, load1: loadavg()[0]! });
+  private async sample(): Promise<void> {
+    const targets = this.targets();
+    const read = () =>
+      new Map(
+        targets.flatMap(({ key, pid }) => {
+          const kib = vmRssKiB(pid);
+          return kib === undefined ? [] : [[key, kib] as const];
+        }),
+      );
+    const before = this.beforeSample ? read() : undefined;
+    const byPid = await this.beforeSample?.().catch((error: unknown) => {
+      console.warn(`  before the RSS sample: ${error instanceof Error ? error.message : String(error)}`);
+      return new Map<number, number>();
+    });
+    const rss = read();
+    const cpu = Object.fromEntries([...rss.keys()].map((key) => [key, cpuMs(targets.find((t) => t.key === key)!.pid)]));
+    const heap = byPid && Object.fromEntries(targets.flatMap(({ key, pid }) => (byPid.has(pid) ? [[key, byPid.get(pid)!]] : [])));
+    this.samples.push({ atS: (performance.now() - this.startMs) / 1000, rssKiB: Object.fromEntries(rss), cpuMs: cpu, load1: loadavg()[0]!, ...(before && { rssBeforeKiB: Object.fromEntries(before), heapUsedMiB: heap }) });
   }
 }
 
@@ -110,19 +143,20 @@ export interface RssGrowth {
   cpuPct: number;
 }
 
-/** Per-process figures: warm is the first sample at or after `warmUpS`, end the last sample. */
-export function rssGrowth(samples: readonly RssSample[], warmUpS: number): RssGrowth[] {
-  const keys = [...new Set(samples.flatMap((s) => Object.keys(s.rssKiB)))];
+/** Per-process figures from `field` (RSS, or RSS before the `beforeSample` hook): warm is the first sample at or after `warmUpS`, end the last sample. */
+export function rssGrowth(samples: readonly RssSample[], warmUpS: number, field: "rssKiB" | "rssBeforeKiB" = "rssKiB"): RssGrowth[] {
+  const of = (s: RssSample) => s[field] ?? {};
+  const keys = [...new Set(samples.flatMap((s) => Object.keys(of(s))))];
   const warm = samples.find((s) => s.atS >= warmUpS);
   const last = samples.at(-1);
   const mib = (kib: number | undefined) => (kib === undefined ? null : kib / 1024);
   return keys.map((key) => {
-    const seen = samples.filter((s) => s.rssKiB[key] !== undefined);
-    const values = seen.map((s) => s.rssKiB[key]!);
+    const seen = samples.filter((s) => of(s)[key] !== undefined);
+    const values = seen.map((s) => of(s)[key]!);
     const first = seen[0]!;
     const lastSeen = seen.at(-1)!;
-    const warmMiB = mib(warm?.rssKiB[key]);
-    const endMiB = mib(last?.rssKiB[key]);
+    const warmMiB = mib(warm && of(warm)[key]);
+    const endMiB = mib(last && of(last)[key]);
     return {
       key,
       startMiB: values[0]! / 1024,
@@ -130,7 +164,7 @@ export function rssGrowth(samples: readonly RssSample[], warmUpS: number): RssGr
       endMiB,
       maxMiB: Math.max(...values) / 1024,
       growthPct: warmMiB !== null && endMiB !== null ? ((endMiB - warmMiB) / warmMiB) * 100 : null,
-      cpuPct: lastSeen.atS > first.atS ? ((lastSeen.cpuMs[key]! - first.cpuMs[key]!) / ((lastSeen.atS - first.atS) * 1000)) * 100 : 0,
+      cpuPct: lastSeen.atS > first.atS && lastSeen.cpuMs[key] !== undefined && first.cpuMs[key] !== undefined ? ((lastSeen.cpuMs[key] - first.cpuMs[key]) / ((lastSeen.atS - first.atS) * 1000)) * 100 : 0,
     };
   });
 }

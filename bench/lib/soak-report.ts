@@ -60,6 +60,11 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"
 export function writeSoakReports(run: SoakRun): void {
   const { tally } = run;
   const growth = rssGrowth(run.rss, run.warmUpS).map((g) => ({ ...g, group: groupOf(g.key) }));
+  // With a garbage collection before each sample (plain workerd): the collected processes' RSS just before it, and their JS heap after it.
+  const collected = collectedKeys(run.rss);
+  const beforeCollection = rssGrowth(run.rss, run.warmUpS, "rssBeforeKiB").filter((g) => collected.includes(g.key));
+  const heap = heapInUse(run.rss, run.warmUpS, collected);
+  const afterCollection = collected.length ? " (RSS read after a full garbage collection)" : "";
   const allLatencies = [...tally.latenciesMs.values()].flat();
   const latency = {
     all: latencySummary(allLatencies),
@@ -74,8 +79,8 @@ export function writeSoakReports(run: SoakRun): void {
     { name: "0 misrouted (another request's id or another seed's outputs)", measured: String(c.misrouted + c.idMismatch), isMet: c.misrouted + c.idMismatch === 0 },
     { name: "0 wrong outputs (matching no seed, or unreadable)", measured: String(c.wrongOutputs), isMet: c.wrongOutputs === 0 },
     { name: "0 x 5xx (503 refusals with Retry-After and a JSON error are counted apart)", measured: `${c.failures5xx} (503 refusals: ${c.refusals503})`, isMet: c.failures5xx === 0 },
-    growthTarget(growth, "runtime", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): the Worker's workerd and each origin replica`),
-    beyondBaselineTarget(growth, `RSS growth < ${MAX_GROWTH_PCT} % after warm-up beyond the platform's: the Worker's workerd against a no-op Worker's workerd sent the same requests (growth in MiB, as % of the Worker's RSS after warm-up)`),
+    growthTarget(growth, "runtime", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): the Worker's workerd${afterCollection} and each origin replica`),
+    beyondBaselineTarget(growth, `RSS growth < ${MAX_GROWTH_PCT} % after warm-up beyond the platform's: the Worker's workerd against a no-op Worker's workerd sent the same requests${afterCollection} (growth in MiB, as % of the Worker's RSS after warm-up)`),
     ...(run.platform === "wrangler-dev" ? [growthTarget(growth, "dev server", `RSS growth < ${MAX_GROWTH_PCT} % after warm-up (${run.warmUpS} s): wrangler dev's own processes (wrangler, its proxy workerd, esbuild)`)] : []),
     { name: "after the soak: edge ready and every model answers its own outputs", measured: `ready ${run.post.readyStatus}; ${Object.entries(run.post.models).map(([m, v]) => `${m} ${v}`).join(", ")}`, isMet: run.post.readyStatus === 200 && Object.values(run.post.models).every((v) => v === "200, own outputs") },
   ];
@@ -96,13 +101,13 @@ export function writeSoakReports(run: SoakRun): void {
     latency,
     incidents: tally.incidents,
     timeline: tally.timeline,
-    rss: { growth, samples: run.rss },
+    rss: { growth, ...(collected.length && { beforeCollection, heapInUse: heap }), samples: run.rss },
     post: run.post,
     stats: run.stats,
   };
   const name = reportName(run.platform);
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(json, null, 2) + "\n");
-  writeFileSync(join(dir, `${name}.md`), markdown(run, targets, growth, latency, duplicated));
+  writeFileSync(join(dir, `${name}.md`), markdown(run, targets, growth, latency, duplicated, beforeCollection, heap));
   writeFileSync(join(dir, `${name}-rss.svg`), figure(run));
   console.log(targets.map((t) => `  ${t.isMet ? "PASS" : "FAIL"} ${t.name}: ${t.measured}`).join("\n"));
   console.log(`wrote bench/reports/${name}.json, ${name}.md, ${name}-rss.svg`);
@@ -137,19 +142,33 @@ function beyondBaselineTarget(growth: Array<RssGrowth & { group: Group }>, name:
   return { name, measured: `Worker +${ownMiB.toFixed(0)} MiB, no-op baseline +${baseMiB.toFixed(0)} MiB: ${pct.toFixed(1)} %`, isMet: pct < MAX_GROWTH_PCT };
 }
 
+/** Processes whose samples carry a JS heap reading: those collected before each sample. */
+function collectedKeys(samples: readonly RssSample[]): string[] {
+  return [...new Set(samples.flatMap((s) => Object.keys(s.heapUsedMiB ?? {})))];
+}
+
+/** JS heap in use after each collection, MiB: after warm-up, at the end and its maximum, per collected process. */
+function heapInUse(samples: readonly RssSample[], warmUpS: number, keys: readonly string[]) {
+  const warm = samples.find((s) => s.atS >= warmUpS);
+  return keys.map((key) => {
+    const values = samples.flatMap((s) => (s.heapUsedMiB?.[key] === undefined ? [] : [s.heapUsedMiB[key]]));
+    return { key, warmMiB: warm?.heapUsedMiB?.[key] ?? null, endMiB: samples.at(-1)?.heapUsedMiB?.[key] ?? null, maxMiB: Math.max(...values), collections: values.length };
+  });
+}
+
 function latencySummary(samples: number[]) {
   return { n: samples.length, p50Ms: round(quantile(samples, 0.5), 1), p99Ms: round(quantile(samples, 0.99), 1) };
 }
 
 const mib = (v: number | null) => (v === null ? "-" : v.toFixed(0));
 
-function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { group: Group }>, latency: { all: ReturnType<typeof latencySummary>; perModel: Record<string, ReturnType<typeof latencySummary>> }, duplicated: number): string {
+function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { group: Group }>, latency: { all: ReturnType<typeof latencySummary>; perModel: Record<string, ReturnType<typeof latencySummary>> }, duplicated: number, beforeCollection: RssGrowth[], heap: ReturnType<typeof heapInUse>): string {
   const { tally } = run;
   const c = tally.counts;
   const out: string[] = [
     "# Soak",
     "",
-    `\`${run.command}\` (started ${run.startedAt}): the local stack (startStack: ${run.platform === "workerd" ? "the edge Worker's deploy bundle on plain workerd (bench/lib/plain-workerd.ts: no wrangler dev proxy, inspector or simulated bindings)" : "wrangler dev"} on 127.0.0.1, ${run.replicas}-${run.maxReplicas} gpu-origin replicas, the pool agent) under ${run.durationS} s of open-loop mixed traffic at ${run.ratePerS} requests/s. The no-op baseline runs on the same platform. Figure: [${reportName(run.platform)}-rss.svg](${reportName(run.platform)}-rss.svg).`,
+    `\`${run.command}\` (started ${run.startedAt}): the local stack (startStack: ${run.platform === "workerd" ? "the edge Worker's deploy bundle on plain workerd (bench/lib/plain-workerd.ts: no wrangler dev proxy or simulated bindings; its inspector only collects garbage before each RSS sample)" : "wrangler dev"} on 127.0.0.1, ${run.replicas}-${run.maxReplicas} gpu-origin replicas, the pool agent) under ${run.durationS} s of open-loop mixed traffic at ${run.ratePerS} requests/s. The no-op baseline runs on the same platform. Figure: [${reportName(run.platform)}-rss.svg](${reportName(run.platform)}-rss.svg).`,
     "",
     "## Targets",
     "",
@@ -194,6 +213,20 @@ function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { g
     "|---|---|---:|---:|---:|---:|---:|---|---:|",
   );
   for (const g of growth) out.push(`| ${g.key} | ${g.group === "bench" || g.group === "baseline" ? `not judged${g.group === "baseline" ? " (baseline)" : ""}` : g.group} | ${mib(g.startMiB)} | ${mib(g.warmMiB)} | ${mib(g.endMiB)} | ${mib(g.maxMiB)} | ${g.growthPct === null ? "n/a (not running at both times)" : `${g.growthPct.toFixed(1)} %`} | ${g.group === "bench" || g.group === "baseline" || g.growthPct === null ? "" : g.growthPct < MAX_GROWTH_PCT ? "pass" : "**FAIL**"} | ${g.cpuPct.toFixed(0)} |`);
+  if (heap.length) {
+    out.push(
+      "",
+      `Each workerd (${heap.map((h) => h.key).join(", ")}) had a full garbage collection (HeapProfiler.collectGarbage over its inspector) before every sample, so its RSS above is what it holds, not garbage waiting for a collection. Its RSS just before the collection, and its JS heap in use just after:`,
+      "",
+      "| process | RSS before collection: after warm-up | end | max | growth | JS heap in use after collection: after warm-up | end | max | collections |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ...heap.map((h) => {
+        const b = beforeCollection.find((g) => g.key === h.key);
+        const heapMiB = (v: number | null) => (v === null ? "-" : v.toFixed(1));
+        return `| ${h.key} | ${mib(b?.warmMiB ?? null)} | ${mib(b?.endMiB ?? null)} | ${mib(b?.maxMiB ?? null)} | ${b?.growthPct == null ? "-" : `${b.growthPct.toFixed(1)} %`} | ${heapMiB(h.warmMiB)} | ${heapMiB(h.endMiB)} | ${heapMiB(h.maxMiB)} | ${h.collections} |`;
+      }),
+    );
+  }
   out.push("", "## Incidents (first 10 of each)", "");
   const lostIncidents = { lost: tally.lost.map((l) => ({ ...l, detail: `${l.detail}${isNearRestart(l, run.restarts) ? " (near a Worker restart)" : ""}` })) };
   for (const [name, list] of Object.entries({ ...lostIncidents, ...tally.incidents })) {
@@ -215,7 +248,13 @@ function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { g
 
 function figure(run: SoakRun): string {
   const keys = [...new Set(run.rss.flatMap((s) => Object.keys(s.rssKiB)))];
-  const rssSeries: Series[] = keys.map((key, i) => ({ name: key, color: COLORS[i % COLORS.length]!, points: run.rss.map((s) => [s.atS, s.rssKiB[key] === undefined ? NaN : s.rssKiB[key]! / 1024] as [number, number]) }));
+  const collected = collectedKeys(run.rss);
+  const line = (key: string, field: "rssKiB" | "rssBeforeKiB") => run.rss.map((s) => [s.atS, s[field]?.[key] === undefined ? NaN : s[field][key] / 1024] as [number, number]);
+  const rssSeries: Series[] = keys.flatMap((key, i) => {
+    const color = COLORS[i % COLORS.length]!;
+    const after: Series = { name: collected.includes(key) ? `${key} (after collection)` : key, color, points: line(key, "rssKiB") };
+    return collected.includes(key) ? [after, { name: `${key} (before collection)`, color, dash: "6 3", points: line(key, "rssBeforeKiB") }] : [after];
+  });
   const perS = (pick: (b: SoakTally["timeline"][number]) => number): Array<[number, number]> => run.tally.timeline.map((b, i) => [i * 5, pick(b) / 5]);
   return renderFigure({
     title: `Soak: RSS per process and status mix (${run.durationS} s at ${run.ratePerS}/s)`,
