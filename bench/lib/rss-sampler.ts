@@ -73,6 +73,7 @@ export class RssSampler {
   readonly samples: RssSample[] = [];
   private loop: Promise<void> | undefined;
   private isStopped = false;
+  private stopping: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private startMs = 0;
 
@@ -100,13 +101,16 @@ export class RssSampler {
     })();
   }
 
-  /** Stops sampling after one last sample; later calls do nothing. */
-  async stop(): Promise<void> {
-    if (this.loop === undefined || this.isStopped) return;
-    this.isStopped = true;
-    this.wake?.();
-    await this.loop;
-    await this.sample();
+  /** Stops sampling after one last sample; every call resolves once that sample is taken (at once if never started). */
+  stop(): Promise<void> {
+    if (this.loop === undefined) return Promise.resolve();
+    this.stopping ??= (async () => {
+      this.isStopped = true;
+      this.wake?.();
+      await this.loop;
+      await this.sample();
+    })();
+    return this.stopping;
   }
 
   private async sample(): Promise<void> {
