@@ -1,6 +1,8 @@
 /**
- * `npm run bench -- edge [--baseline <git rev>] [--quick]`: the edge hot path, for ppocr-cls and
- * silero-vad, all on loopback under `wrangler dev`, side by side in one run:
+ * `npm run bench -- edge [--baseline <git rev>] [--quick] [--platform workerd]`: the edge hot path,
+ * for ppocr-cls and silero-vad, all on loopback under `wrangler dev` (or, with `--platform workerd`,
+ * each Worker's deploy bundle on plain workerd: no dev proxy in front, bench/lib/plain-workerd.ts),
+ * side by side in one run:
  *
  * - the kernel limit: back-to-back session.run in workerd at batch 1 and at the model's maxBatch;
  * - the platform ceiling: the highest rate the local stack (load generator, wrangler's proxy,
@@ -20,7 +22,7 @@
  *
  * The controller runs in static mode (CONTROL_MODE=static) so that a policy stays what it is named,
  * and request log lines are off (LOG_REQUESTS=false), as `npm start` has them.
- * Writes bench/reports/edge.{json,md}.
+ * Writes bench/reports/edge.{json,md,svg} (edge-workerd.* on plain workerd).
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -36,6 +38,7 @@ import { profileOverhead, profileServiceLine } from "../src/models/profile";
 import { toMarkovianArrival } from "../src/planner/arrival";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
+import { startPlainWorkerd } from "./lib/plain-workerd";
 import { median, quantile, round } from "./lib/stats";
 import { renderFigure } from "./lib/svg-plot";
 
@@ -103,13 +106,17 @@ interface Sweep {
 
 let nextPort = 8791;
 
+/** Where the Workers run: under wrangler dev (npm start's), or their deploy bundles on plain workerd (the runtime Cloudflare runs, without the dev proxy). */
+export type EdgePlatform = "wrangler-dev" | "workerd";
+let platform: EdgePlatform = "wrangler-dev";
+
 /**
- * Starts `target` under wrangler dev. Request log lines are off, as `npm start` has them: under
+ * Starts `target` on the run's platform. Request log lines are off, as `npm start` has them: under
  * wrangler dev each line crosses the inspector to wrangler's Node process (~3 ms of its CPU and ~1 ms
  * of the dev proxy's per request, on the same two cores), which the no-op Worker would not pay.
  */
 async function withEdge<T>(target: Target, run: (edge: Started) => Promise<T>): Promise<T> {
-  const edge = await startEdge({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false", ...target.vars } });
+  const edge = await (platform === "workerd" ? startPlainWorkerd : startEdge)({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false", ...target.vars } });
   try {
     return await run(edge);
   } finally {
@@ -299,7 +306,8 @@ function baselineTree(rev: string): { root: string; commit: string; remove(): vo
 }
 
 /** Runs the edge benchmark and writes its report; options from `npm run bench -- edge` (bench/index.ts). */
-export async function main(options: { baseline?: string; quick?: boolean } = {}): Promise<void> {
+export async function main(options: { baseline?: string; quick?: boolean; platform?: EdgePlatform } = {}): Promise<void> {
+  platform = options.platform ?? "wrangler-dev";
   if (options.quick) for (const model of MODELS) RATES[model] = RATES[model].filter((_, i) => i % 2 === 1);
   const baseline = options.baseline ? baselineTree(options.baseline) : undefined;
   try {
@@ -315,7 +323,8 @@ export async function main(options: { baseline?: string; quick?: boolean } = {})
     });
     const report: Record<string, unknown> = {
       date: new Date().toISOString(),
-      machine: "2 shared cores; wrangler dev (workerd) on 127.0.0.1; Node fetch client; one-row requests in the OIP binary tensor extension",
+      platform,
+      machine: `2 shared cores; ${platform === "workerd" ? "each Worker's deploy bundle on plain workerd (no dev proxy)" : "wrangler dev (workerd)"} on 127.0.0.1; Node fetch client; one-row requests in the OIP binary tensor extension`,
       repeats: REPEATS,
       stepS: STEP_S,
       ...(baseline && { baseline: baseline.commit }),
@@ -439,13 +448,14 @@ export function edgeFigure(report: Record<string, any>): string {
   });
 }
 
-/** Writes edge.json, edge.md and the figure edge.svg from a report (also `npx tsx -e` on a saved edge.json to re-render). */
+/** Writes edge.json, edge.md and the figure edge.svg (edge-workerd.* for a run on plain workerd) from a report (also `npx tsx -e` on a saved report to re-render). */
 export function writeReport(report: Record<string, any>): void {
   const dir = resolve(ROOT, "bench", "reports");
-  writeFileSync(resolve(dir, "edge.json"), JSON.stringify(report, null, 2) + "\n");
-  writeFileSync(resolve(dir, "edge.svg"), edgeFigure(report));
+  const file = report.platform === "workerd" ? "edge-workerd" : "edge";
+  writeFileSync(resolve(dir, `${file}.json`), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(resolve(dir, `${file}.svg`), edgeFigure(report));
   const lines = [`# Edge benchmark (${report.date})`, "", `Machine: ${report.machine}. Each load step is repeated ${report.repeats} times (${report.stepS} s each); a rate passes when most repetitions meet the SLO (p99 within it, at most 1 % failed). The controller is static, so each policy stays what it is named; request log lines are off (LOG_REQUESTS=false, as \`npm start\` has them).`, ""];
-  lines.push("![p99 latency and mean batch size against the offered rate, per policy](edge.svg)", "");
+  lines.push(`![p99 latency and mean batch size against the offered rate, per policy](${file}.svg)`, "");
   lines.push("| model | raw b1 ms | raw max-batch ms | kernel limit /s |", "|---|---|---|---|");
   for (const [model, l] of Object.entries(report.limits as Record<string, any>)) lines.push(`| ${model} | ${l.rawB1Ms} | ${l.rawMaxBatchMs} (b${l.maxBatch}) | ${l.kernelLimitPerS} |`);
   for (const [model, m] of Object.entries(report.models as Record<string, any>)) {
@@ -484,7 +494,7 @@ export function writeReport(report: Record<string, any>): void {
   }
   const w = report.windowErrorMs;
   lines.push("", "## Batch window precision", "", `silero-vad, ${w.windowMs} ms window, adaptive release off, ${w.ratePerS} requests/s: release time minus configured window end over ${w.samples} timer releases: p50 ${w.p50} ms, p99 ${w.p99} ms, max ${w.max} ms (workerd's clock ticks in whole ms).`);
-  writeFileSync(resolve(dir, "edge.md"), lines.join("\n") + "\n");
+  writeFileSync(resolve(dir, `${file}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));
 }
 

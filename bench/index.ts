@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { type Command, cliProgram, InvalidArgumentError, integerIn, listOf, numberWhere, Option, uniformErrors } from "../src/cli/command";
 import type { ClosedLoopOptions, Policy, Workload } from "./closed-loop";
+import type { EdgePlatform } from "./edge";
 import type { SoakOptions } from "./soak";
 import type { StreamsOptions } from "./streams";
 
@@ -48,11 +49,12 @@ const WORKLOADS = ["trace", "step"] satisfies Workload[];
 const STREAM_PACINGS = ["closed", "paced"];
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
-suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean }) =>
+suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean; platform: EdgePlatform }) =>
   (await import("./edge")).main(options),
 )
-  .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none)", gitRevision)
-  .option("--quick", "every other load step only", false);
+  .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none; wrangler dev only)", gitRevision)
+  .option("--quick", "every other load step only", false)
+  .addOption(new Option("--platform <platform>", "where the Workers run: wrangler dev (npm start's) or their deploy bundles on plain workerd (no dev proxy in front); reports go to edge.* or edge-workerd.*").choices(["wrangler-dev", "workerd"]).default("wrangler-dev").conflicts("baseline"));
 
 suite("origin", "gpu-origin: overhead per batch, the edge-to-origin hop, ppocr-det throughput by batch size, tensor codecs, failover", async () => (await import("./origin")).main());
 

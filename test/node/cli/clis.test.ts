@@ -86,7 +86,7 @@ describe("npm run bench", () => {
     const [help, edge, closedLoop, deploy, memory, soak, planner] = await Promise.all([bench("--help"), ...["edge", "closed-loop", "deploy", "memory", "soak", "planner"].map((suite) => bench(suite, "--help"))]);
     expectHelp(help, "npm run bench -- <suite>", ["--version", "--help"]);
     for (const suite of SUITES) expect(help.stdout).toMatch(new RegExp(`^  ${suite}( \\[options\\])? +\\S`, "m")); // one line each, with what it measures
-    expectHelp(edge!, "npm run bench -- edge", ["--baseline <rev>", "--quick"]);
+    expectHelp(edge!, "npm run bench -- edge", ["--baseline <rev>", "--quick", "--platform <platform>", '(choices: "wrangler-dev", "workerd", default: "wrangler-dev")']);
     expectHelp(closedLoop!, "npm run bench -- closed-loop", ["--quick", "--policies <list>", "--workloads <list>", "--phase-s <s>", "(default: 60, 20 with --quick)", "--trace-s <s>"]);
     expectHelp(deploy!, "npm run bench -- deploy", ["--trials <n>", "(default: 3)"]);
     expectHelp(memory!, "npm run bench -- memory", ["--quick", "--models <list>"]);
@@ -112,8 +112,9 @@ describe("npm run bench", () => {
       bench("soak", "--origins", "3", "--max-origins", "2"),
       bench("edge", "--baseline", "no-such-revision-here"),
       bench("soak", "--platform", "docker"),
+      bench("edge", "--platform", "workerd", "--baseline", "HEAD"),
     ]);
-    const [trials, models, policies, phase, rate, warmUp, origins, baseline, platform] = runs;
+    const [trials, models, policies, phase, rate, warmUp, origins, baseline, platform, edgeBaseline] = runs;
     expectUsageError(trials!, /'--trials <n>' argument 'three' is invalid\. expected an integer in \[1, 10\]/, "npm run bench -- deploy");
     expectUsageError(models!, /unknown model "nope"/, "npm run bench -- memory");
     expectUsageError(policies!, /unknown policy "never"/, "npm run bench -- closed-loop");
@@ -123,6 +124,7 @@ describe("npm run bench", () => {
     expectUsageError(origins!, /--max-origins must be at least --origins/, "npm run bench -- soak");
     expectUsageError(baseline!, /not a revision of this repository/, "npm run bench -- edge");
     expectUsageError(platform!, /'--platform <platform>' argument 'docker' is invalid\. Allowed choices are wrangler-dev, workerd/, "npm run bench -- soak");
+    expectUsageError(edgeBaseline!, /option '--platform <platform>' cannot be used with option '--baseline <rev>'/, "npm run bench -- edge");
   });
 });
 
