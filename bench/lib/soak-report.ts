@@ -108,7 +108,7 @@ export function writeSoakReports(run: SoakRun): void {
   const name = reportName(run.platform);
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(json, null, 2) + "\n");
   writeFileSync(join(dir, `${name}.md`), markdown(run, targets, growth, latency, duplicated, beforeCollection, heap));
-  writeFileSync(join(dir, `${name}-rss.svg`), figure(run));
+  writeFileSync(join(dir, `${name}-rss.svg`), soakFigure(run));
   console.log(targets.map((t) => `  ${t.isMet ? "PASS" : "FAIL"} ${t.name}: ${t.measured}`).join("\n"));
   console.log(`wrote bench/reports/${name}.json, ${name}.md, ${name}-rss.svg`);
 }
@@ -139,7 +139,8 @@ function beyondBaselineTarget(growth: Array<RssGrowth & { group: Group }>, name:
   const ownMiB = worker.endMiB! - worker.warmMiB!;
   const baseMiB = base.endMiB! - base.warmMiB!;
   const pct = ((ownMiB - baseMiB) / worker.warmMiB!) * 100;
-  return { name, measured: `Worker +${ownMiB.toFixed(0)} MiB, no-op baseline +${baseMiB.toFixed(0)} MiB: ${pct.toFixed(1)} %`, isMet: pct < MAX_GROWTH_PCT };
+  const signed = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(0)}`;
+  return { name, measured: `Worker ${signed(ownMiB)} MiB, no-op baseline ${signed(baseMiB)} MiB: ${pct.toFixed(1)} %`, isMet: pct < MAX_GROWTH_PCT };
 }
 
 /** Processes whose samples carry a JS heap reading: those collected before each sample. */
@@ -246,7 +247,8 @@ function markdown(run: SoakRun, targets: Target[], growth: Array<RssGrowth & { g
   return out.join("\n");
 }
 
-function figure(run: SoakRun): string {
+/** The figure: RSS of each process (before and after each collection, where collected) and the status mix over time. Takes what it reads of a run, so a saved report (its json) re-renders it. */
+export function soakFigure(run: Pick<SoakRun, "rss" | "durationS" | "ratePerS" | "warmUpS" | "restarts"> & { tally: Pick<SoakTally, "timeline"> }): string {
   const keys = [...new Set(run.rss.flatMap((s) => Object.keys(s.rssKiB)))];
   const collected = collectedKeys(run.rss);
   const line = (key: string, field: "rssKiB" | "rssBeforeKiB") => run.rss.map((s) => [s.atS, s[field]?.[key] === undefined ? NaN : s[field][key] / 1024] as [number, number]);
