@@ -47,14 +47,14 @@ type Model = (typeof MODELS)[number];
 
 /** Load steps (requests/s); a sweep stops after two failing steps in a row. */
 const RATES: Record<Model, number[]> = {
-  "ppocr-cls": [40, 80, 120, 160, 200, 240, 280, 320, 400, 480, 560, 640],
-  "silero-vad": [50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 1000],
+  "ppocr-cls": [40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 480, 560, 640, 800, 1000],
+  "silero-vad": [50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500, 2000],
 };
 /** Repetitions of each load step (their spread is reported). */
 const REPEATS = 3;
-/** Each repetition sends this many seconds of requests (at most STEP_MAX_REQUESTS). */
+/** Each repetition sends this many seconds of requests (at most STEP_MAX_REQUESTS: 1.5 s at 2000/s). */
 const STEP_S = 3;
-const STEP_MAX_REQUESTS = 1_500;
+const STEP_MAX_REQUESTS = 3_000;
 const LIGHT_LOAD_REQUESTS = 120;
 const LIGHT_LOAD_GAP_MS = 100;
 const WARM_UP_REQUESTS = 200;
