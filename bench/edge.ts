@@ -412,6 +412,9 @@ export async function main(options: { baseline?: string; quick?: boolean; platfo
 const pathCpuMs = (cpu: { byProcess: Record<string, number>; inferPerRequestMs: number }, noop: { byProcess: Record<string, number> }) =>
   round(cpu.byProcess["runtime (workerd)"]! - noop.byProcess["runtime (workerd)"]! - cpu.inferPerRequestMs);
 
+/** Whether a sweep passed its last step (the highest rate tried): its best rate is then a lower bound. */
+const passesTop = (sweep: Sweep) => sweep.steps.at(-1)?.passes === true;
+
 /** Colours of the figure's series: the no-op ceiling and platform + kernel, then each policy. */
 const CEILING_COLORS = ["#999999", "#333333"];
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
@@ -461,10 +464,10 @@ export function writeReport(report: Record<string, any>): void {
   for (const [model, m] of Object.entries(report.models as Record<string, any>)) {
     const raw = report.limits[model];
     lines.push("", `## ${model} (SLO p${m.slo.percentile * 100} ≤ ${m.slo.ms} ms)`, "");
-    lines.push(`Platform ceiling (no-op Worker, same bodies, same stack): ${m.ceiling.bestPerS}/s (per repetition ${m.ceiling.bestPerRepeatPerS.join(", ")}). Reference = min(kernel limit ${raw.kernelLimitPerS}/s, ceiling) = ${m.referencePerS}/s.`, "");
+    lines.push(`Platform ceiling (no-op Worker, same bodies, same stack): ${m.ceiling.bestPerS}/s (per repetition ${m.ceiling.bestPerRepeatPerS.join(", ")})${passesTop(m.ceiling) ? ", the highest step tried: the ceiling is at least that" : ""}. Reference = min(kernel limit ${raw.kernelLimitPerS}/s, ceiling) = ${m.referencePerS}/s.`, "");
     if (m.kernelCeiling) {
       lines.push(
-        `Platform + kernel (the profile Worker: reads the body as the no-op does, runs the model once at batch 1 on inputs made once, answers a small JSON; none of the runtime): ${m.kernelCeiling.bestPerS}/s (per repetition ${m.kernelCeiling.bestPerRepeatPerS.join(", ")}) = ${Math.round((m.kernelCeiling.bestPerS / m.referencePerS) * 100)} % of the reference. workerd runs a Worker's requests, its Durable Objects and its kernels on one thread, so the kernel's time adds to the platform's own per request: this is the most any runtime that runs each request at batch 1 here could reach. One thread's bound, 1 / (1 / kernel limit at batch 1 + 1 / ceiling) = ${round(1 / (1 / (1000 / raw.rawB1Ms) + 1 / m.ceiling.bestPerS), 1)}/s.`,
+        `Platform + kernel (the profile Worker: reads the body as the no-op does, runs the model once at batch 1 on inputs made once, answers a small JSON; none of the runtime): ${m.kernelCeiling.bestPerS}/s (per repetition ${m.kernelCeiling.bestPerRepeatPerS.join(", ")}${passesTop(m.kernelCeiling) ? "; the highest step tried" : ""}) = ${Math.round((m.kernelCeiling.bestPerS / m.referencePerS) * 100)} % of the reference. workerd runs a Worker's requests, its Durable Objects and its kernels on one thread, so the kernel's time adds to the platform's own per request: this is the most any runtime that runs each request at batch 1 here could reach. One thread's bound, 1 / (1 / kernel limit at batch 1 + 1 / ceiling) = ${round(1 / (1 / (1000 / raw.rawB1Ms) + 1 / m.ceiling.bestPerS), 1)}/s.`,
         "",
       );
     }
@@ -473,7 +476,7 @@ export function writeReport(report: Record<string, any>): void {
     lines.push(`The planner's plan at ${plannedAtPerS}/s${plannedAtPerS < targetPerS ? ` (the highest rate it plans for from the profile; the target, ${targetPerS}/s, is beyond what its profile says one server takes)` : ""}: **${m.planned.placement}**, maxBatch ${m.planned.maxBatch}, window ${m.planned.windowMs} ms (predicted p${m.slo.percentile * 100} ${round(m.plannedPrediction.sloLatencyMs ?? NaN)} ms).`, "");
     lines.push("| policy | highest rate at SLO /s | per repetition | share of reference | share of platform + kernel | light-load p50 ms | no-op p50 ms | overhead ms | platform + kernel p50 ms | beyond platform + kernel ms |", "|---|---|---|---|---|---|---|---|---|---|");
     for (const p of Object.values(m.policies as Record<string, any>)) {
-      lines.push(`| ${p.label} | ${p.sweep.bestPerS} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.shareOfKernelCeiling === undefined ? "–" : `${Math.round(p.shareOfKernelCeiling * 100)} %`} | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} | ${p.light?.kernelP50Ms ?? "–"} | ${p.lightBeyondKernelMs ?? "–"} |`);
+      lines.push(`| ${p.label} | ${p.sweep.bestPerS}${passesTop(p.sweep) ? " (the highest step tried)" : ""} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.shareOfKernelCeiling === undefined ? "–" : `${Math.round(p.shareOfKernelCeiling * 100)} %`} | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} | ${p.light?.kernelP50Ms ?? "–"} | ${p.lightBeyondKernelMs ?? "–"} |`);
     }
     lines.push("", `Light-load overhead = p50 − no-op p50 − raw b1 (${raw.rawB1Ms} ms, back-to-back runs). Beyond platform + kernel = p50 − the profile Worker's p50 (its one batch-1 run at light load, as a request meets it): the runtime's own. ${LIGHT_LOAD_REQUESTS} requests to each of the three, taking turns, one in flight, ${LIGHT_LOAD_GAP_MS} ms apart.`, "");
     const cpuRows: Array<[string, any]> = [
