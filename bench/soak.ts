@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- soak [--duration-s 600] [--rate 40] [--warm-up-s 120] [--origins 1] [--max-origins 2] [--quiet]`:
+ * `npm run bench -- soak [--duration-s 600] [--rate 40] [--warm-up-s 120] [--origins 1] [--max-origins 2] [--quiet] [--platform workerd]`:
  * does the real local stack (startStack: wrangler dev, 1-2 gpu-origin replicas, the pool agent)
  * stay correct and flat in memory under ten minutes of mixed traffic? Open-loop Poisson arrivals
  * (seeded) mix valid requests (JSON and binary extension) for silero-vad, ppocr-cls, ppocr-rec at
@@ -11,6 +11,10 @@
  * every 5 s. Beside the stack, a no-op Worker under its own wrangler dev (src/edge/noop-worker.ts)
  * gets a copy of every request: its workerd's growth is the platform's own, and the runtime's is
  * judged beyond it. Writes bench/reports/soak.{json,md} and bench/reports/soak-rss.svg.
+ * With --platform workerd, the edge Worker and the no-op run as deploy bundles on plain workerd
+ * (bench/lib/plain-workerd.ts), each workerd gets a full garbage collection over its inspector
+ * before every RSS sample (so what is judged is memory held, not garbage not yet collected), and the
+ * reports are soak-workerd.*.
  * Bounded: at most 1.5 x rate x duration requests, none sent after the duration, each request
  * bounded by its deadline plus LOST_MARGIN_MS; the stack is stopped by its process ids.
  */
