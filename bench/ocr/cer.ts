@@ -5,7 +5,8 @@
  * lines dropped. Spaces inside a line count as characters (but in `spacelessCer`). Four variants,
  * applied identically to every system:
  *
- * - `orderFreeCer` (the primary metric): each reference line is found, as an approximate substring
+ * - `orderFreeCer` (the primary metric): a predicted line identical to a reference line pairs with it
+ *   (0 edits); each other reference line is found, as an approximate substring
  *   (semi-global alignment: free start and end in the prediction), in the predicted text, best
  *   matches first (greedily: the reference line whose best span has the fewest edits per character
  *   is taken, its span cut out, and the rest searched again); the matched span's edits are counted
@@ -95,8 +96,9 @@ export function orderedCer(reference: readonly string[], prediction: readonly st
 
 /**
  * The best approximate occurrence of `pattern` in `text` (semi-global alignment: the whole pattern
- * against any span of text): its edits and span [start, end) in code points; among equal edits the
- * longest span (fewest characters left over).
+ * against any span of text): its edits and span [start, end) in code points; among equal edits a
+ * span on word boundaries (text's ends or spaces on both sides: a whole line of a joined prediction,
+ * not the end of one and the start of the next), then the longest span (fewest characters left over).
  */
 export function bestSpan(pattern: readonly string[], text: readonly string[]): { edits: number; start: number; end: number } {
   const m = pattern.length;
@@ -132,15 +134,37 @@ export function bestSpan(pattern: readonly string[], text: readonly string[]): {
     [cost, nextCost] = [nextCost, cost];
     [from, nextFrom] = [nextFrom, from];
   }
+  const isAligned = (j: number) => (from[j] === 0 || text[from[j]! - 1] === " ") && (j === n || text[j] === " ");
   let end = 0;
-  for (let j = 1; j <= n; j++) if (cost[j]! < cost[end]! || (cost[j] === cost[end] && j - from[j]! > end - from[end]!)) end = j;
+  for (let j = 1; j <= n; j++) {
+    const [aligned, endAligned] = [isAligned(j), isAligned(end)];
+    if (cost[j]! < cost[end]! || (cost[j] === cost[end] && (aligned !== endAligned ? aligned : j - from[j]! > end - from[end]!))) end = j;
+  }
   return { edits: cost[end]!, start: from[end]!, end };
 }
 
 /** `orderFreeCer` of the module doc (the primary metric). */
 export function orderFreeCer(reference: readonly string[], prediction: readonly string[]): CerResult {
-  const refs = normaliseLines(reference).map(codePoints);
-  const joined = normaliseLines(prediction).join(" ");
+  const referenceLines = normaliseLines(reference);
+  // A predicted line identical to a reference line is that line read right: they pair first (0
+  // edits), so that the greedy search below cannot hand part of it to another line that repeats a
+  // fragment of it ("11 11" taking the "11" of "a 11").
+  const pairs = new Map<string, number>();
+  for (const line of referenceLines) pairs.set(line, (pairs.get(line) ?? 0) + 1);
+  const predicted = normaliseLines(prediction).filter((line) => {
+    const left = pairs.get(line) ?? 0;
+    if (left > 0) pairs.set(line, left - 1);
+    return left === 0;
+  });
+  // What is left of the counts is the reference lines that found no identical predicted line.
+  const refs = referenceLines
+    .filter((line) => {
+      const unpaired = pairs.get(line)!;
+      if (unpaired > 0) pairs.set(line, unpaired - 1);
+      return unpaired > 0;
+    })
+    .map(codePoints);
+  const joined = predicted.join(" ");
   /** The prediction's pieces not yet matched; each keeps its best span per reference line (computed once). */
   type Piece = { chars: string[]; spans: Map<number, ReturnType<typeof bestSpan>> };
   const piece = (chars: string[]): Piece => ({ chars, spans: new Map() });
@@ -160,17 +184,22 @@ export function orderFreeCer(reference: readonly string[], prediction: readonly 
   let edits = 0;
   const open = new Set(refs.keys());
   while (open.size > 0) {
-    // The best match left: the lowest edits per reference character, then the longer line, then the earlier.
-    let best: { r: number; p: number; edits: number; start: number; end: number; rate: number } | undefined;
+    // The best match left: the lowest edits per reference character, then a span on word boundaries
+    // (a whole line of the joined prediction), then the longer line, then the earlier.
+    let best: { r: number; p: number; edits: number; start: number; end: number; rate: number; aligned: boolean } | undefined;
     for (const r of open) {
       pieces.forEach((p, index) => {
         const span = spanOf(p, r);
         const rate = span.edits / refs[r]!.length;
+        const aligned = (span.start === 0 || p.chars[span.start - 1] === " ") && (span.end === p.chars.length || p.chars[span.end] === " ");
         const better =
           !best ||
           rate < best.rate ||
-          (rate === best.rate && (refs[r]!.length > refs[best.r]!.length || (refs[r]!.length === refs[best.r]!.length && (r < best.r || (r === best.r && span.end - span.start > best.end - best.start)))));
-        if (better) best = { r, p: index, rate, ...span };
+          (rate === best.rate &&
+            (aligned !== best.aligned
+              ? aligned
+              : refs[r]!.length > refs[best.r]!.length || (refs[r]!.length === refs[best.r]!.length && (r < best.r || (r === best.r && span.end - span.start > best.end - best.start)))));
+        if (better) best = { r, p: index, rate, aligned, ...span };
       });
     }
     // No span does better than deleting the line: every line left is deleted.
@@ -183,7 +212,7 @@ export function orderFreeCer(reference: readonly string[], prediction: readonly 
   }
   for (const r of open) edits += refs[r]!.length;
   edits += pieces.reduce((sum, p) => sum + p.chars.length, 0);
-  return result(edits, lengthOf(refs.map((r) => r.join(""))));
+  return result(edits, lengthOf(referenceLines));
 }
 
 /** `lineMatchedCer` of the module doc. */

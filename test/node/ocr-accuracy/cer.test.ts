@@ -114,6 +114,13 @@ describe("properties", () => {
   const line = fc.string({ unit: fc.constantFrom("a", "b", "c", " ", "1", "."), minLength: 1, maxLength: 12 });
 
   it("orderFreeCer is 0 for the reference lines in any order and on one line within the plain CER's edits less the two spaces beside a cut", () => {
+    // Orders fast-check once found that greedy matching got wrong: a line that repeats a fragment of another took it.
+    for (const [lines, order] of [
+      [["ac", "c c"], [0, 1]],
+      [["  .a", "aaaa", "c", "c . "], [2, 0, 1, 3]],
+      [["a 11", "11 11", "a"], [0, 1, 2]],
+    ] as Array<[string[], number[]]>)
+      expect(orderFreeCer(lines, order.map((i) => lines[i]!)).edits).toBe(0);
     fc.assert(
       fc.property(fc.array(line, { minLength: 1, maxLength: 6 }), fc.integer(), (lines, seed) => {
         const shuffled = [...lines].sort((a, b) => ((a.length * 31 + seed) % 7) - ((b.length * 31 + seed) % 7));
