@@ -38,7 +38,7 @@ import { profileOverhead, profileServiceLine } from "../src/models/profile";
 import { toMarkovianArrival } from "../src/planner/arrival";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
-import { startPlainWorkerd } from "./lib/plain-workerd";
+import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
 import { median, quantile, round } from "./lib/stats";
 import { renderFigure } from "./lib/svg-plot";
 
@@ -107,8 +107,7 @@ interface Sweep {
 let nextPort = 8791;
 
 /** Where the Workers run: under wrangler dev (npm start's), or their deploy bundles on plain workerd (the runtime Cloudflare runs, without the dev proxy). */
-export type EdgePlatform = "wrangler-dev" | "workerd";
-let platform: EdgePlatform = "wrangler-dev";
+let platform: Platform = "wrangler-dev";
 
 /**
  * Starts `target` on the run's platform. Request log lines are off, as `npm start` has them: under
@@ -116,7 +115,7 @@ let platform: EdgePlatform = "wrangler-dev";
  * of the dev proxy's per request, on the same two cores), which the no-op Worker would not pay.
  */
 async function withEdge<T>(target: Target, run: (edge: Started) => Promise<T>): Promise<T> {
-  const edge = await (platform === "workerd" ? startPlainWorkerd : startEdge)({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false", ...target.vars } });
+  const edge = await edgeStarterOn(platform)({ port: nextPort++, ...(target.script && { script: target.script }), ...(target.root && { root: target.root }), vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false", ...target.vars } });
   try {
     return await run(edge);
   } finally {
@@ -306,7 +305,7 @@ function baselineTree(rev: string): { root: string; commit: string; remove(): vo
 }
 
 /** Runs the edge benchmark and writes its report; options from `npm run bench -- edge` (bench/index.ts). */
-export async function main(options: { baseline?: string; quick?: boolean; platform?: EdgePlatform } = {}): Promise<void> {
+export async function main(options: { baseline?: string; quick?: boolean; platform?: Platform } = {}): Promise<void> {
   platform = options.platform ?? "wrangler-dev";
   if (options.quick) for (const model of MODELS) RATES[model] = RATES[model].filter((_, i) => i % 2 === 1);
   const baseline = options.baseline ? baselineTree(options.baseline) : undefined;

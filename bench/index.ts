@@ -9,9 +9,9 @@ import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { type Command, cliProgram, InvalidArgumentError, integerIn, listOf, numberWhere, Option, uniformErrors } from "../src/cli/command";
 import type { ClosedLoopOptions, Policy, Workload } from "./closed-loop";
-import type { EdgePlatform } from "./edge";
 import type { SoakOptions } from "./soak";
 import type { StreamsOptions } from "./streams";
+import type { Platform } from "./lib/plain-workerd";
 
 const program = cliProgram("bench", "Runs a benchmark suite and writes its report to bench/reports/; without a suite, all of them in turn, each with its defaults.")
   .usage("<suite> [options]")
@@ -47,14 +47,15 @@ const POLICIES = ["static-mean", "static-peak", "reactive", "closed-loop"] satis
 const WORKLOADS = ["trace", "step"] satisfies Workload[];
 /** The streams benchmark's pacings (bench/streams.ts PACINGS). */
 const STREAM_PACINGS = ["closed", "paced"];
+const PLATFORMS = ["wrangler-dev", "workerd"] satisfies Platform[];
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
-suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean; platform: EdgePlatform }) =>
+suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean; platform: Platform }) =>
   (await import("./edge")).main(options),
 )
   .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none; wrangler dev only)", gitRevision)
   .option("--quick", "every other load step only", false)
-  .addOption(new Option("--platform <platform>", "where the Workers run: wrangler dev (npm start's) or their deploy bundles on plain workerd (no dev proxy in front); reports go to edge.* or edge-workerd.*").choices(["wrangler-dev", "workerd"]).default("wrangler-dev").conflicts("baseline"));
+  .addOption(new Option("--platform <platform>", "where the Workers run: wrangler dev (npm start's) or their deploy bundles on plain workerd (no dev proxy in front); reports go to edge.* or edge-workerd.*").choices(PLATFORMS).default("wrangler-dev").conflicts("baseline"));
 
 suite("origin", "gpu-origin: overhead per batch, the edge-to-origin hop, ppocr-det throughput by batch size, tensor codecs, failover", async () => (await import("./origin")).main());
 
@@ -87,7 +88,7 @@ suite("soak", "mixed valid and invalid traffic against `npm start`'s stack for t
   .option("--max-origins <n>", "most gpu-origin replicas the pool may grow to (at least --origins)", integerIn(1, 4), 2)
   .option("--seed <n>", "seed of the traffic's random choices", integerIn(0, 2 ** 32 - 1), 1)
   .option("--quiet", "hide the stack's own output", false)
-  .addOption(new Option("--platform <platform>", "where the edge Worker and the no-op baseline run: wrangler dev (npm start's) or plain workerd (the deploy artifact, without wrangler dev's proxy, inspector and simulations); reports go to soak.* or soak-workerd.*").choices(["wrangler-dev", "workerd"]).default("wrangler-dev"))
+  .addOption(new Option("--platform <platform>", "where the edge Worker and the no-op baseline run: wrangler dev (npm start's) or plain workerd (the deploy artifact, without wrangler dev's proxy, inspector and simulations); reports go to soak.* or soak-workerd.*").choices(PLATFORMS).default("wrangler-dev"))
   .hook("preAction", (command) => {
     const options = command.opts<SoakOptions>();
     if (options.warmUpS !== undefined && options.warmUpS >= options.durationS) command.error("error: --warm-up-s must be less than --duration-s");

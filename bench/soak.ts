@@ -21,7 +21,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { type EdgeOptions, freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { freePort, ROOT, type Started } from "../src/cli/processes";
 import { type Progress, startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
@@ -34,7 +34,7 @@ import { commandLine, processAndDescendants, RssSampler, type SampledProcess } f
 import { mirrorTo, send, sendPartial, type Outcome } from "./lib/soak-client";
 import { invalidCases } from "./lib/soak-invalid";
 import { buildPools, requestBody, verdictOf, type ModelPool, type SeedCase } from "./lib/soak-models";
-import { startPlainWorkerd } from "./lib/plain-workerd";
+import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
 import { writeSoakReports } from "./lib/soak-report";
 import { categorise, categorisePartial, type Kind, SoakTally } from "./lib/soak-tally";
 
@@ -76,7 +76,7 @@ export interface SoakOptions {
   seed: number;
   quiet: boolean;
   /** Where the edge Worker and the no-op baseline run: under wrangler dev (npm start's) or on plain workerd (the deploy artifact). */
-  platform: "wrangler-dev" | "workerd";
+  platform: Platform;
 }
 
 const pick = <T>(random: () => number, weighted: Array<[T, number]>): T => {
@@ -266,10 +266,9 @@ export async function main(options: SoakOptions): Promise<void> {
   rmSync(stateDir, { recursive: true, force: true });
   console.log(`soak: starting the stack (edge on 127.0.0.1:${port}, ${replicas}-${maxReplicas} origin replicas)`);
   // On plain workerd, each workerd's inspector is open: a full garbage collection precedes every RSS sample.
-  const isPlain = options.platform === "workerd";
-  const inspectorPorts = isPlain ? { edge: await freePort(), baseline: await freePort() } : undefined;
-  const starter = (inspectorPort?: number) => (isPlain ? (o: EdgeOptions) => startPlainWorkerd({ ...o, inspectorPort }) : startEdge);
-  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit", edgeStarter: starter(inspectorPorts?.edge) });
+  const start = edgeStarterOn(options.platform);
+  const inspectorPorts = options.platform === "workerd" ? { edge: await freePort(), baseline: await freePort() } : undefined;
+  const stack = await startStack({ replicas, maxReplicas, port, originPort: 8870, stdio: options.quiet ? "ignore" : "inherit", edgeStarter: (o) => start({ ...o, inspectorPort: inspectorPorts?.edge }) });
   // The platform baseline: a no-op Worker on the same platform (its own process), sent a copy of every request.
   const baselinePort = await freePort();
   const stopAll = async (error: unknown, baseline?: Started) => {
@@ -277,7 +276,7 @@ export async function main(options: SoakOptions): Promise<void> {
     await stack.stop();
     throw error;
   };
-  const baseline = await starter(inspectorPorts?.baseline)({ port: baselinePort, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } }).catch((error: unknown) => stopAll(error));
+  const baseline = await start({ port: baselinePort, inspectorPort: inspectorPorts?.baseline, script: "src/edge/noop-worker.ts", vars: { CONTROL_MODE: "static" } }).catch((error: unknown) => stopAll(error));
   const collector = inspectorPorts && (await GarbageCollector.open([{ inspectorPort: inspectorPorts.edge, started: stack.edge }, { inspectorPort: inspectorPorts.baseline, started: baseline }]).catch((error: unknown) => stopAll(error, baseline)));
   console.log(`soak: platform baseline (a no-op Worker) on 127.0.0.1:${baselinePort} gets a copy of every request${collector ? "; a full garbage collection of each workerd precedes every RSS sample" : ""}`);
   const tally = new SoakTally();

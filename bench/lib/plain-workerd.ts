@@ -17,7 +17,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unstable_readConfig } from "wrangler";
-import { edgeReadyPath, ROOT, startedWhenReady, wranglerEnv, type EdgeOptions, type Started } from "../../src/cli/processes";
+import { edgeReadyPath, ROOT, startedWhenReady, startEdge, wranglerEnv, type EdgeOptions, type Started } from "../../src/cli/processes";
+
+/** Where a benchmark runs its Workers: under wrangler dev (npm start's), or as deploy bundles on plain workerd. */
+export type Platform = "wrangler-dev" | "workerd";
+
+/** The starter of an edge Worker on `platform`: startEdge (wrangler dev) or startPlainWorkerd. */
+export const edgeStarterOn = (platform: Platform) => (platform === "workerd" ? startPlainWorkerd : startEdge);
 
 /** Module kinds of the bundle's files, by extension (wrangler's rules: CompiledWasm, Text). */
 const MODULE_KINDS: Record<string, string> = { ".js": "esModule", ".mjs": "esModule", ".wasm": "wasm", ".txt": "text" };

@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../../src/cli/processes";
 import type { Restart } from "./restart-watch";
+import type { Platform } from "./plain-workerd";
 import { type RssGrowth, type RssSample, rssGrowth } from "./rss-sampler";
 import { type ModelPool, SEPARATION, TOLERANCE } from "./soak-models";
 import { CATEGORIES, type Kind, type LostRequest, type SoakTally } from "./soak-tally";
@@ -20,7 +21,7 @@ export const MAX_GROWTH_PCT = 10;
 /** Everything a soak run produced. */
 export interface SoakRun {
   /** Where the edge Worker ran: under wrangler dev, or on plain workerd (reports soak-workerd.*). */
-  platform: "wrangler-dev" | "workerd";
+  platform: Platform;
   command: string;
   startedAt: string;
   durationS: number;
