@@ -94,6 +94,9 @@ export function orderedCer(reference: readonly string[], prediction: readonly st
   return cer(normaliseLines(reference).join(" "), normaliseLines(prediction).join(" "));
 }
 
+/** Whether [start, end) of `text` lies on word boundaries: text's ends or spaces on both sides. */
+const isOnWordBoundaries = (text: readonly string[], start: number, end: number) => (start === 0 || text[start - 1] === " ") && (end === text.length || text[end] === " ");
+
 /**
  * The best approximate occurrence of `pattern` in `text` (semi-global alignment: the whole pattern
  * against any span of text): its edits and span [start, end) in code points; among equal edits a
@@ -134,7 +137,7 @@ export function bestSpan(pattern: readonly string[], text: readonly string[]): {
     [cost, nextCost] = [nextCost, cost];
     [from, nextFrom] = [nextFrom, from];
   }
-  const isAligned = (j: number) => (from[j] === 0 || text[from[j]! - 1] === " ") && (j === n || text[j] === " ");
+  const isAligned = (j: number) => isOnWordBoundaries(text, from[j]!, j);
   let end = 0;
   for (let j = 1; j <= n; j++) {
     const [aligned, endAligned] = [isAligned(j), isAligned(end)];
@@ -191,7 +194,7 @@ export function orderFreeCer(reference: readonly string[], prediction: readonly 
       pieces.forEach((p, index) => {
         const span = spanOf(p, r);
         const rate = span.edits / refs[r]!.length;
-        const aligned = (span.start === 0 || p.chars[span.start - 1] === " ") && (span.end === p.chars.length || p.chars[span.end] === " ");
+        const aligned = isOnWordBoundaries(p.chars, span.start, span.end);
         const better =
           !best ||
           rate < best.rate ||
