@@ -14,6 +14,7 @@ import { recordRequest } from "./edge/request-metrics";
 import { PIPELINES } from "./ocr/pipeline-manifest";
 import type { RejectionReason } from "./protocol/errors";
 import { answerError, APP_OPTIONS, notFoundOrWrongMethod, requestIdentity } from "./protocol/http-surface";
+import { drainBody } from "./protocol/read-body";
 import type { ServedInfo } from "./protocol/infer-response";
 import type { TraceContext } from "./protocol/trace";
 import { controlRoutes } from "./routes/control";
@@ -78,5 +79,15 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   .route("/", docsRoutes)
   .route("/", metricsRoutes)
   .route("/", dashboardRoutes)
-  .onError(answerError<EdgeEnv>("edge"));
-app.notFound(notFoundOrWrongMethod(app));
+  // Errors and 404/405s are answered once the body no handler read is read: a client still sending
+  // is not reset (drainBody).
+  .onError(async (error, c) => {
+    await drainBody(c.req.raw, runtimeConfig(c.env).bodyLimits);
+    return answerEdgeError(error, c);
+  });
+const answerEdgeError = answerError<EdgeEnv>("edge");
+const notFoundAnswer = notFoundOrWrongMethod(app);
+app.notFound(async (c) => {
+  await drainBody(c.req.raw, runtimeConfig(c.env).bodyLimits);
+  return notFoundAnswer(c);
+});

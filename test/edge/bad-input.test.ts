@@ -121,6 +121,27 @@ describe("transport", () => {
     expect(Date.now() - startMs).toBeGreaterThanOrEqual(2000);
   });
 
+  it("reads a refused request's body to its end before answering, so a client still sending is not reset", async () => {
+    // A body sent in 64 chunks of 16 KiB as the Worker reads it; `sent` counts the chunks it took.
+    const streamed = () => {
+      const state = { sent: 0 };
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (state.sent === 64) return controller.close();
+          state.sent++;
+          controller.enqueue(new Uint8Array(16 * 1024));
+        },
+      });
+      return { state, body };
+    };
+    // Refused before any handler reads the body: an unknown model (its route's error) and an unknown path (404).
+    for (const [target, message] of [["http://edge.test/v2/models/nope/infer", /unknown model "nope"/], ["http://edge.test/v2/nothing-here", /not found/]] as const) {
+      const { state, body } = streamed();
+      await expectError(await SELF.fetch(target, { method: "POST", body, headers: { "content-type": "application/json" } }), 404, message);
+      expect(state.sent).toBe(64);
+    }
+  });
+
   it("answers 405 with Allow for a wrong method on a known path, and treats /v2/ as /v2", async () => {
     const wrong = await SELF.fetch("http://edge.test/v2/models/ppocr-cls", { method: "DELETE" });
     await expectError(wrong.clone(), 405, /method DELETE is not allowed here; use GET, HEAD/);
