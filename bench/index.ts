@@ -59,7 +59,8 @@ suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: ker
 
 suite("origin", "gpu-origin: overhead per batch, the edge-to-origin hop, ppocr-det throughput by batch size, tensor codecs, failover", async () => (await import("./origin")).main());
 
-suite("scheduler", "the scheduler against `npm start`'s stack: bursts of 64 concurrent requests, closed-loop capacity, open-loop load at 3x capacity", async () => (await import("./scheduler")).main());
+suite("scheduler", "the scheduler against `npm start`'s stack: bursts of 64 concurrent requests, closed-loop capacity, open-loop load at 3x capacity", async (options: { platform: Platform }) => (await import("./scheduler")).main(options))
+  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to scheduler.* or scheduler-workerd.*").choices(PLATFORMS).default("wrangler-dev"));
 
 suite("fidelity", "the planner's latency prediction against the running stack: Poisson and Azure MMPP(2) replays at three loads", async () => (await import("./fidelity")).main());
 

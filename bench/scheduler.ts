@@ -1,19 +1,24 @@
 /**
- * `npm run bench -- scheduler`: the scheduler's targets against the stack `npm start` runs (edge
- * under wrangler dev, two origin replicas), on loopback:
+ * `npm run bench -- scheduler [--platform workerd]`: the scheduler's targets against the stack
+ * `npm start` runs (edge under wrangler dev, two origin replicas), on loopback; with --platform
+ * workerd the edge runs as its deploy bundle on plain workerd (bench/lib/plain-workerd.ts), without
+ * wrangler dev's proxy in front, and the reports are scheduler-workerd.*:
  * - Burst: 64 concurrent one-row ppocr-cls requests, JSON and binary bodies, a few rounds each:
  *   how many are answered 200, the largest batch, and when the last answer arrives.
  * - Capacity: closed-loop load (32 clients in flight, binary bodies) for a few seconds; the
  *   throughput of 200s is the measured capacity.
  * - Overload: open-loop Poisson load at 3x that capacity: goodput (200s per second while sending)
  *   over capacity, admitted requests' latency against their deadline (maxLatencyMs), and how fast
- *   refusals are answered (server-side Server-Timing total, and at the client).
- * Writes bench/reports/scheduler.{json,md} and the batch-size distribution, scheduler.svg. Bounded in
+ *   refusals are answered (server-side Server-Timing total, and at the client); and what the edge's
+ *   workerd spends, in CPU, on a request served at capacity and on a refusal under overload.
+ * Writes bench/reports/scheduler.{json,md} (or scheduler-workerd.*) and the batch-size distribution,
+ * scheduler.svg. Bounded in
  * requests and time.
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
+import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
@@ -22,6 +27,7 @@ import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
 import { header, post } from "../src/cli/loopback-http";
 import { openLoop } from "./lib/open-loop";
+import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
@@ -56,8 +62,8 @@ async function burst(url: string, body: Body) {
   };
 }
 
-/** Closed loop: CLOSED_LOOP_CLIENTS clients each sending back to back for CAPACITY_MS; 200s per second. */
-async function capacity(url: string, body: Body): Promise<{ perS: number; meanBatch: number }> {
+/** Closed loop: CLOSED_LOOP_CLIENTS clients each sending back to back for CAPACITY_MS; 200s, and 200s per second. */
+async function capacity(url: string, body: Body): Promise<{ ok: number; perS: number; meanBatch: number }> {
   const endMs = performance.now() + CAPACITY_MS;
   let ok = 0;
   let batchSum = 0;
@@ -69,13 +75,13 @@ async function capacity(url: string, body: Body): Promise<{ perS: number; meanBa
       }
     }),
   );
-  return { perS: round(ok / (CAPACITY_MS / 1000), 1), meanBatch: round(batchSum / Math.max(ok, 1), 2) };
+  return { ok, perS: round(ok / (CAPACITY_MS / 1000), 1), meanBatch: round(batchSum / Math.max(ok, 1), 2) };
 }
 
-export async function main(): Promise<void> {
+export async function main({ platform = "wrangler-dev" }: { platform?: Platform } = {}): Promise<void> {
   const manifest = readManifest(join(ROOT, "models"), MODEL);
   const deadlineMs = deadlineBudgetMs(manifest);
-  const stack = await startStack({ replicas: 2, maxReplicas: 2, port: 8796, originPort: 8811, vars: { CONTROL_MODE: "static" } });
+  const stack = await startStack({ replicas: 2, maxReplicas: 2, port: 8796, originPort: 8811, vars: { CONTROL_MODE: "static" }, edgeStarter: edgeStarterOn(platform) });
   const url = `${stack.edge.url}/v2/models/${MODEL}/infer`;
   const body = bodies();
   // Steps: the warm-up, each burst, capacity, overload.
@@ -94,15 +100,24 @@ export async function main(): Promise<void> {
       }
     }
     console.log("bursts", JSON.stringify(bursts));
+    // The edge's workerd CPU (its Worker and Durable Objects share one thread): per request served at
+    // capacity, and per refusal under overload.
+    const workerd = processTree(stack.edge.process.pid!).filter((p) => /workerd/.test(p.command));
+    const edgeCpuMs = () => workerd.reduce((sum, p) => sum + cpuMs(p.pid), 0);
     progress.step("capacity (closed loop)");
-    const cap = await capacity(url, body.binary);
+    const capStartMs = edgeCpuMs();
+    const { ok: capOk, ...cap } = await capacity(url, body.binary);
+    const servedCpuMs = (edgeCpuMs() - capStartMs) / Math.max(1, capOk);
     console.log("capacity", cap);
     progress.tick();
     await new Promise((done) => setTimeout(done, 1_000));
     const ratePerS = OVERLOAD_FACTOR * cap.perS;
     progress.step(`overload at ${OVERLOAD_FACTOR}x capacity`);
+    const overloadStartMs = edgeCpuMs();
     const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
     const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
+    const refused = load.sent - load.ok;
+    const refusalCpuMs = Math.max(0, (edgeCpuMs() - overloadStartMs - load.ok * servedCpuMs) / Math.max(1, refused));
     const overload = {
       ratePerS: round(ratePerS, 1),
       sent: load.sent,
@@ -110,6 +125,8 @@ export async function main(): Promise<void> {
       errors: load.errors,
       goodputPerS: round(load.ok / load.elapsedS, 1),
       goodputOverCapacity: round(load.ok / load.elapsedS / cap.perS, 3),
+      workerdCpuMsPerServed: round(servedCpuMs, 3),
+      workerdCpuMsPerRefusal: round(refusalCpuMs, 3),
       elapsedS: round(load.elapsedS, 2),
       sendS,
       deadlineMs,
@@ -126,7 +143,8 @@ export async function main(): Promise<void> {
     progress.stop();
     console.log("overload", overload);
     const stats = await (await fetch(`${stack.edge.url}/v2/models/${MODEL}/stats`)).json();
-    writeReport({ date: new Date().toISOString(), machine: "2 shared cores; edge under wrangler dev with 2 origin replicas (npm start's stack)", model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
+    const edgeOn = platform === "workerd" ? "edge as its deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev";
+    writeReport(platform === "workerd" ? "scheduler-workerd" : "scheduler", { date: new Date().toISOString(), machine: `2 shared cores; ${edgeOn} with 2 origin replicas (npm start's stack otherwise)`, model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
   } finally {
     progress.stop();
     await stack.stop();
@@ -159,13 +177,13 @@ export function schedulerFigure(report: { model: string; stats: { model_stats: A
   });
 }
 
-function writeReport(report: { date: string; machine: string; model: string; deadlineMs: number; bursts: Record<string, unknown[]>; capacity: { perS: number; meanBatch: number }; overload: Record<string, unknown>; stats: { model_stats: Array<{ shards: ShardStats[] }> } }): void {
+function writeReport(name: string, report: { date: string; machine: string; model: string; deadlineMs: number; bursts: Record<string, unknown[]>; capacity: { perS: number; meanBatch: number }; overload: Record<string, unknown>; stats: { model_stats: Array<{ shards: ShardStats[] }> } }): void {
   const dir = resolve(ROOT, "bench", "reports");
-  writeFileSync(resolve(dir, "scheduler.json"), JSON.stringify(report, null, 2) + "\n");
-  writeFileSync(resolve(dir, "scheduler.svg"), schedulerFigure(report));
+  writeFileSync(resolve(dir, `${name}.json`), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(resolve(dir, `${name}.svg`), schedulerFigure(report));
   const o = report.overload as Record<string, number>;
   const lines = [`# Scheduler benchmark (${report.date})`, "", `${report.machine}. Model ${MODEL}, one-row requests; deadline ${report.deadlineMs} ms (maxLatencyMs).`, ""];
-  lines.push(`![batch-size distribution over the whole run: batches, and requests served, per batch size](scheduler.svg)`, "");
+  lines.push(`![batch-size distribution over the whole run: batches, and requests served, per batch size](${name}.svg)`, "");
   lines.push(`## Burst of ${BURST} concurrent requests`, "", "| body | round | 200s | statuses | largest batch | last answer ms |", "|---|---|---|---|---|---|");
   for (const [kind, rounds] of Object.entries(report.bursts)) {
     (rounds as Array<{ ok: number; statuses: object; largestBatch: number; lastAnswerMs: number }>).forEach((b, i) => lines.push(`| ${kind} | ${i + 1} | ${b.ok}/${BURST} | ${JSON.stringify(b.statuses)} | ${b.largestBatch} | ${b.lastAnswerMs} |`));
@@ -174,7 +192,11 @@ function writeReport(report: { date: string; machine: string; model: string; dea
   lines.push(`Capacity (closed loop, ${CLOSED_LOOP_CLIENTS} clients, binary): ${report.capacity.perS}/s, mean batch ${report.capacity.meanBatch}.`, "");
   lines.push("| what | value |", "|---|---|");
   for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
-  writeFileSync(resolve(dir, "scheduler.md"), lines.join("\n") + "\n");
+  lines.push(
+    "",
+    `workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per refused request under overload, net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
+  );
+  writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));
 }
 

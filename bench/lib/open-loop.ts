@@ -95,7 +95,9 @@ async function send(url: string, body: string | Uint8Array, headers: Record<stri
     for (const [, name, dur] of timing.matchAll(/(\w+);dur=([\d.]+)/g)) {
       (result.serverTimingMs[name!] ??= []).push(Number(dur));
     }
-  } catch {
-    result.errors.network = (result.errors.network ?? 0) + 1;
+  } catch (error) {
+    // By the socket error's code (ECONNRESET, ...), so a report tells a reset from a timeout.
+    const key = `network ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    result.errors[key] = (result.errors[key] ?? 0) + 1;
   }
 }
