@@ -8,13 +8,11 @@
  */
 import { Hono, type Context } from "hono";
 import { routeRequest, runRequest } from "../buffer/run-request";
-import { isolateLag } from "../edge/isolate-lag";
 import { headerLimitsPeek } from "../edge/limits";
 import { runtimeConfig, type RuntimeConfig } from "../config";
 import type { CatalogEntry } from "../models/catalog";
 import { refreshPlan, servingManifest } from "../control/plan-cache";
 import { deadlineBudgetMs, maxLatencyMsOf } from "../models/manifest";
-import { unavailable } from "../protocol/errors";
 import { PIPELINES } from "../ocr/pipeline-manifest";
 import { decodeInferBody } from "../protocol/decode-infer-body";
 import { INFERENCE_HEADER_LENGTH } from "../protocol/oip-binary";
@@ -43,19 +41,12 @@ async function infer(c: Context<EdgeEnv>): Promise<Response> {
 async function answer(c: Context<EdgeEnv>, entry: CatalogEntry, config: RuntimeConfig, startMs: number, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   // The model's manifest under its live plan (placement, batching, shards).
   const manifest = servingManifest(entry.manifest);
-  // An isolate that lags far behind its requests refuses new ones at once; an admitted request's
-  // deadline counts from its estimated arrival, the lag before its start (src/edge/isolate-lag.ts).
-  const sampling = isolateLag.sample();
-  if (sampling) waitUntil(sampling);
-  const lagMs = isolateLag.lagMs();
-  if (isolateLag.isOverloadedFor(maxLatencyMsOf(manifest))) throw unavailable(`the edge is overloaded: requests wait about ${Math.round(lagMs)} ms to start`, Math.max(1, Math.ceil(lagMs / 1000)), "late");
-  const arrivedAtMs = startMs - Math.round(lagMs);
-  const route = routeRequest(entry, manifest, config, arrivedAtMs + maxLatencyMsOf(manifest), startMs, waitUntil);
+  const route = routeRequest(entry, manifest, config, startMs + maxLatencyMsOf(manifest), startMs, waitUntil);
   // Over the platform's limits where it would run (RPC payload, isolate memory): 413 before any Durable
   // Object call; a binary request is judged from its header, before its tensor bytes are read.
   const peek = headerLimitsPeek(entry.footprint, route.runsAt, manifest, c.req.header(INFERENCE_HEADER_LENGTH));
   const request = decodeInferBody(await readBody(c.req.raw, config.bodyLimits, peek), c.req.raw.headers, manifest);
-  const call = { ...request, deadlineAtMs: arrivedAtMs + deadlineBudgetMs(manifest, request.timeoutMs), traceparent: formatTraceparent(c.get("trace")) };
+  const call = { ...request, deadlineAtMs: startMs + deadlineBudgetMs(manifest, request.timeoutMs), traceparent: formatTraceparent(c.get("trace")) };
   const result = await runRequest(c.env, entry, manifest, route, call, { signal: c.req.raw.signal, waitUntil });
   const { outputs: _, ok: __, ...served } = result;
   c.set("served", served);
