@@ -125,6 +125,8 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
       errors: load.errors,
       goodputPerS: round(load.ok / load.elapsedS, 1),
       goodputOverCapacity: round(load.ok / load.elapsedS / cap.perS, 3),
+      // 200s within their deadline, per second over the run (as goodputPerS).
+      onTimeGoodputOverCapacity: round(load.latenciesMs.filter((ms) => ms <= deadlineMs).length / load.elapsedS / cap.perS, 3),
       workerdCpuMsPerServed: round(servedCpuMs, 3),
       workerdCpuMsPerRefusal: round(refusalCpuMs, 3),
       elapsedS: round(load.elapsedS, 2),
