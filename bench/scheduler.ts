@@ -7,13 +7,13 @@
  *   how many are answered 200, the largest batch, and when the last answer arrives.
  * - Capacity: closed-loop load (32 clients in flight, binary bodies) for a few seconds; the
  *   throughput of 200s is the measured capacity.
- * - Overload: open-loop Poisson load at 3x that capacity: goodput (200s per second while sending)
- *   over capacity, admitted requests' latency against their deadline (maxLatencyMs), and how fast
- *   refusals are answered (server-side Server-Timing total, and at the client); and what the edge's
- *   workerd spends, in CPU, on a request served at capacity and on a refusal under overload.
+ * - Overload: open-loop Poisson load at 3x that capacity: goodput (200s per second over the run,
+ *   and those within their deadline) over capacity, admitted requests' latency against their
+ *   deadline (maxLatencyMs), how fast refusals are answered (server-side Server-Timing total, and
+ *   at the client), and what the edge's workerd spends, in CPU, on a request served at capacity and
+ *   on a refusal under overload.
  * Writes bench/reports/scheduler.{json,md} (or scheduler-workerd.*) and the batch-size distribution,
- * scheduler.svg. Bounded in
- * requests and time.
+ * scheduler.svg. Bounded in requests and time.
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
