@@ -7,7 +7,7 @@
  * the request's trace (`traceparent`, src/protocol/trace.ts), which the buffers and the origin
  * continue; each inference request is logged as one JSON line (LOG_REQUESTS).
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { runtimeConfig } from "./config";
 import { admitKey, presentedKey } from "./edge/access";
 import { recordRequest } from "./edge/request-metrics";
@@ -38,6 +38,11 @@ const requireKey: MiddlewareHandler<EdgeEnv> = async (c, next) => {
   if (apiKeys && !c.req.path.endsWith("/plan/pins")) c.set("apiKey", await admitKey(apiKeys, presentedKey((name) => c.req.header(name)), modelOfPath(c.req.path), c.env.KEY_RATE_LIMITER, (task) => c.executionCtx.waitUntil(task)));
   await next();
 };
+
+const answerEdgeError = answerError<EdgeEnv>("edge");
+
+/** Errors and 404/405s are answered once the body no handler read is read: a client still sending is not reset (drainBody). */
+const drainUnread = (c: Context<EdgeEnv>) => drainBody(c.req.raw, runtimeConfig(c.env).bodyLimits);
 
 /** The edge application. */
 export const app = new Hono<EdgeEnv>(APP_OPTIONS)
@@ -79,15 +84,12 @@ export const app = new Hono<EdgeEnv>(APP_OPTIONS)
   .route("/", docsRoutes)
   .route("/", metricsRoutes)
   .route("/", dashboardRoutes)
-  // Errors and 404/405s are answered once the body no handler read is read: a client still sending
-  // is not reset (drainBody).
   .onError(async (error, c) => {
-    await drainBody(c.req.raw, runtimeConfig(c.env).bodyLimits);
+    await drainUnread(c);
     return answerEdgeError(error, c);
   });
-const answerEdgeError = answerError<EdgeEnv>("edge");
 const notFoundAnswer = notFoundOrWrongMethod(app);
 app.notFound(async (c) => {
-  await drainBody(c.req.raw, runtimeConfig(c.env).bodyLimits);
+  await drainUnread(c);
   return notFoundAnswer(c);
 });
