@@ -101,7 +101,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     }
     console.log("bursts", JSON.stringify(bursts));
     // The edge's workerd CPU (its Worker and Durable Objects share one thread): per request served at
-    // capacity, and per refusal under overload.
+    // capacity, and per request not answered 200 under overload.
     const workerd = processTree(stack.edge.process.pid!).filter((p) => /workerd/.test(p.command));
     const edgeCpuMs = () => workerd.reduce((sum, p) => sum + cpuMs(p.pid), 0);
     progress.step("capacity (closed loop)");
@@ -196,7 +196,7 @@ function writeReport(name: string, report: { date: string; machine: string; mode
   for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
   lines.push(
     "",
-    `workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per refused request under overload, net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
+    `workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
   );
   writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));

@@ -7,7 +7,7 @@
  *
  * Front-door shedding: when a buffer refuses a request at admission it says until when it is busy
  * (a request due before then would be refused too). This isolate remembers that per shard and
- * refuses such requests itself, before their bodies are read or the buffer is called, so overload
+ * refuses such requests itself, before their bodies are parsed or the buffer is called, so overload
  * costs the buffer's thread as little as possible.
  */
 import { env } from "cloudflare:workers";

@@ -21,7 +21,7 @@ export interface RequestRoute {
 
 /**
  * Where a request of `manifest` (its live plan) that is due at `deadlineAtMs` runs. A shard that just
- * refused a request due as late as this one could be gets none: 503 at once, before its body is read.
+ * refused a request due as late as this one could be gets none: 503 at once, before its body is parsed.
  */
 export function routeRequest(entry: CatalogEntry, manifest: ModelManifest, config: RuntimeConfig, deadlineAtMs: number, nowMs: number, waitUntil: (promise: Promise<unknown>) => void): RequestRoute {
   if (manifest.placement === "direct" && isDirectReady(entry, manifest, config, waitUntil)) return { runsAt: "direct" };
