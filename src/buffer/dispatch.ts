@@ -12,7 +12,8 @@
  */
 import { env } from "cloudflare:workers";
 import { runtimeConfig } from "../config";
-import type { ModelManifest, Placement } from "../models/manifest";
+import { maxLatencyMsOf, type ModelManifest, type Placement } from "../models/manifest";
+import { Pie } from "../scheduler/pie";
 import { fromFailureRecord, InferenceError, unavailable } from "../protocol/errors";
 import type { BatchBuffer } from "./batch-buffer";
 import type { BufferJob, BufferReply } from "./model-server";
@@ -26,8 +27,22 @@ export interface DispatchContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+/** PIE's target delay on the way to a buffer and back, as a share of the model's longest wait (maxLatencyMs). */
+const PIE_TARGET_SHARE = 0.1;
+
 /** Per shard ("model#shard"): a request due before this epoch ms would be refused. */
 const busyUntilMs = new Map<string, number>();
+
+/** Per shard ("model#shard"): PIE on the way to it (src/scheduler/pie.ts). */
+const pies = new Map<string, Pie>();
+
+/** The way to a shard's PIE; its target delay is PIE_TARGET_SHARE of the model's longest wait. */
+function pieOf(manifest: ModelManifest, shard: number): Pie {
+  const key = `${manifest.name}#${shard}`;
+  let pie = pies.get(key);
+  if (!pie) pies.set(key, (pie = new Pie(PIE_TARGET_SHARE * maxLatencyMsOf(manifest))));
+  return pie;
+}
 
 /** Durable Object ids and stub options per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
 const idsOf = new WeakMap<DurableObjectNamespace<BatchBuffer>, Map<string, { id: DurableObjectId; options?: DurableObjectNamespaceGetDurableObjectOptions }>>();
@@ -58,9 +73,10 @@ export function pickShard(manifest: ModelManifest): number {
 export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number): void {
   const key = `${manifest.name}#${shard}`;
   const untilMs = busyUntilMs.get(key);
-  if (untilMs === undefined) return;
-  if (untilMs <= nowMs) busyUntilMs.delete(key);
-  else if (deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
+  if (untilMs !== undefined && untilMs <= nowMs) busyUntilMs.delete(key);
+  else if (untilMs !== undefined && deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
+  const pie = pieOf(manifest, shard);
+  if (!pie.admits(nowMs)) throw unavailable(`model '${manifest.name}' is overloaded: requests wait ${Math.round(pie.queueDelayMs)} ms on the way to its buffer`, 1, "late");
 }
 
 /** Sends a job to the shard (then the next, on a reset); resolves with the result or throws InferenceError. */
@@ -78,8 +94,13 @@ export async function dispatchToBuffer(
     // The client went away: drop the job from the buffer (kept alive past the request's end).
     const onAbort = () => waitUntil(stub.cancel(job.id).catch(() => false));
     signal?.addEventListener("abort", onAbort, { once: true });
+    const pie = pieOf(manifest, shard);
+    const sentAtMs = Date.now();
+    pie.sent();
+    let heldMs: number | undefined;
     try {
       const reply = await stub.infer(job, shard);
+      heldMs = reply.heldMs;
       if (!reply.ok) {
         if (reply.busyUntilMs !== undefined) busyUntilMs.set(`${manifest.name}#${shard}`, reply.busyUntilMs);
         throw fromFailureRecord(reply.failure);
@@ -92,6 +113,7 @@ export async function dispatchToBuffer(
       if (!canRetry) throw unavailable(isOverloaded(error) ? "batch buffer overloaded" : "batch buffer restarted; retry the request");
       shard = (shard + 1) % shards;
     } finally {
+      pie.replied(Date.now() - sentAtMs, heldMs, Date.now());
       signal?.removeEventListener("abort", onAbort);
     }
   }

@@ -48,10 +48,13 @@ export interface BufferJob {
   traceparent?: string;
 }
 
-/** A model server's reply to one job. */
+/**
+ * A model server's reply to one job. `heldMs`: from the job's arrival to its reply, as the buffer
+ * measured it (the Worker's round trip minus this is the way there and back: src/scheduler/pie.ts).
+ */
 export type BufferReply =
-  | { ok: true; outputs: Tensor[]; batchId?: number; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number }
-  | { ok: false; failure: FailureRecord; busyUntilMs?: number };
+  | { ok: true; outputs: Tensor[]; batchId?: number; batchRows: number; queueMs: number; inferMs: number; servedBy: string; originMs?: number; heldMs?: number }
+  | { ok: false; failure: FailureRecord; busyUntilMs?: number; heldMs?: number };
 
 /** What a batch gives each of its requests. */
 type JobResult = { outputs: Tensor[]; servedBy: string; originMs?: number };
@@ -151,17 +154,19 @@ export class ModelServer {
 
   /** Queues a job and resolves with its reply once its batch ran (or it was refused, expired, cancelled). */
   async infer(job: BufferJob): Promise<BufferReply> {
+    const receivedAtMs = this.host.now();
     const entry = runtimeConfig(this.host.env).models.get(job.model);
-    if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)) };
-    this.telemetry.arrived(job.rows, this.host.now());
+    if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)), heldMs: 0 };
+    this.telemetry.arrived(job.rows, receivedAtMs);
     const outcome = await this.loopFor(entry, this.manifestOf(entry), this.serversOf(entry)).submit({ id: job.id, rows: job.rows, batchKey: job.batchKey, deadlineAtMs: job.deadlineAtMs, ...(job.maxBatchRows !== undefined && { maxBatchRows: job.maxBatchRows }), input: job });
     if (outcome.ok) this.telemetry.answeredIn(outcome.queueMs + outcome.inferMs);
     else this.telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
     // Reports go out once this request has its outcome: the controller's call never delays it.
     this.reports.schedule(() => undefined, () => this.loopState());
-    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }) };
+    const heldMs = this.host.now() - receivedAtMs;
+    if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }), heldMs };
     const { outputs, ...served } = outcome.value;
-    return { ok: true, outputs: pickOutputs(entry.manifest, outputs, job.outputs), batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served };
+    return { ok: true, outputs: pickOutputs(entry.manifest, outputs, job.outputs), batchId: outcome.batchId, batchRows: outcome.batchRows, queueMs: outcome.queueMs, inferMs: outcome.inferMs, ...served, heldMs };
   }
 
   /** Drops a waiting job whose client went away. Returns whether it was still waiting. */

@@ -67,6 +67,21 @@ describe("BatchBuffer", () => {
     });
   });
 
+  it("says in each reply how long it held the request (the Worker's PIE subtracts it from the round trip)", async () => {
+    const buffer = bufferStub("silero-vad");
+    const sentAtMs = Date.now();
+    const replies = await Promise.all([buffer.infer(vadJob("held-a", 3, 16000), 0), buffer.infer(vadJob("held-b", 5, 16000), 0)]);
+    const roundTripMs = Date.now() - sentAtMs;
+    for (const reply of replies) {
+      if (!reply.ok) throw new Error(reply.failure.message);
+      // Held from its arrival to its reply: its wait in the queue and its batch, within the round trip.
+      expect(reply.heldMs).toBeGreaterThanOrEqual(reply.queueMs + reply.inferMs);
+      expect(reply.heldMs).toBeLessThanOrEqual(roundTripMs);
+    }
+    const refused = await buffer.infer(vadJob("held-late", 1, 16000, Date.now() - 1), 0);
+    expect(refused).toMatchObject({ ok: false, heldMs: expect.any(Number) });
+  });
+
   it("refuses a request that arrives past its deadline", async () => {
     const reply = await bufferStub("silero-vad").infer(vadJob("late", 1, 16000, Date.now() - 1), 0);
     expect(reply).toMatchObject({ ok: false, failure: { status: 503 } });
