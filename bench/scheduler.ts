@@ -113,10 +113,13 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     await new Promise((done) => setTimeout(done, 1_000));
     const ratePerS = OVERLOAD_FACTOR * cap.perS;
     progress.step(`overload at ${OVERLOAD_FACTOR}x capacity`);
+    const bufferRefusalsBefore = await bufferRefusals(stack.edge.url);
     const overloadStartMs = edgeCpuMs();
     const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
     const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
     const refused = load.sent - load.ok;
+    const byBuffer = (await bufferRefusals(stack.edge.url)) - bufferRefusalsBefore;
+    const admittedServerMs = load.serverTimingMs["total"] ?? [];
     const refusalCpuMs = Math.max(0, (edgeCpuMs() - overloadStartMs - load.ok * servedCpuMs) / Math.max(1, refused));
     const overload = {
       ratePerS: round(ratePerS, 1),
@@ -135,6 +138,14 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
       admittedP50Ms: round(quantile(load.latenciesMs, 0.5), 1),
       admittedP99Ms: round(quantile(load.latenciesMs, 0.99), 1),
       admittedOverDeadline: load.latenciesMs.filter((ms) => ms > deadlineMs).length,
+      // The same 200s as the edge timed them (Server-Timing total, from the handler's start): the
+      // difference is the wait before the Worker saw the request, and the answer's way back.
+      admittedServerP50Ms: round(quantile(admittedServerMs, 0.5), 1),
+      admittedServerP99Ms: round(quantile(admittedServerMs, 0.99), 1),
+      admittedServerOverDeadline: admittedServerMs.filter((ms) => ms > deadlineMs).length,
+      // 503s by where they were decided: the buffer (late, full or expired there), or the Worker's front door (PIE, busy shard).
+      refusedByBuffer: byBuffer,
+      refusedAtFrontDoor: (load.errors[503] ?? 0) - byBuffer,
       meanBatch: round(load.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, load.batchSizes.length), 2),
       refusedServerP50Ms: round(quantile(load.errorServerMs, 0.5), 1),
       refusedServerP99Ms: round(quantile(load.errorServerMs, 0.99), 1),
@@ -151,6 +162,12 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     progress.stop();
     await stack.stop();
   }
+}
+
+/** Requests the model's buffers refused or let expire so far, all shards (their /stats). */
+async function bufferRefusals(edgeUrl: string): Promise<number> {
+  const stats = (await (await fetch(`${edgeUrl}/v2/models/${MODEL}/stats`)).json()) as { model_stats: Array<{ shards: SchedulerStatsSnapshot[] }> };
+  return stats.model_stats.flatMap((m) => m.shards).reduce((sum, s) => sum + s.rejectedLate + s.rejectedFull + s.expired + s.expiredRunning, 0);
 }
 
 /** What the figure reads of each shard in the edge's /stats for the model. */
@@ -196,7 +213,7 @@ function writeReport(name: string, report: { date: string; machine: string; mode
   for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
   lines.push(
     "",
-    `workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
+    `admitted*Ms: latency of the 200s at the client, admittedServer*Ms: the same as the edge timed them from its handler's start (Server-Timing total). refusedByBuffer: 503s the buffer decided (late, full or expired there, from its /stats); refusedAtFrontDoor: 503s the Worker decided before parsing the body (PIE on the way to the buffer, or a shard that said it is busy). workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
   );
   writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));

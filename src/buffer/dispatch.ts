@@ -8,7 +8,9 @@
  * Front-door shedding: when a buffer refuses a request at admission it says until when it is busy
  * (a request due before then would be refused too). This isolate remembers that per shard and
  * refuses such requests itself, before their bodies are parsed or the buffer is called, so overload
- * costs the buffer's thread as little as possible.
+ * costs the buffer's thread as little as possible. The buffer cannot see requests still on their way
+ * to it (waiting in this event loop or its input queue): PIE (src/scheduler/pie.ts) measures that
+ * wait from each reply and refuses a share of new requests at the same point while it is long.
  */
 import { env } from "cloudflare:workers";
 import { runtimeConfig } from "../config";
