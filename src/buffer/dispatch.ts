@@ -5,20 +5,16 @@
  * crash): the request is sent once more, to the next shard, while its deadline allows. The failed
  * attempt produced no reply, so the client still gets exactly one. Overload errors are not retried.
  *
- * Front-door shedding: when a buffer refuses a request at admission it says until when it is busy
- * (a request due before then would be refused too). This isolate remembers that per shard and
- * refuses such requests itself, before their bodies are parsed or the buffer is called, so overload
- * costs the buffer's thread as little as possible. The buffer cannot see requests still on their way
- * to it (waiting in this event loop or its input queue): PIE (src/scheduler/pie.ts) measures that
- * wait from each reply and refuses a share of new requests at the same point while it is long.
+ * Every call and reply also goes to the model's front door (front-door.ts), which refuses requests
+ * before their bodies are parsed while a shard is busy or the way to it is congested.
  */
 import { env } from "cloudflare:workers";
 import { runtimeConfig } from "../config";
-import { maxLatencyMsOf, type ModelManifest, type Placement } from "../models/manifest";
-import { Pie } from "../scheduler/pie";
+import type { ModelManifest, Placement } from "../models/manifest";
 import { fromFailureRecord, InferenceError, unavailable } from "../protocol/errors";
+import { FrontDoor } from "./front-door";
 import type { BatchBuffer } from "./batch-buffer";
-import type { BufferJob, BufferReply } from "./model-server";
+import { ControllerReports, type BufferJob, type BufferReply } from "./model-server";
 
 /** A successful reply, with where it was served: the placement, and the shard for buffered ones. */
 export type BufferResult = Extract<BufferReply, { ok: true }> & { placement: Placement; shard?: number };
@@ -29,21 +25,19 @@ export interface DispatchContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-/** PIE's target delay on the way to a buffer and back, as a share of the model's longest wait (maxLatencyMs). */
-const PIE_TARGET_SHARE = 0.1;
+/** This isolate's front door in telemetry: a negative id, apart from the buffers' shard numbers and the direct path's. */
+const FRONT_DOOR_REPORTER = -1 - Math.floor(Math.random() * 2 ** 30);
 
-/** Per shard ("model#shard"): a request due before this epoch ms would be refused. */
-const busyUntilMs = new Map<string, number>();
+/** Per model: this isolate's front door (front-door.ts) and its reports to the model's controller. */
+const doors = new Map<string, { door: FrontDoor; reports: ControllerReports }>();
 
-/** Per shard ("model#shard"): PIE on the way to it (src/scheduler/pie.ts). */
-const pies = new Map<string, Pie>();
-
-/** The way to a shard's PIE; its target delay is PIE_TARGET_SHARE of the model's longest wait. */
-function pieOf(manifest: ModelManifest, shard: number): Pie {
-  const key = `${manifest.name}#${shard}`;
-  let pie = pies.get(key);
-  if (!pie) pies.set(key, (pie = new Pie(PIE_TARGET_SHARE * maxLatencyMsOf(manifest))));
-  return pie;
+function doorOf(model: string): { door: FrontDoor; reports: ControllerReports } {
+  let found = doors.get(model);
+  if (!found) {
+    const reports = new ControllerReports(env as Env, model, FRONT_DOOR_REPORTER, () => Date.now(), false);
+    doors.set(model, (found = { door: new FrontDoor(reports.telemetry), reports }));
+  }
+  return found;
 }
 
 /** Durable Object ids and stub options per namespace by name ("model#shard"), derived once per isolate (idFromName hashes the name). */
@@ -71,14 +65,13 @@ export function pickShard(manifest: ModelManifest): number {
   return Math.floor(Math.random() * manifest.batching.shards);
 }
 
-/** Refuses at once (503) a request due at `deadlineAtMs` that the shard said it cannot take. */
-export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number): void {
-  const key = `${manifest.name}#${shard}`;
-  const untilMs = busyUntilMs.get(key);
-  if (untilMs !== undefined && untilMs <= nowMs) busyUntilMs.delete(key);
-  else if (untilMs !== undefined && deadlineAtMs < untilMs) throw unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
-  const pie = pieOf(manifest, shard);
-  if (!pie.admits(nowMs)) throw unavailable(`model '${manifest.name}' is overloaded: requests wait ${Math.round(pie.queueDelayMs)} ms on the way to its buffer`, 1, "late");
+/** Refuses at once (503) a request for `shard` due at `deadlineAtMs` that the model's front door turns away (counted in its telemetry). */
+export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number, waitUntil: (promise: Promise<unknown>) => void): void {
+  const { door, reports } = doorOf(manifest.name);
+  const refusal = door.refusal(manifest, shard, deadlineAtMs, nowMs);
+  if (!refusal) return;
+  reports.schedule(waitUntil, () => ({ queuedRows: 0, runningRows: 0 }));
+  throw refusal;
 }
 
 /** Sends a job to the shard (then the next, on a reset); resolves with the result or throws InferenceError. */
@@ -90,32 +83,29 @@ export async function dispatchToBuffer(
   firstShard = pickShard(manifest),
 ): Promise<BufferResult> {
   const shards = manifest.batching.shards;
+  const { door } = doorOf(manifest.name);
   let shard = firstShard;
   for (let attempt = 0; ; attempt++) {
-    const stub = bufferStub(namespace, manifest.name, shard);
+    const sentTo = shard;
+    const stub = bufferStub(namespace, manifest.name, sentTo);
     // The client went away: drop the job from the buffer (kept alive past the request's end).
     const onAbort = () => waitUntil(stub.cancel(job.id).catch(() => false));
     signal?.addEventListener("abort", onAbort, { once: true });
-    const pie = pieOf(manifest, shard);
     const sentAtMs = Date.now();
-    pie.sent();
-    let heldMs: number | undefined;
+    door.sent(manifest, sentTo, job.rows);
+    let reply: BufferReply | undefined;
     try {
-      const reply = await stub.infer(job, shard);
-      heldMs = reply.heldMs;
-      if (!reply.ok) {
-        if (reply.busyUntilMs !== undefined) busyUntilMs.set(`${manifest.name}#${shard}`, reply.busyUntilMs);
-        throw fromFailureRecord(reply.failure);
-      }
+      reply = await stub.infer(job, sentTo);
+      if (!reply.ok) throw fromFailureRecord(reply.failure);
       // The buffer ran it in its isolate unless an origin replica served it (the plan may have changed since the route read it).
-      return { ...reply, placement: reply.servedBy === "edge" ? "edge" : "origin", shard };
+      return { ...reply, placement: reply.servedBy === "edge" ? "edge" : "origin", shard: sentTo };
     } catch (error) {
       if (!isBufferFailure(error)) throw error;
       const canRetry = attempt === 0 && !isOverloaded(error) && Date.now() < job.deadlineAtMs && !signal?.aborted;
       if (!canRetry) throw unavailable(isOverloaded(error) ? "batch buffer overloaded" : "batch buffer restarted; retry the request");
       shard = (shard + 1) % shards;
     } finally {
-      pie.replied(Date.now() - sentAtMs, heldMs, Date.now());
+      door.replied(manifest, sentTo, Date.now() - sentAtMs, reply, Date.now());
       signal?.removeEventListener("abort", onAbort);
     }
   }

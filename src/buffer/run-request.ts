@@ -26,7 +26,7 @@ export interface RequestRoute {
 export function routeRequest(entry: CatalogEntry, manifest: ModelManifest, config: RuntimeConfig, deadlineAtMs: number, nowMs: number, waitUntil: (promise: Promise<unknown>) => void): RequestRoute {
   if (manifest.placement === "direct" && isDirectReady(entry, manifest, config, waitUntil)) return { runsAt: "direct" };
   const shard = pickShard(manifest);
-  shedIfBusy(manifest, shard, deadlineAtMs, nowMs);
+  shedIfBusy(manifest, shard, deadlineAtMs, nowMs, waitUntil);
   return { runsAt: manifest.placement === "direct" ? "edge" : manifest.placement, shard };
 }
 
