@@ -26,7 +26,7 @@ export const MAX_BURST_MS = 150;
 /** Gains per second of delay (RFC 8033: alpha 0.125 Hz, beta 1.25 Hz). */
 const ALPHA_PER_S = 0.125;
 const BETA_PER_S = 1.25;
-/** The path's base delay is the smallest sample of the last BASE_BUCKETS buckets of BASE_BUCKET_MS. */
+/** The path's base delay is the smallest sample of the buckets of BASE_BUCKET_MS begun in the last BASE_BUCKETS x BASE_BUCKET_MS. */
 const BASE_BUCKET_MS = 10_000;
 const BASE_BUCKETS = 6;
 
@@ -68,7 +68,7 @@ export class Pie {
     if (heldMs === undefined) return;
     const rawMs = Math.max(0, roundTripMs - heldMs);
     const bucket = this.baseBuckets[0];
-    if (!bucket || nowMs - bucket.startMs >= BASE_BUCKET_MS) this.baseBuckets = [{ startMs: nowMs, minMs: rawMs }, ...this.baseBuckets].slice(0, BASE_BUCKETS);
+    if (!bucket || nowMs - bucket.startMs >= BASE_BUCKET_MS) this.baseBuckets = [{ startMs: nowMs, minMs: rawMs }, ...this.baseBuckets.filter((b) => nowMs - b.startMs < BASE_BUCKETS * BASE_BUCKET_MS)].slice(0, BASE_BUCKETS);
     else bucket.minMs = Math.min(bucket.minMs, rawMs);
     this.sampleSumMs += rawMs - Math.min(...this.baseBuckets.map((b) => b.minMs));
     this.samples++;

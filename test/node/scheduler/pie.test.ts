@@ -33,6 +33,14 @@ describe("PIE on the way to a buffer", () => {
     expect(admittedShare(pie, nowMs)).toBe(1);
   });
 
+  it("forgets a base delay older than a minute: a buffer that moved further away is not congestion", () => {
+    const pie = new Pie(100);
+    let nowMs = drive(pie, 0, 20, () => 2 + 5); // 2 ms there and back
+    nowMs = drive(pie, nowMs + 120_000, 40, () => 300 + 5); // two minutes later: 300 ms, every time
+    expect(pie.queueDelayMs).toBe(0);
+    expect(pie.probability).toBe(0);
+  });
+
   it("raises the refusal probability while the queueing delay stays above the target, and refuses that share", () => {
     let draws = 0;
     const pie = new Pie(100, () => (draws++ % 100) / 100); // uniform over [0, 1) in steps of 0.01
