@@ -60,7 +60,7 @@ describe("the Worker's front door", () => {
       frontDoor.replied(manifest, 0, 2 + 1 + (step < 20 ? 0 : congestedMs), { heldMs: 2 }, nowMs);
       nowMs += UPDATE_MS;
     }
-    expect(refusal).toMatchObject({ status: 503, message: expect.stringMatching(new RegExp(`requests wait ${congestedMs} ms on the way to its buffer`)) });
+    expect(refusal).toMatchObject({ status: 503, message: expect.stringMatching(new RegExp(`overloaded: refusing \\d+ % of new requests; the way to its buffer took ${congestedMs} ms more than usual lately`)) });
     // Not before the burst allowance after the congestion began was spent.
     expect(nowMs - 3_000_000 - 20 * UPDATE_MS).toBeGreaterThanOrEqual(MAX_BURST_MS);
     expect(frontDoor.refusal(manifest, 1, nowMs + budgetMs, nowMs)).toBeUndefined(); // the way to another shard is clear
