@@ -14,9 +14,9 @@
  * network round trip is not congestion). Every UPDATE_MS the refusal probability p moves by
  * alpha (delay - target) + beta (delay - previous delay), with RFC 8033's scaling of both gains
  * while p is small (so p starts slowly) and its 2 % step when the delay passes 250 ms. A request is
- * admitted while the burst allowance lasts (MAX_BURST_MS after the path was last idle, so a burst
- * of concurrent requests the buffer can take is never refused), or while the delay is below half
- * the target and p is small; otherwise it is refused with probability p.
+ * admitted while the burst allowance lasts (the first MAX_BURST_MS after the path was last quiet, so
+ * a burst is not cut at its start by the delay it causes itself), or while the delay is below half
+ * the target and p is under 0.2; otherwise it is refused with probability p.
  */
 
 /** Interval between updates of the refusal probability, ms (RFC 8033: 15 ms). */
@@ -31,8 +31,7 @@ const BASE_BUCKET_MS = 10_000;
 const BASE_BUCKETS = 6;
 
 export class Pie {
-  /** Probability that a new request is refused. */
-  probability = 0;
+  private p = 0;
   private delayMs = 0;
   private previousDelayMs = 0;
   private burstLeftMs = MAX_BURST_MS;
@@ -53,8 +52,8 @@ export class Pie {
   admits(nowMs: number): boolean {
     this.update(nowMs);
     if (this.burstLeftMs > 0) return true;
-    if (this.previousDelayMs < this.targetMs / 2 && this.probability < 0.2) return true;
-    return this.random() >= this.probability;
+    if (this.delayMs < this.targetMs / 2 && this.p < 0.2) return true; // the latest estimate (RFC 8033: qdelay_old after an update)
+    return this.random() >= this.p;
   }
 
   /** A request was sent on the path. */
@@ -72,6 +71,11 @@ export class Pie {
     else bucket.minMs = Math.min(bucket.minMs, rawMs);
     this.sampleSumMs += rawMs - Math.min(...this.baseBuckets.map((b) => b.minMs));
     this.samples++;
+  }
+
+  /** Probability that a new request is refused (past the burst allowance). */
+  get probability(): number {
+    return this.p;
   }
 
   /** The current estimate of the queueing delay on the path, ms. */
@@ -96,14 +100,14 @@ export class Pie {
     this.samples = 0;
     this.previousDelayMs = this.delayMs;
     this.delayMs = delayMs;
-    const scale = gainScale(this.probability);
+    const scale = gainScale(this.p);
     let delta = (scale * (ALPHA_PER_S * (delayMs - this.targetMs) + BETA_PER_S * (delayMs - this.previousDelayMs))) / 1000;
-    if (this.probability >= 0.1 && delta > 0.02) delta = 0.02;
+    if (this.p >= 0.1 && delta > 0.02) delta = 0.02;
     if (delayMs > 250) delta += 0.02;
-    this.probability = Math.min(1, Math.max(0, this.probability + delta));
-    if (delayMs === 0 && this.previousDelayMs === 0) this.probability *= 0.98;
+    this.p = Math.min(1, Math.max(0, this.p + delta));
+    if (delayMs === 0 && this.previousDelayMs === 0) this.p *= 0.98;
     this.burstLeftMs = Math.max(0, this.burstLeftMs - UPDATE_MS);
-    if (this.probability === 0 && delayMs < this.targetMs / 2 && this.previousDelayMs < this.targetMs / 2) this.burstLeftMs = MAX_BURST_MS;
+    if (this.p === 0 && delayMs < this.targetMs / 2 && this.previousDelayMs < this.targetMs / 2) this.burstLeftMs = MAX_BURST_MS;
   }
 }
 

@@ -99,6 +99,20 @@ describe("PIE on the way to a buffer", () => {
     expect(admittedShare(pie, nowMs)).toBe(1);
   });
 
+  it("admits everything again as soon as the latest delay is under half the target while p is small", () => {
+    const pie = new Pie(100, () => 0); // refuses whenever it draws at all
+    let nowMs = drive(pie, 0, 20, () => 7); // base delay 2 ms
+    // 120 ms of queueing, a little over the target: p climbs slowly (at most 0.0025 an update at full gain).
+    for (let i = 0; i < 2000 && pie.probability < 0.15; i++) nowMs = drive(pie, nowMs, 1, () => 7 + 120);
+    expect(pie.probability).toBeGreaterThanOrEqual(0.15);
+    expect(pie.probability).toBeLessThan(0.2);
+    expect(pie.admits(nowMs)).toBe(false);
+    nowMs = drive(pie, nowMs, 1, () => 7 + 40); // the last update saw 40 ms, under half the target
+    expect(pie.queueDelayMs).toBe(40);
+    expect(pie.probability).toBeGreaterThan(0); // p fell (by 0.1075) but is not 0: the admission is the rule's, not p's
+    expect(pie.admits(nowMs)).toBe(true);
+  });
+
   it("keeps its estimate while requests are on the way and none has come back", () => {
     const pie = new Pie(100, () => 0);
     let nowMs = drive(pie, 0, 20, () => 7); // base delay 2 ms
