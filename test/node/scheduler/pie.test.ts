@@ -17,6 +17,9 @@ function drive(pie: Pie, fromMs: number, steps: number, roundTripMs: (step: numb
   return nowMs;
 }
 
+/** Drives `pie` over a quiet way (2 ms there and back, its base delay) for 20 updates from 0; returns the time reached. */
+const quiet = (pie: Pie) => drive(pie, 0, 20, () => 2 + 5);
+
 /** Share of `n` arrivals at `nowMs` that `pie` admits (its random source decides). */
 function admittedShare(pie: Pie, nowMs: number, n = 1000): number {
   let admitted = 0;
@@ -35,7 +38,7 @@ describe("PIE on the way to a buffer", () => {
 
   it("forgets a base delay older than a minute: a buffer that moved further away is not congestion", () => {
     const pie = new Pie(100);
-    let nowMs = drive(pie, 0, 20, () => 2 + 5); // 2 ms there and back
+    let nowMs = quiet(pie);
     nowMs = drive(pie, nowMs + 120_000, 40, () => 300 + 5); // two minutes later: 300 ms, every time
     expect(pie.queueDelayMs).toBe(0);
     expect(pie.probability).toBe(0);
@@ -44,7 +47,7 @@ describe("PIE on the way to a buffer", () => {
   it("raises the refusal probability while the queueing delay stays above the target, and refuses that share", () => {
     let draws = 0;
     const pie = new Pie(100, () => (draws++ % 100) / 100); // uniform over [0, 1) in steps of 0.01
-    let nowMs = drive(pie, 0, 20, () => 2 + 5); // base delay 2 ms
+    let nowMs = quiet(pie);
     let previous = pie.probability;
     expect(previous).toBe(0);
     // 600 ms of queueing on top of the base: p grows every update (by the 2 % step past 250 ms at
@@ -65,7 +68,7 @@ describe("PIE on the way to a buffer", () => {
 
   it("lets a burst through: no refusal within the burst allowance after an idle way", () => {
     const pie = new Pie(100, () => 0); // would refuse whenever p > 0 and the allowance is spent
-    let nowMs = drive(pie, 0, 20, () => 7);
+    let nowMs = quiet(pie);
     const burstStartMs = nowMs;
     let refused = 0;
     while (nowMs < burstStartMs + MAX_BURST_MS - UPDATE_MS) {
@@ -81,7 +84,7 @@ describe("PIE on the way to a buffer", () => {
 
   it("admits again once the delay falls: p decays to 0 and the burst allowance comes back", () => {
     const pie = new Pie(100, () => 0);
-    let nowMs = drive(pie, 0, 20, () => 7); // base delay 2 ms
+    let nowMs = quiet(pie);
     nowMs = drive(pie, nowMs, 100, () => 1007);
     expect(pie.probability).toBeGreaterThan(0.9);
     // Nothing is on the way (everything was refused): the way is empty and p falls.
@@ -101,7 +104,7 @@ describe("PIE on the way to a buffer", () => {
 
   it("admits everything again as soon as the latest delay is under half the target while p is small", () => {
     const pie = new Pie(100, () => 0); // refuses whenever it draws at all
-    let nowMs = drive(pie, 0, 20, () => 7); // base delay 2 ms
+    let nowMs = quiet(pie);
     // 120 ms of queueing, a little over the target: p climbs slowly (at most 0.0025 an update at full gain).
     for (let i = 0; i < 2000 && pie.probability < 0.15; i++) nowMs = drive(pie, nowMs, 1, () => 7 + 120);
     expect(pie.probability).toBeGreaterThanOrEqual(0.15);
@@ -115,7 +118,7 @@ describe("PIE on the way to a buffer", () => {
 
   it("keeps its estimate while requests are on the way and none has come back", () => {
     const pie = new Pie(100, () => 0);
-    let nowMs = drive(pie, 0, 20, () => 7); // base delay 2 ms
+    let nowMs = quiet(pie);
     nowMs = drive(pie, nowMs, 30, () => 157);
     expect(pie.queueDelayMs).toBe(150);
     const probability = pie.probability;
