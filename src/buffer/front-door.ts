@@ -56,7 +56,7 @@ export class FrontDoor {
     else if (untilMs !== undefined && deadlineAtMs < untilMs) return unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
     const pie = this.pieOf(manifest, shard);
     // The share refused falls gradually once the way clears (RFC 8033), so the message gives both.
-    if (!pie.admits(nowMs)) return unavailable(`model '${manifest.name}' is overloaded: refusing ${Math.round(pie.probability * 100)} % of new requests; the way to its buffer took ${Math.round(pie.queueDelayMs)} ms more than usual lately`, 1, "late");
+    if (!pie.admits(nowMs)) return unavailable(`model '${manifest.name}' is overloaded: refusing ${Math.ceil(pie.probability * 100)} % of new requests; the way to its buffer took ${Math.round(pie.queueDelayMs)} ms more than usual lately`, 1, "late");
     return undefined;
   }
 
