@@ -31,11 +31,11 @@ const FRONT_DOOR_REPORTER = -1 - Math.floor(Math.random() * 2 ** 30);
 /** Per model: this isolate's front door (front-door.ts) and its reports to the model's controller. */
 const doors = new Map<string, { door: FrontDoor; reports: ControllerReports }>();
 
-function doorOf(model: string): { door: FrontDoor; reports: ControllerReports } {
-  let found = doors.get(model);
+function doorOf(manifest: ModelManifest): { door: FrontDoor; reports: ControllerReports } {
+  let found = doors.get(manifest.name);
   if (!found) {
-    const reports = new ControllerReports(env as Env, model, FRONT_DOOR_REPORTER, () => Date.now(), false);
-    doors.set(model, (found = { door: new FrontDoor(reports.telemetry), reports }));
+    const reports = new ControllerReports(env as Env, manifest.name, FRONT_DOOR_REPORTER, () => Date.now(), false);
+    doors.set(manifest.name, (found = { door: new FrontDoor(manifest, reports.telemetry), reports }));
   }
   return found;
 }
@@ -67,8 +67,8 @@ export function pickShard(manifest: ModelManifest): number {
 
 /** Refuses at once (503) a request for `shard` due at `deadlineAtMs` that the model's front door turns away (counted in its telemetry). */
 export function shedIfBusy(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number, waitUntil: (promise: Promise<unknown>) => void): void {
-  const { door, reports } = doorOf(manifest.name);
-  const refusal = door.refusal(manifest, shard, deadlineAtMs, nowMs);
+  const { door, reports } = doorOf(manifest);
+  const refusal = door.refusal(shard, deadlineAtMs, nowMs);
   if (!refusal) return;
   reports.schedule(waitUntil, () => ({ queuedRows: 0, runningRows: 0 }));
   throw refusal;
@@ -83,7 +83,7 @@ export async function dispatchToBuffer(
   firstShard = pickShard(manifest),
 ): Promise<BufferResult> {
   const shards = manifest.batching.shards;
-  const { door } = doorOf(manifest.name);
+  const { door } = doorOf(manifest);
   let shard = firstShard;
   for (let attempt = 0; ; attempt++) {
     const sentTo = shard;
@@ -92,7 +92,7 @@ export async function dispatchToBuffer(
     const onAbort = () => waitUntil(stub.cancel(job.id).catch(() => false));
     signal?.addEventListener("abort", onAbort, { once: true });
     const sentAtMs = Date.now();
-    door.sent(manifest, sentTo, job.rows);
+    door.sent(sentTo, job.rows);
     let reply: BufferReply | undefined;
     try {
       reply = await stub.infer(job, sentTo);
@@ -105,7 +105,7 @@ export async function dispatchToBuffer(
       if (!canRetry) throw unavailable(isOverloaded(error) ? "batch buffer overloaded" : "batch buffer restarted; retry the request");
       shard = (shard + 1) % shards;
     } finally {
-      door.replied(manifest, sentTo, Date.now() - sentAtMs, reply, Date.now());
+      door.replied(sentTo, Date.now() - sentAtMs, reply, Date.now());
       signal?.removeEventListener("abort", onAbort);
     }
   }

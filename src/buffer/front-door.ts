@@ -11,7 +11,8 @@
  * A request refused here arrived all the same: it goes to the model's telemetry as an arrival
  * refused, so the controller sees the demand that never reached a buffer. Its body is not parsed,
  * so its rows are taken to be the mean of the requests this door sent on.
- * Pure: time is passed in; dispatch.ts keeps one door per model and sends the telemetry.
+ * Pure: time is passed in; dispatch.ts keeps one door per model and sends the telemetry. The model's
+ * maxLatencyMs (PIE's target) is not a plan field, so the manifest the door is made with holds.
  */
 import type { TelemetryRecorder } from "../control/telemetry";
 import { maxLatencyMsOf, type ModelManifest } from "../models/manifest";
@@ -31,17 +32,26 @@ export class FrontDoor {
   /** Mean rows of the requests sent on. */
   private rowsPerRequest = 1;
 
+  /** The model's name, in refusals. */
+  private readonly model: string;
+  /** PIE's target delay for this model, ms. */
+  private readonly pieTargetMs: number;
+
   constructor(
+    manifest: ModelManifest,
     private readonly telemetry: TelemetryRecorder,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.model = manifest.name;
+    this.pieTargetMs = PIE_TARGET_SHARE * maxLatencyMsOf(manifest);
+  }
 
   /**
-   * The refusal (503) of a request of `manifest` for `shard`, due at `deadlineAtMs`, arriving at
-   * `nowMs`, recorded in the telemetry; undefined when it may go on to the shard.
+   * The refusal (503) of a request for `shard`, due at `deadlineAtMs`, arriving at `nowMs`,
+   * recorded in the telemetry; undefined when it may go on to the shard.
    */
-  refusal(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number): InferenceError | undefined {
-    const refusal = this.decide(manifest, shard, deadlineAtMs, nowMs);
+  refusal(shard: number, deadlineAtMs: number, nowMs: number): InferenceError | undefined {
+    const refusal = this.decide(shard, deadlineAtMs, nowMs);
     if (refusal) {
       const rows = Math.max(1, Math.round(this.rowsPerRequest));
       this.telemetry.arrived(rows, nowMs);
@@ -50,34 +60,34 @@ export class FrontDoor {
     return refusal;
   }
 
-  private decide(manifest: ModelManifest, shard: number, deadlineAtMs: number, nowMs: number): InferenceError | undefined {
+  private decide(shard: number, deadlineAtMs: number, nowMs: number): InferenceError | undefined {
     const untilMs = this.busyUntilMs.get(shard);
     if (untilMs !== undefined && untilMs <= nowMs) this.busyUntilMs.delete(shard);
-    else if (untilMs !== undefined && deadlineAtMs < untilMs) return unavailable(`model '${manifest.name}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
-    const pie = this.pieOf(manifest, shard);
+    else if (untilMs !== undefined && deadlineAtMs < untilMs) return unavailable(`model '${this.model}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
+    const pie = this.pieOf(shard);
     // The share refused falls gradually once the way clears (RFC 8033), so the message gives both.
-    if (!pie.admits(nowMs)) return unavailable(`model '${manifest.name}' is overloaded: refusing ${Math.ceil(pie.probability * 100)} % of new requests; the way to its buffer took ${Math.round(pie.queueDelayMs)} ms more than usual lately`, 1, "late");
+    if (!pie.admits(nowMs)) return unavailable(`model '${this.model}' is overloaded: refusing ${Math.ceil(pie.probability * 100)} % of new requests; the way to its buffer took ${Math.round(pie.queueDelayMs)} ms more than usual lately`, 1, "late");
     return undefined;
   }
 
   /** A request of `rows` rows goes to `shard`. */
-  sent(manifest: ModelManifest, shard: number, rows: number): void {
+  sent(shard: number, rows: number): void {
     this.rowsPerRequest += (rows - this.rowsPerRequest) * ROWS_WEIGHT;
-    this.pieOf(manifest, shard).sent();
+    this.pieOf(shard).sent();
   }
 
   /**
    * The call to `shard` ended after `roundTripMs`: with the buffer's reply (how long it held the
    * request; until when it is busy, when it refused it), or without one (the call failed).
    */
-  replied(manifest: ModelManifest, shard: number, roundTripMs: number, reply: { heldMs?: number; busyUntilMs?: number } | undefined, nowMs: number): void {
-    this.pieOf(manifest, shard).replied(roundTripMs, reply?.heldMs, nowMs);
+  replied(shard: number, roundTripMs: number, reply: { heldMs?: number; busyUntilMs?: number } | undefined, nowMs: number): void {
+    this.pieOf(shard).replied(roundTripMs, reply?.heldMs, nowMs);
     if (reply?.busyUntilMs !== undefined) this.busyUntilMs.set(shard, reply.busyUntilMs);
   }
 
-  private pieOf(manifest: ModelManifest, shard: number): Pie {
+  private pieOf(shard: number): Pie {
     let pie = this.pies.get(shard);
-    if (!pie) this.pies.set(shard, (pie = new Pie(PIE_TARGET_SHARE * maxLatencyMsOf(manifest), this.random)));
+    if (!pie) this.pies.set(shard, (pie = new Pie(this.pieTargetMs, this.random)));
     return pie;
   }
 }

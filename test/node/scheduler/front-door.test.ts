@@ -11,7 +11,7 @@ const budgetMs = maxLatencyMsOf(manifest);
 
 function door(random = () => 0.5) {
   const telemetry = new TelemetryRecorder(manifest.name, -7);
-  return { door: new FrontDoor(telemetry, random), telemetry };
+  return { door: new FrontDoor(manifest, telemetry, random), telemetry };
 }
 
 /** What the telemetry holds: rows that arrived, and rows refused. */
@@ -24,26 +24,26 @@ describe("the Worker's front door", () => {
   it("refuses requests due before a shard said it is busy until, on that shard only, until then", () => {
     const { door: frontDoor } = door();
     const nowMs = 1_000_000;
-    frontDoor.sent(manifest, 0, 1);
-    frontDoor.replied(manifest, 0, 3, { heldMs: 1, busyUntilMs: nowMs + 1_500 }, nowMs);
-    const refusal = frontDoor.refusal(manifest, 0, nowMs + 1_000, nowMs);
+    frontDoor.sent(0, 1);
+    frontDoor.replied(0, 3, { heldMs: 1, busyUntilMs: nowMs + 1_500 }, nowMs);
+    const refusal = frontDoor.refusal(0, nowMs + 1_000, nowMs);
     expect(refusal).toBeInstanceOf(InferenceError);
     expect(refusal).toMatchObject({ status: 503, retryAfterS: 2, message: expect.stringMatching(/overloaded: busy for about 1500 ms/) });
-    expect(frontDoor.refusal(manifest, 0, nowMs + 1_600, nowMs)).toBeUndefined(); // due after: the shard may take it
-    expect(frontDoor.refusal(manifest, 1, nowMs + 1_000, nowMs)).toBeUndefined(); // another shard
-    expect(frontDoor.refusal(manifest, 0, nowMs + 2_500, nowMs + 1_500)).toBeUndefined(); // busy no longer
+    expect(frontDoor.refusal(0, nowMs + 1_600, nowMs)).toBeUndefined(); // due after: the shard may take it
+    expect(frontDoor.refusal(1, nowMs + 1_000, nowMs)).toBeUndefined(); // another shard
+    expect(frontDoor.refusal(0, nowMs + 2_500, nowMs + 1_500)).toBeUndefined(); // busy no longer
   });
 
   it("counts each refusal in the model's telemetry as an arrival refused, of the mean rows of the requests it sent on", () => {
     const { door: frontDoor, telemetry } = door();
     const nowMs = 2_000_000;
-    frontDoor.replied(manifest, 0, 3, { heldMs: 1, busyUntilMs: nowMs + 900 }, nowMs);
+    frontDoor.replied(0, 3, { heldMs: 1, busyUntilMs: nowMs + 900 }, nowMs);
     // Sixteen 4-row requests move the mean from 1 by a sixteenth of the gap each: 4 - 3 (15/16)^16 = 2.93, so 3 rows a refusal.
-    for (let i = 0; i < 16; i++) frontDoor.sent(manifest, 1, 4);
+    for (let i = 0; i < 16; i++) frontDoor.sent(1, 4);
     const expectedRows = Math.round(4 - 3 * (15 / 16) ** 16);
-    expect(frontDoor.refusal(manifest, 0, nowMs + 500, nowMs)).toBeDefined();
-    expect(frontDoor.refusal(manifest, 0, nowMs + 600, nowMs)).toBeDefined();
-    expect(frontDoor.refusal(manifest, 0, nowMs + 1_000, nowMs)).toBeUndefined(); // admitted: the buffer counts it
+    expect(frontDoor.refusal(0, nowMs + 500, nowMs)).toBeDefined();
+    expect(frontDoor.refusal(0, nowMs + 600, nowMs)).toBeDefined();
+    expect(frontDoor.refusal(0, nowMs + 1_000, nowMs)).toBeUndefined(); // admitted: the buffer counts it
     expect(counts(telemetry, nowMs)).toEqual({ arrivedRows: 2 * expectedRows, refusedRows: 2 * expectedRows });
   });
 
@@ -53,17 +53,17 @@ describe("the Worker's front door", () => {
     const congestedMs = 10 * PIE_TARGET_SHARE * budgetMs;
     let refusal: InferenceError | undefined;
     for (let step = 0; step < 200 && !refusal; step++) {
-      refusal = frontDoor.refusal(manifest, 0, nowMs + budgetMs, nowMs);
+      refusal = frontDoor.refusal(0, nowMs + budgetMs, nowMs);
       if (refusal) break;
-      frontDoor.sent(manifest, 0, 1);
+      frontDoor.sent(0, 1);
       // The buffer held each request 2 ms; the way there and back took 1 ms, then (after 20 updates) ten times PIE's target more.
-      frontDoor.replied(manifest, 0, 2 + 1 + (step < 20 ? 0 : congestedMs), { heldMs: 2 }, nowMs);
+      frontDoor.replied(0, 2 + 1 + (step < 20 ? 0 : congestedMs), { heldMs: 2 }, nowMs);
       nowMs += UPDATE_MS;
     }
     expect(refusal).toMatchObject({ status: 503, message: expect.stringMatching(new RegExp(`overloaded: refusing \\d+ % of new requests; the way to its buffer took ${congestedMs} ms more than usual lately`)) });
     // Not before the burst allowance after the congestion began was spent.
     expect(nowMs - 3_000_000 - 20 * UPDATE_MS).toBeGreaterThanOrEqual(MAX_BURST_MS);
-    expect(frontDoor.refusal(manifest, 1, nowMs + budgetMs, nowMs)).toBeUndefined(); // the way to another shard is clear
+    expect(frontDoor.refusal(1, nowMs + budgetMs, nowMs)).toBeUndefined(); // the way to another shard is clear
     expect(counts(telemetry, nowMs)).toEqual({ arrivedRows: 1, refusedRows: 1 }); // one-row requests were sent on
   });
 });
