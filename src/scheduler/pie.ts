@@ -69,7 +69,7 @@ export class Pie {
     const bucket = this.baseBuckets[0];
     if (!bucket || nowMs - bucket.startMs >= BASE_BUCKET_MS) this.baseBuckets = [{ startMs: nowMs, minMs: rawMs }, ...this.baseBuckets.filter((b) => nowMs - b.startMs < BASE_BUCKETS * BASE_BUCKET_MS)].slice(0, BASE_BUCKETS);
     else bucket.minMs = Math.min(bucket.minMs, rawMs);
-    this.sampleSumMs += rawMs - Math.min(...this.baseBuckets.map((b) => b.minMs));
+    this.sampleSumMs += rawMs - this.baseBuckets.reduce((base, b) => Math.min(base, b.minMs), Infinity);
     this.samples++;
   }
 
