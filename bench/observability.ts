@@ -29,7 +29,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { cpuMs, processTree } from "../src/cli/process-cpu";
+import { treeCpuMs } from "../src/cli/process-cpu";
 import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { keyHash } from "../src/edge/access";
@@ -120,10 +120,7 @@ function medianDifferenceInterval(a: number[][], b: number[][], seed: number): [
 }
 
 /** CPU ms so far of an edge's processes (wrangler, its dev proxy and the runtime). */
-const edgeCpuMs = (edge: Started) =>
-  processTree(edge.process.pid!)
-    .filter((p) => /workerd|wrangler/.test(p.command))
-    .reduce((sum, p) => sum + cpuMs(p.pid), 0);
+const edgeCpuMs = (edge: Started) => treeCpuMs(edge.process.pid!, /workerd|wrangler/)();
 
 /**
  * This checkout's wrangler.toml without the bindings `wrangler dev` simulates beside the isolate:

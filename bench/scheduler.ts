@@ -18,7 +18,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { cpuMs, processTree } from "../src/cli/process-cpu";
+import { treeCpuMs } from "../src/cli/process-cpu";
 import { ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
@@ -102,8 +102,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     console.log("bursts", JSON.stringify(bursts));
     // The edge's workerd CPU (its Worker and Durable Objects share one thread): per request served at
     // capacity, and per request not answered 200 under overload.
-    const workerd = processTree(stack.edge.process.pid!).filter((p) => /workerd/.test(p.command));
-    const edgeCpuMs = () => workerd.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+    const edgeCpuMs = treeCpuMs(stack.edge.process.pid!, /workerd/);
     progress.step("capacity (closed loop)");
     const capStartMs = edgeCpuMs();
     const { ok: capOk, ...cap } = await capacity(url, body.binary);
@@ -113,12 +112,13 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     await new Promise((done) => setTimeout(done, 1_000));
     const ratePerS = OVERLOAD_FACTOR * cap.perS;
     progress.step(`overload at ${OVERLOAD_FACTOR}x capacity`);
-    const bufferRefusalsBefore = await bufferRefusals(stack.edge.url);
+    const bufferRefusalsBefore = bufferRefusals(await modelStats(stack.edge.url));
     const overloadStartMs = edgeCpuMs();
     const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
     const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
     const refused = load.sent - load.ok;
-    const byBuffer = (await bufferRefusals(stack.edge.url)) - bufferRefusalsBefore;
+    const stats = await modelStats(stack.edge.url);
+    const byBuffer = bufferRefusals(stats) - bufferRefusalsBefore;
     const admittedServerMs = load.serverTimingMs["total"] ?? [];
     const refusalCpuMs = Math.max(0, (edgeCpuMs() - overloadStartMs - load.ok * servedCpuMs) / Math.max(1, refused));
     const overload = {
@@ -155,7 +155,6 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     progress.tick();
     progress.stop();
     console.log("overload", overload);
-    const stats = await (await fetch(`${stack.edge.url}/v2/models/${MODEL}/stats`)).json();
     const edgeOn = platform === "workerd" ? "edge as its deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev";
     writeReport(platform === "workerd" ? "scheduler-workerd" : "scheduler", { date: new Date().toISOString(), machine: `2 shared cores; ${edgeOn} with 2 origin replicas (npm start's stack otherwise)`, model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
   } finally {
@@ -164,9 +163,15 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
   }
 }
 
-/** Requests the model's buffers refused or let expire so far, all shards (their /stats). */
-async function bufferRefusals(edgeUrl: string): Promise<number> {
-  const stats = (await (await fetch(`${edgeUrl}/v2/models/${MODEL}/stats`)).json()) as { model_stats: Array<{ shards: SchedulerStatsSnapshot[] }> };
+/** The model's /stats: every shard's scheduler counters. */
+type ModelStats = { model_stats: Array<{ shards: SchedulerStatsSnapshot[] }> };
+
+async function modelStats(edgeUrl: string): Promise<ModelStats> {
+  return (await fetch(`${edgeUrl}/v2/models/${MODEL}/stats`)).json() as Promise<ModelStats>;
+}
+
+/** Requests the model's buffers refused or let expire so far, all shards. */
+function bufferRefusals(stats: ModelStats): number {
   return stats.model_stats.flatMap((m) => m.shards).reduce((sum, s) => sum + s.rejectedLate + s.rejectedFull + s.expired + s.expiredRunning, 0);
 }
 

@@ -13,6 +13,14 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
 }
 
+/** Reads the CPU ms so far of the processes of `pid`'s tree (as it is now) whose command matches `command`. */
+export function treeCpuMs(pid: number, command: RegExp): () => number {
+  const pids = processTree(pid)
+    .filter((p) => command.test(p.command))
+    .map((p) => p.pid);
+  return () => pids.reduce((sum, p) => sum + cpuMs(p), 0);
+}
+
 /** The process and all its descendants, with their command names. */
 export function processTree(pid: number): Array<{ pid: number; command: string }> {
   const tree = [{ pid, command: commandOf(pid) }];
