@@ -22,6 +22,7 @@ import { pickOutputs } from "../models/derived-outputs";
 import type { ModelManifest } from "../models/manifest";
 import { InferenceError, toFailureRecord, unavailable } from "../protocol/errors";
 import { runnerFor } from "../runner/runner-for";
+import { busyRefusal } from "./front-door";
 import { ServiceEstimate } from "../scheduler/service-estimate";
 import { SchedulerStats } from "../scheduler/scheduler-stats";
 import type { DispatchContext } from "./dispatch";
@@ -55,7 +56,7 @@ class DirectModel {
       this.stats.count(isQueueFull ? "rejectedFull" : "rejectedLate", job.rows);
       this.reports.telemetry.failed(job.rows, "refused");
       this.reports.schedule(waitUntil, () => this.state());
-      const error = unavailable(`model '${job.model}' is overloaded: busy for about ${Math.ceil(busyUntilMs - nowMs)} ms`, Math.max(1, Math.ceil((busyUntilMs - nowMs) / 1000)), isQueueFull ? "queue_full" : "late");
+      const error = busyRefusal(job.model, busyUntilMs, nowMs, isQueueFull ? "queue_full" : "late");
       return { ok: false, failure: toFailureRecord(error), busyUntilMs };
     }
     this.stats.admitted(job.rows);

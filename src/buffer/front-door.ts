@@ -16,7 +16,7 @@
  */
 import type { TelemetryRecorder } from "../control/telemetry";
 import { maxLatencyMsOf, type ModelManifest } from "../models/manifest";
-import { type InferenceError, unavailable } from "../protocol/errors";
+import { type InferenceError, type RejectionReason, unavailable } from "../protocol/errors";
 import { Pie } from "../scheduler/pie";
 
 /** PIE's target delay on the way to a buffer and back, as a share of the model's longest wait (maxLatencyMs). */
@@ -24,6 +24,11 @@ export const PIE_TARGET_SHARE = 0.1;
 
 /** Weight of a new request in the mean rows per request. */
 const ROWS_WEIGHT = 1 / 16;
+
+/** The 503 of a request that `model` cannot take before `busyUntilMs` (epoch ms), retried after then. */
+export function busyRefusal(model: string, busyUntilMs: number, nowMs: number, reason: RejectionReason): InferenceError {
+  return unavailable(`model '${model}' is overloaded: busy for about ${Math.ceil(busyUntilMs - nowMs)} ms`, Math.max(1, Math.ceil((busyUntilMs - nowMs) / 1000)), reason);
+}
 
 export class FrontDoor {
   /** Per shard: a request due before this epoch ms would be refused. */
@@ -63,7 +68,7 @@ export class FrontDoor {
   private decide(shard: number, deadlineAtMs: number, nowMs: number): InferenceError | undefined {
     const untilMs = this.busyUntilMs.get(shard);
     if (untilMs !== undefined && untilMs <= nowMs) this.busyUntilMs.delete(shard);
-    else if (untilMs !== undefined && deadlineAtMs < untilMs) return unavailable(`model '${this.model}' is overloaded: busy for about ${Math.ceil(untilMs - nowMs)} ms`, Math.max(1, Math.ceil((untilMs - nowMs) / 1000)), "late");
+    else if (untilMs !== undefined && deadlineAtMs < untilMs) return busyRefusal(this.model, untilMs, nowMs, "late");
     const pie = this.pieOf(shard);
     // The share refused falls gradually once the way clears (RFC 8033), so the message gives both.
     if (!pie.admits(nowMs)) return unavailable(`model '${this.model}' is overloaded: refusing ${Math.ceil(pie.probability * 100)} % of new requests; the way to its buffer took ${Math.round(pie.queueDelayMs)} ms more than usual lately`, 1, "late");
