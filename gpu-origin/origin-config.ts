@@ -2,7 +2,7 @@
  * Configuration of a gpu-origin process, from its command line and environment, validated once at
  * start-up with zod. A bad value stops the process with a message naming the flag and the rule.
  *
- * Flags: --port (required), --host (127.0.0.1), --provider cpu|cuda|webgpu (cpu), --models a,b
+ * Flags: --port (required), --host (127.0.0.1), --provider cpu|cuda|webgpu|timed (cpu; timed: gpu-origin/timed-backend.ts), --models a,b
  * (every folder of --models-dir), --models-dir (or MODELS_DIR; `models`, relative to the working
  * directory: the repository root, or the image's /app), --max-batch (32), --window-ms (0),
  * --max-queue-rows (256), --drain-timeout-ms (10000), --max-body-bytes (536870912), --threads (0:
@@ -20,7 +20,7 @@ import { MIN_SECRET_LENGTH } from "../src/origin/hop-signature";
 import { DEFAULT_BODY_TIMEOUT_MS } from "../src/protocol/read-body";
 
 /** Execution providers an origin can run sessions on. */
-export const PROVIDERS = ["cpu", "cuda", "webgpu"] as const;
+export const PROVIDERS = ["cpu", "cuda", "webgpu", "timed"] as const;
 
 /** One of PROVIDERS. */
 export type Provider = (typeof PROVIDERS)[number];

@@ -2,7 +2,8 @@
  * gpu-origin's execution backends against the runner conformance suite: every registered backend
  * that can run here must pass it; every one that cannot is listed and must fail to load (or to
  * create a session) with ProviderUnavailableError saying what to install, never be skipped quietly.
- * On this project's CI (no GPU) that is: cpu passes, cuda and webgpu are unavailable.
+ * On this project's CI (no GPU) that is: cpu and timed (the stand-in, on the CPU backend) pass, cuda
+ * and webgpu are unavailable.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -46,7 +47,7 @@ describe("execution backend registry", () => {
   });
 
   it("refuses an unregistered provider with ProviderUnavailableError listing the registered ones", async () => {
-    await expect(loadBackend("tpu", 1)).rejects.toThrow(new ProviderUnavailableError("execution provider: no execution backend is registered as 'tpu' (registered: cpu, cuda, webgpu)"));
+    await expect(loadBackend("tpu", 1)).rejects.toThrow(new ProviderUnavailableError("execution provider: no execution backend is registered as 'tpu' (registered: cpu, cuda, webgpu, timed)"));
   });
 
   it(`lists the backends unavailable here: ${unavailable.map((b) => b.name).join(", ") || "none"}`, () => {
