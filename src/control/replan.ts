@@ -37,12 +37,19 @@ export interface PlannedChoice {
 
 /**
  * The controller's search: the batch sizes and windows below (a coarser grid than the CLI's), and
- * at most this many fixed-server solutions, so a re-plan takes well under a second in a Durable
- * Object even near saturation (where one solution can take ~100 ms or more).
+ * at most this many fixed-server solutions and WORK_BUDGET of their grid operations, so a re-plan
+ * takes well under a second in a Durable Object even near saturation.
  */
 const SEARCH_BATCH_SIZES = [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 const SEARCH_WINDOWS_MS = geometricWindows(1, 500, 20);
 const MAX_FIXED_SOLVES = 40;
+/**
+ * Grid operations each search may spend on fixed-server solutions (optimize's workBudget): about
+ * 150 ms of this project's 2-core machine (2-3 million a ms). One solution under a slowly switching
+ * MMPP fitted right after a step can otherwise take seconds (one took 2.1 s), and a Durable Object,
+ * like everything else in workerd locally, waits for it. A search cut short keeps what it found.
+ */
+const WORK_BUDGET = 4e8;
 /**
  * New plans keep each server at most this busy (headroom for noise); a running plan counts as
  * holding while its servers stay below KEEP_UTILISATION and it meets the SLO. Near saturation a plan
@@ -71,7 +78,7 @@ function run(arrival: MarkovianArrival, context: PlanningContext, placements: Pl
   // The direct path's overhead applies to every request; buffered ones add the hop, origin ones the network too.
   const extraMsOf = (p: Placement) => (isBuffered(p) ? context.hopMs : 0) + (p === "origin" ? context.originNetworkMs : 0);
   const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[runtimeOf(p)]!), extraMs: extraMsOf(p) }]));
-  const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, maxUtilisation });
+  const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, workBudget: WORK_BUDGET, maxUtilisation });
   return result.plan;
 }
 

@@ -78,6 +78,20 @@ export interface FixedServerInput {
   multiServer?: "cyclic" | "fast";
   /** Cap on the power iterations; default MAX_ITERATIONS. */
   maxIterations?: number;
+  /**
+   * Work this solve may spend, shared with the caller's other solves (a search's budget): each
+   * power iteration adds its cost in grid operations (about width^2 x phases^2 per pass over the
+   * grid) to `spent`; past `limit` the solve stops and the queue counts as unstable (not shown to
+   * meet anything). Deterministic, where a clock is not: in workerd time does not advance while
+   * code runs. Default: none (unbounded, uncounted).
+   */
+  budget?: WorkBudget;
+}
+
+/** Grid operations a caller allows its solves and what they spent (see FixedServerInput.budget), updated in place. */
+export interface WorkBudget {
+  limit: number;
+  spent: number;
 }
 
 /** The solution for one queue. */
@@ -550,7 +564,15 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   let spare: Float64Array = new Float64Array(width * m);
   const sourceMass = new Float64Array(m);
   const maxIterations = input.maxIterations ?? MAX_ITERATIONS;
+  // Passes over the grid per iteration: each phase's step (the lazy full-batch shift and the gap),
+  // the cyclic subtractions, and the lazy cycles rebuilt from the heads.
+  const passes = m * (2 + (isCyclic ? c - 1 : 0)) + (isCyclic && isLazy ? B : 0);
+  const iterationUnits = passes * width * width * mm;
   for (; iterations < maxIterations; iterations++) {
+    if (input.budget && (input.budget.spent += iterationUnits) > input.budget.limit) {
+      diverged = true; // out of budget: not shown to be stable
+      break;
+    }
     lostBy.fill(0);
     if (isCyclic && isLazy) lazyCycles();
     if (isCyclic && (isLazy || iterations === 0)) cumulativeOf(cycle, cycleCumulative);

@@ -12,7 +12,7 @@
 import { type MarkovianArrival, splitAcrossShards } from "./arrival";
 import { type BatchSizeDistribution, type BatchSummary, batchSizeDistribution } from "./batch-size";
 import { countingGrid, countingMatrices } from "./counting-process";
-import { type FixedServerModel, fixedServerLatency } from "./fixed-servers";
+import { type FixedServerInput, type FixedServerModel, fixedServerLatency } from "./fixed-servers";
 import type { QueueDelay, ServerSpec, BatchStream } from "./queueing";
 import { type RequestWaitTable, jointWaitCdf, requestWaitTable, segment as segmentIntegral, waitCdf } from "./request-wait";
 import { type ServiceSpec, serviceTable } from "./service-time";
@@ -198,11 +198,11 @@ export interface FixedQueue {
  * on the pool; sealed + shared is one shard's batches on the pool, the other shards' batches adding
  * their load as a fluid. `sealed` is the shards' sealed batch distribution (for that load).
  */
-export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpec, { kind: "fixed" }>, service: ServiceSpec, maxBatch: number, windowMs: number, shards: number, extraMs: number, sealed: BatchSizeDistribution, cellsPerScale?: number): FixedQueue {
+export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpec, { kind: "fixed" }>, service: ServiceSpec, maxBatch: number, windowMs: number, shards: number, extraMs: number, sealed: BatchSizeDistribution, solve: Pick<FixedServerInput, "cellsPerScale" | "budget"> = {}): FixedQueue {
   const formation = servers.formation ?? "sealed";
   const isShared = (servers.scope ?? "shared") === "shared";
   const table = serviceTable(service, maxBatch);
-  const common = { service: table, maxBatch, windowMs, servers: servers.count, formation, extraMs, ...(cellsPerScale ? { cellsPerScale } : {}) };
+  const common = { service: table, maxBatch, windowMs, servers: servers.count, formation, extraMs, ...(solve.cellsPerScale ? { cellsPerScale: solve.cellsPerScale } : {}), ...(solve.budget && { budget: solve.budget }) };
   if (formation === "lazy" && isShared) {
     const model = fixedServerLatency({ ...common, arrival });
     return { model, utilisation: model.utilisation };
@@ -259,7 +259,7 @@ export interface LatencyModel {
 export function latencyModel(
   batches: BatchSizeDistribution,
   table: RequestWaitTable | undefined,
-  input: Pick<LatencyInput, "service" | "servers" | "extraMs"> & { arrival?: MarkovianArrival; cellsPerScale?: number },
+  input: Pick<LatencyInput, "service" | "servers" | "extraMs"> & { arrival?: MarkovianArrival } & Pick<FixedServerInput, "cellsPerScale" | "budget">,
   shards: number,
 ): LatencyModel {
   const service = serviceTable(input.service, batches.maxBatch);
@@ -270,7 +270,7 @@ export function latencyModel(
     return { distribution: latencyDistribution(table, service, undefined, input.extraMs ?? 0), stream, utilisation, isStable: true };
   }
   if (!input.arrival) throw new RangeError("latencyModel: fixed servers need the arrival process");
-  const { model, utilisation } = fixedQueue(input.arrival, input.servers, input.service, batches.maxBatch, batches.windowMs, shards, input.extraMs ?? 0, batches, input.cellsPerScale);
+  const { model, utilisation } = fixedQueue(input.arrival, input.servers, input.service, batches.maxBatch, batches.windowMs, shards, input.extraMs ?? 0, batches, input);
   return { distribution: { cdf: model.cdf, percentile: model.percentile }, stream, utilisation, isStable: model.isStable, fixed: model };
 }
 

@@ -110,6 +110,14 @@ export interface OptimizeInput {
    */
   maxFixedSolves?: number;
   /**
+   * Grid operations the fixed-server solutions may spend in all (FixedServerInput.budget); default
+   * unbounded. One solution near saturation, or under a slowly switching MMPP, can cost seconds on
+   * its own, which a count of solutions does not bound: a caller with a time budget (the online
+   * controller) gives this too. A solution cut short counts as not meeting the SLO, and the search
+   * stops there with the plans found so far.
+   */
+  workBudget?: number;
+  /**
    * Highest busy fraction a plan may give a server (a shard's DO at the edge, a replica at the
    * origin), from the sealed batch stream; default 1 (only stability). Below 1 it keeps headroom
    * for noise and skips the near-saturation solutions, the slowest to compute.
@@ -145,9 +153,10 @@ export interface OptimizeResult {
    * configurations: size of the search space; candidates: configurations costed (those of the groups
    * the search reached) that pass the cheap checks; latencyChecks: configurations checked against the
    * latency model; fixedSolves: fixed-server solutions computed (screen and full); fixedReused: those
-   * taken from another maxBatch of the same group whose batches never reach either maxBatch.
+   * taken from another maxBatch of the same group whose batches never reach either maxBatch;
+   * workUnits: the grid operations those solutions spent (what workBudget bounds).
    */
-  stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number; fixedReused: number };
+  stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number; fixedReused: number; workUnits: number };
 }
 
 
@@ -167,7 +176,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const extras = PLACEMENTS.map((p) => (input.placements[p]?.extraMs ?? 0) + (input.overheadMs ?? 0));
   const ORIGIN = PLACEMENTS.indexOf("origin");
   const DIRECT = PLACEMENTS.indexOf("direct");
-  const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0, fixedReused: 0 };
+  const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0, fixedReused: 0, workUnits: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
   const sweeps = new Map<string, BatchSizeSweep>();
   const candidates = new Candidates();
@@ -305,7 +314,9 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const takenKeys = new Set<string>();
   const wanted = 1 + (input.alternatives ?? 4);
   const maxFixedSolves = input.maxFixedSolves ?? Infinity;
-  while (heap.size > 0 && found.length < wanted && stats.fixedSolves < maxFixedSolves) {
+  const budget = { limit: input.workBudget ?? Infinity, spent: 0 };
+  const isOverBudget = () => budget.spent > budget.limit;
+  while (heap.size > 0 && found.length < wanted && stats.fixedSolves < maxFixedSolves && !isOverBudget()) {
     const i = heap.pop()!;
     if (candidates.isGroup[i]) {
       // An edge group whose shard count already has a plan would only yield skipped configurations.
@@ -328,7 +339,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     // a batch that starts earlier than its sealed counterpart): a clear miss here is a miss, and more
     // replicas cannot help. Configurations that pass are solved on their fixed servers.
     const unqueuedCdf = tables.latencyCdfAt(batches, offsets[placement]!, sloMs);
-    const modelInput = { arrival: input.arrival, service: option.service, servers, extraMs: extras[placement]! };
+    const modelInput = { arrival: input.arrival, service: option.service, servers, extraMs: extras[placement]!, budget };
     // A solve on half the grid cells screens the configuration before the full one.
     const groupKey = `${placement}/${shards}/${windowIndex}/${poolSize}`;
     const coarse = unqueuedCdf >= q - 1e-6 ? solveFixed(`${groupKey}/screen`, placement, batches, { ...modelInput, cellsPerScale: SCREEN_CELLS_PER_SCALE }, shards, 1e-4) : undefined;
@@ -356,10 +367,11 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     }
   }
   const [plan, ...alternatives] = found;
+  stats.workUnits = budget.spent;
   return {
     plan: plan ?? null,
     alternatives,
-    ...(plan ? {} : { reason: stats.fixedSolves >= maxFixedSolves ? `the search stopped after ${maxFixedSolves} fixed-server solutions without a plan` : `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
+    ...(plan ? {} : { reason: stats.fixedSolves >= maxFixedSolves ? `the search stopped after ${maxFixedSolves} fixed-server solutions without a plan` : isOverBudget() ? `the search spent its work budget (${input.workBudget} grid operations) without a plan` : `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
     stats,
   };
 }

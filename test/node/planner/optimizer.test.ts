@@ -117,6 +117,23 @@ describe("optimize", () => {
     expect(result.reason).toMatch(/no configuration .* p50 <= 5 ms/);
   });
 
+  it("spends at most its work budget on fixed-server solutions: the same plan when it suffices, none with the reason when it does not", () => {
+    const input: OptimizeInput = { arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 150 }, placements: { edge: { service: edgeService } }, space: smallSpace, alternatives: 0 };
+    const unbounded = optimize(input);
+    expect(unbounded.plan).not.toBeNull();
+    // What the unbounded search spent; a budget of exactly that changes nothing, a quarter of it stops the search.
+    expect(unbounded.stats.workUnits).toBeGreaterThan(0);
+    const exact = optimize({ ...input, workBudget: unbounded.stats.workUnits });
+    expect(exact.plan).toEqual(unbounded.plan);
+    expect(exact.stats.workUnits).toBe(unbounded.stats.workUnits);
+    const quarter = unbounded.stats.workUnits / 4;
+    const starved = optimize({ ...input, workBudget: quarter });
+    expect(starved.plan).toBeNull();
+    expect(starved.reason).toBe(`the search spent its work budget (${quarter} grid operations) without a plan`);
+    expect(starved.stats.workUnits).toBeGreaterThan(quarter);
+    expect(starved.stats.workUnits).toBeLessThan(unbounded.stats.workUnits);
+  });
+
   it("searches the full default space (64 x 50 x 16 x 64) within a few seconds even on a shared machine", () => {
     const started = performance.now();
     const result = optimize({ arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 300 }, placements: { edge: { service: edgeService }, origin: { service: originService, extraMs: 20 } } });
