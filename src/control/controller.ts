@@ -3,8 +3,12 @@
  * model-controller.ts is its glue). Every tick (about once a second) it
  *   1. folds the shards' telemetry into arrival counts per bin; bins older than `settleMs` are final;
  *   2. feeds each final second's count to a CUSUM change-point detector and a Holt forecast;
- *   3. re-plans on a change point, every `replanEveryMs`, and once the first `warmupMs` of traffic is
- *      seen: it estimates the arrival process from the counts since the last change point (Poisson,
+ *   3. re-plans on a change point, every `replanEveryMs`, once the first `warmupMs` of traffic is
+ *      seen, and when the rows not yet answered (queued and running) would take more than
+ *      `backlogShare` of the SLO's ms to drain on the plan's servers at the service line (a rise the detector has not confirmed yet: at low
+ *      rates it needs several seconds, while a queue beyond capacity says so at once; then the last
+ *      MIN_ESTIMATE_MS of counts are taken as the new rate, and as a rise; at most once per
+ *      `urgentIntervalMs`): it estimates the arrival process from the counts since the last change point (Poisson,
  *      or an MMPP(2) when they are over-dispersed) and asks the planner for the cheapest plan that
  *      meets the SLO at the planning rate: the estimate plus `headroomShare`, or, on the origin for
  *      `provisioningDelayMs` after a rise was detected, the Holt forecast over that delay if higher
@@ -56,11 +60,13 @@ export interface ControllerOptions {
   provisioningDelayMs: number;
   /** Plans are made for the estimated rate times 1 + headroomShare. */
   headroomShare: number;
+  /** Rows not yet answered that take more than this share of the SLO's ms to drain on the plan's servers trigger a re-plan on the recent rate. */
+  backlogShare: number;
   /** Decisions kept for the plan view. */
   maxDecisions: number;
 }
 
-/** Defaults: settle 1.5 s, estimate over up to 60 s, first plan after 3 s, re-plan every 15 s, plan for 25 % above the estimate, save >= 15 % at most once a minute, urgent changes at most every 3 s, provisioning 10 s. */
+/** Defaults: settle 1.5 s, estimate over up to 60 s, first plan after 3 s, re-plan every 15 s, plan for 25 % above the estimate, save >= 15 % at most once a minute, urgent changes at most every 3 s, provisioning 10 s, a backlog of half the SLO's ms. */
 export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = {
   mode: "closed-loop",
   settleMs: 1500,
@@ -72,6 +78,7 @@ export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = {
   savingsShare: 0.15,
   provisioningDelayMs: 10_000,
   headroomShare: 0.25,
+  backlogShare: 0.5,
   maxDecisions: 50,
 };
 
@@ -149,6 +156,7 @@ export class Controller {
   private readonly forecast = new HoltForecast();
   private lastReplanAtMs = -Infinity;
   private lastRiseAtMs = -Infinity;
+  private lastBacklogAtMs = -Infinity;
   private lastPrediction?: Prediction;
   private lastInputs?: DecisionInputs;
   /** Per shard: when it last reported, its ongoing rows, and the last bin its reports cover. */
@@ -233,6 +241,13 @@ export class Controller {
     const settledBin = this.settledBin(nowMs);
     const hasWarmedUp = (settledBin - this.firstBin) * BIN_MS >= this.options.warmupMs;
     const isDue = nowMs - this.lastReplanAtMs >= this.options.replanEveryMs;
+    const backlogMs = alarm || !hasWarmedUp || nowMs - this.lastBacklogAtMs < this.options.urgentIntervalMs ? 0 : this.backlogMs(nowMs);
+    if (backlogMs > this.options.backlogShare * this.context.manifest.slo.ms) {
+      // A queue beyond what the plan drains in time: the rate rose before the detector could tell; estimate from the last seconds.
+      this.lastBacklogAtMs = this.lastRiseAtMs = nowMs;
+      this.sinceBin = this.settledBin(nowMs) - MIN_ESTIMATE_MS / BIN_MS + 1;
+      return this.replan(nowMs, `queue building (${this.ongoingRows(nowMs)} rows, about ${Math.round(backlogMs)} ms to drain)`);
+    }
     if (!hasWarmedUp || !(alarm || isDue)) return undefined;
     return this.replan(nowMs, alarm ? `arrival rate changed (${alarm})` : this.state.published.version === 0 ? "first plan from live traffic" : "periodic re-plan");
   }
@@ -400,6 +415,19 @@ export class Controller {
 
   private ongoingRows(nowMs: number): number {
     return this.overShards(nowMs, "ongoingRows");
+  }
+
+  /**
+   * How long the rows not yet answered (queued and running: under lazy formation a queue beyond
+   * capacity shows as ever larger batches) take to drain on the plan's servers (edge shards, or
+   * origin replicas) at the service line, ms; 0 on the direct path.
+   */
+  private backlogMs(nowMs: number): number {
+    const { plan } = this.state.published;
+    const line = this.planningContext(plan).service[runtimeOf(plan.placement)];
+    const servers = plan.placement === "origin" ? Math.max(1, plan.poolSize) : plan.placement === "edge" ? Math.max(1, plan.shards) : 0;
+    const rows = this.ongoingRows(nowMs);
+    return line && servers && rows ? (rows * line.perRowMs) / servers + line.baseMs : 0;
   }
 
   /** Rows queued over the shards (and direct isolates) as they last reported; a silent one counts as empty. */

@@ -50,7 +50,7 @@ function gaussian(random: () => number): number {
  * with Poisson arrivals at `rateAt(t)` per s in 100 ms bins (the report of second s arrives at
  * the end of second s + 1, as a buffer's would), and a tick after each report.
  */
-function drive(controller: Controller, seconds: number, rateAt: (s: number) => number, seed = 1, startMs = 1_000_000): Decision[] {
+function drive(controller: Controller, seconds: number, rateAt: (s: number) => number, seed = 1, startMs = 1_000_000, shard: Pick<Telemetry, "serviceLine"> & { queuedRowsAt?: (s: number) => number } = {}): Decision[] {
   const random = prng(seed);
   const decisions: Decision[] = [];
   const binsPerS = 1000 / TELEMETRY_BIN_MS;
@@ -63,12 +63,13 @@ function drive(controller: Controller, seconds: number, rateAt: (s: number) => n
       binMs: TELEMETRY_BIN_MS,
       arrivalRows: Array.from({ length: binsPerS }, () => poisson((rateAt(s) * TELEMETRY_BIN_MS) / 1000, random)),
       batches: [],
-      queuedRows: 0,
+      queuedRows: shard.queuedRowsAt?.(s) ?? 0,
       runningRows: 0,
       refusedRows: 0,
       expiredRows: 0,
       latencyMs: [],
       answered: 0,
+      ...(shard.serviceLine && { serviceLine: shard.serviceLine }),
     };
     const nowMs = startBinMs + 2000;
     controller.observe(report, nowMs);
@@ -109,6 +110,33 @@ describe("Controller", () => {
     expect(delayS).toBeLessThanOrEqual(8);
     expect(scaleUp!.reason).toMatch(/arrival rate changed \(up\)|miss the SLO/);
     expect(scaleUp!.version).toBeGreaterThan(before.version);
+  });
+
+  it("re-plans on the last seconds' rate when the queue outgrows the plan, before the detector confirms a rise", () => {
+    // The replicas measure 300 ms a row: one serves 3.3/s, enough for 2/s, not for 6/s, where its
+    // queue grows by 2.7 rows a second (as a fluid queue). Half the 5000 ms SLO is 8.3 rows of it.
+    const serviceLine = { baseMs: 0, perRowMs: 300 };
+    const stepAtMs = 1_000_000 + 120_000;
+    const run = (queuedRowsAt: (s: number) => number) => {
+      const controller = new Controller(modelContext("ppocr-det"), closedLoop());
+      drive(controller, 120, () => 2, 5, 1_000_000, { serviceLine });
+      const before = controller.published.plan;
+      return { before, decisions: drive(controller, 20, () => 6, 6, stepAtMs, { serviceLine, queuedRowsAt }) };
+    };
+    const { before, decisions } = run((s) => Math.floor((6 - 1000 / 300) * (s + 1)));
+    expect(before.poolSize).toBe(1);
+    const first = decisions[0]!;
+    expect(first.reason).toMatch(/^queue building \((8|10) rows, about (2[4-9]|30)\d\d ms to drain\): the current plan is predicted to miss the SLO/);
+    expect(first.inputs!.windowS).toBe(4);
+    expect(first.after.poolSize).toBeGreaterThanOrEqual(2);
+    // Without the queue the same counts wait for the detector or the periodic re-plan (with this seed: no scale-up in 20 s).
+    const { decisions: blind } = run(() => 0);
+    const firstBlind = blind.find((d) => d.after.poolSize > 1);
+    expect(firstBlind === undefined || firstBlind.atMs > first.atMs).toBe(true);
+    expect(first.atMs - stepAtMs).toBeLessThanOrEqual(5000);
+    // A queue that drains within half the SLO (5 rows: 1500 ms) is the plan's own batching: no re-plan for it.
+    const steady = new Controller(modelContext("ppocr-det"), closedLoop());
+    expect(drive(steady, 120, () => 2, 5, 1_000_000, { serviceLine, queuedRowsAt: () => 5 }).filter((d) => d.reason.startsWith("queue"))).toEqual([]);
   });
 
   it("keeps a steady load's plan: at most one change per minute over ten minutes", () => {
