@@ -5,15 +5,16 @@
  *   2. feeds each final second's count to a CUSUM change-point detector and a Holt forecast;
  *   3. re-plans on a change point, every `replanEveryMs`, once the first `warmupMs` of traffic is
  *      seen, and when the rows not yet answered (queued and running) would take more than
- *      `backlogShare` of the SLO's ms to drain on the plan's servers at the service line (a rise the detector has not confirmed yet: at low
- *      rates it needs several seconds, while a queue beyond capacity says so at once; then the last
- *      MIN_ESTIMATE_MS of counts are taken as the new rate, and as a rise; at most once per
- *      `urgentIntervalMs`): it estimates the arrival process from the counts since the last change point (Poisson,
- *      or an MMPP(2) when they are over-dispersed) and asks the planner for the cheapest plan that
- *      meets the SLO at the planning rate: the estimate plus `headroomShare`, or, on the origin for
- *      `provisioningDelayMs` after a rise was detected, the Holt forecast over that delay if higher
- *      (replicas ordered now serve only then; at most twice the estimate). The running placement's
- *      live service line replaces its profile;
+ *      `backlogShare` of the SLO's ms to drain on the plan's servers at the service line (a rise
+ *      the detector has not confirmed yet: at low rates it needs several seconds, while a queue
+ *      beyond capacity says so at once; the last MIN_ESTIMATE_MS of counts then count as the new
+ *      rate, and as a rise; at most once per `urgentIntervalMs`). It estimates the arrival process
+ *      from the counts since the last change point (Poisson, or an MMPP(2) when they are
+ *      over-dispersed) and asks the planner for the cheapest plan that meets the SLO at the planning
+ *      rate: the estimate plus `headroomShare`, or, on the origin for `provisioningDelayMs` after a
+ *      rise was detected, the Holt forecast over that delay if higher (replicas ordered now serve
+ *      only then; at most twice the estimate). The running placement's live service line replaces
+ *      its profile;
  *   4. applies the new plan only when the current one is predicted to miss the SLO at the estimated
  *      rate itself (at most once per `urgentIntervalMs`), or when the new one is cheaper by
  *      `savingsShare` and no change was made for `minChangeIntervalMs`. The band between the
