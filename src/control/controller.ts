@@ -173,11 +173,13 @@ export class Controller {
     state?: ControllerState,
   ) {
     this.options = { ...DEFAULT_CONTROLLER_OPTIONS, ...options };
-    const plan = manifestPlan(context.manifest);
+    // An origin model starts on the pool's floor: its buffers run that many batches at once (a
+    // static pool of three is used as three), until a plan says otherwise.
+    const isOrigin = context.manifest.placement === "origin";
+    const plan = { ...manifestPlan(context.manifest), ...(isOrigin && { poolSize: Math.max(1, context.minPoolSize) }) };
     this.state = state ?? { published: { version: 0, plan, decidedAtMs: 0 }, pins: {}, decisions: [], lastChangeAtMs: -Infinity };
     // Pins apply from the start; a plan stored before a field existed takes the manifest's value.
     this.state.published.plan = withPins({ ...plan, ...this.state.published.plan }, this.pins);
-    const isOrigin = context.manifest.placement === "origin";
     this.reactive = new ReactivePolicy({ ...RAY_SERVE_DEFAULTS, minReplicas: isOrigin ? Math.max(1, context.minPoolSize) : 1, maxReplicas: isOrigin ? context.limits.maxPoolSize : context.limits.maxShards });
   }
 

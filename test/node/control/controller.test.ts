@@ -179,6 +179,13 @@ describe("Controller", () => {
     expect(controller.published.version).toBe(0);
   });
 
+  it("starts an origin model on the pool's floor, so a static pool of three runs three batches at once", () => {
+    const floor = (minPoolSize: number, name = "ppocr-det") => new Controller({ ...modelContext(name), minPoolSize }, { mode: "static" }).published.plan.poolSize;
+    expect([floor(0), floor(1), floor(3)]).toEqual([1, 1, 3]);
+    // An edge model has no pool.
+    expect(floor(3, "ppocr-cls")).toBe(0);
+  });
+
   it("reports the measured rate and the prediction of the current plan", () => {
     const controller = new Controller(modelContext("ppocr-cls"), closedLoop());
     drive(controller, 40, () => 40, 10);
