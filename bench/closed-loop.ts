@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- closed-loop [--quick] [--policies a,b] [--workloads trace,step] [--phase-s 60] [--trace-s 180]`:
+ * `npm run bench -- closed-loop [--quick] [--policies a,b] [--workloads trace,step] [--phase-s 60] [--trace-s 180] [--origin-provider timed|cpu]`:
  * does the closed control loop keep the SLO for less than a static pool? Against the stack
  * `npm start` runs (startStack: wrangler dev, gpu-origin replicas under the local scaler, the pool
  * agent), it replays two open-loop workloads on one edge model (ppocr-cls) and one origin-placed
@@ -9,9 +9,15 @@
  *   - step: Poisson arrivals at 1x for a phase, 3x for a phase, 0.5x for a phase;
  * under four policies: the static manifest with a pool sized for the mean load, with a pool sized
  * for the peak, the reactive rule (Ray Serve's defaults) and the closed loop. Pools are sized as
- * ceil(rate * perRowMs / 1000 / 0.7) from the origin profile. While a run goes the pool size is
- * sampled every 500 ms and each model's plan every 2 s. Writes bench/reports/closed-loop.{json,md}
- * and one SVG per model and workload (bench/reports/closed-loop-<model>-<workload>.svg).
+ * ceil(rate * perRowMs / 1000 / 0.7), perRowMs being what one replica takes a row through the whole
+ * stack, measured first (calibrate: full batches, one replica). The replicas run on the `timed`
+ * provider by default (gpu-origin/timed-backend.ts, a stand-in accelerator: each batch takes the
+ * profiled origin time on a timer and answers the real model's outputs, so replicas, like machines
+ * of their own, add capacity instead of sharing this host's cores); `--origin-provider cpu` runs
+ * them on onnxruntime's CPU provider instead. While a run goes the pool size is sampled every 500 ms
+ * and each model's plan every 2 s. Writes bench/reports/<stem>.{json,md} and one SVG per model and
+ * workload (bench/reports/<stem>-<model>-<workload>.svg), the stem being `closed-loop` (timed) or
+ * `closed-loop-cpu`.
  * Bounded: every sender stops at its last arrival and waits at most the model's deadline.
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -52,14 +58,16 @@ interface ModelCase {
   model: "ppocr-cls" | "ppocr-det";
   placement: "edge" | "origin";
   shape: number[];
+  /** UINT8: pixels the model normalises itself (manifest fromUint8), a quarter of FP32's bytes through the edge. */
+  datatype: "FP32" | "UINT8";
   /** Step workload's 1x rate, per s; the trace's mean rate, per s. */
   stepBasePerS: number;
   traceMeanPerS: number;
 }
 
 const MODELS: ModelCase[] = [
-  { model: "ppocr-cls", placement: "edge", shape: [1, 3, 48, 192], stepBasePerS: 5, traceMeanPerS: 6 },
-  { model: "ppocr-det", placement: "origin", shape: [1, 3, 640, 640], stepBasePerS: 2.5, traceMeanPerS: 5.5 },
+  { model: "ppocr-cls", placement: "edge", shape: [1, 3, 48, 192], datatype: "FP32", stepBasePerS: 5, traceMeanPerS: 6 },
+  { model: "ppocr-det", placement: "origin", shape: [1, 3, 640, 640], datatype: "UINT8", stepBasePerS: 2.5, traceMeanPerS: 3.5 },
 ];
 
 interface Manifest {
@@ -74,6 +82,40 @@ const fitOf = (model: string, runtime: "edge" | "origin") => readJson<{ runtimes
 
 /** Replicas a static pool needs for `ratePerS` of a model served at `perRowMs` a row. */
 const replicasFor = (ratePerS: number, perRowMs: number) => Math.max(1, Math.ceil((ratePerS * perRowMs) / 1000 / SIZING_UTILISATION));
+
+/** Requests the calibration sends, and how many at once (ppocr-det's maxBatch: full batches). */
+const CALIBRATION_REQUESTS = 40;
+const CALIBRATION_IN_FLIGHT = 8;
+
+/**
+ * What one replica takes per ppocr-det row through the whole stack (the edge, the hop, the replica),
+ * ms: the time `CALIBRATION_REQUESTS` one-row requests take with CALIBRATION_IN_FLIGHT in flight on a
+ * static pool of one, over their number. The profile's line is the session alone; the edge and the
+ * replica add the tensors' way (here about half as much again), which a static pool must be sized for.
+ */
+async function calibratePerRowMs(provider: OriginProvider): Promise<number> {
+  rmSync(resolve(ROOT, ".wrangler", `state-${PORT}`), { recursive: true, force: true });
+  const stack = await startStack({ replicas: 1, maxReplicas: 1, port: PORT, originPort: ORIGIN_PORT, vars: { CONTROL_MODE: "static" }, originArgs: ["--models", "ppocr-det", "--provider", provider] });
+  try {
+    const origin = MODELS.find((m) => m.placement === "origin")!;
+    const payload = payloadOf(origin);
+    const url = `${stack.edge.url}/v2/models/${origin.model}/infer`;
+    for (let i = 0; i < 3; i++) await post(url, payload.body, payload.headers, 30_000);
+    let next = 0;
+    const startMs = performance.now();
+    await Promise.all(
+      Array.from({ length: CALIBRATION_IN_FLIGHT }, async () => {
+        while (next++ < CALIBRATION_REQUESTS) {
+          const answer = await post(url, payload.body, payload.headers, 30_000);
+          if (answer.status !== 200) throw new Error(`calibration: ${origin.model} answered ${answer.status}`);
+        }
+      }),
+    );
+    return (performance.now() - startMs) / CALIBRATION_REQUESTS;
+  } finally {
+    await stack.stop();
+  }
+}
 
 /** Poisson arrivals (s) at piecewise-constant rates. */
 function stepArrivals(basePerS: number, phaseS: number, seed: number): number[] {
@@ -109,9 +151,10 @@ function rates(arrivalsS: number[], durationS: number): { meanPerS: number; peak
 }
 
 /** A one-row binary request that asks for binary outputs too (ppocr-det answers 1.6 MB of FP32 a row: JSON would swamp the edge's one thread). */
-function payloadOf(shape: number[]): Payload {
-  const data = seededFloats(shape.reduce((a, b) => a * b, 1), 7);
-  const packed = packBinary({ parameters: { binary_data_output: true }, inputs: [{ name: "x", datatype: "FP32", shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name: "x", datatype: "FP32", shape, data }]);
+function payloadOf({ shape, datatype }: ModelCase): Payload {
+  const floats = seededFloats(shape.reduce((a, b) => a * b, 1), 7);
+  const data = datatype === "UINT8" ? Uint8Array.from(floats, (v) => Math.floor(v * 256)) : floats;
+  const packed = packBinary({ parameters: { binary_data_output: true }, inputs: [{ name: "x", datatype, shape, parameters: { binary_data_size: data.byteLength } }] }, [{ name: "x", datatype, shape, data }]);
   return { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
 }
 
@@ -164,7 +207,7 @@ interface Run {
 }
 
 /** One policy on one workload: a fresh stack, both models' load at once, sampling, then stop. */
-async function runOnce(policy: Policy, workload: Workload, arrivals: Map<string, number[]>, durationS: number, sizes: { nMean: number; nPeak: number }): Promise<Run> {
+async function runOnce(policy: Policy, workload: Workload, arrivals: Map<string, number[]>, durationS: number, sizes: { nMean: number; nPeak: number }, provider: OriginProvider): Promise<Run> {
   const replicas = policy === "static-mean" ? sizes.nMean : policy === "static-peak" ? sizes.nPeak : 1;
   const maxReplicas = policy.startsWith("static") ? replicas : MAX_REPLICAS;
   const mode = policy.startsWith("static") ? "static" : policy;
@@ -177,11 +220,11 @@ async function runOnce(policy: Policy, workload: Workload, arrivals: Map<string,
     port: PORT,
     originPort: ORIGIN_PORT,
     vars: { CONTROL_MODE: mode, MODEL_OVERRIDES: JSON.stringify(OVERRIDES) },
-    originArgs: ["--models", "ppocr-det"],
+    originArgs: ["--models", "ppocr-det", "--provider", provider],
   });
   const startupS = (performance.now() - t0) / 1000;
   try {
-    const payloads = new Map(MODELS.map((m) => [m.model, payloadOf(m.shape)]));
+    const payloads = new Map(MODELS.map((m) => [m.model, payloadOf(m)]));
     const urlOf = (m: string) => `${stack.edge.url}/v2/models/${m}/infer`;
     // Warm the edge sessions and the hop before the clock starts (a first request loads the model).
     for (const m of MODELS) for (let i = 0; i < 3; i++) await post(urlOf(m.model), payloads.get(m.model)!.body, payloads.get(m.model)!.headers, 30_000).catch(() => undefined);
@@ -233,8 +276,12 @@ async function fetchPlan(edgeUrl: string, model: string): Promise<PlanViewJson |
   }
 }
 
+/** Where the replicas run their sessions: the stand-in accelerator (gpu-origin/timed-backend.ts) or the host's CPU. */
+export type OriginProvider = "timed" | "cpu";
+
 /** Options of `npm run bench -- closed-loop` (parsed in bench/index.ts). */
 export interface ClosedLoopOptions {
+  originProvider: OriginProvider;
   quick: boolean;
   policies?: Policy[];
   workloads?: Workload[];
@@ -250,7 +297,9 @@ export async function main(options: ClosedLoopOptions): Promise<void> {
   const workloads: Workload[] = options.workloads ?? ["trace", "step"];
   const benchStartMs = Date.now();
   const originCase = MODELS.find((m) => m.placement === "origin")!;
-  const perRowMs = fitOf(originCase.model, "origin").perItemMs;
+  const profilePerRowMs = fitOf(originCase.model, "origin").perItemMs;
+  const perRowMs = await calibratePerRowMs(options.originProvider);
+  console.log(`one replica through the stack: ${perRowMs.toFixed(1)} ms a row (the profile's session alone: ${profilePerRowMs.toFixed(1)})`);
   const runs: Run[] = [];
   const workloadInfo: Record<string, unknown> = {};
   const progress = startProgress("closed-loop", workloads.length * policies.length);
@@ -260,12 +309,12 @@ export async function main(options: ClosedLoopOptions): Promise<void> {
       const arrivals = new Map(MODELS.map((m, i) => [m.model, workload === "step" ? stepArrivals(m.stepBasePerS, phaseS, 11 + i) : traceArrivals(m.traceMeanPerS, traceS, 21 + i)]));
       const originRates = rates(arrivals.get(originCase.model)!, durationS);
       const sizes = { nMean: replicasFor(originRates.meanPerS, perRowMs), nPeak: replicasFor(originRates.peakPerS, perRowMs) };
-      workloadInfo[workload] = { durationS, ...sizes, perRowMs: round(perRowMs, 2), rates: Object.fromEntries(MODELS.map((m) => [m.model, { requests: arrivals.get(m.model)!.length, ...mapRound(rates(arrivals.get(m.model)!, durationS)) }])) };
+      workloadInfo[workload] = { durationS, ...sizes, perRowMs: round(perRowMs, 2), profilePerRowMs: round(profilePerRowMs, 2), rates: Object.fromEntries(MODELS.map((m) => [m.model, { requests: arrivals.get(m.model)!.length, ...mapRound(rates(arrivals.get(m.model)!, durationS)) }])) };
       console.log(workload, JSON.stringify(workloadInfo[workload]));
       for (const policy of policies) {
         console.log(`-- ${workload} / ${policy}`);
         progress.step(`${workload} / ${policy} (${durationS} s)`);
-        const run = await runOnce(policy, workload, arrivals, durationS, sizes);
+        const run = await runOnce(policy, workload, arrivals, durationS, sizes, options.originProvider);
         runs.push(run);
         console.log(JSON.stringify(summarise(run, phaseS).map((s) => ({ model: s.model, attainment: s.attainment, p99Ms: s.p99Ms, replicaS: s.replicaSeconds, usdPerM: s.usdPerMillion, step: s.step }))));
         progress.tick();
@@ -275,7 +324,7 @@ export async function main(options: ClosedLoopOptions): Promise<void> {
     progress.stop();
   }
   const elapsedS = (Date.now() - benchStartMs) / 1000;
-  writeReports(runs, phaseS, workloadInfo, { isQuick, elapsedS, argv: process.argv.slice(2) });
+  writeReports(runs, phaseS, workloadInfo, { isQuick, elapsedS, argv: process.argv.slice(2), provider: options.originProvider });
 }
 
 const mapRound = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, 2)]));
@@ -337,7 +386,16 @@ export function summarise(run: Run, phaseS: number): Summary[] {
   });
 }
 
-function writeReports(runs: Run[], phaseS: number, workloadInfo: Record<string, unknown>, meta: { isQuick: boolean; elapsedS: number; argv: string[] }): void {
+/** How a report was made, beside its figures. */
+interface ReportMeta {
+  isQuick: boolean;
+  elapsedS: number;
+  argv: string[];
+  provider: OriginProvider;
+}
+
+function writeReports(runs: Run[], phaseS: number, workloadInfo: Record<string, unknown>, meta: ReportMeta): void {
+  const stem = meta.provider === "timed" ? "closed-loop" : `closed-loop-${meta.provider}`;
   const summaries = runs.flatMap((r) => summarise(r, phaseS));
   const reports = resolve(ROOT, "bench", "reports");
   const figures: string[] = [];
@@ -355,7 +413,7 @@ function writeReports(runs: Run[], phaseS: number, workloadInfo: Record<string, 
           : { yLabel: "plan maxBatch", series: series((_r, m) => m.plans.map((p) => [p.atS, p.plan.maxBatch])) },
         { yLabel: "rolling p95 (10 s), ms", series: series((r) => rolling.get(r.policy)!.map((p) => [p.atS, Number.isFinite(p.quantileMs) || Number.isNaN(p.quantileMs) ? p.quantileMs : 1e9])), hLines: [{ y: manifest.slo.ms, label: `SLO ${manifest.slo.ms} ms`, color: "#d62728" }], yMax: manifest.slo.ms * 3 },
       ];
-      const name = `closed-loop-${mc.model}-${workload}.svg`;
+      const name = `${stem}-${mc.model}-${workload}.svg`;
       const vLines = workload === "step" ? [{ x: phaseS, label: "3x" }, { x: 2 * phaseS, label: "0.5x" }] : [];
       writeFileSync(resolve(reports, name), renderFigure({ title: `${mc.model} (${mc.placement}), ${workload}`, xLabel: "time since the load started, s", xMaxS: durationS, panels, vLines }));
       figures.push(name);
@@ -363,20 +421,20 @@ function writeReports(runs: Run[], phaseS: number, workloadInfo: Record<string, 
   }
   const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
   const raw = runs.map((r) => ({ ...r, models: r.models.map((m) => ({ model: m.model, decisions: m.decisions, plans: m.plans, requests: m.records.map((x) => [round(x.sentS, 3), x.status, round(x.latencyMs, 1)]) })) }));
-  writeFileSync(resolve(reports, "closed-loop.json"), JSON.stringify({ generatedAt: new Date().toISOString(), machine, ...meta, phaseS, workloads: workloadInfo, summaries, runs: raw }) + "\n");
-  writeFileSync(resolve(reports, "closed-loop.md"), markdown(summaries, runs, phaseS, workloadInfo, machine, meta, figures));
+  writeFileSync(resolve(reports, `${stem}.json`), JSON.stringify({ generatedAt: new Date().toISOString(), machine, ...meta, phaseS, workloads: workloadInfo, summaries, runs: raw }) + "\n");
+  writeFileSync(resolve(reports, `${stem}.md`), markdown(summaries, runs, phaseS, workloadInfo, machine, meta, figures));
 }
 
-function markdown(summaries: Summary[], runs: Run[], phaseS: number, workloadInfo: Record<string, unknown>, machine: Record<string, unknown>, meta: { isQuick: boolean; elapsedS: number; argv: string[] }, figures: string[]): string {
+function markdown(summaries: Summary[], runs: Run[], phaseS: number, workloadInfo: Record<string, unknown>, machine: Record<string, unknown>, meta: ReportMeta, figures: string[]): string {
   const lines = [
     "# Closed-loop control benchmark",
     "",
     `Generated ${new Date().toISOString()} by \`npm run bench -- ${meta.argv.join(" ")}\`${meta.isQuick ? " (quick: short phases, a smoke run)" : ""}; took ${(meta.elapsedS / 60).toFixed(1)} min.`,
-    `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}. Stack: startStack (wrangler dev + gpu-origin replicas under the local scaler + pool agent), CONTROL_MAX_SHARDS=1.`,
+    `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}. Stack: startStack (wrangler dev + gpu-origin replicas under the local scaler + pool agent), CONTROL_MAX_SHARDS=1. Replicas: ${meta.provider === "timed" ? "`--provider timed`, the stand-in accelerator (gpu-origin/timed-backend.ts): each batch takes ppocr-det's profiled origin time on a timer and answers the real model's outputs (computed once per distinct row), so each replica adds capacity as a machine of its own would; a fake for the GPU this host lacks" : "`--provider " + meta.provider + "`: onnxruntime on this host's cores, which every replica shares with the edge and the load generator"}.`,
     "",
-    "Models, both loaded at once on one edge: `ppocr-cls` at the edge (SLO p99 250 ms), `ppocr-det` on the origin (pinned there by its manifest; x [1,3,640,640], SLO p99 5000 ms, replicas run `--models ppocr-det`). Binary tensor bodies and binary outputs. ppocr-cls's placement is pinned to the edge by MODEL_OVERRIDES (unpinned, the closed loop moved it to the origin, which these replicas do not serve). ppocr-rec was tried first and dropped: at W=320 each row answers 1 MB of FP32 and costs the edge's single workerd thread about as much as the origin's kernel (~25 ms), so the edge, not the pool, saturates before a 3x step needs a second replica.",
+    "Models, both loaded at once on one edge: `ppocr-cls` at the edge (SLO p99 250 ms), `ppocr-det` on the origin (pinned there by its manifest; x [1,3,640,640] sent as UINT8 pixels, SLO p99 5000 ms, replicas run `--models ppocr-det`). Binary tensor bodies and binary outputs. ppocr-cls's placement is pinned to the edge by MODEL_OVERRIDES (unpinned, the closed loop moved it to the origin, which these replicas do not serve). ppocr-rec was tried first and dropped: at W=320 each row answers 1 MB of FP32 and costs the edge's single workerd thread about as much as the origin's kernel (~25 ms), so the edge, not the pool, saturates before a 3x step needs a second replica.",
     `Workloads: **trace** = Azure LLM conversation trace, minutes 14-41, compressed into the run and thinned to the mean rate; **step** = Poisson 1x / 3x / 0.5x, ${phaseS} s each.`,
-    "Pool sizes for the static policies: ceil(rate x perRowMs / 1000 / 0.7), perRowMs from models/ppocr-det/profile.json (origin fit), mean = the run's mean rate, peak = its largest 10 s rate:",
+    `Pool sizes for the static policies: ceil(rate x perRowMs / 1000 / 0.7), perRowMs = what one replica takes a row through the whole stack, measured first (${CALIBRATION_REQUESTS} one-row requests, ${CALIBRATION_IN_FLIGHT} in flight, on a static pool of one; profilePerRowMs = the session alone, models/ppocr-det/profile.json), mean = the run's mean rate, peak = its largest 10 s rate:`,
     "",
     "```json",
     JSON.stringify(workloadInfo, null, 1),

@@ -64,12 +64,13 @@ suite("scheduler", "the scheduler against `npm start`'s stack: bursts of 64 conc
 
 suite("fidelity", "the planner's latency prediction against the running stack: Poisson and Azure MMPP(2) replays at three loads", async () => (await import("./fidelity")).main());
 
-suite("closed-loop", "the closed control loop against static pools and Ray Serve's rule, on an Azure trace slice and a 1x/3x/0.5x step (ppocr-det on the origin, ppocr-cls at the edge)", async (options: ClosedLoopOptions) => (await import("./closed-loop")).main(options))
+suite("closed-loop", "the closed control loop against static pools and Ray Serve's rule, on an Azure trace slice and a 1x/3x/0.5x step (ppocr-det on the origin's replicas, stand-in accelerators by default; ppocr-cls at the edge) (about 30 minutes)", async (options: ClosedLoopOptions) => (await import("./closed-loop")).main(options))
   .option("--quick", "short phases, a smoke run (--phase-s 20, --trace-s 60)", false)
   .option("--policies <list>", `comma-separated policies (${POLICIES.join(", ")}) (default: all)`, listOf("policy", POLICIES))
   .option("--workloads <list>", `comma-separated workloads (${WORKLOADS.join(", ")}) (default: both)`, listOf("workload", WORKLOADS))
   .option("--phase-s <s>", "length of each phase of the step workload (default: 60, 20 with --quick)", seconds(3600))
-  .option("--trace-s <s>", "length of the trace workload (default: 180, 60 with --quick)", seconds(3600));
+  .option("--trace-s <s>", "length of the trace workload (default: 180, 60 with --quick)", seconds(3600))
+  .addOption(new Option("--origin-provider <provider>", "the replicas' execution provider: timed (a stand-in accelerator: the profiled time on a timer, so replicas do not share this host's cores) or cpu (onnxruntime on the host's cores)").choices(["timed", "cpu"]).default("timed"));
 
 suite("deploy", "the deploy path: `wrangler deploy --dry-run` upload size, first request after start against warm ones, over-limit requests refused with 413", async (options: { trials: number }) => (await import("./deploy")).main(options))
   .option("--trials <n>", "fresh starts of the edge, each as `npm start` starts it and without its warm-up", integerIn(1, 10), 3);
