@@ -10,8 +10,16 @@ export function readManifest(modelsDir: string, name: string): ModelManifest {
   return parseManifest(JSON.parse(readFileSync(join(modelsDir, name, "manifest.json"), "utf8")), `models/${name}/manifest.json`);
 }
 
+/** Where `name`'s profile.json is in `modelsDir`. */
+export const profilePath = (modelsDir: string, name: string): string => join(modelsDir, name, "profile.json");
+
+/** `name`'s profile.json in `modelsDir`, parsed (undefined when it has none). */
+export function readProfile(modelsDir: string, name: string): unknown {
+  const file = profilePath(modelsDir, name);
+  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
+}
+
 /** The origin service line of `name`'s profile.json in `modelsDir`, if it has one. */
 export function readOriginServiceLine(modelsDir: string, name: string): ServiceLine | undefined {
-  const file = join(modelsDir, name, "profile.json");
-  return existsSync(file) ? profileServiceLine(JSON.parse(readFileSync(file, "utf8")), "origin") : undefined;
+  return profileServiceLine(readProfile(modelsDir, name), "origin");
 }

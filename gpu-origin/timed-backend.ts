@@ -16,8 +16,7 @@
  * Not for serving: the timing is the profile's, not a device's.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { concatBatch, splitBatch } from "../src/batching/tensor-batch";
 import type { ModelManifest, TensorSpec } from "../src/models/manifest";
 import { profileFootprint, profileServiceLine } from "../src/models/profile";
@@ -25,6 +24,7 @@ import { elementCount, type Tensor } from "../src/protocol/tensor";
 import type { ServiceLine } from "../src/scheduler/service-estimate";
 import { ProviderUnavailableError, type BackendLoader, type OriginSession } from "./backend-registry";
 import { loadCpuBackend } from "./ort-backends";
+import { profilePath, readProfile } from "./read-manifest";
 
 /** Output bytes a timed session remembers (its distinct input rows' outputs). */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
@@ -54,17 +54,18 @@ export const loadTimedBackend: BackendLoader = async (threads) => {
   return {
     provider: "timed",
     async createSession(modelPath, manifest) {
-      const profile = readTimedProfile(join(dirname(modelPath), "profile.json"), manifest.name);
+      // The session's model file is <modelsDir>/<name>/model.onnx (model-host.ts).
+      const profile = readTimedProfile(dirname(dirname(modelPath)), manifest.name);
       return timedSession(await cpu.createSession(modelPath, manifest), manifest, profile);
     },
   };
 };
 
-/** The origin line and reference row of a profile.json; ProviderUnavailableError when it has no origin fit. */
-export function readTimedProfile(file: string, model: string): TimedProfile {
-  const profile: unknown = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
-  const line = profile === undefined ? undefined : profileServiceLine(profile, "origin");
-  if (!line) throw new ProviderUnavailableError(`execution provider 'timed' needs the origin service time of '${model}' (${file} with runtimes.origin.fit): run \`npm run profile -- --models ${model} --runtimes origin\``);
+/** The origin line and reference row of `model`'s profile.json in `modelsDir`; ProviderUnavailableError when it has no origin fit. */
+export function readTimedProfile(modelsDir: string, model: string): TimedProfile {
+  const profile = readProfile(modelsDir, model);
+  const line = profileServiceLine(profile, "origin");
+  if (!line) throw new ProviderUnavailableError(`execution provider 'timed' needs the origin service time of '${model}' (${profilePath(modelsDir, model)} with runtimes.origin.fit): run \`npm run profile -- --models ${model} --runtimes origin\``);
   return { line, referenceRowElements: profileFootprint(profile)?.referenceRowElements || undefined };
 }
 

@@ -5,7 +5,7 @@
  * elements; rows forgotten beyond the cache's bytes run again; a model without an origin fit does
  * not load. Time is an injected clock, so the waits are asserted exactly.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -76,12 +76,13 @@ describe("timed backend (stand-in accelerator)", () => {
   });
 
   it("reads the origin line and reference row from a profile, and refuses a model without one", () => {
-    const profile = readTimedProfile(join(import.meta.dirname, "..", "..", "..", "models", "ppocr-det", "profile.json"), "ppocr-det");
+    const profile = readTimedProfile(join(import.meta.dirname, "..", "..", "..", "models"), "ppocr-det");
     expect(profile.line.perRowMs).toBeGreaterThan(0);
     expect(profile.referenceRowElements).toBe(3 * 640 * 640);
     const dir = mkdtempSync(join(tmpdir(), "timed-"));
-    writeFileSync(join(dir, "profile.json"), JSON.stringify({ runtimes: { edge: { fit: { baseMs: 1, perItemMs: 1 } } } }));
-    expect(() => readTimedProfile(join(dir, "profile.json"), "m")).toThrow(ProviderUnavailableError);
-    expect(() => readTimedProfile(join(dir, "none.json"), "m")).toThrow(/npm run profile -- --models m --runtimes origin/);
+    mkdirSync(join(dir, "m"));
+    writeFileSync(join(dir, "m", "profile.json"), JSON.stringify({ runtimes: { edge: { fit: { baseMs: 1, perItemMs: 1 } } } }));
+    expect(() => readTimedProfile(dir, "m")).toThrow(ProviderUnavailableError);
+    expect(() => readTimedProfile(dir, "none")).toThrow(/npm run profile -- --models none --runtimes origin/);
   });
 });
