@@ -94,8 +94,7 @@ const CALIBRATION_IN_FLIGHT = 8;
  * replica add the tensors' way (here about half as much again), which a static pool must be sized for.
  */
 async function calibratePerRowMs(provider: OriginProvider): Promise<number> {
-  rmSync(resolve(ROOT, ".wrangler", `state-${PORT}`), { recursive: true, force: true });
-  const stack = await startStack({ replicas: 1, maxReplicas: 1, port: PORT, originPort: ORIGIN_PORT, vars: { CONTROL_MODE: "static" }, originArgs: ["--models", "ppocr-det", "--provider", provider] });
+  const stack = await startCleanStack(1, 1, { CONTROL_MODE: "static" }, provider);
   try {
     const origin = MODELS.find((m) => m.placement === "origin")!;
     const payload = payloadOf(origin);
@@ -115,6 +114,15 @@ async function calibratePerRowMs(provider: OriginProvider): Promise<number> {
   } finally {
     await stack.stop();
   }
+}
+
+/**
+ * The stack on PORT with `replicas` (up to `maxReplicas`) replicas serving ppocr-det on `provider`,
+ * from a clean edge: the controllers persist their plans in wrangler's local state (see the report).
+ */
+function startCleanStack(replicas: number, maxReplicas: number, vars: Record<string, string>, provider: OriginProvider): Promise<Stack> {
+  rmSync(resolve(ROOT, ".wrangler", `state-${PORT}`), { recursive: true, force: true });
+  return startStack({ replicas, maxReplicas, port: PORT, originPort: ORIGIN_PORT, vars, originArgs: ["--models", "ppocr-det", "--provider", provider] });
 }
 
 /** Poisson arrivals (s) at piecewise-constant rates. */
@@ -211,17 +219,8 @@ async function runOnce(policy: Policy, workload: Workload, arrivals: Map<string,
   const replicas = policy === "static-mean" ? sizes.nMean : policy === "static-peak" ? sizes.nPeak : 1;
   const maxReplicas = policy.startsWith("static") ? replicas : MAX_REPLICAS;
   const mode = policy.startsWith("static") ? "static" : policy;
-  // Each run starts from a clean edge: the controllers persist their plans in wrangler's local state (see the report).
-  rmSync(resolve(ROOT, ".wrangler", `state-${PORT}`), { recursive: true, force: true });
   const t0 = performance.now();
-  const stack: Stack = await startStack({
-    replicas,
-    maxReplicas,
-    port: PORT,
-    originPort: ORIGIN_PORT,
-    vars: { CONTROL_MODE: mode, MODEL_OVERRIDES: JSON.stringify(OVERRIDES) },
-    originArgs: ["--models", "ppocr-det", "--provider", provider],
-  });
+  const stack = await startCleanStack(replicas, maxReplicas, { CONTROL_MODE: mode, MODEL_OVERRIDES: JSON.stringify(OVERRIDES) }, provider);
   const startupS = (performance.now() - t0) / 1000;
   try {
     const payloads = new Map(MODELS.map((m) => [m.model, payloadOf(m)]));
