@@ -110,7 +110,8 @@ suite("streams", "streaming VAD over WebSockets (cellular batching) against stat
   .option("--streams <list>", "comma-separated concurrent stream counts", (value: string) => value.split(",").map((n) => integerIn(1, 5000)(n.trim())), [100, 1000])
   .option("--duration-s <s>", "seconds of each run (streams, then stateless)", seconds(600), 20)
   .option("--pacings <list>", `comma-separated pacings (${STREAM_PACINGS.join(", ")}) (default: both)`, listOf("pacing", STREAM_PACINGS), [...STREAM_PACINGS])
-  .option("--render", "rewrite streams.md from streams.json instead of running", false);
+  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to streams.* or streams-workerd.*").choices(PLATFORMS).default("wrangler-dev"))
+  .option("--render", "rewrite the platform's report (.md) from its .json instead of running", false);
 
 suite("planner", "the planner's latency model against a simulator (planner-accuracy) and the optimizer's search time (planner-speed)", async (options: { quick: boolean; render: boolean }) => {
   const [accuracy, speed] = await Promise.all([import("./planner-accuracy"), import("./planner-speed")]);

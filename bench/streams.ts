@@ -1,7 +1,9 @@
 /**
- * `npm run bench -- streams [--streams 100,1000] [--duration-s 20] [--pacings closed,paced]`:
+ * `npm run bench -- streams [--streams 100,1000] [--duration-s 20] [--pacings closed,paced] [--platform workerd]`:
  * streaming VAD with cellular batching (docs/streaming.md) against stateless calls carrying
- * `state`, on one `wrangler dev` edge on loopback (CONTROL_MODE=static, so silero-vad keeps its
+ * `state`, on one `wrangler dev` edge on loopback (with --platform workerd, its deploy bundle on
+ * plain workerd: no dev proxy between the clients and the runtime; reports go to streams-workerd.*)
+ * (CONTROL_MODE=static, so silero-vad keeps its
  * manifest's plan: one shard, maxBatch 32, window 2 ms). For each stream count and pacing, in turn:
  * N concurrent WebSocket streams, then N stateless clients POSTing each chunk with its state (binary
  * tensors), for the same duration (bench/lib/stream-load.ts). Per run: chunks answered per second,
@@ -18,11 +20,12 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { cpuMs, processTree } from "../src/cli/process-cpu";
-import { freePort, ROOT, startEdge, type Started } from "../src/cli/processes";
+import { freePort, ROOT, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { minShardsForSlo, predictStreamSteps, type StreamLoad } from "../src/planner/stream-steps";
 import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import vadManifest from "../models/silero-vad/manifest.json";
+import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
 import { CHUNK_MS, type LoadResult, type Pacing, runStateless, runStreams } from "./lib/stream-load";
 import { round } from "./lib/stats";
 
@@ -32,6 +35,8 @@ export interface StreamsOptions {
   streams: number[];
   durationS: number;
   pacings: Pacing[];
+  /** Where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd. */
+  platform?: Platform;
   /** Rewrite streams.md (and the derived fields of streams.json) from streams.json's runs instead of running. */
   render?: boolean;
 }
@@ -60,6 +65,8 @@ interface RunReport {
   stream: LoadResult & { steps: StepCounters & { meanRows: number }; cpuMsPerChunk: CpuByProcess; admission: { maxStreams: number | null; refusedAtOpen: number; controller?: ControllerStreams | null } };
   stateless: LoadResult & { cpuMsPerChunk: CpuByProcess };
   ratio: number;
+  /** The same for chunks answered within the SLO; null when stateless answered none within it (absent in reports from before it was measured). */
+  ratioWithinSlo?: number | null;
   predicted: { kernelOnly: Prediction; withMeasuredCpu: Prediction };
 }
 type Prediction = { meanBatchRows: number; p50Ms: number; p99Ms: number; chunksPerS: number; isStable: boolean; perRowMs: number };
@@ -124,14 +131,17 @@ function predict(streams: number, pacing: Pacing, line: { baseMs: number; perRow
   return { meanBatchRows: round(p.meanBatchRows), p50Ms: round(p.p50LatencyMs), p99Ms: round(p.percentileLatencyMs), chunksPerS: round(p.chunksPerS, 1), isStable: p.isStable, perRowMs: round(line.perRowMs, 3) };
 }
 
-export async function main({ streams, durationS, pacings, render }: StreamsOptions): Promise<void> {
+/** The report's file name (without extension) for `platform`. */
+const reportName = (platform: Platform) => (platform === "workerd" ? "streams-workerd" : "streams");
+
+export async function main({ streams, durationS, pacings, platform = "wrangler-dev", render }: StreamsOptions): Promise<void> {
   if (render) {
-    const saved = JSON.parse(readFileSync(resolve(import.meta.dirname, "reports", "streams.json"), "utf8")) as { date: string; durationS: number; warmUpS: number; runs: RunReport[] };
-    return writeReport(saved.runs, { durationS: saved.durationS, warmUpS: saved.warmUpS }, saved.date);
+    const saved = JSON.parse(readFileSync(resolve(import.meta.dirname, "reports", `${reportName(platform)}.json`), "utf8")) as { date: string; durationS: number; warmUpS: number; runs: RunReport[] };
+    return writeReport(saved.runs, { durationS: saved.durationS, warmUpS: saved.warmUpS }, platform, saved.date);
   }
   const warmUpS = Math.min(3, durationS / 5);
   const port = await freePort();
-  const edge = await startEdge({ port, vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false" } });
+  const edge = await edgeStarterOn(platform)({ port, vars: { CONTROL_MODE: "static", LOG_REQUESTS: "false" } });
   const runs: RunReport[] = [];
   const progress = startProgress("streams", 1 + streams.length * pacings.length * 2);
   try {
@@ -185,12 +195,13 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
           stream: { ...stream, steps: { ...steps, meanRows: round(steps.rows / Math.max(1, steps.batches)) }, cpuMsPerChunk: streamCpu, admission: { maxStreams: stepsBefore.maxStreams ?? null, refusedAtOpen: stepsBefore.refusedStreams - atOpen.refusedStreams, controller } },
           stateless: { ...stateless, cpuMsPerChunk: statelessCpu },
           ratio: round(stream.chunksPerS / Math.max(1e-9, stateless.chunksPerS)),
+          ratioWithinSlo: stateless.withinSloPerS > 0 ? round(stream.withinSloPerS / stateless.withinSloPerS) : null,
           predicted: { kernelOnly: predict(stream.opened, pacing, line, stepWindowMs), withMeasuredCpu: predict(stream.opened, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }, stepWindowMs) },
         });
       }
     }
     progress.stop();
-    writeReport(runs, { durationS, warmUpS });
+    writeReport(runs, { durationS, warmUpS }, platform);
   } finally {
     progress.stop();
     await edge.stop(5_000);
@@ -202,7 +213,7 @@ export async function main({ streams, durationS, pacings, render }: StreamsOptio
 const isMs = (value: number | null): value is number => typeof value === "number" && Number.isFinite(value);
 const shown = (value: number | null) => (isMs(value) ? String(value) : "–");
 
-function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: number }, date = new Date().toISOString()): void {
+function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: number }, platform: Platform, date = new Date().toISOString()): void {
   const at1000 = runs.filter((r) => r.streams === 1000);
   // What would reach the targets: shards (one core each) for 1,000 real-time streams, with the lowest runtime CPU per chunk measured (a shard working
   // without a backlog, as each of many shards would) as the per-row cost.
@@ -212,28 +223,29 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   const perChunkMs = leanest?.predicted.withMeasuredCpu.perRowMs ?? 0.277;
   const baseMs = leanest?.stream.steps.serviceMs?.baseMs ?? 0.152;
   const shardsFor1000 = minShardsForSlo({ streams: 1000, load: { kind: "paced", intervalMs: CHUNK_MS }, service: { kind: "linear", baseMs, perItemMs: perChunkMs }, maxBatch: MAX_BATCH, windowMs: WINDOW_MS, rounds: 40 }, { percentile: 0.99, ms: SLO_MS }, 256);
-  const report = { date, ...timing, sloMs: SLO_MS, targetRatio: TARGET_RATIO, thinkMs: THINK_MS, runs, shardsFor1000RealTimeStreams: shardsFor1000 ?? null, targetsAt1000: at1000.map((r) => ({ pacing: r.pacing, admitted: r.stream.opened, p99Ms: r.stream.latencyMs.p99, isP99Met: isMs(r.stream.latencyMs.p99) && r.stream.latencyMs.p99 <= SLO_MS, ratio: r.ratio, isRatioMet: r.ratio >= TARGET_RATIO })) };
+  const report = { date, platform, ...timing, sloMs: SLO_MS, targetRatio: TARGET_RATIO, thinkMs: THINK_MS, runs, shardsFor1000RealTimeStreams: shardsFor1000 ?? null, targetsAt1000: at1000.map((r) => ({ pacing: r.pacing, admitted: r.stream.opened, p99Ms: r.stream.latencyMs.p99, isP99Met: isMs(r.stream.latencyMs.p99) && r.stream.latencyMs.p99 <= SLO_MS, ratio: r.ratio, isRatioMet: r.ratio >= TARGET_RATIO })) };
   const dir = resolve(import.meta.dirname, "reports");
-  writeFileSync(resolve(dir, "streams.json"), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(resolve(dir, `${reportName(platform)}.json`), `${JSON.stringify(report, null, 2)}\n`);
   const codes = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", ") || "–";
   const cpu = (c: CpuByProcess) => `${c["dev proxy"] ?? "–"} / ${c.runtime ?? "–"}`;
   const lines = [
     "# Streams: cellular batching against stateless calls",
     "",
-    `${report.date}. \`npm run bench -- streams\`: one \`wrangler dev\` edge on loopback (2 shared cores, CONTROL_MODE=static: silero-vad on one shard, maxBatch ${MAX_BATCH}, window ${WINDOW_MS} ms, widened by the shard when its streams need it: "window"). Each run: N WebSocket streams (Node's WebSocket, 512-sample binary chunks), then N stateless clients POSTing each chunk with its state (binary tensors), ${timing.durationS} s each, the first ${timing.warmUpS} s not measured; a stream run starts once no stream is open and the edge's processes are back near their idle CPU (at most 60 s). Closed: the next chunk when the previous answer arrives. Paced: a chunk every ${CHUNK_MS} ms (real time) at each client's phase; a slot is missed when a stream has 8 chunks unanswered or a stateless client's request is still out. A shard admits a stream only while its real-time streams keep the SLO (src/stream/stream-buffer.ts): "open" is the streams admitted, with the refusals at open (503) and the most the shard admitted as the run began; the rest of the N streams are not run. Latency: the client's, send to answer. CPU: user + system of the dev proxy and the runtime (workerd) per answered chunk, net of their idle CPU; load avg: the machine's 1-minute load average as the run began. Targets at 1,000 streams: p99 ≤ ${SLO_MS} ms and ≥ ${TARGET_RATIO}x the stateless chunks/s.`,
+    `${report.date}. \`npm run bench -- streams${platform === "workerd" ? " --platform workerd" : ""}\`: ${platform === "workerd" ? "the edge's deploy bundle on plain workerd (no dev proxy: the clients reach the runtime directly)" : "one \`wrangler dev\` edge"} on loopback (2 shared cores, CONTROL_MODE=static: silero-vad on one shard, maxBatch ${MAX_BATCH}, window ${WINDOW_MS} ms, widened by the shard when its streams need it: "window"). Each run: N WebSocket streams (Node's WebSocket, 512-sample binary chunks), then N stateless clients POSTing each chunk with its state (binary tensors), ${timing.durationS} s each, the first ${timing.warmUpS} s not measured; a stream run starts once no stream is open and the edge's processes are back near their idle CPU (at most 60 s). Closed: the next chunk when the previous answer arrives. Paced: a chunk every ${CHUNK_MS} ms (real time) at each client's phase; a slot is missed when a stream has 8 chunks unanswered or a stateless client's request is still out. A shard admits a stream only while its real-time streams keep the SLO (src/stream/stream-buffer.ts): "open" is the streams admitted, with the refusals at open (503) and the most the shard admitted as the run began; the rest of the N streams are not run. Latency: the client's, send to answer. CPU: user + system of the dev proxy and the runtime (workerd) per answered chunk, net of their idle CPU; load avg: the machine's 1-minute load average as the run began. Targets at 1,000 streams: p99 ≤ ${SLO_MS} ms and ≥ ${TARGET_RATIO}x the stateless chunks/s.`,
     "",
-    "| N | pacing | load avg | path | open | chunks/s | p50 ms | p99 ms | missed slots | errors | server closes | window ms | steps: mean rows (by size / window) | CPU ms/chunk proxy / runtime | client CPU ms/chunk |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| N | pacing | load avg | path | open | chunks/s | within the SLO /s | p50 ms | p99 ms | missed slots | errors | server closes | window ms | steps: mean rows (by size / window) | CPU ms/chunk proxy / runtime | client CPU ms/chunk |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of runs) {
     const s = r.stream;
     const admission = s.admission ? ` (refused at open: ${s.admission.refusedAtOpen}; admits ≤ ${s.admission.maxStreams ?? "–"})` : "";
     const otherFailures = s.admission ? s.opened + s.admission.refusedAtOpen < r.streams : Object.keys(s.openFailures).length > 0;
-    lines.push(`| ${r.streams} | ${r.pacing} | ${r.loadAvg1m} | streams | ${s.opened}${admission}${otherFailures ? ` (failed: ${codes(s.openFailures)})` : ""} | ${s.chunksPerS} | ${shown(s.latencyMs.p50)} | ${shown(s.latencyMs.p99)} | ${s.missedSlots} | ${codes(s.errors)} | ${codes(s.closedByServer)} | ${s.steps.stepWindowMs ?? "–"} | ${s.steps.batches > 0 ? `${s.steps.meanRows} (${s.steps.bySize} / ${s.steps.byWindow})` : "not read"} | ${cpu(s.cpuMsPerChunk)} | ${s.clientCpuMsPerChunk} |`);
+    lines.push(`| ${r.streams} | ${r.pacing} | ${r.loadAvg1m} | streams | ${s.opened}${admission}${otherFailures ? ` (failed: ${codes(s.openFailures)})` : ""} | ${s.chunksPerS} | ${s.withinSloPerS ?? "–"} | ${shown(s.latencyMs.p50)} | ${shown(s.latencyMs.p99)} | ${s.missedSlots} | ${codes(s.errors)} | ${codes(s.closedByServer)} | ${s.steps.stepWindowMs ?? "–"} | ${s.steps.batches > 0 ? `${s.steps.meanRows} (${s.steps.bySize} / ${s.steps.byWindow})` : "not read"} | ${cpu(s.cpuMsPerChunk)} | ${s.clientCpuMsPerChunk} |`);
     const t = r.stateless;
-    lines.push(`| ${r.streams} | ${r.pacing} | | stateless | ${t.opened} | ${t.chunksPerS} | ${shown(t.latencyMs.p50)} | ${shown(t.latencyMs.p99)} | ${t.missedSlots} | ${codes(t.errors)} | – | – | – | ${cpu(t.cpuMsPerChunk)} | ${t.clientCpuMsPerChunk} |`);
+    lines.push(`| ${r.streams} | ${r.pacing} | | stateless | ${t.opened} | ${t.chunksPerS} | ${t.withinSloPerS ?? "–"} | ${shown(t.latencyMs.p50)} | ${shown(t.latencyMs.p99)} | ${t.missedSlots} | ${codes(t.errors)} | – | – | – | ${cpu(t.cpuMsPerChunk)} | ${t.clientCpuMsPerChunk} |`);
   }
   lines.push("", "Streams over stateless, chunks/s: " + runs.map((r) => `${r.streams} ${r.pacing} ${r.ratio}x`).join("; ") + ".");
+  if (runs.some((r) => r.ratioWithinSlo !== undefined)) lines.push("", `Streams over stateless, chunks/s answered within the ${SLO_MS} ms SLO: ` + runs.map((r) => `${r.streams} ${r.pacing} ${r.ratioWithinSlo === null ? "stateless none" : `${r.ratioWithinSlo ?? "–"}x`}`).join("; ") + ".");
   const seen = runs.filter((r) => r.stream.admission?.controller);
   if (seen.length) {
     lines.push("", "The stream load the model's controller saw once each run's streams were open (its plan view's `measured.streams`; src/control/stream-load.ts) and the stream shards it plans for it in closed-loop mode (this run is static, and one local workerd thread gains nothing from more shards):", "");
@@ -258,6 +270,6 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   }
   lines.push("", `1,000 real-time streams (31,250 chunks/s) need ${shardsFor1000 ?? "more than 256"} shards, each on its own core, for p99 ≤ ${SLO_MS} ms (server side), at the lowest runtime CPU per chunk measured in a paced run (${perChunkMs} ms, ${leanest?.streams ?? "–"} ${leanest?.pacing ?? ""} streams; minShardsForSlo).`);
   lines.push("", "Targets at 1,000 streams: " + (report.targetsAt1000.map((t) => `${t.pacing}: ${t.admitted} admitted, their p99 ${shown(t.p99Ms)} ms (${t.isP99Met ? "met" : "missed"}), ${t.ratio}x stateless (${t.isRatioMet ? "met" : "missed"})`).join("; ") || "not run") + ".");
-  writeFileSync(resolve(dir, "streams.md"), `${lines.join("\n")}\n`);
+  writeFileSync(resolve(dir, `${reportName(platform)}.md`), `${lines.join("\n")}\n`);
   console.log(lines.slice(4).join("\n"));
 }

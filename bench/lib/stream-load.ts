@@ -9,13 +9,15 @@
  *   (binary tensor extension both ways, so one request at a time per client), closed-loop or at
  *   the next free 32 ms slot (slots passed while a request was out are missed).
  * Latency is the client's, send to answer; chunks per second count answers within the measured
- * window (the run less its first warmUpS).
+ * window (the run less its first warmUpS), and of them, those answered within silero-vad's SLO
+ * (ms) of their sending.
  */
 import { decodeAnswer } from "./oip-answer";
 import { quantile, round } from "./stats";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../../src/protocol/oip-binary";
 import { MAX_CHUNKS_IN_FLIGHT } from "../../src/stream/stream-protocol";
 import { seededFloats } from "../../test/fixtures/model-inputs";
+import vadManifest from "../../models/silero-vad/manifest.json";
 
 /** Closed-loop, or paced at real time. */
 export type Pacing = "closed" | "paced";
@@ -49,6 +51,8 @@ export interface LoadResult {
   openFailures: Record<string, number>;
   answered: number;
   chunksPerS: number;
+  /** Chunks a second sent and answered in the measured window within silero-vad's SLO ms. */
+  withinSloPerS: number;
   latencyMs: { p50: number; p99: number; mean: number };
   /** Paced: slots a client could not send in (8 unanswered, or its previous request still out). */
   missedSlots: number;
@@ -92,6 +96,7 @@ class Tally {
       openFailures: this.openFailures,
       answered: this.answered,
       chunksPerS: round(this.answered / windowS, 1),
+      withinSloPerS: round(this.latencies.filter((ms) => ms <= vadManifest.slo.ms).length / windowS, 1),
       latencyMs: { p50: round(quantile(this.latencies, 0.5)), p99: round(quantile(this.latencies, 0.99)), mean: round(mean) },
       missedSlots: this.missedSlots,
       errors: this.errors,
