@@ -11,7 +11,9 @@
  *   and those within their deadline) over capacity, admitted requests' latency against their
  *   deadline (maxLatencyMs), how fast refusals are answered (server-side Server-Timing total, and
  *   at the client), and what the edge's workerd spends, in CPU, on a request served at capacity and
- *   on a refusal under overload.
+ *   on a refusal under overload; beside it, the platform's floor for a refusal: the no-op Worker
+ *   (src/edge/noop-worker.ts, `?refuse=1`) on the same platform answering 503 at once, body unread,
+ *   at the overload's rate of refusals.
  * Writes bench/reports/scheduler.{json,md} (or scheduler-workerd.*) and the batch-size distribution,
  * scheduler.svg. Bounded in requests and time.
  */
@@ -19,7 +21,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { treeCpuMs } from "../src/cli/process-cpu";
-import { ROOT } from "../src/cli/processes";
+import { freePort, ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
 import { deadlineBudgetMs } from "../src/models/manifest";
@@ -43,6 +45,25 @@ type Body = { body: string | Uint8Array<ArrayBuffer>; headers: Record<string, st
 
 function bodies(): Record<"json" | "binary", Body> {
   return { json: { body: JSON.stringify(clsBody(1, 21)), headers: { "content-type": "application/json" } }, binary: binaryBody("x", [1, 3, 48, 192], 21) };
+}
+
+/**
+ * The platform's floor for a refusal: workerd CPU per request (net of its idle CPU) of the no-op
+ * Worker on `platform` answering 503 at once, body unread, to open-loop `body`s at `ratePerS`.
+ */
+async function refusalFloorCpuMs(platform: Platform, body: Body, ratePerS: number): Promise<number> {
+  const noop = await edgeStarterOn(platform)({ port: await freePort(), script: "src/edge/noop-worker.ts", vars: {} });
+  try {
+    const cpuMs = treeCpuMs(noop.process.pid!, /workerd/);
+    const [idleCpuMs, idleStartMs] = [cpuMs(), performance.now()];
+    await new Promise((done) => setTimeout(done, 1_000));
+    const idlePerMs = (cpuMs() - idleCpuMs) / (performance.now() - idleStartMs);
+    const [startCpuMs, startMs] = [cpuMs(), performance.now()];
+    const load = await openLoop({ url: `${noop.url}/v2/models/${MODEL}/infer?refuse=1`, ...body, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 4 });
+    return Math.max(0, cpuMs() - startCpuMs - idlePerMs * (performance.now() - startMs)) / Math.max(1, load.sent);
+  } finally {
+    await noop.stop(5_000);
+  }
 }
 
 async function send(url: string, { body, headers }: Body): Promise<{ status: number; batch: number; ms: number }> {
@@ -85,7 +106,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
   const url = `${stack.edge.url}/v2/models/${MODEL}/infer`;
   const body = bodies();
   // Steps: the warm-up, each burst, capacity, overload.
-  const progress = startProgress("scheduler", 2 * BURST_ROUNDS + 3);
+  const progress = startProgress("scheduler", 2 * BURST_ROUNDS + 4);
   try {
     progress.step("warm-up");
     for (let i = 0; i < 200; i++) await send(url, body.binary); // warm the session and V8's tiers
@@ -153,6 +174,9 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
       refusedClientP99Ms: round(quantile(load.errorLatenciesMs, 0.99), 1),
     };
     progress.tick();
+    progress.step("refusal floor (no-op Worker)");
+    const floorCpuMs = await refusalFloorCpuMs(platform, body.binary, refused / Math.max(1e-9, load.elapsedS));
+    Object.assign(overload, { noopCpuMsPerRefusal: round(floorCpuMs, 3) });
     progress.stop();
     console.log("overload", overload);
     const edgeOn = platform === "workerd" ? "edge as its deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev";
@@ -218,7 +242,7 @@ function writeReport(name: string, report: { date: string; machine: string; mode
   for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
   lines.push(
     "",
-    `admitted*Ms: latency of the 200s at the client, admittedServer*Ms: the same as the edge timed them from its handler's start (Server-Timing total). refusedByBuffer: 503s the buffer decided (late, full or expired there, from its /stats); refusedAtFrontDoor: 503s the Worker decided before parsing the body (PIE on the way to the buffer, or a shard that said it is busy). workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
+    `admitted*Ms: latency of the 200s at the client, admittedServer*Ms: the same as the edge timed them from its handler's start (Server-Timing total). refusedByBuffer: 503s the buffer decided (late, full or expired there, from its /stats); refusedAtFrontDoor: 503s the Worker decided before parsing the body (PIE on the way to the buffer, or a shard that said it is busy). workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. noopCpuMsPerRefusal: the platform's floor, the workerd CPU per request of the no-op Worker (src/edge/noop-worker.ts ?refuse=1) answering 503 at once, body unread, at the overload's rate of refusals, on the same platform. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
   );
   writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));

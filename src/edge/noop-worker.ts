@@ -9,6 +9,9 @@
  * Float32Array), or the body as one ArrayBuffer. Its BatchBuffer is a probe that takes the payload
  * and returns at once (wrangler.toml binds the class by name); the other classes are exported only
  * because wrangler.toml binds them.
+ *
+ * `?refuse=1` answers 503 with a small JSON error at once, its body not read: the least a refusal
+ * costs on the platform (the scheduler benchmark's floor for shedding load).
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -25,6 +28,7 @@ export class BatchBuffer extends DurableObject<Env> {
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
+    if (new URL(request.url).searchParams.has("refuse")) return Response.json({ error: "refused" }, { status: 503, headers: { "Retry-After": "1" } });
     const body = request.method === "POST" ? await request.arrayBuffer() : new ArrayBuffer(0);
     const rpc = new URL(request.url).searchParams.get("rpc");
     if (rpc) {
