@@ -20,7 +20,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
-import { treeCpuMs } from "../src/cli/process-cpu";
+import { treeCpuMs, treeThreadCpuMs } from "../src/cli/process-cpu";
 import { freePort, ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack } from "../src/cli/stack";
@@ -47,23 +47,50 @@ function bodies(): Record<"json" | "binary", Body> {
   return { json: { body: JSON.stringify(clsBody(1, 21)), headers: { "content-type": "application/json" } }, binary: binaryBody("x", [1, 3, 48, 192], 21) };
 }
 
+/** CPU ms of each thread between two readings of treeThreadCpuMs, and the busiest thread's key (the isolate's: workerd runs JavaScript on one thread). */
+function busiestThread(before: Map<string, number>, after: Map<string, number>): { thread: string; ms: number } {
+  let busiest = { thread: "", ms: 0 };
+  for (const [thread, ms] of after) if (ms - (before.get(thread) ?? 0) > busiest.ms) busiest = { thread, ms: ms - (before.get(thread) ?? 0) };
+  return busiest;
+}
+
 /**
- * The platform's floor for a refusal: workerd CPU per request (net of its idle CPU) of the no-op
- * Worker on `platform` answering 503 at once, body unread, to open-loop `body`s at `ratePerS`.
+ * The platform's floor for a refusal: workerd CPU per request (net of its idle CPU), in all and on
+ * its busiest thread (the isolate's), of the no-op Worker on `platform` answering 503 at once, body
+ * unread, to open-loop `body`s at `ratePerS`.
  */
-async function refusalFloorCpuMs(platform: Platform, body: Body, ratePerS: number): Promise<number> {
+async function refusalFloorCpuMs(platform: Platform, body: Body, ratePerS: number): Promise<{ processMs: number; threadMs: number }> {
   const noop = await edgeStarterOn(platform)({ port: await freePort(), script: "src/edge/noop-worker.ts", vars: {} });
   try {
-    const cpuMs = treeCpuMs(noop.process.pid!, /workerd/);
-    const [idleCpuMs, idleStartMs] = [cpuMs(), performance.now()];
+    const [cpuMs, threadCpuMs] = [treeCpuMs(noop.process.pid!, /workerd/), treeThreadCpuMs(noop.process.pid!, /workerd/)];
+    const [idleCpuMs, idleThreads, idleStartMs] = [cpuMs(), threadCpuMs(), performance.now()];
     await new Promise((done) => setTimeout(done, 1_000));
-    const idlePerMs = (cpuMs() - idleCpuMs) / (performance.now() - idleStartMs);
-    const [startCpuMs, startMs] = [cpuMs(), performance.now()];
+    const [idleEndCpuMs, idleEndThreads, idleMs] = [cpuMs(), threadCpuMs(), performance.now() - idleStartMs];
+    const [startCpuMs, startThreads, startMs] = [cpuMs(), threadCpuMs(), performance.now()];
     const load = await openLoop({ url: `${noop.url}/v2/models/${MODEL}/infer?refuse=1`, ...body, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 4 });
-    return Math.max(0, cpuMs() - startCpuMs - idlePerMs * (performance.now() - startMs)) / Math.max(1, load.sent);
+    const elapsedMs = performance.now() - startMs;
+    const { thread, ms } = busiestThread(startThreads, threadCpuMs());
+    const threadIdlePerMs = ((idleEndThreads.get(thread) ?? 0) - (idleThreads.get(thread) ?? 0)) / idleMs;
+    const processIdlePerMs = (idleEndCpuMs - idleCpuMs) / idleMs;
+    const sent = Math.max(1, load.sent);
+    return { processMs: Math.max(0, cpuMs() - startCpuMs - processIdlePerMs * elapsedMs) / sent, threadMs: Math.max(0, ms - threadIdlePerMs * elapsedMs) / sent };
   } finally {
     await noop.stop(5_000);
   }
+}
+
+/**
+ * What the isolate's one thread allows under overload, as a share of capacity. At capacity the
+ * thread is saturated by served requests (S ms of it each), so its budget is capacity x S a
+ * second. Over the overload run, requests arrive at `arrivalsOverCapacity` (A) x capacity a second
+ * of its elapsed time (the sending, then the drain); x served and the rest refused at r ms each
+ * share the budget: x / capacity = (1 - A r / S) / (1 - r / S). With r our refusal's thread time it
+ * is what the model expects of the run (a check of the model against the measured goodput); with r
+ * the platform's floor (the no-op Worker's refusal), what any refusal path would get on this thread.
+ */
+function goodputBounds(arrivalsOverCapacity: number, servedThreadMs: number, refusalThreadMs: number, floorThreadMs: number) {
+  const share = (refusalMs: number) => round(Math.max(0, 1 - (arrivalsOverCapacity * refusalMs) / servedThreadMs) / (1 - refusalMs / servedThreadMs), 3);
+  return { goodputModelled: share(refusalThreadMs), goodputBoundAtFloor: share(floorThreadMs) };
 }
 
 async function send(url: string, { body, headers }: Body): Promise<{ status: number; batch: number; ms: number }> {
@@ -124,17 +151,21 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     // The edge's workerd CPU (its Worker and Durable Objects share one thread): per request served at
     // capacity, and per request not answered 200 under overload.
     const edgeCpuMs = treeCpuMs(stack.edge.process.pid!, /workerd/);
+    const edgeThreadCpuMs = treeThreadCpuMs(stack.edge.process.pid!, /workerd/);
     progress.step("capacity (closed loop)");
-    const capStartMs = edgeCpuMs();
+    const [capStartMs, capStartThreads] = [edgeCpuMs(), edgeThreadCpuMs()];
     const { ok: capOk, ...cap } = await capacity(url, body.binary);
     const servedCpuMs = (edgeCpuMs() - capStartMs) / Math.max(1, capOk);
+    // The isolate's thread: the busiest one at capacity.
+    const isolate = busiestThread(capStartThreads, edgeThreadCpuMs());
+    const servedThreadMs = isolate.ms / Math.max(1, capOk);
     console.log("capacity", cap);
     progress.tick();
     await new Promise((done) => setTimeout(done, 1_000));
     const ratePerS = OVERLOAD_FACTOR * cap.perS;
     progress.step(`overload at ${OVERLOAD_FACTOR}x capacity`);
     const bufferRefusalsBefore = bufferRefusals(await modelStats(stack.edge.url));
-    const overloadStartMs = edgeCpuMs();
+    const [overloadStartMs, overloadStartThreadMs] = [edgeCpuMs(), edgeThreadCpuMs().get(isolate.thread) ?? 0];
     const load = await openLoop({ url, ...body.binary, ratePerS, count: Math.ceil((ratePerS * OVERLOAD_MS) / 1000), maxDurationMs: OVERLOAD_MS + 10_000, seed: 3 });
     const sendS = Math.min(OVERLOAD_MS / 1000, load.elapsedS);
     const refused = load.sent - load.ok;
@@ -142,6 +173,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     const byBuffer = bufferRefusals(stats) - bufferRefusalsBefore;
     const admittedServerMs = load.serverTimingMs["total"] ?? [];
     const refusalCpuMs = Math.max(0, (edgeCpuMs() - overloadStartMs - load.ok * servedCpuMs) / Math.max(1, refused));
+    const refusalThreadMs = Math.max(0, ((edgeThreadCpuMs().get(isolate.thread) ?? 0) - overloadStartThreadMs - load.ok * servedThreadMs) / Math.max(1, refused));
     const overload = {
       ratePerS: round(ratePerS, 1),
       sent: load.sent,
@@ -153,6 +185,8 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
       onTimeGoodputOverCapacity: round(load.latenciesMs.filter((ms) => ms <= deadlineMs).length / load.elapsedS / cap.perS, 3),
       workerdCpuMsPerServed: round(servedCpuMs, 3),
       workerdCpuMsPerRefusal: round(refusalCpuMs, 3),
+      isolateThreadMsPerServed: round(servedThreadMs, 3),
+      isolateThreadMsPerRefusal: round(refusalThreadMs, 3),
       elapsedS: round(load.elapsedS, 2),
       sendS,
       deadlineMs,
@@ -175,8 +209,8 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     };
     progress.tick();
     progress.step("refusal floor (no-op Worker)");
-    const floorCpuMs = await refusalFloorCpuMs(platform, body.binary, refused / Math.max(1e-9, load.elapsedS));
-    Object.assign(overload, { noopCpuMsPerRefusal: round(floorCpuMs, 3) });
+    const floor = await refusalFloorCpuMs(platform, body.binary, refused / Math.max(1e-9, load.elapsedS));
+    Object.assign(overload, { noopCpuMsPerRefusal: round(floor.processMs, 3), noopIsolateThreadMsPerRefusal: round(floor.threadMs, 3), ...goodputBounds(load.sent / load.elapsedS / cap.perS, servedThreadMs, refusalThreadMs, floor.threadMs) });
     progress.stop();
     console.log("overload", overload);
     const edgeOn = platform === "workerd" ? "edge as its deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev";
@@ -242,7 +276,7 @@ function writeReport(name: string, report: { date: string; machine: string; mode
   for (const [k, v] of Object.entries(o)) lines.push(`| ${k} | ${typeof v === "object" ? JSON.stringify(v) : v} |`);
   lines.push(
     "",
-    `admitted*Ms: latency of the 200s at the client, admittedServer*Ms: the same as the edge timed them from its handler's start (Server-Timing total). refusedByBuffer: 503s the buffer decided (late, full or expired there, from its /stats); refusedAtFrontDoor: 503s the Worker decided before parsing the body (PIE on the way to the buffer, or a shard that said it is busy). workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. noopCpuMsPerRefusal: the platform's floor, the workerd CPU per request of the no-op Worker (src/edge/noop-worker.ts ?refuse=1) answering 503 at once, body unread, at the overload's rate of refusals, on the same platform. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
+    `admitted*Ms: latency of the 200s at the client, admittedServer*Ms: the same as the edge timed them from its handler's start (Server-Timing total). refusedByBuffer: 503s the buffer decided (late, full or expired there, from its /stats); refusedAtFrontDoor: 503s the Worker decided before parsing the body (PIE on the way to the buffer, or a shard that said it is busy). workerdCpuMsPerServed: the edge's workerd CPU per 200 in the capacity run. workerdCpuMsPerRefusal: its CPU per request not answered 200 under overload (refused, or lost to a network error), net of the 200s at the capacity run's cost each. noopCpuMsPerRefusal: the platform's floor, the workerd CPU per request of the no-op Worker (src/edge/noop-worker.ts ?refuse=1) answering 503 at once, body unread, at the overload's rate of refusals, on the same platform. isolateThread*: the same on the isolate's thread alone (workerd's busiest thread at capacity; the no-op's busiest). goodputModelled: the goodput over capacity the thread's budget leaves when every refusal costs it ours, (1 - A r / S) / (1 - r / S) with A the arrivals per second of the run's elapsed time over capacity, r a refusal's and S a served request's thread ms (the budget being what capacity used): a check of that model against goodputOverCapacity; goodputBoundAtFloor: the same with the no-op's refusal, what any refusal path would get on this thread. Locally the Worker, its Durable Objects and the kernels share one thread, so every refusal takes time from serving.`,
   );
   writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));

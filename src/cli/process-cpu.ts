@@ -3,14 +3,38 @@
  * generator, wrangler's dev proxy and the runtime that runs the Worker and its Durable Objects.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 /** User + system CPU of a process so far, in ms (0 if it is gone). */
 export function cpuMs(pid: number): number {
-  const file = `/proc/${pid}/stat`;
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU in ms of a /proc stat file (a process's or a thread's; 0 if it is gone). */
+function statCpuMs(file: string): number {
   if (!existsSync(file)) return 0;
   const fields = readFileSync(file, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+}
+
+/** User + system CPU so far, in ms, of each thread of the processes of `pid`'s tree (as it is now) whose command matches `command`, by "pid/tid". */
+export function treeThreadCpuMs(pid: number, command: RegExp): () => Map<string, number> {
+  const pids = processTree(pid)
+    .filter((p) => command.test(p.command))
+    .map((p) => p.pid);
+  return () => {
+    const byThread = new Map<string, number>();
+    for (const p of pids) {
+      let tids: string[] = [];
+      try {
+        tids = readdirSync(`/proc/${p}/task`);
+      } catch {
+        continue; // the process is gone
+      }
+      for (const tid of tids) byThread.set(`${p}/${tid}`, statCpuMs(`/proc/${p}/task/${tid}/stat`));
+    }
+    return byThread;
+  };
 }
 
 /** Reads the CPU ms so far of the processes of `pid`'s tree (as it is now) whose command matches `command`. */
