@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- fidelity`: does the planner predict what the running system does? Against the
- * stack `npm start` runs (edge under wrangler dev, gpu-origin replicas), for ppocr-cls and
+ * `npm run bench -- fidelity [--platform workerd]`: does the planner predict what the running system
+ * does? Against the stack `npm start` runs (edge under wrangler dev, gpu-origin replicas; with
+ * --platform workerd the edge's deploy bundle on plain workerd, no dev proxy), for ppocr-cls and
  * silero-vad at the edge and silero-vad placed on the origin, it replays open-loop arrivals —
  * Poisson, and an on/off MMPP(2) fitted to the Azure LLM trace (bench/data) and time-scaled to the
  * load — at three loads each, and compares the measured p50/p95/p99 with the planner's prediction
@@ -17,7 +18,8 @@
  *   The loads are set from the CPU at 60 requests/s; each run's service then uses the CPU per
  *   request measured at that run's rate before the runs (it falls with load as fixed costs
  *   amortise over larger batches), as a live service profile would give it.
- * Writes bench/reports/fidelity.{json,md} and fidelity.svg (measured against predicted latency).
+ * Writes bench/reports/fidelity.{json,md} and fidelity.svg (measured against predicted latency), or
+ * fidelity-workerd.* with --platform workerd.
  * Bounded: at most REQUESTS_PER_RUN requests a run.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -31,6 +33,7 @@ import { createRng, sampleArrivals } from "../src/planner/simulator";
 import { replayLatencies } from "../src/scheduler/replay";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop } from "./lib/open-loop";
+import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
 import { PALETTE, niceCeil, niceFloor, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
@@ -91,7 +94,7 @@ interface Row {
   sampleRateRatio: number;
 }
 
-export async function main(): Promise<void> {
+export async function main({ platform = "wrangler-dev" }: { platform?: Platform } = {}): Promise<void> {
   const azure = azureShape();
   const rows: Row[] = [];
   const calibration: Record<string, RequestOverhead & { serviceTableMs: number[]; overheadMs: number; cpuMsAtLoad?: Record<string, number> }> = {};
@@ -102,7 +105,7 @@ export async function main(): Promise<void> {
       const key = `${c.model}@${c.placement}`;
       const overrides = { [c.model]: { placement: c.placement, maxLatencyMs: 30_000, batching: { maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, adaptiveWindow: false, maxQueueRows: 4096, maxRowsPerRequest: 1 } } };
       // Static plans: the runs compare the planner with the configuration they pin.
-      const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, maxReplicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides), CONTROL_MODE: "static" } });
+      const stack: Stack = await startStack({ replicas: c.placement === "origin" ? 1 : 0, maxReplicas: c.placement === "origin" ? 1 : 0, port: 8799, originPort: 8821, vars: { MODEL_OVERRIDES: JSON.stringify(overrides), CONTROL_MODE: "static" }, edgeStarter: edgeStarterOn(platform) });
       try {
         const body = binaryBody(SHAPES[c.model].name, SHAPES[c.model].shape, 31);
         const overhead = await measureRequestOverhead(stack.edge, c.model, body, { isBatchOnRuntime: c.placement === "edge" });
@@ -173,7 +176,7 @@ export async function main(): Promise<void> {
   } finally {
     progress.stop();
   }
-  writeReport(rows, calibration);
+  writeReport(rows, calibration, platform);
 }
 
 /**
@@ -200,22 +203,23 @@ export function fidelityFigure(report: { rows: Row[] }): string {
   });
 }
 
-function writeReport(rows: Row[], calibration: Record<string, unknown>): void {
+function writeReport(rows: Row[], calibration: Record<string, unknown>, platform: Platform): void {
+  const name = platform === "workerd" ? "fidelity-workerd" : "fidelity";
   const abs = rows.map((r) => Math.abs(r.error.p95)).sort((a, b) => a - b);
   const summary = { runs: rows.length, p95MedianAbsError: round(abs[Math.floor((abs.length - 1) / 2)]! / 2 + abs[Math.ceil((abs.length - 1) / 2)]! / 2, 4), p95MaxAbsError: round(abs.at(-1)!, 4) };
   const dir = resolve(ROOT, "bench", "reports");
   const date = new Date().toISOString();
-  writeFileSync(resolve(dir, "fidelity.json"), JSON.stringify({ date, summary, calibration, rows }, null, 2) + "\n");
-  writeFileSync(resolve(dir, "fidelity.svg"), fidelityFigure({ rows }));
+  writeFileSync(resolve(dir, `${name}.json`), JSON.stringify({ date, summary, calibration, rows }, null, 2) + "\n");
+  writeFileSync(resolve(dir, `${name}.svg`), fidelityFigure({ rows }));
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const lines = [`# Live fidelity: planner vs the running system (${date})`, "", "2 shared cores; edge under wrangler dev (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay.", ""];
+  const lines = [`# Live fidelity: planner vs the running system (${date})`, "", `2 shared cores; ${platform === "workerd" ? "the edge's deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev"} (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay.`, ""];
   lines.push(`p95 error: median ${pct(summary.p95MedianAbsError)}, max ${pct(summary.p95MaxAbsError)} over ${summary.runs} runs.`, "");
   lines.push("Columns: the planner's prediction for the arrival process; the runtime's scheduler replayed offline on the same sampled arrivals with the modelled service times (no noise: its gap to the prediction is the sample's own variability); the live measurement.", "");
-  lines.push("![measured against predicted p50, p95 and p99 latency per run, with y = x](fidelity.svg)", "");
+  lines.push(`![measured against predicted p50, p95 and p99 latency per run, with y = x](${name}.svg)`, "");
   lines.push("| model | placement | arrival | load | rate /s | ok/sent | predicted p50 / p95 / p99 ms | replayed p50 / p95 / p99 ms | measured p50 / p95 / p99 ms | p95 error | mean batch pred / meas |", "|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) lines.push(`| ${r.model} | ${r.placement} | ${r.arrival} | ${r.load} | ${r.ratePerS} | ${r.ok}/${r.sent} | ${r.predicted.p50} / ${r.predicted.p95} / ${r.predicted.p99} | ${r.replayed.p50} / ${r.replayed.p95} / ${r.replayed.p99} | ${r.measured.p50} / ${r.measured.p95} / ${r.measured.p99} | ${pct(r.error.p95)} | ${r.predicted.meanBatch} / ${r.measured.meanBatch} |`);
   lines.push("", "Calibration (light load, before the runs):", "", "```json", JSON.stringify(calibration, null, 2), "```");
-  writeFileSync(resolve(dir, "fidelity.md"), lines.join("\n") + "\n");
+  writeFileSync(resolve(dir, `${name}.md`), lines.join("\n") + "\n");
   console.log(lines.join("\n"));
 }
 

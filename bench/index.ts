@@ -62,7 +62,8 @@ suite("origin", "gpu-origin: overhead per batch, the edge-to-origin hop, ppocr-d
 suite("scheduler", "the scheduler against `npm start`'s stack: bursts of 64 concurrent requests, closed-loop capacity, open-loop load at 3x capacity", async (options: { platform: Platform }) => (await import("./scheduler")).main(options))
   .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to scheduler.* or scheduler-workerd.*").choices(PLATFORMS).default("wrangler-dev"));
 
-suite("fidelity", "the planner's latency prediction against the running stack: Poisson and Azure MMPP(2) replays at three loads", async () => (await import("./fidelity")).main());
+suite("fidelity", "the planner's latency prediction against the running stack: Poisson and Azure MMPP(2) replays at three loads", async (options: { platform: Platform }) => (await import("./fidelity")).main(options))
+  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to fidelity.* or fidelity-workerd.*").choices(PLATFORMS).default("wrangler-dev"));
 
 suite("closed-loop", "the closed control loop against static pools and Ray Serve's rule, on an Azure trace slice and a 1x/3x/0.5x step (ppocr-det on the origin's replicas, stand-in accelerators by default; ppocr-cls at the edge) (about 30 minutes)", async (options: ClosedLoopOptions) => (await import("./closed-loop")).main(options))
   .option("--quick", "short phases, a smoke run (--phase-s 20, --trace-s 60)", false)
