@@ -48,6 +48,9 @@ const WORKLOADS = ["trace", "step"] satisfies Workload[];
 /** The streams benchmark's pacings (bench/streams.ts PACINGS). */
 const STREAM_PACINGS = ["closed", "paced"];
 const PLATFORMS = ["wrangler-dev", "workerd"] satisfies Platform[];
+/** --platform of a suite whose reports are `name`.* (wrangler dev) or `name`-workerd.* (plain workerd). */
+const platformOption = (name: string, what = "the edge Worker runs") =>
+  new Option("--platform <platform>", `where ${what}: wrangler dev (npm start's) or the deploy bundle on plain workerd (no dev proxy in front); reports go to ${name}.* or ${name}-workerd.*`).choices(PLATFORMS).default("wrangler-dev");
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
 suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean; platform: Platform }) =>
@@ -55,15 +58,15 @@ suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: ker
 )
   .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none; wrangler dev only)", gitRevision)
   .option("--quick", "every other load step only", false)
-  .addOption(new Option("--platform <platform>", "where the Workers run: wrangler dev (npm start's) or their deploy bundles on plain workerd (no dev proxy in front); reports go to edge.* or edge-workerd.*").choices(PLATFORMS).default("wrangler-dev").conflicts("baseline"));
+  .addOption(platformOption("edge", "the Workers run").conflicts("baseline"));
 
 suite("origin", "gpu-origin: overhead per batch, the edge-to-origin hop, ppocr-det throughput by batch size, tensor codecs, failover", async () => (await import("./origin")).main());
 
 suite("scheduler", "the scheduler against `npm start`'s stack: bursts of 64 concurrent requests, closed-loop capacity, open-loop load at 3x capacity", async (options: { platform: Platform }) => (await import("./scheduler")).main(options))
-  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to scheduler.* or scheduler-workerd.*").choices(PLATFORMS).default("wrangler-dev"));
+  .addOption(platformOption("scheduler"));
 
 suite("fidelity", "the planner's latency prediction against the running stack: Poisson and Azure MMPP(2) replays at three loads", async (options: { platform: Platform }) => (await import("./fidelity")).main(options))
-  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to fidelity.* or fidelity-workerd.*").choices(PLATFORMS).default("wrangler-dev"));
+  .addOption(platformOption("fidelity"));
 
 suite("closed-loop", "the closed control loop against static pools and Ray Serve's rule, on an Azure trace slice and a 1x/3x/0.5x step (ppocr-det on the origin's replicas, stand-in accelerators by default; ppocr-cls at the edge) (about 30 minutes)", async (options: ClosedLoopOptions) => (await import("./closed-loop")).main(options))
   .option("--quick", "short phases, a smoke run (--phase-s 20, --trace-s 60)", false)
@@ -91,7 +94,7 @@ suite("soak", "mixed valid and invalid traffic against `npm start`'s stack for t
   .option("--max-origins <n>", "most gpu-origin replicas the pool may grow to (at least --origins)", integerIn(1, 4), 2)
   .option("--seed <n>", "seed of the traffic's random choices", integerIn(0, 2 ** 32 - 1), 1)
   .option("--quiet", "hide the stack's own output", false)
-  .addOption(new Option("--platform <platform>", "where the edge Worker and the no-op baseline run: wrangler dev (npm start's) or plain workerd (the deploy artifact, without wrangler dev's proxy, inspector and simulations); reports go to soak.* or soak-workerd.*").choices(PLATFORMS).default("wrangler-dev"))
+  .addOption(platformOption("soak", "the edge Worker and the no-op baseline run"))
   .hook("preAction", (command) => {
     const options = command.opts<SoakOptions>();
     if (options.warmUpS !== undefined && options.warmUpS >= options.durationS) command.error("error: --warm-up-s must be less than --duration-s");
@@ -111,7 +114,7 @@ suite("streams", "streaming VAD over WebSockets (cellular batching) against stat
   .option("--streams <list>", "comma-separated concurrent stream counts", (value: string) => value.split(",").map((n) => integerIn(1, 5000)(n.trim())), [100, 1000])
   .option("--duration-s <s>", "seconds of each run (streams, then stateless)", seconds(600), 20)
   .option("--pacings <list>", `comma-separated pacings (${STREAM_PACINGS.join(", ")}) (default: both)`, listOf("pacing", STREAM_PACINGS), [...STREAM_PACINGS])
-  .addOption(new Option("--platform <platform>", "where the edge Worker runs: wrangler dev (npm start's) or its deploy bundle on plain workerd (no dev proxy in front); reports go to streams.* or streams-workerd.*").choices(PLATFORMS).default("wrangler-dev"))
+  .addOption(platformOption("streams"))
   .option("--render", "rewrite the platform's report (.md) from its .json instead of running", false);
 
 suite("planner", "the planner's latency model against a simulator (planner-accuracy) and the optimizer's search time (planner-speed)", async (options: { quick: boolean; render: boolean }) => {
