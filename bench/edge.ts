@@ -38,7 +38,7 @@ import { profileOverhead, profileServiceLine } from "../src/models/profile";
 import { toMarkovianArrival } from "../src/planner/arrival";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop, type LoadResult } from "./lib/open-loop";
-import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
+import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { median, quantile, round } from "./lib/stats";
 import { renderFigure } from "./lib/svg-plot";
 
@@ -453,7 +453,7 @@ export function edgeFigure(report: Record<string, any>): string {
 /** Writes edge.json, edge.md and the figure edge.svg (edge-workerd.* for a run on plain workerd) from a report (also `npx tsx -e` on a saved report to re-render). */
 export function writeReport(report: Record<string, any>): void {
   const dir = resolve(ROOT, "bench", "reports");
-  const file = report.platform === "workerd" ? "edge-workerd" : "edge";
+  const file = reportNameOn("edge", report.platform);
   writeFileSync(resolve(dir, `${file}.json`), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(resolve(dir, `${file}.svg`), edgeFigure(report));
   const lines = [`# Edge benchmark (${report.date})`, "", `Machine: ${report.machine}. Each load step is repeated ${report.repeats} times (${report.stepS} s each); a rate passes when most repetitions meet the SLO (p99 within it, at most 1 % failed). The controller is static, so each policy stays what it is named; request log lines are off (LOG_REQUESTS=false, as \`npm start\` has them).`, ""];

@@ -33,7 +33,7 @@ import { createRng, sampleArrivals } from "../src/planner/simulator";
 import { replayLatencies } from "../src/scheduler/replay";
 import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop } from "./lib/open-loop";
-import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
+import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { PALETTE, niceCeil, niceFloor, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
@@ -239,7 +239,7 @@ export function requestWeightedMean(batchSizeProbs: readonly number[]): number {
 }
 
 function writeReport(rows: Row[], calibration: Record<string, unknown>, platform: Platform): void {
-  const name = platform === "workerd" ? "fidelity-workerd" : "fidelity";
+  const name = reportNameOn("fidelity", platform);
   const abs = rows.map((r) => Math.abs(r.error.p95)).sort((a, b) => a - b);
   const medianOf = (sorted: number[]) => round(sorted[Math.floor((sorted.length - 1) / 2)]! / 2 + sorted[Math.ceil((sorted.length - 1) / 2)]! / 2, 4);
   const slowedAbs = rows.flatMap((r) => (r.slowed ? [Math.abs(r.slowed.errorP95)] : [])).sort((a, b) => a - b);

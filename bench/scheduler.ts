@@ -29,7 +29,7 @@ import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import { binaryBody, clsBody } from "../test/fixtures/model-inputs";
 import { header, post } from "../src/cli/loopback-http";
 import { openLoop } from "./lib/open-loop";
-import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
+import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { PALETTE, renderFigure } from "./lib/svg-plot";
 import { quantile, round } from "./lib/stats";
 
@@ -214,7 +214,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
     progress.stop();
     console.log("overload", overload);
     const edgeOn = platform === "workerd" ? "edge as its deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev";
-    writeReport(platform === "workerd" ? "scheduler-workerd" : "scheduler", { date: new Date().toISOString(), machine: `2 shared cores; ${edgeOn} with 2 origin replicas (npm start's stack otherwise)`, model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
+    writeReport(reportNameOn("scheduler", platform), { date: new Date().toISOString(), machine: `2 shared cores; ${edgeOn} with 2 origin replicas (npm start's stack otherwise)`, model: MODEL, deadlineMs, bursts, capacity: cap, overload, stats });
   } finally {
     progress.stop();
     await stack.stop();

@@ -25,7 +25,7 @@ import { startProgress } from "../src/cli/progress";
 import { minShardsForSlo, predictStreamSteps, type StreamLoad } from "../src/planner/stream-steps";
 import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import vadManifest from "../models/silero-vad/manifest.json";
-import { edgeStarterOn, type Platform } from "./lib/plain-workerd";
+import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { CHUNK_MS, type LoadResult, type Pacing, runStateless, runStreams } from "./lib/stream-load";
 import { round } from "./lib/stats";
 
@@ -132,7 +132,7 @@ function predict(streams: number, pacing: Pacing, line: { baseMs: number; perRow
 }
 
 /** The report's file name (without extension) for `platform`. */
-const reportName = (platform: Platform) => (platform === "workerd" ? "streams-workerd" : "streams");
+const reportName = (platform: Platform) => reportNameOn("streams", platform);
 
 export async function main({ streams, durationS, pacings, platform = "wrangler-dev", render }: StreamsOptions): Promise<void> {
   if (render) {

@@ -22,6 +22,9 @@ import { edgeReadyPath, ROOT, startedWhenReady, startEdge, wranglerEnv, type Edg
 /** Where a benchmark runs its Workers: under wrangler dev (npm start's), or as deploy bundles on plain workerd. */
 export type Platform = "wrangler-dev" | "workerd";
 
+/** A benchmark's report name on `platform`: `base` under wrangler dev, `base`-workerd on plain workerd. */
+export const reportNameOn = (base: string, platform: Platform) => (platform === "workerd" ? `${base}-workerd` : base);
+
 /** The starter of an edge Worker on `platform`: startEdge (wrangler dev) or startPlainWorkerd. */
 export const edgeStarterOn = (platform: Platform) => (platform === "workerd" ? startPlainWorkerd : startEdge);
 

@@ -8,7 +8,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../../src/cli/processes";
 import type { Restart } from "./restart-watch";
-import type { Platform } from "./plain-workerd";
+import { reportNameOn, type Platform } from "./plain-workerd";
 import { type RssGrowth, type RssSample, rssGrowth } from "./rss-sampler";
 import { type ModelPool, SEPARATION, TOLERANCE } from "./soak-models";
 import { CATEGORIES, type Kind, type LostRequest, type SoakTally } from "./soak-tally";
@@ -115,7 +115,7 @@ export function writeSoakReports(run: SoakRun): void {
 }
 
 /** The reports' file name: soak (wrangler dev) or soak-workerd. */
-const reportName = (platform: SoakRun["platform"]) => (platform === "workerd" ? "soak-workerd" : "soak");
+const reportName = (platform: SoakRun["platform"]) => reportNameOn("soak", platform);
 
 type Group = "runtime" | "dev server" | "bench" | "baseline";
 
