@@ -28,9 +28,10 @@ export class BatchBuffer extends DurableObject<Env> {
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
-    if (new URL(request.url).searchParams.has("refuse")) return Response.json({ error: "refused" }, { status: 503, headers: { "Retry-After": "1" } });
+    const { searchParams } = new URL(request.url);
+    if (searchParams.has("refuse")) return Response.json({ error: "refused" }, { status: 503, headers: { "Retry-After": "1" } });
     const body = request.method === "POST" ? await request.arrayBuffer() : new ArrayBuffer(0);
-    const rpc = new URL(request.url).searchParams.get("rpc");
+    const rpc = searchParams.get("rpc");
     if (rpc) {
       const probe = (env.BATCH_BUFFER as unknown as DurableObjectNamespace<BatchBuffer>).getByName("probe");
       const floats = new Float32Array(body, 0, Math.floor(body.byteLength / 4));
