@@ -19,9 +19,7 @@ function statCpuMs(file: string): number {
 
 /** User + system CPU so far, in ms, of each thread of the processes of `pid`'s tree (as it is now) whose command matches `command`, by "pid/tid". */
 export function treeThreadCpuMs(pid: number, command: RegExp): () => Map<string, number> {
-  const pids = processTree(pid)
-    .filter((p) => command.test(p.command))
-    .map((p) => p.pid);
+  const pids = treePids(pid, command);
   return () => {
     const byThread = new Map<string, number>();
     for (const p of pids) {
@@ -39,10 +37,15 @@ export function treeThreadCpuMs(pid: number, command: RegExp): () => Map<string,
 
 /** Reads the CPU ms so far of the processes of `pid`'s tree (as it is now) whose command matches `command`. */
 export function treeCpuMs(pid: number, command: RegExp): () => number {
-  const pids = processTree(pid)
+  const pids = treePids(pid, command);
+  return () => pids.reduce((sum, p) => sum + cpuMs(p), 0);
+}
+
+/** The pids of `pid`'s tree (as it is now) whose command matches `command`. */
+function treePids(pid: number, command: RegExp): number[] {
+  return processTree(pid)
     .filter((p) => command.test(p.command))
     .map((p) => p.pid);
-  return () => pids.reduce((sum, p) => sum + cpuMs(p), 0);
 }
 
 /** The process and all its descendants, with their command names. */
