@@ -113,8 +113,8 @@ export interface OptimizeInput {
    * Grid operations the fixed-server solutions may spend in all (FixedServerInput.budget); default
    * unbounded. One solution near saturation, or under a slowly switching MMPP, can cost seconds on
    * its own, which a count of solutions does not bound: a caller with a time budget (the online
-   * controller) gives this too. A solution cut short counts as not meeting the SLO, and the search
-   * stops there with the plans found so far.
+   * controller) gives this too. Each solution may spend at most half of what is left; one cut short
+   * counts as not meeting the SLO, and the search goes on with the rest.
    */
   workBudget?: number;
   /**
@@ -154,9 +154,10 @@ export interface OptimizeResult {
    * the search reached) that pass the cheap checks; latencyChecks: configurations checked against the
    * latency model; fixedSolves: fixed-server solutions computed (screen and full); fixedReused: those
    * taken from another maxBatch of the same group whose batches never reach either maxBatch;
-   * workUnits: the grid operations those solutions spent (what workBudget bounds).
+   * cutShort: solutions stopped by the work budget; workUnits: the grid operations the solutions
+   * spent (what workBudget bounds).
    */
-  stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number; fixedReused: number; workUnits: number };
+  stats: { configurations: number; candidates: number; latencyChecks: number; fixedSolves: number; fixedReused: number; cutShort: number; workUnits: number };
 }
 
 
@@ -176,7 +177,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const extras = PLACEMENTS.map((p) => (input.placements[p]?.extraMs ?? 0) + (input.overheadMs ?? 0));
   const ORIGIN = PLACEMENTS.indexOf("origin");
   const DIRECT = PLACEMENTS.indexOf("direct");
-  const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0, fixedReused: 0, workUnits: 0 };
+  const stats = { configurations: 0, candidates: 0, latencyChecks: 0, fixedSolves: 0, fixedReused: 0, cutShort: 0, workUnits: 0 };
   const perShardArrivals = new Map<number, MarkovianArrival>();
   const sweeps = new Map<string, BatchSizeSweep>();
   const candidates = new Candidates();
@@ -304,7 +305,14 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       }
     }
     stats.fixedSolves++;
-    const model = latencyModel(batches, undefined, modelInput, shards);
+    // One solve may spend at most half of what is left of the budget: one cut short (the slowest
+    // to solve are near saturation) counts as not meeting the SLO and leaves the rest to the others.
+    const share = modelInput.budget && { limit: modelInput.budget.spent + (modelInput.budget.limit - modelInput.budget.spent) / 2, spent: modelInput.budget.spent };
+    const model = latencyModel(batches, undefined, { ...modelInput, ...(share && { budget: share }) }, shards);
+    if (share) {
+      if (share.spent > share.limit) stats.cutShort++;
+      modelInput.budget!.spent = share.spent;
+    }
     list.push({ maxBatch: B, model });
     solvedFixed.set(key, list);
     return model;
@@ -371,7 +379,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   return {
     plan: plan ?? null,
     alternatives,
-    ...(plan ? {} : { reason: stats.fixedSolves >= maxFixedSolves ? `the search stopped after ${maxFixedSolves} fixed-server solutions without a plan` : isOverBudget() ? `the search spent its work budget (${input.workBudget} grid operations) without a plan` : `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
+    ...(plan ? {} : { reason: stats.fixedSolves >= maxFixedSolves ? `the search stopped after ${maxFixedSolves} fixed-server solutions without a plan` : stats.cutShort > 0 ? `no configuration solved within the work budget (${input.workBudget} grid operations, ${stats.cutShort} solution(s) cut short) meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` : `no configuration in the search space meets p${Math.round(q * 1000) / 10} <= ${sloMs} ms` }),
     stats,
   };
 }

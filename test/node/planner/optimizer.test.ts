@@ -121,17 +121,37 @@ describe("optimize", () => {
     const input: OptimizeInput = { arrival: EXAMPLE_MAP, slo: { percentile: 0.95, ms: 150 }, placements: { edge: { service: edgeService } }, space: smallSpace, alternatives: 0 };
     const unbounded = optimize(input);
     expect(unbounded.plan).not.toBeNull();
-    // What the unbounded search spent; a budget of exactly that changes nothing, a quarter of it stops the search.
     expect(unbounded.stats.workUnits).toBeGreaterThan(0);
-    const exact = optimize({ ...input, workBudget: unbounded.stats.workUnits });
-    expect(exact.plan).toEqual(unbounded.plan);
-    expect(exact.stats.workUnits).toBe(unbounded.stats.workUnits);
+    expect(unbounded.stats.cutShort).toBe(0);
+    // Each solution may spend half of what is left: with three times what the unbounded search
+    // spent, at least that search's whole spend is left to each, so nothing changes.
+    const ample = optimize({ ...input, workBudget: 3 * unbounded.stats.workUnits });
+    expect(ample.plan).toEqual(unbounded.plan);
+    expect(ample.stats.workUnits).toBe(unbounded.stats.workUnits);
+    expect(ample.stats.cutShort).toBe(0);
+    // A quarter of it cuts solutions short: they count as not meeting the SLO, and the spend stays within the budget.
     const quarter = unbounded.stats.workUnits / 4;
     const starved = optimize({ ...input, workBudget: quarter });
     expect(starved.plan).toBeNull();
-    expect(starved.reason).toBe(`the search spent its work budget (${quarter} grid operations) without a plan`);
-    expect(starved.stats.workUnits).toBeGreaterThan(quarter);
+    expect(starved.stats.cutShort).toBeGreaterThan(0);
+    expect(starved.reason).toBe(`no configuration solved within the work budget (${quarter} grid operations, ${starved.stats.cutShort} solution(s) cut short) meets p95 <= 150 ms`);
     expect(starved.stats.workUnits).toBeLessThan(unbounded.stats.workUnits);
+  });
+
+  it("leaves the rest of the budget to the other configurations when one near saturation is too slow to solve", () => {
+    // Direct at one thread's 82 % (s(1) = 1.63 ms at 500/s) takes far more grid operations to solve
+    // than a buffered plan with batches of 32 at the same rate; a budget below the direct solve
+    // used to stop the whole search with nothing.
+    const arrival = poisson(500);
+    const placements = { direct: { service: { kind: "linear" as const, baseMs: 0.15, perItemMs: 1.48 } }, edge: { service: { kind: "linear" as const, baseMs: 1.15, perItemMs: 0.88 }, extraMs: 1 } };
+    const space = { maxBatch: [1, 32], windowMs: [0, 2, 8], shards: [1], poolSize: [1] };
+    const directOnly = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements: { direct: placements.direct }, space, alternatives: 0 });
+    expect(directOnly.plan?.placement).toBe("direct");
+    const workBudget = directOnly.stats.workUnits / 2;
+    const both = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements, space, alternatives: 0, workBudget });
+    expect(both.stats.cutShort).toBeGreaterThan(0);
+    expect(both.plan?.placement).toBe("edge");
+    expect(both.stats.workUnits).toBeLessThanOrEqual(workBudget * 1.01);
   });
 
   it("searches the full default space (64 x 50 x 16 x 64) within a few seconds even on a shared machine", () => {
