@@ -50,7 +50,7 @@
  * less than CONVERGED_L1 of mass; mass that leaves the grid is renormalised and reported
  * (truncatedMass, with the mass in the last tenth of the grid).
  */
-import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS } from "./arrival";
+import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS, phaseAfterArrival, timeToArrivalMoments } from "./arrival";
 import { batchSizeDistribution } from "./batch-size";
 import { type CountingMatrices, countingGrid, countingMatrices } from "./counting-process";
 import type { LatencyDistribution } from "./latency-model";
@@ -176,7 +176,7 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   } else largestService = sB;
 
   const scale = T + largestService;
-  const cellsPerScale = input.cellsPerScale ?? 48;
+  const cellsPerScale = (input.cellsPerScale ?? 48) / (B === 1 && c === 1 && rho0 === 0 ? tailCoarsening(arrival, sB, scale / (input.cellsPerScale ?? 48)) : 1);
   const solveWith = (multiServer: "cyclic" | "fast", maxIterations = MAX_ITERATIONS): FixedServerModel => {
     const fine = solveOnGrid({ ...input, multiServer, maxIterations }, scale, cellsPerScale, rho0);
     if (fine.chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
@@ -197,6 +197,26 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   if (!fast.isStable || fast.utilisation > LAZY_CYCLIC_MAX_UTILISATION) return fast;
   const cyclic = solveWith("cyclic", LAZY_CYCLIC_ITERATIONS);
   return cyclic.isStable && cyclic.iterations < LAZY_CYCLIC_ITERATIONS && (!fast.isStable || cyclic.meanMs <= fast.meanMs) ? cyclic : fast;
+}
+
+/**
+ * How many times coarser than scale / cellsPerScale to start the grid of one server without
+ * batching (B = 1, so no window: the direct path). Near saturation its waits reach many service
+ * times, beyond what MAX_CELLS cells of that step hold, and the grid would double and then coarsen
+ * through several solves to get there, most of the work. Kingman's heavy-traffic tail,
+ * P(W > x) ~ rho exp(-2 (1 - rho) x / (s ca^2)), ca^2 the squared coefficient of variation of the
+ * gaps between arrivals, says how far the mass the grid keeps (1e-9) reaches: the grid starts on the
+ * coarsest power of two whose first nine tenths hold that. Correlated arrivals reach further than
+ * their gaps' ca^2 says, so the grid still grows or coarsens from there while mass leaves it.
+ */
+function tailCoarsening(arrival: MarkovianArrival, serviceMs: number, stepMs: number): number {
+  const rho = (arrival.ratePerS / 1000) * serviceMs;
+  if (!(rho > 0 && rho < 1)) return 1;
+  const { meanS, secondMomentS2 } = timeToArrivalMoments(arrival, phaseAfterArrival(arrival));
+  const ca2 = Math.max(0, secondMomentS2 / (meanS * meanS) - 1);
+  const reachMs = ((serviceMs * ca2) / (2 * (1 - rho))) * Math.log(rho * 1e9);
+  const factor = reachMs / 0.9 / (MAX_CELLS * stepMs);
+  return factor >= 2 ? 2 ** Math.floor(Math.log2(factor)) : 1;
 }
 
 interface GridSolution {
