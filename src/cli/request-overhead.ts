@@ -4,8 +4,15 @@
  * queue and its batch's service time as the scheduler sees them (HTTP, parsing, the dev proxy, the Durable Object call;
  * the planner's overheadMs), and `cpuMs`, the CPU the runtime process (the Worker and its Durable
  * Objects share one workerd thread locally) spends per request beyond its share of batch time, at a
- * moderate rate (fixed costs amortise with load) and net of the idle runtime's CPU: work that
- * delays the batches, so the planner's service time per batch of k rows is s(k) + k cpuMs there.
+ * moderate rate and net of the idle runtime's CPU: work that delays the batches, so the planner's
+ * service time per batch of k rows is s(k) + k cpuMs there.
+ *
+ * With `cpuLoadShare` the CPU is read twice more, at the rate that keeps the thread about that busy
+ * by the first reading (fixed costs amortise with load): paced, and in bursts of CPU_BURST requests
+ * sent at once (a free server takes one, the rest queue and share a batch). Per request the runtime
+ * then spends cpuMs + batchCpuMs x (batches per request), fitted to the two readings: what a batch
+ * costs beyond its kernel (the Durable Object's dispatch, its answers) is batchCpuMs, and the
+ * planner's service per batch becomes s(k) + batchCpuMs + k cpuMs.
  * Used by `npm run profile` and `npm run bench -- fidelity`. Loopback only.
  */
 import { header, post, serverTimingMs } from "./loopback-http";
@@ -15,21 +22,40 @@ import type { Started } from "./processes";
 /** How long the idle runtime's CPU is sampled, ms. */
 const IDLE_MS = 2_000;
 
+/** Requests sent at once in the bursty CPU reading. */
+const CPU_BURST = 8;
+
 /** A request's cost outside its batch, and the batch service time seen at light load (ms). */
 export interface RequestOverhead {
   latencyMs: number;
   cpuMs: number;
+  /** CPU per batch beyond its kernel and its requests' cpuMs (with cpuLoadShare; else 0). */
+  batchCpuMs: number;
   /** Median batch time at batch size 1 as the scheduler measured it (Server-Timing infer). */
   serviceB1Ms: number;
+  /** The rate the CPU was read at, /s. */
+  cpuRatePerS: number;
+  /** With cpuLoadShare: the two readings batchCpuMs is fitted to. */
+  readings?: { paced: CpuReading; bursts: CpuReading };
   requests: number;
 }
 
-/** Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then `cpuCount` open-loop at `cpuRatePerS` (CPU). */
+/** The runtime's CPU per request beyond its share of batch time, and the batches per request it saw. */
+export interface CpuReading {
+  cpuMs: number;
+  batchesPerRequest: number;
+}
+
+/**
+ * Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then
+ * `cpuCount` open-loop at `cpuRatePerS` (CPU); with `cpuLoadShare`, then `cpuSeconds` each paced
+ * and in bursts at the rate that would keep the thread that busy at the first reading.
+ */
 export async function measureRequestOverhead(
   edge: Started,
   model: string,
   body: { body: string | Uint8Array; headers: Record<string, string> },
-  { ratePerS = 20, count = 120, cpuRatePerS = 60, cpuCount = 300, warmUp = 60, isBatchOnRuntime = true } = {},
+  { ratePerS = 20, count = 120, cpuRatePerS = 60, cpuCount = 300, warmUp = 60, isBatchOnRuntime = true, cpuLoadShare = undefined as number | undefined, cpuSeconds = 5 } = {},
 ): Promise<RequestOverhead> {
   const url = `${edge.url}/v2/models/${model}/infer`;
   for (let i = 0; i < warmUp; i++) await post(url, body.body, body.headers);
@@ -46,10 +72,31 @@ export async function measureRequestOverhead(
     outsideMs.push(performance.now() - t0 - serverTimingMs(answer, "queue") - serverTimingMs(answer, "infer"));
     serviceMs.push(serverTimingMs(answer, "infer"));
   }
-  // CPU per request beyond its share of batch time, at a moderate rate, net of the idle runtime's CPU.
-  const cpuPerRequestMs = await measureCpuPerRequest(edge, model, body, cpuRatePerS, cpuCount, isBatchOnRuntime);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { latencyMs: median(outsideMs), cpuMs: cpuPerRequestMs, serviceB1Ms: median(serviceMs), requests: count + cpuCount };
+  const latencyMs = median(outsideMs);
+  const serviceB1Ms = median(serviceMs);
+  // CPU per request beyond its share of batch time, at a moderate rate, net of the idle runtime's CPU.
+  const first = await readCpu(edge, model, body, cpuRatePerS, cpuCount, isBatchOnRuntime);
+  if (cpuLoadShare === undefined) return { latencyMs, cpuMs: first.cpuMs, batchCpuMs: 0, serviceB1Ms, cpuRatePerS, requests: count + cpuCount };
+  const loadedRatePerS = Math.round((cpuLoadShare * 1000) / (first.cpuMs + serviceB1Ms));
+  const loadedCount = Math.ceil(loadedRatePerS * cpuSeconds);
+  const paced = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime);
+  const bursts = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime, CPU_BURST);
+  const round = (r: CpuReading): CpuReading => ({ cpuMs: Math.round(r.cpuMs * 1000) / 1000, batchesPerRequest: Math.round(r.batchesPerRequest * 1000) / 1000 });
+  return { latencyMs, ...splitBatchCpu(paced, bursts), serviceB1Ms, cpuRatePerS: loadedRatePerS, readings: { paced: round(paced), bursts: round(bursts) }, requests: count + cpuCount + 2 * loadedCount };
+}
+
+/**
+ * Per request and per batch CPU from two readings at different batches per request (a line through
+ * them: cpu = cpuMs + batchCpuMs x batches per request), both at least 0. Readings that batched
+ * alike (or a per-batch part that would be negative) leave it all per request: the paced reading's.
+ */
+export function splitBatchCpu(paced: CpuReading, bursts: CpuReading): { cpuMs: number; batchCpuMs: number } {
+  const spread = paced.batchesPerRequest - bursts.batchesPerRequest;
+  const batchCpuMs = spread > 0.1 ? (paced.cpuMs - bursts.cpuMs) / spread : 0;
+  if (!(batchCpuMs > 0)) return { cpuMs: paced.cpuMs, batchCpuMs: 0 };
+  const perRequest = bursts.cpuMs - batchCpuMs * bursts.batchesPerRequest;
+  return perRequest >= 0 ? { cpuMs: perRequest, batchCpuMs } : { cpuMs: 0, batchCpuMs: paced.cpuMs / paced.batchesPerRequest };
 }
 
 /**
@@ -58,6 +105,11 @@ export async function measureRequestOverhead(
  * the rate grows: fixed costs amortise over larger batches).
  */
 export async function measureCpuPerRequest(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime = true): Promise<number> {
+  return (await readCpu(edge, model, body, ratePerS, count, isBatchOnRuntime)).cpuMs;
+}
+
+/** measureCpuPerRequest's reading, with the batches per request the answers reported; `burst` requests are sent at once, `ratePerS` on average. */
+async function readCpu(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime: boolean, burst = 1): Promise<CpuReading> {
   const url = `${edge.url}/v2/models/${model}/infer`;
   const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !p.command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`));
   const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
@@ -67,18 +119,26 @@ export async function measureCpuPerRequest(edge: Started, model: string, body: {
   const cpuBefore = runtimeCpuMs();
   const startMs = performance.now();
   let batchMsShare = 0;
+  let batches = 0;
+  let failure: string | undefined;
   const pending: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count; i += burst) {
     const waitMs = startMs + (i * 1000) / ratePerS - performance.now();
     if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
-    pending.push(
-      post(url, body.body, body.headers).then((answer) => {
-        if (answer.status !== 200) throw new Error(`request overhead: ${model} answered ${answer.status}`);
-        batchMsShare += serverTimingMs(answer, "infer") / Number(header(answer, "x-batch-size") ?? 1);
-      }),
-    );
+    for (let j = i; j < Math.min(count, i + burst); j++) {
+      pending.push(
+        post(url, body.body, body.headers).then((answer) => {
+          // Thrown after every request has answered: a rejection now would leave the others unawaited.
+          if (answer.status !== 200) failure ??= `request overhead: ${model} answered ${answer.status} at ${ratePerS}/s${burst > 1 ? ` in bursts of ${burst}` : ""}`;
+          const rows = Number(header(answer, "x-batch-size") ?? 1);
+          batchMsShare += serverTimingMs(answer, "infer") / rows;
+          batches += 1 / rows;
+        }),
+      );
+    }
   }
   await Promise.all(pending);
+  if (failure) throw new Error(failure);
   const elapsedMs = performance.now() - startMs;
-  return Math.max(0, (runtimeCpuMs() - cpuBefore - idleCpuPerMs * elapsedMs - (isBatchOnRuntime ? batchMsShare : 0)) / count);
+  return { cpuMs: Math.max(0, (runtimeCpuMs() - cpuBefore - idleCpuPerMs * elapsedMs - (isBatchOnRuntime ? batchMsShare : 0)) / count), batchesPerRequest: batches / count };
 }

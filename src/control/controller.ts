@@ -30,7 +30,7 @@ import { RateChangeDetector } from "./change-point";
 import { HoltForecast } from "./forecast";
 import { isSamePlan, type LivePlan, manifestPins, manifestPlan, type Pins, type Prediction, type PublishedPlan, withPins } from "./plan";
 import { ReactivePolicy, RAY_SERVE_DEFAULTS } from "./reactive-policy";
-import { cheapestPlan, type PlanningContext, predictPlan } from "./replan";
+import { cheapestPlan, type PlanningContext, predictPlan, serviceOf } from "./replan";
 import { REFUSED_WINDOW_MS, StreamLoad, type StreamDemand, type StreamReport } from "./stream-load";
 import { TELEMETRY_BIN_MS as BIN_MS, type Telemetry } from "./telemetry";
 import { type ArrivalSpec, toMarkovianArrival } from "../planner/arrival";
@@ -423,14 +423,17 @@ export class Controller {
   /**
    * How long the rows not yet answered (queued and running: under lazy formation a queue beyond
    * capacity shows as ever larger batches) take to drain on the plan's servers (edge shards, or
-   * origin replicas) at the service line, ms; 0 on the direct path.
+   * origin replicas) at the service line with the path's CPU (replan.ts serviceOf), ms; 0 on the
+   * direct path.
    */
   private backlogMs(nowMs: number): number {
     const { plan } = this.state.published;
-    const line = this.planningContext(plan).service[runtimeOf(plan.placement)];
+    const context = this.planningContext(plan);
     const servers = plan.placement === "origin" ? Math.max(1, plan.poolSize) : plan.placement === "edge" ? Math.max(1, plan.shards) : 0;
     const rows = this.ongoingRows(nowMs);
-    return line && servers && rows ? (rows * line.perRowMs) / servers + line.baseMs : 0;
+    if (!context.service[runtimeOf(plan.placement)] || !servers || !rows) return 0;
+    const line = serviceOf(context, plan.placement);
+    return (rows * line.perItemMs) / servers + line.baseMs;
   }
 
   /** Rows queued over the shards (and direct isolates) as they last reported; a silent one counts as empty. */

@@ -137,6 +137,7 @@ export class ModelController extends DurableObject<Env> {
       service: entry.service,
       overheadMs: entry.overheadMs,
       hopMs: entry.hopMs,
+      pathCpu: entry.pathCpu,
       originNetworkMs: ORIGIN_NETWORK_MS,
       hasOrigin: hasOriginPool(config),
       limits: { maxShards: config.control.maxShards, maxPoolSize: Math.max(1, config.control.maxReplicas) },

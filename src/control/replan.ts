@@ -8,6 +8,7 @@ import { isBuffered, runtimeOf, type ModelManifest, type Placement, type Runtime
 import type { MarkovianArrival } from "../planner/arrival";
 import { geometricWindows, optimize, type Plan, type SearchSpace, upTo } from "../planner/optimizer";
 import type { ServiceSpec } from "../planner/service-time";
+import type { PathCpu } from "../models/profile";
 import type { ServiceLine } from "../scheduler/service-estimate";
 import type { LivePlan, Pins, Prediction } from "./plan";
 
@@ -16,10 +17,16 @@ export interface PlanningContext {
   manifest: ModelManifest;
   /** Service time per batch on each runtime: the live line where measured, else the profile's. */
   service: Partial<Record<Runtime, ServiceLine>>;
-  /** Per-request latency outside the batch servers on the direct path (Worker, parsing), ms. */
+  /** Per-request latency outside the batch servers on the direct path beyond its CPU (HTTP, the proxy), ms. */
   overheadMs: number;
-  /** What the buffer hop (Worker -> Durable Object RPC and back) adds to a buffered request, ms. */
+  /** What the buffer hop (Worker -> Durable Object RPC and back) adds to a buffered request beyond its CPU, ms. */
   hopMs: number;
+  /**
+   * What requests and batches cost the thread that runs the batches beyond the kernel (Worker,
+   * Durable Object RPC, parsing, dispatch), per edge placement: the planner serves a batch of k rows
+   * there in s(k) + perBatchMs + k perRequestMs (profile.ts). Absent: 0.
+   */
+  pathCpu?: Partial<Record<"edge" | "direct", PathCpu>>;
   /** Round trip edge -> origin on top of the origin's service line, ms. */
   originNetworkMs: number;
   /** Whether an origin pool can serve (configured or scalable). */
@@ -64,7 +71,12 @@ const KEEP_UTILISATION = 0.92;
  */
 export const PLAN_SLO_SHARE = 0.8;
 
-const toSpec = (line: ServiceLine): ServiceSpec => ({ kind: "linear", baseMs: line.baseMs, perItemMs: line.perRowMs });
+/** The service of `placement`'s servers: its runtime's line, plus the path's CPU where the Worker's work shares their thread. */
+export function serviceOf(context: Pick<PlanningContext, "service" | "pathCpu">, placement: Placement): Extract<ServiceSpec, { kind: "linear" }> {
+  const line = context.service[runtimeOf(placement)]!;
+  const cpu = placement === "origin" ? undefined : context.pathCpu?.[placement];
+  return { kind: "linear", baseMs: line.baseMs + (cpu?.perBatchMs ?? 0), perItemMs: line.perRowMs + (cpu?.perRequestMs ?? 0) };
+}
 
 /** The placements the planner may choose under the pins and what is deployed. */
 function placementsOf(context: PlanningContext): Placement[] {
@@ -73,11 +85,11 @@ function placementsOf(context: PlanningContext): Placement[] {
 }
 
 function run(arrival: MarkovianArrival, context: PlanningContext, placements: Placement[], space: Partial<SearchSpace>, maxUtilisation: number, sloShare: number): Plan | null {
-  const { manifest, service } = context;
+  const { manifest } = context;
   const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
   // The direct path's overhead applies to every request; buffered ones add the hop, origin ones the network too.
   const extraMsOf = (p: Placement) => (isBuffered(p) ? context.hopMs : 0) + (p === "origin" ? context.originNetworkMs : 0);
-  const options = Object.fromEntries(placements.map((p) => [p, { service: toSpec(service[runtimeOf(p)]!), extraMs: extraMsOf(p) }]));
+  const options = Object.fromEntries(placements.map((p) => [p, { service: serviceOf(context, p), extraMs: extraMsOf(p) }]));
   const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, workBudget: WORK_BUDGET, maxUtilisation });
   return result.plan;
 }

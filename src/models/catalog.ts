@@ -7,7 +7,7 @@
  */
 import type { ServiceLine } from "../scheduler/service-estimate";
 import { parseManifest, type ModelManifest } from "./manifest";
-import { profileFootprint, profileOverhead, profileServiceLine, type ModelFootprint } from "./profile";
+import { profileFootprint, profileOverhead, profileServiceLine, type ModelFootprint, type PathCpu } from "./profile";
 import clsManifest from "../../models/ppocr-cls/manifest.json";
 import clsProfile from "../../models/ppocr-cls/profile.json";
 import recManifest from "../../models/ppocr-rec/manifest.json";
@@ -23,10 +23,12 @@ export interface CatalogEntry {
   /** Kept on the origin by its manifest (placement "origin", pinned): its weights are not deployed to the edge, so no override may move it there. */
   originOnly: boolean;
   service: { edge?: ServiceLine; origin?: ServiceLine };
-  /** Per-request latency outside the batch on the direct path (Worker, parsing), ms: the planner's overheadMs. */
+  /** Per-request latency outside the batch on the direct path beyond its CPU (HTTP, the proxy), ms: the planner's overheadMs. */
   overheadMs: number;
-  /** What the buffer hop (Worker -> Durable Object and back) adds to a buffered request, ms. */
+  /** What the buffer hop (Worker -> Durable Object and back) adds to a buffered request beyond its CPU, ms. */
   hopMs: number;
+  /** What requests and batches cost the thread that runs the batches beyond the kernel, per edge placement (profile.ts). */
+  pathCpu: Record<"edge" | "direct", PathCpu>;
   /** Memory and output bytes measured in workerd (profile.json `memory`): the requests' platform limits (src/edge/limits.ts). */
   footprint?: ModelFootprint;
 }

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { ServiceLine } from "../scheduler/service-estimate";
 
 const fit = z.object({ baseMs: z.number().nonnegative(), perItemMs: z.number().nonnegative() });
-const overhead = z.object({ latencyMs: z.number().nonnegative() });
+const overhead = z.object({ latencyMs: z.number().nonnegative(), cpuMs: z.number().nonnegative().optional(), batchCpuMs: z.number().nonnegative().optional() });
 const memory = z.object({
   referenceRowShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   inputBytesPerRow: z.number().nonnegative(),
@@ -34,16 +34,32 @@ export const DEFAULT_REQUEST_OVERHEAD_MS = 2;
 /** What the buffer hop (Worker -> Durable Object RPC and back) adds when a profile has not measured the direct path, ms (the edge benchmark's 1.5 ms). */
 export const DEFAULT_HOP_MS = 1.5;
 
+/** CPU that a path spends on the thread that runs its batches, beyond the kernel, ms. */
+export interface PathCpu {
+  perRequestMs: number;
+  perBatchMs: number;
+}
+
 /**
- * Per-request latency outside the batch that a profile measured at the edge (or the defaults), ms:
- * `overheadMs` on the direct path and `hopMs`, what the buffered path adds to it.
+ * Per-request costs outside the batch that a profile measured at the edge (or the defaults):
+ * - `pathCpu`, per edge placement, what the Worker and Durable Object work of a request and of a
+ *   batch (parsing, the RPC, dispatch, the answers) costs the thread that runs the batches. Locally
+ *   the Worker and its Durable Objects share one workerd thread, so this work holds the batches
+ *   back: the planner serves a batch of k rows there in s(k) + perBatchMs + k perRequestMs. 0 where
+ *   a profile has not measured it.
+ * - `overheadMs`, the latency on the direct path beyond that CPU (HTTP, the dev proxy), and
+ *   `hopMs`, what the buffered path adds to it (the Durable Object call's wait, not its CPU).
  */
-export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: number } {
+export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: number; pathCpu: Record<"edge" | "direct", PathCpu> } {
   const parsed = profileSchema.safeParse(profile);
   const edge = parsed.success ? parsed.data.runtimes.edge : undefined;
-  const bufferedMs = edge?.requestOverhead?.latencyMs ?? DEFAULT_REQUEST_OVERHEAD_MS;
-  const directMs = edge?.directOverhead?.latencyMs ?? Math.max(0, bufferedMs - DEFAULT_HOP_MS);
-  return { overheadMs: Math.min(directMs, bufferedMs), hopMs: Math.max(0, bufferedMs - directMs) };
+  const cpuOf = (o: z.infer<typeof overhead> | undefined): PathCpu => ({ perRequestMs: o?.cpuMs ?? 0, perBatchMs: o?.batchCpuMs ?? 0 });
+  const pathCpu = { edge: cpuOf(edge?.requestOverhead), direct: cpuOf(edge?.directOverhead) };
+  // At light load each request is a batch of its own: its latency holds both parts.
+  const lightCpuMs = (cpu: PathCpu) => cpu.perRequestMs + cpu.perBatchMs;
+  const bufferedMs = Math.max(0, (edge?.requestOverhead?.latencyMs ?? DEFAULT_REQUEST_OVERHEAD_MS) - lightCpuMs(pathCpu.edge));
+  const directMs = edge?.directOverhead ? Math.max(0, edge.directOverhead.latencyMs - lightCpuMs(pathCpu.direct)) : Math.max(0, bufferedMs - DEFAULT_HOP_MS);
+  return { overheadMs: Math.min(directMs, bufferedMs), hopMs: Math.max(0, bufferedMs - directMs), pathCpu };
 }
 
 /**

@@ -132,7 +132,8 @@ export function ppocrStageModels(catalog: ReadonlyMap<string, CatalogEntry>, nam
       service: entry.service,
       profiledSize: PPOCR_PROFILED_SIZE[stageName],
       overheadMs: entry.overheadMs,
-      hopMs: entry.hopMs,
+      // Every stage here is buffered, and the simulation takes a request's CPU as latency, not service.
+      hopMs: entry.hopMs + entry.pathCpu.edge.perRequestMs + entry.pathCpu.edge.perBatchMs,
       maxBatch: b.maxBatch,
       maxRowsPerRequest: b.maxRowsPerRequest,
       maxQueueRows: b.maxQueueRows,
