@@ -7,8 +7,9 @@
  * - the kernel limit: back-to-back session.run in workerd at batch 1 and at the model's maxBatch;
  * - the platform ceiling: the highest rate the local stack (load generator, wrangler's proxy,
  *   workerd) sustains within the model's SLO for a no-op Worker sent the same request bodies;
- * - policies: the planner's plan (placement, maxBatch, window from the profiles, the planner's own
- *   choice), buffered with batching (the manifest's "edge" plan) and buffered without (maxBatch 1),
+ * - policies: the planner's plan (placement, maxBatch, window from the profile's kernel line and
+ *   the paths' overheads measured on the stack under test first, as `npm run profile` measures
+ *   them: src/cli/request-overhead.ts measureEdgePaths; the planner's own choice), buffered with batching (the manifest's "edge" plan) and buffered without (maxBatch 1),
  *   each swept over rising Poisson rates with REPEATS repetitions per step: a rate passes when most
  *   repetitions meet the SLO (p99 within it, at most 1 % failed); the highest passing rate is
  *   reported as a share of min(kernel limit, platform ceiling), with the per-repetition spread;
@@ -34,6 +35,7 @@ import { cpuMs, processTree } from "../src/cli/process-cpu";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import type { ModelManifest } from "../src/models/manifest";
+import { type EdgePathOverheads, measureEdgePaths, type RequestOverhead } from "../src/cli/request-overhead";
 import { profileOverhead, profileServiceLine } from "../src/models/profile";
 import { toMarkovianArrival } from "../src/planner/arrival";
 import { binaryBody } from "../test/fixtures/model-inputs";
@@ -244,9 +246,12 @@ async function windowPrecision(): Promise<{ windowMs: number; ratePerS: number; 
   });
 }
 
+/** Each model's edge paths' overheads, measured on the stack under test before its planned policy runs. */
+const measuredPaths: Partial<Record<Model, EdgePathOverheads>> = {};
+
 /**
- * The planner's plan for `model` at `ratePerS` (Poisson) from its profile, on one machine (one
- * shard, no origin); where it has none (the rate is beyond what its profile says one server
+ * The planner's plan for `model` at `ratePerS` (Poisson) from its profile's kernel lines and the
+ * overheads measured on this stack, on one machine (one shard, no origin); where it has none (the rate is beyond what its profile says one server
  * takes), its plan at the highest rate it can plan, in 5 % steps down.
  */
 function plannedAt(model: Model, ratePerS: number): NonNullable<ReturnType<typeof cheapestPlan>> {
@@ -259,11 +264,12 @@ function plannedAt(model: Model, ratePerS: number): NonNullable<ReturnType<typeo
 
 function planAt(model: Model, ratePerS: number) {
   const manifest = manifestOf(model);
-  const profile = profileOf(model);
+  const profile = profileOf(model) as { runtimes: { edge: object } };
+  const paths = measuredPaths[model];
   const choice = cheapestPlan(toMarkovianArrival({ kind: "poisson", ratePerS }), {
     manifest,
     service: { edge: profileServiceLine(profile, "edge"), origin: profileServiceLine(profile, "origin") },
-    ...profileOverhead(profile),
+    ...profileOverhead(paths ? { ...profile, runtimes: { ...profile.runtimes, edge: { ...profile.runtimes.edge, ...paths } } } : profile),
     originNetworkMs: 1,
     hasOrigin: false,
     pins: {},
@@ -271,6 +277,9 @@ function planAt(model: Model, ratePerS: number) {
   });
   return choice;
 }
+
+/** What the report keeps of one path's measured overheads. */
+const pathSummary = (o: RequestOverhead) => ({ latencyMs: round(o.latencyMs), cpuMs: round(o.cpuMs), batchCpuMs: round(o.batchCpuMs), cpuRatePerS: o.cpuRatePerS });
 
 /** The operator token the planned policy pins plans with (a var of its Worker only). */
 const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789";
@@ -343,7 +352,11 @@ export async function main(options: { baseline?: string; quick?: boolean; platfo
         await rawTimes(edge, model, 1, 1, 1); // warms the batch-1 session
         return sweep(edge, model, slo.ms, "platform + kernel");
       });
-      // The planner's own plan at the rate the target asks for (the planned policy re-plans at every step).
+      // The paths' own costs on this stack (they differ between wrangler dev and plain workerd), then
+      // the planner's own plan at the rate the target asks for (the planned policy re-plans at every step).
+      console.log(`${model}: overheads of the buffered and direct paths on this stack`);
+      const paths = await measureEdgePaths((options) => edgeStarterOn(platform)(options), nextPort++, model, bodies[model]);
+      measuredPaths[model] = paths;
       const planned = plannedAt(model, TARGET_SHARE * referencePerS);
       const { placement, maxBatch, windowMs } = planned.plan;
       console.log(`${model}: planner at ${round(planned.predicted.ratePerS, 1)}/s (target ${round(TARGET_SHARE * referencePerS, 1)}/s): ${placement}, maxBatch ${maxBatch}, window ${windowMs} ms (predicted p99 ${round(planned.predicted.sloLatencyMs ?? NaN)} ms)`);
@@ -384,6 +397,7 @@ export async function main(options: { baseline?: string; quick?: boolean; platfo
         kernelCeiling,
         planned: planned.plan,
         plannedPrediction: planned.predicted,
+        paths: { buffered: pathSummary(paths.requestOverhead), direct: pathSummary(paths.directOverhead) },
         policies: Object.fromEntries(
           Object.entries(results).map(([name, r]) => [
             name,
@@ -472,7 +486,9 @@ export function writeReport(report: Record<string, any>): void {
     }
     const plannedAtPerS = Math.round(m.plannedPrediction.ratePerS);
     const targetPerS = Math.round(TARGET_SHARE * m.referencePerS);
-    lines.push(`The planner's plan at ${plannedAtPerS}/s${plannedAtPerS < targetPerS ? ` (the highest rate it plans for from the profile; the target, ${targetPerS}/s, is beyond what its profile says one server takes)` : ""}: **${m.planned.placement}**, maxBatch ${m.planned.maxBatch}, window ${m.planned.windowMs} ms (predicted p${m.slo.percentile * 100} ${round(m.plannedPrediction.sloLatencyMs ?? NaN)} ms).`, "");
+    const { buffered, direct } = m.paths;
+    lines.push(`The paths' own costs on this stack (measured first, as \`npm run profile\` does): CPU of the runtime beyond the kernel ${buffered.cpuMs} ms per request + ${buffered.batchCpuMs} ms per batch buffered (read at ${buffered.cpuRatePerS}/s), ${direct.cpuMs} ms per request direct (at ${direct.cpuRatePerS}/s); light-load latency outside the batch ${buffered.latencyMs} ms buffered, ${direct.latencyMs} ms direct. The planner serves a batch of k rows in s(k) + per-batch CPU + k × per-request CPU on the thread that runs it.`, "");
+    lines.push(`The planner's plan at ${plannedAtPerS}/s${plannedAtPerS < targetPerS ? ` (the highest rate it plans for; the target, ${targetPerS}/s, is beyond what the profile's kernel and these costs say one thread takes)` : ""}: **${m.planned.placement}**, maxBatch ${m.planned.maxBatch}, window ${m.planned.windowMs} ms (predicted p${m.slo.percentile * 100} ${round(m.plannedPrediction.sloLatencyMs ?? NaN)} ms).`, "");
     lines.push("| policy | highest rate at SLO /s | per repetition | share of reference | share of platform + kernel | light-load p50 ms | no-op p50 ms | overhead ms | platform + kernel p50 ms | beyond platform + kernel ms |", "|---|---|---|---|---|---|---|---|---|---|");
     for (const p of Object.values(m.policies as Record<string, any>)) {
       lines.push(`| ${p.label} | ${p.sweep.bestPerS}${passesTop(p.sweep) ? " (the highest step tried)" : ""} | ${p.sweep.bestPerRepeatPerS.join(", ")} | ${Math.round(p.shareOfReference * 100)} % | ${p.shareOfKernelCeiling === undefined ? "–" : `${Math.round(p.shareOfKernelCeiling * 100)} %`} | ${p.light?.p50Ms ?? "–"} | ${p.light?.noopP50Ms ?? "–"} | ${p.lightOverheadMs ?? "–"} | ${p.light?.kernelP50Ms ?? "–"} | ${p.lightBeyondKernelMs ?? "–"} |`);

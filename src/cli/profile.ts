@@ -11,8 +11,8 @@
  * With the edge runtime it also measures each edge model's per-request cost outside its batch on
  * the running edge (src/cli/request-overhead.ts), buffered (`requestOverhead`) and direct
  * (`directOverhead`): `latencyMs` at light load, and the runtime's CPU beyond the kernel per request
- * (`cpuMs`) and per batch (`batchCpuMs`), read at the rate that keeps workerd's thread about
- * CPU_LOAD_SHARE busy (the planner adds them to the batches' service; src/models/profile.ts). These depend on the
+ * (`cpuMs`) and per batch (`batchCpuMs`), read at the rate that keeps workerd's thread about 60 %
+ * busy (the planner adds them to the batches' service; src/models/profile.ts). These depend on the
  * stack rather than the kernel: `--overheads-only` measures them again and keeps the fitted lines.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -25,7 +25,7 @@ import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { cliProgram, listOf, Option } from "./command";
 import { startEdge, type Started } from "./processes";
 import { type Progress, startProgress } from "./progress";
-import { measureRequestOverhead, type RequestOverhead } from "./request-overhead";
+import { type EdgePathOverheads, measureEdgePaths } from "./request-overhead";
 
 type Ort = typeof ortNode;
 type Feeds = Record<string, ortNode.Tensor>;
@@ -49,21 +49,6 @@ const RUNTIMES = {
   edge: { label: "onnxruntime-web 1.30 WASM (1 thread) inside workerd (wrangler dev, src/edge/profile-worker.ts)" },
 } as const;
 type RuntimeName = keyof typeof RUNTIMES;
-
-/**
- * How busy the per-request CPU reading keeps workerd's thread: near the load plans run at (the
- * planner keeps a server at most 85 % busy), where per-request costs are lower than at light load
- * (the event loop wakes once for several requests, a batch's fixed costs spread over its rows).
- */
-const CPU_LOAD_SHARE = 0.6;
-
-/**
- * The buffered path's window while its overheads are measured: long enough that a burst of requests
- * sent at once shares a batch (with no window each finds the server free: workerd runs the
- * Worker's handling of the next request only after the batch before it), short next to the gaps
- * of the paced readings (the light-load latency leaves the queue's wait out).
- */
-const BURST_WINDOW_MS = 2;
 
 /** Port of the profiling Worker while the edge runtime is measured. */
 const PROFILE_WORKER_PORT = 8797;
@@ -172,9 +157,9 @@ async function main(argv: string[]): Promise<number> {
         const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
         // At the edge, per-request overhead buffered (through a Durable Object) and direct (in the Worker): their difference is the planner's hopMs.
         if (runtime === "edge") progress.step(`${name} edge: per-request overhead`);
-        const requestOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "edge", progress) : undefined;
-        const directOverhead = runtime === "edge" ? await edgeRequestOverhead(name, values.quick ? 40 : 120, cpuRatePerS, "direct", progress) : undefined;
-        result[runtime] = { ...lines, ...(requestOverhead && { requestOverhead }), ...(directOverhead && { directOverhead }) };
+        const paths = runtime === "edge" ? await edgePathOverheads(name, values.quick ? 40 : 120, cpuRatePerS, progress) : undefined;
+        result[runtime] = { ...lines, ...paths };
+        const { requestOverhead, directOverhead } = paths ?? {};
         for (const [label, o] of [["buffered", requestOverhead], ["direct", directOverhead]] as const) {
           if (o) console.log(`${name.padEnd(11)} ${label.padEnd(8)} latency ${o.latencyMs.toFixed(2)} ms at light load; CPU at ${o.cpuRatePerS}/s ${o.cpuMs.toFixed(2)} ms per request + ${o.batchCpuMs.toFixed(2)} ms per batch`);
         }
@@ -198,21 +183,13 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Per-request cost outside the batch for a model served at the edge, buffered or direct (one-row binary requests). */
-async function edgeRequestOverhead(name: string, count: number, cpuRatePerS: number, placement: "edge" | "direct", progress: Progress): Promise<RequestOverhead & { measuredAt: string }> {
-  const model = MODELS[name]!;
-  const feeds = model.feeds(ortNode, 1);
+/** Per-request costs outside the batch for a model served at the edge, buffered and direct (one-row binary requests). */
+async function edgePathOverheads(name: string, count: number, cpuRatePerS: number, progress: Progress): Promise<EdgePathOverheads> {
+  const feeds = MODELS[name]!.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
   const packed = packBinary({ inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, inputs);
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-  const edge = await startEdge({ port: PROFILE_WORKER_PORT + 1, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", MODEL_OVERRIDES: JSON.stringify({ [name]: { placement, batching: { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false } } }) } });
-  try {
-    const overhead = await measureRequestOverhead(edge, name, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5), cpuLoadShare: CPU_LOAD_SHARE });
-    progress.tick();
-    return { ...overhead, measuredAt: new Date().toISOString() };
-  } finally {
-    await edge.stop();
-  }
+  return measureEdgePaths(startEdge, PROFILE_WORKER_PORT + 1, name, body, { count, cpuRatePerS, onPath: () => progress.tick() });
 }
 
 function medianPerBatchSize(samples: ServiceSample[]): ServiceSample[] {

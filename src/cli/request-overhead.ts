@@ -7,13 +7,14 @@
  * moderate rate and net of the idle runtime's CPU: work that delays the batches, so the planner's
  * service time per batch of k rows is s(k) + k cpuMs there.
  *
- * With `cpuLoadShare` the CPU is read twice more, at the rate that keeps the thread about that busy
- * by the first reading (fixed costs amortise with load): paced, and in bursts of CPU_BURST requests
- * sent at once (a free server takes one, the rest queue and share a batch). Per request the runtime
- * then spends cpuMs + batchCpuMs x (batches per request), fitted to the two readings: what a batch
+ * With `cpuLoadShare` the CPU is read again at the rate that keeps the thread about that busy by
+ * the reading before (fixed costs amortise with load, so the rate is found in two steps), paced and
+ * in bursts of CPU_BURST requests sent at once (they share a batch). Per request the runtime then
+ * spends cpuMs + batchCpuMs x (batches per request), a line through the two readings: what a batch
  * costs beyond its kernel (the Durable Object's dispatch, its answers) is batchCpuMs, and the
- * planner's service per batch becomes s(k) + batchCpuMs + k cpuMs.
- * Used by `npm run profile` and `npm run bench -- fidelity`. Loopback only.
+ * planner's service per batch becomes s(k) + batchCpuMs + k cpuMs (src/models/profile.ts).
+ * measureEdgePaths does this for both edge paths, buffered and direct, each on an edge of its own.
+ * Used by `npm run profile` and `npm run bench -- fidelity` and `-- edge`. Loopback only.
  */
 import { header, post, serverTimingMs } from "./loopback-http";
 import { cpuMs, processTree } from "./process-cpu";
@@ -24,6 +25,21 @@ const IDLE_MS = 2_000;
 
 /** Requests sent at once in the bursty CPU reading. */
 const CPU_BURST = 8;
+
+/**
+ * How busy the loaded CPU readings keep workerd's thread: near the load plans run at (the planner
+ * keeps a server at most 85 % busy), where per-request costs are lower than at light load (the
+ * event loop wakes once for several requests, a batch's fixed costs spread over its rows).
+ */
+export const CPU_LOAD_SHARE = 0.6;
+
+/**
+ * The buffered path's window while its overheads are measured: long enough that a burst of requests
+ * sent at once shares a batch (with no window each finds the server free: workerd runs the
+ * Worker's handling of the next request only after the batch before it), short next to the gaps
+ * of the paced readings (the light-load latency leaves the queue's wait out).
+ */
+const BURST_WINDOW_MS = 2;
 
 /** A request's cost outside its batch, and the batch service time seen at light load (ms). */
 export interface RequestOverhead {
@@ -78,12 +94,49 @@ export async function measureRequestOverhead(
   // CPU per request beyond its share of batch time, at a moderate rate, net of the idle runtime's CPU.
   const first = await readCpu(edge, model, body, cpuRatePerS, cpuCount, isBatchOnRuntime);
   if (cpuLoadShare === undefined) return { latencyMs, cpuMs: first.cpuMs, batchCpuMs: 0, serviceB1Ms, cpuRatePerS, requests: count + cpuCount };
-  const loadedRatePerS = Math.round((cpuLoadShare * 1000) / (first.cpuMs + serviceB1Ms));
+  const loadedRate = (reading: CpuReading) => Math.max(1, Math.round((cpuLoadShare * 1000) / (reading.cpuMs + serviceB1Ms)));
+  const nearRatePerS = loadedRate(first);
+  const nearCount = Math.ceil(nearRatePerS * cpuSeconds);
+  const near = await readCpu(edge, model, body, nearRatePerS, nearCount, isBatchOnRuntime);
+  const loadedRatePerS = loadedRate(near);
   const loadedCount = Math.ceil(loadedRatePerS * cpuSeconds);
   const paced = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime);
   const bursts = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime, CPU_BURST);
   const round = (r: CpuReading): CpuReading => ({ cpuMs: Math.round(r.cpuMs * 1000) / 1000, batchesPerRequest: Math.round(r.batchesPerRequest * 1000) / 1000 });
-  return { latencyMs, ...splitBatchCpu(paced, bursts), serviceB1Ms, cpuRatePerS: loadedRatePerS, readings: { paced: round(paced), bursts: round(bursts) }, requests: count + cpuCount + 2 * loadedCount };
+  return { latencyMs, ...splitBatchCpu(paced, bursts), serviceB1Ms, cpuRatePerS: loadedRatePerS, readings: { paced: round(paced), bursts: round(bursts) }, requests: count + cpuCount + nearCount + 2 * loadedCount };
+}
+
+/** Both edge paths' overheads, as profile.json keeps them. */
+export interface EdgePathOverheads {
+  requestOverhead: RequestOverhead & { measuredAt: string };
+  directOverhead: RequestOverhead & { measuredAt: string };
+}
+
+/**
+ * Measures `model`'s overheads on both edge paths, buffered (through a Durable Object, window
+ * BURST_WINDOW_MS) and direct (in the Worker), each on an edge of its own started by `start` (static
+ * plans, no origin): `count` requests at light load, CPU first paced at `cpuRatePerS`, then at
+ * CPU_LOAD_SHARE of the thread. `onPath` is told when each path is done.
+ */
+export async function measureEdgePaths(
+  start: (options: { port: number; vars: Record<string, string> }) => Promise<Started>,
+  port: number,
+  model: string,
+  body: { body: string | Uint8Array; headers: Record<string, string> },
+  { count = 120, cpuRatePerS = 60, onPath = () => {} }: { count?: number; cpuRatePerS?: number; onPath?: () => void } = {},
+): Promise<EdgePathOverheads> {
+  const measure = async (placement: "edge" | "direct") => {
+    const batching = { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false };
+    const edge = await start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching } }) } });
+    try {
+      const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5), cpuLoadShare: CPU_LOAD_SHARE });
+      onPath();
+      return { ...overhead, measuredAt: new Date().toISOString() };
+    } finally {
+      await edge.stop();
+    }
+  };
+  return { requestOverhead: await measure("edge"), directOverhead: await measure("direct") };
 }
 
 /**
