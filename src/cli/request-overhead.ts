@@ -31,7 +31,7 @@ const CPU_BURST = 8;
  * keeps a server at most 85 % busy), where per-request costs are lower than at light load (the
  * event loop wakes once for several requests, a batch's fixed costs spread over its rows).
  */
-export const CPU_LOAD_SHARE = 0.6;
+const CPU_LOAD_SHARE = 0.6;
 
 /**
  * The buffered path's window while its overheads are measured: long enough that a burst of requests
@@ -64,8 +64,8 @@ export interface CpuReading {
 
 /**
  * Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then
- * `cpuCount` open-loop at `cpuRatePerS` (CPU); with `cpuLoadShare`, then `cpuSeconds` each paced
- * and in bursts at the rate that would keep the thread that busy at the first reading.
+ * `cpuCount` open-loop at `cpuRatePerS` (CPU); with `cpuLoadShare`, then for `cpuSeconds` each at the
+ * rate that keeps the thread about that busy: once paced to find it, then paced and in bursts.
  */
 export async function measureRequestOverhead(
   edge: Started,
