@@ -53,7 +53,7 @@ const platformOption = (name: string, what = "the edge Worker runs") =>
   new Option("--platform <platform>", `where ${what}: wrangler dev (npm start's) or the deploy bundle on plain workerd (no dev proxy in front); reports go to ${name}.* or ${name}-workerd.*`).choices(PLATFORMS).default("wrangler-dev");
 const seconds = (max: number) => numberWhere(`a number of seconds in (0, ${max}]`, (s) => s > 0 && s <= max);
 
-suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 25 minutes)", async (options: { baseline?: string; quick: boolean; platform: Platform }) =>
+suite("edge", "the edge hot path for ppocr-cls and silero-vad, side by side: kernel limit, platform ceiling, platform + kernel, three policies over rising rates, light-load overhead, CPU per request, batch window precision (about 35 minutes)", async (options: { baseline?: string; quick: boolean; platform: Platform }) =>
   (await import("./edge")).main(options),
 )
   .option("--baseline <rev>", "also measure the buffered path's CPU per request at another git revision, in a worktree of it (default: none; wrangler dev only)", gitRevision)
