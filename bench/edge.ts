@@ -31,7 +31,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
 import { cheapestPlan } from "../src/control/replan";
-import { cpuMs, processTree } from "../src/cli/process-cpu";
+import { cpuMs, isDevProxy, processTree } from "../src/cli/process-cpu";
 import { ROOT, startEdge, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import type { ModelManifest } from "../src/models/manifest";
@@ -209,7 +209,7 @@ async function lightLoad(edge: Started, noop: Started, kernel: Started, model: M
 async function cpuPerRequest(edge: Started, model: Model, query = ""): Promise<{ byProcess: Record<string, number>; inferPerRequestMs: number }> {
   await warmUp(edge, model);
   const processes = processTree(edge.process.pid!).filter((p) => /workerd|wrangler/.test(p.command));
-  const labelOf = (command: string) => (command.includes("workerd") ? (command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`) ? "dev proxy (workerd)" : "runtime (workerd)") : "wrangler (Node)");
+  const labelOf = (command: string) => (command.includes("workerd") ? (isDevProxy(command, new URL(edge.url).port) ? "dev proxy (workerd)" : "runtime (workerd)") : "wrangler (Node)");
   const idleStart = processes.map((p) => cpuMs(p.pid));
   const idleAt = performance.now();
   await new Promise((done) => setTimeout(done, 3_000));

@@ -30,6 +30,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
+import { isDevProxy } from "../src/cli/process-cpu";
 import { ROOT, freePort, waitForReady, wranglerEnv } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { commandLine, processAndDescendants } from "./lib/rss-sampler";
@@ -224,7 +225,7 @@ function findWorkerd(pgid: number, port: number): number {
   const workerds = processAndDescendants(pgid)
     .map((pid) => ({ pid, command: commandLine(pid) }))
     .filter(({ command }) => /\/workerd serve /.test(command));
-  const runtimes = workerds.filter(({ command }) => !command.includes(`entry=127.0.0.1:${port} `));
+  const runtimes = workerds.filter(({ command }) => !isDevProxy(command, port));
   if (runtimes.length !== 1) throw new Error(`expected one Worker workerd under wrangler (pgid ${pgid}), found: ${workerds.map((w) => `${w.pid} ${w.command.slice(0, 160)}`).join(" | ") || "none"}`);
   return runtimes[0]!.pid;
 }

@@ -21,6 +21,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { readManifest } from "../gpu-origin/read-manifest";
+import { isDevProxy } from "../src/cli/process-cpu";
 import { freePort, ROOT, type Started } from "../src/cli/processes";
 import { type Progress, startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
@@ -109,7 +110,7 @@ class GarbageCollector {
 /** A short name for a process of the edge's tree. */
 function roleOf(command: string, edgePort: string): string {
   if (/esbuild/.test(command)) return "esbuild";
-  if (/workerd/.test(command)) return command.includes(`entry=127.0.0.1:${edgePort} `) ? "workerd proxy" : "workerd Worker";
+  if (/workerd/.test(command)) return isDevProxy(command, edgePort) ? "workerd proxy" : "workerd Worker";
   if (/wrangler-dist\/cli/.test(command)) return "wrangler node";
   if (/wrangler/.test(command)) return "wrangler";
   return command.split(" ")[0]!.split("/").at(-1) ?? "?";

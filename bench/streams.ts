@@ -19,7 +19,7 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { cpuMs, processTree } from "../src/cli/process-cpu";
+import { cpuMs, isDevProxy, processTree } from "../src/cli/process-cpu";
 import { freePort, ROOT, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { minShardsForSlo, predictStreamSteps, type StreamLoad } from "../src/planner/stream-steps";
@@ -91,7 +91,7 @@ function edgeCpu(edge: Started): CpuByProcess {
   const port = new URL(edge.url).port;
   const byRole: CpuByProcess = {};
   for (const p of processTree(edge.process.pid!).filter((p) => /workerd|wrangler/.test(p.command))) {
-    const role = p.command.includes("workerd") ? (p.command.includes(`entry=127.0.0.1:${port}`) ? "dev proxy" : "runtime") : "wrangler";
+    const role = p.command.includes("workerd") ? (isDevProxy(p.command, port) ? "dev proxy" : "runtime") : "wrangler";
     byRole[role] = (byRole[role] ?? 0) + cpuMs(p.pid);
   }
   return byRole;

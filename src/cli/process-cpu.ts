@@ -48,6 +48,15 @@ function treePids(pid: number, command: RegExp): number[] {
     .map((p) => p.pid);
 }
 
+/**
+ * Whether a process of the edge's tree is wrangler dev's proxy workerd, the one serving the edge's
+ * own port (`entry=127.0.0.1:<port>`), rather than the workerd that runs the Worker and its Durable
+ * Objects (plain workerd runs only the latter).
+ */
+export function isDevProxy(command: string, edgePort: string | number): boolean {
+  return command.includes("workerd") && new RegExp(`entry=127\\.0\\.0\\.1:${edgePort}(\\s|$)`).test(command);
+}
+
 /** The process and all its descendants, with their command names. */
 export function processTree(pid: number): Array<{ pid: number; command: string }> {
   const tree = [{ pid, command: commandOf(pid) }];

@@ -17,7 +17,7 @@
  * Used by `npm run profile` and `npm run bench -- fidelity` and `-- edge`. Loopback only.
  */
 import { header, post, serverTimingMs } from "./loopback-http";
-import { cpuMs, processTree } from "./process-cpu";
+import { cpuMs, isDevProxy, processTree } from "./process-cpu";
 import type { Started } from "./processes";
 
 /** How long the idle runtime's CPU is sampled, ms. */
@@ -164,7 +164,7 @@ export async function measureCpuPerRequest(edge: Started, model: string, body: {
 /** measureCpuPerRequest's reading, with the batches per request the answers reported; `burst` requests are sent at once, `ratePerS` on average. */
 async function readCpu(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime: boolean, burst = 1): Promise<CpuReading> {
   const url = `${edge.url}/v2/models/${model}/infer`;
-  const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !p.command.includes(`entry=127.0.0.1:${new URL(edge.url).port}`));
+  const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !isDevProxy(p.command, new URL(edge.url).port));
   const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
   const idleStart = { cpu: runtimeCpuMs(), at: performance.now() };
   await new Promise((r) => setTimeout(r, IDLE_MS));

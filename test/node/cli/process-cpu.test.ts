@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { cpuMs, treeCpuMs, treeThreadCpuMs } from "../../../src/cli/process-cpu";
+import { cpuMs, isDevProxy, treeCpuMs, treeThreadCpuMs } from "../../../src/cli/process-cpu";
 
 /** How long the child spins, ms of its own CPU. */
 const SPIN_MS = 400;
@@ -46,5 +46,18 @@ describe("process CPU from /proc", () => {
     await once(child, "exit");
     expect(threadsOf().size).toBe(0);
     expect(cpuMs(child.pid!)).toBe(0);
+  });
+
+  it("tells wrangler dev's proxy workerd (serving the edge's port) from the runtime workerd", () => {
+    // As /proc cmdline reads them (NULs as spaces): the proxy serves the edge's port, the runtime a port of its own.
+    const proxy = "/work/node_modules/@cloudflare/workerd-linux-64/bin/workerd serve --binary --experimental --socket-addr=entry=127.0.0.1:8787 --external-addr=loopback=127.0.0.1:40123 --control-fd=3 - ";
+    const runtime = "/work/node_modules/@cloudflare/workerd-linux-64/bin/workerd serve --binary --experimental --socket-addr=entry=127.0.0.1:41017 --control-fd=3 - ";
+    expect(isDevProxy(proxy, 8787)).toBe(true);
+    expect(isDevProxy(proxy, "8787")).toBe(true);
+    expect(isDevProxy(runtime, 8787)).toBe(false);
+    // A port that is a prefix of another's is not it; the argument may end the command line.
+    expect(isDevProxy(proxy, 878)).toBe(false);
+    expect(isDevProxy("/bin/workerd serve --socket-addr=entry=127.0.0.1:8787", 8787)).toBe(true);
+    expect(isDevProxy("node wrangler dev --port 8787 entry=127.0.0.1:8787", 8787)).toBe(false);
   });
 });
