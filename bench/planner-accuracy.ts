@@ -3,7 +3,8 @@
  * rates, BATCH's 24 hourly Twitter MAPs, and bursty on/off MMPP(2)s fitted to the Azure LLM trace
  * (gap SCV > 10, at two rates) — maxBatch 1-64, windows 1-500 ms, unbounded servers, and fixed servers
  * (1-4 servers for one shard, one server per shard for 2 shards, a pool of 2 shared by 3 shards) with
- * sealed and lazy formation at utilisation 0.3-0.85.
+ * sealed and lazy formation at utilisation 0.3-0.85, and for one server per queue lazy formation on
+ * a shared thread too (a request that arrives while a batch runs joins the queue when it ends).
  *
  * Run: npx tsx bench/planner-accuracy.ts [--quick | --render]   (or npm run bench -- planner [--quick])
  * Writes bench/reports/planner-accuracy.{json,md}. Deterministic (fixed seeds); a few minutes on two
@@ -20,7 +21,8 @@ import { REPO_ROOT, loadAzureArrivalsMs, loadTwitterMaps } from "./planner-twitt
 const MAX_BATCHES = [1, 2, 4, 8, 16, 32, 64];
 const WINDOWS_MS = [1, 5, 20, 100, 500];
 const UTILISATIONS = [0.3, 0.6, 0.85];
-const FORMATIONS = ["sealed", "lazy"] as const;
+/** "lazy, shared thread": one server per queue only (ServerSpec sharedThread). */
+const FORMATIONS = ["sealed", "lazy", "lazy, shared thread"] as const;
 type Formation = (typeof FORMATIONS)[number];
 const FIXED_LAYOUTS: { name: string; shards: number; count: number; scope: "shared" | "per-shard" }[] = [
   { name: "1 shard, 1 server", shards: 1, count: 1, scope: "per-shard" },
@@ -175,7 +177,8 @@ export function main(options: { quick?: boolean; render?: boolean } = {}): { unb
         const [maxBatch, windowMs] = [pick(MAX_BATCHES), pick(WINDOWS_MS)];
         caseIndex++;
         for (const formation of FORMATIONS) {
-          const servers: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation };
+          if (formation === "lazy, shared thread" && layout.count !== 1) continue;
+          const servers: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation: formation === "sealed" ? "sealed" : "lazy", ...(formation === "lazy, shared thread" && { sharedThread: true }) };
           // Lazy batches grow with the load, so the utilisation is not linear in the scale: correct twice.
           let scale = 1;
           for (let step = 0; step < 3; step++) {
@@ -206,7 +209,7 @@ export function main(options: { quick?: boolean; render?: boolean } = {}): { unb
   ]);
   const byFormation = FORMATIONS.map((formation) => ({ label: `fixed, ${formation}`, ...summarise(fixedRows.filter((r) => r.formation === formation)) }));
   const byUtilisation = UTILISATIONS.map((u) => ({ label: `fixed, target utilisation ${u}`, ...summarise(fixedRows.filter((r) => Math.abs(r.utilisation - u) < 0.05)) }));
-  const byLayout = FIXED_LAYOUTS.flatMap((l) => FORMATIONS.map((formation) => ({ label: `fixed, ${l.name}, ${formation}`, ...summarise(fixedRows.filter((r) => r.servers === l.name && r.formation === formation)) })));
+  const byLayout = FIXED_LAYOUTS.flatMap((l) => FORMATIONS.filter((formation) => fixedRows.some((r) => r.servers === l.name && r.formation === formation)).map((formation) => ({ label: `fixed, ${l.name}, ${formation}`, ...summarise(fixedRows.filter((r) => r.servers === l.name && r.formation === formation)) })));
   const spreads = rows.filter((r) => r.simulated.seeds > 1).map((r) => r.simulated.p95SeedSpread);
   const simulatorSpread = { rows: spreads.length, seeds: burstySeeds, requestsPerSeed: burstyRequests, p95SpreadMedian: median(spreads), p95SpreadMax: Math.max(...spreads) };
   const modelMs = { median: median(fixedRows.map((r) => r.model.ms)), max: Math.max(...fixedRows.map((r) => r.model.ms)) };
@@ -250,6 +253,7 @@ function targetClasses(rows: AccuracyRow[]): Labelled[] {
     ["unbounded servers (exact)", (r) => r.servers === "unbounded"],
     ["one server per queue, sealed (exact up to the grid)", (r) => isOneServer(r) && r.formation === "sealed"],
     ["one server per queue, lazy (exact up to the grid)", (r) => isOneServer(r) && r.formation === "lazy"],
+    ["one server per queue, lazy, shared thread (exact up to the grid)", (r) => isOneServer(r) && r.formation === "lazy, shared thread"],
     ["2-4 servers, sealed (cyclic assignment)", (r) => !isOneServer(r) && !isSharedSealed(r) && r.formation === "sealed"],
     ["2-4 servers or shared pool, lazy (better of two)", (r) => !isOneServer(r) && r.formation === "lazy"],
     ["  of which utilisation <= 0.7", (r) => !isOneServer(r) && r.formation === "lazy" && r.utilisation <= 0.7],
@@ -287,7 +291,8 @@ function markdown(report: {
     "20/60/120 s) at the trace's rate and 20 times it (`scaleArrival`): " + report.bursty.map((b) => `${b.name} (${b.ratePerS.toFixed(1)}/s, gap SCV ${b.gapScv.toFixed(1)})`).join(", ") + ".",
     "Per arrival, sampled (maxBatch in 1-64, window in 1-500 ms) pairs with unbounded servers, and with fixed servers in one of",
     "six layouts (1-4 servers for one shard, one server per shard for 2 shards, a pool of 2 shared by 3 shards), each with sealed",
-    "and lazy formation, the service time scaled to a target utilisation of 0.3/0.6/0.85. Rates are rows (requests) per second.",
+    "and lazy formation (one server per queue also lazy on a shared thread: a request that arrives while a batch runs joins the",
+    "queue when it ends), the service time scaled to a target utilisation of 0.3/0.6/0.85. Rates are rows (requests) per second.",
     `Simulator: ${report.simulatedRequestsPerRow} measured requests per row (twice that at 0.85); the bursty rows average ${report.simulatorSpread.seeds} seeds of`,
     `${report.simulatorSpread.requestsPerSeed} requests (twice that at 0.85). Run time ${report.elapsedS.toFixed(0)} s. Errors are (model - simulated) / simulated, absolute values.`,
     "",

@@ -24,7 +24,9 @@ export interface PlanningContext {
   /**
    * What requests and batches cost the thread that runs the batches beyond the kernel (Worker,
    * Durable Object RPC, parsing, dispatch), per edge placement: the planner serves a batch of k rows
-   * there in s(k) + perBatchMs + k perRequestMs (profile.ts). Absent: 0.
+   * there in s(k) + perBatchMs + k perRequestMs (profile.ts). Absent: 0. Where measured, the
+   * requests' front door shares that thread too: a request that arrives while a batch runs reaches
+   * the buffer when it ends, and its window counts from then (the planner's `sharedThread`).
    */
   pathCpu?: Partial<Record<"edge" | "direct", PathCpu>>;
   /** Round trip edge -> origin on top of the origin's service line, ms. */
@@ -78,6 +80,12 @@ export function serviceOf(context: Pick<PlanningContext, "service" | "pathCpu">,
   return { kind: "linear", baseMs: line.baseMs + (cpu?.perBatchMs ?? 0), perItemMs: line.perRowMs + (cpu?.perRequestMs ?? 0) };
 }
 
+/** Whether `placement`'s requests reach its batches on the thread that runs them (their CPU there was measured: PlanningContext.pathCpu). */
+export function sharesThread(context: Pick<PlanningContext, "pathCpu">, placement: Placement): boolean {
+  const cpu = placement === "origin" ? undefined : context.pathCpu?.[placement];
+  return cpu !== undefined && cpu.perRequestMs + cpu.perBatchMs > 0;
+}
+
 /** The placements the planner may choose under the pins and what is deployed. */
 function placementsOf(context: PlanningContext): Placement[] {
   if (context.pins.placement) return [context.pins.placement];
@@ -89,7 +97,7 @@ function run(arrival: MarkovianArrival, context: PlanningContext, placements: Pl
   const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
   // The direct path's overhead applies to every request; buffered ones add the hop, origin ones the network too.
   const extraMsOf = (p: Placement) => (isBuffered(p) ? context.hopMs : 0) + (p === "origin" ? context.originNetworkMs : 0);
-  const options = Object.fromEntries(placements.map((p) => [p, { service: serviceOf(context, p), extraMs: extraMsOf(p) }]));
+  const options = Object.fromEntries(placements.map((p) => [p, { service: serviceOf(context, p), extraMs: extraMsOf(p), sharedThread: sharesThread(context, p) }]));
   const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, workBudget: WORK_BUDGET, maxUtilisation });
   return result.plan;
 }

@@ -70,6 +70,13 @@ export interface FixedServerInput {
   formation: Formation;
   /** Utilisation per server of other queues' work on the same servers (shared sealed pool); default 0. */
   backgroundLoad?: number;
+  /**
+   * The requests' front door runs on the server's own thread (locally the Worker and its Durable
+   * Object share one workerd thread): a request that arrives while a batch runs reaches the queue
+   * when the batch ends, so a head that finds the server busy opens its window then (at X, not at
+   * its arrival). Lazy formation with one server only. Default false.
+   */
+  sharedThread?: boolean;
   /** Added to every latency, ms. */
   extraMs?: number;
   /** Grid cells over T + s(B); default 48. */
@@ -146,6 +153,7 @@ const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
 /** Solves one queue; see the module doc. */
 export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   const { arrival, maxBatch: B, servers: c, formation } = input;
+  if (input.sharedThread && (formation !== "lazy" || c !== 1 || input.backgroundLoad)) throw new RangeError("fixedServerLatency: a shared thread is one server with lazy formation");
   const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
   const service = input.service;
   const rho0 = input.backgroundLoad ?? 0;
@@ -325,7 +333,9 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   // times as fast (lazy formation's other candidate, and a shared pool with other queues' fluid).
   const isCyclic = c > 1 && rho0 === 0 && (input.multiServer ?? (isLazy ? "fast" : "cyclic")) === "cyclic";
   const sEff = Float64Array.from(input.service, (s) => (isCyclic ? s : s / c));
-  const grid = countingGrid(arrival, (cells * h) / 1000, Math.max(1, B), cells);
+  // A shared thread's window runs from X to X + T: the counting matrices reach that far.
+  const held = isLazy && input.sharedThread === true && windowCells > 0;
+  const grid = countingGrid(arrival, ((cells + (held ? windowCells : 0)) * h) / 1000, Math.max(1, B), cells + (held ? windowCells : 0));
   const gapCells = cellMasses(arrival, grid, 0, cells);
   const fullCells = cellMasses(arrival, grid, B - 2, cells); // (B-1)-th arrival after the head
   const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
@@ -443,15 +453,17 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
           }
         }
         const P = grid[i]!.p;
-        if (i >= windowCells) {
+        // The window ends at T after the head's arrival, or on a shared thread T after X.
+        const windowEnd = held ? i + windowCells : windowCells;
+        if (i >= windowEnd) {
           // C = x, N(x) = n <= B - 1 arrivals queued after the head: k = n + 1.
           for (let n = 0; n < B; n++) addZ(p, P, n, sEff[n]! / h);
         } else {
           addZ(p, P, B - 1, sEff[B - 1]! / h); // (a) N(x) = B - 1: full at C = x
           if (B >= 2) {
-            // (b) tau_{B-1} in (x, T]: full at C = tau_{B-1}, next head after a gap.
+            // (b) tau_{B-1} in (x, window end]: full at C = tau_{B-1}, next head after a gap.
             const Jx = grid[i]!.j;
-            const JT = grid[windowCells]!.j;
+            const JT = grid[windowEnd]!.j;
             for (let r = 0; r < m; r++) {
               if (r !== psi) continue;
               for (let q = 0; q < m; q++) {
@@ -460,8 +472,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
                 if (w > 0) put(z, sEff[B - 1]! / h, q, p * w, source);
               }
             }
-            // (c) N(T) = n <= B - 2: the window times out at C = T.
-            for (let n = 0; n <= B - 2; n++) addZ(p, atWindow, n, sEff[n]! / h);
+            // (c) N(window end) = n <= B - 2: the window times out, C = its end (Z counts from there).
+            for (let n = 0; n <= B - 2; n++) addZ(p, grid[windowEnd]!.p, n, sEff[n]! / h);
           }
         }
       } else {
@@ -672,7 +684,8 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
   const mm = m * m;
   const extra = input.extraMs ?? 0;
   const { pi, grid } = chain;
-  const fullCells = cellMasses(arrival, grid, B - 2, cells);
+  const held = formation === "lazy" && input.sharedThread === true && windowCells > 0;
+  const fullCells = cellMasses(arrival, grid, B - 2, grid.length - 1);
   const overCells = cellMasses(arrival, grid, B - 1, cells);
   const atWindow = grid[windowCells]!.p;
   const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
@@ -729,15 +742,18 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
           batch(p * rowSum(overCells, j * mm + psi * m), B, x, u, false);
         }
         const P = grid[i]!.p;
-        if (i >= windowCells) for (let n = 0; n < B; n++) batch(p * rowSum(P, n * mm + psi * m), n + 1, x, x, false);
+        // The window ends at T after the head's arrival, or on a shared thread T after X (solveChain).
+        const windowEnd = held ? i + windowCells : windowCells;
+        if (i >= windowEnd) for (let n = 0; n < B; n++) batch(p * rowSum(P, n * mm + psi * m), n + 1, x, x, false);
         else {
           batch(p * rowSum(P, (B - 1) * mm + psi * m), B, x, x, false);
           if (B >= 2) {
-            for (let j = i; j < windowCells; j++) {
+            for (let j = i; j < windowEnd; j++) {
               const u = (j + 0.5) * h;
               batch(p * rowSum(fullCells, j * mm + psi * m), B, u, u, true);
             }
-            for (let n = 0; n <= B - 2; n++) batch(p * rowSum(atWindow, n * mm + psi * m), n + 1, T, T, false);
+            const end = windowEnd * h;
+            for (let n = 0; n <= B - 2; n++) batch(p * rowSum(grid[windowEnd]!.p, n * mm + psi * m), n + 1, end, end, false);
           }
         }
       } else if (B === 1) batch(p, 1, x, 0, false);

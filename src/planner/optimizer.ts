@@ -38,6 +38,8 @@ export interface PlacementOption {
   service: ServiceSpec;
   /** Added to every request's latency, ms (e.g. the edge-origin round trip); default 0. */
   extraMs?: number;
+  /** Edge placements: the front door runs on the buffer's thread (ServerSpec sharedThread); default false. */
+  sharedThread?: boolean;
 }
 
 /** The values searched; each list is tried in full. */
@@ -337,7 +339,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     stats.latencyChecks++;
     const option = input.placements[PLACEMENTS[placement]!]!;
     const servers: ServerSpec =
-      placement !== ORIGIN ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
+      placement !== ORIGIN ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", ...(option.sharedThread && { sharedThread: true }) } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
     const tables = tablesFor(shards, windowIndex, maxBatch);
     const service = services[placement]!.subarray(0, maxBatch);

@@ -6,7 +6,7 @@
  *   "arrival":  {"kind": "poisson", "ratePerS": 40} | {"kind": "map", "D0": [[..]], "D1": [[..]]},
  *   "serviceMs": {"kind": "linear", "baseMs": 10, "perItemMs": 34} | {"kind": "table", "ms": [..]},
  *   "servers":  {"kind": "unbounded"} | {"kind": "fixed", "count": 2, "scope"?: "shared" | "per-shard",
- *                "formation"?: "sealed" (default) | "lazy"},
+ *                "formation"?: "sealed" (default) | "lazy", "sharedThread"?: false (default) | true},
  *   "slo":      {"percentile": 0.95, "ms": 900},
  *   "overheadMs"?: 0,   // per-request latency outside the batch servers (parsing, hops), ms
  *   "evaluate"?: [{"maxBatch": 20, "windowMs": 100, "shards"?: 1}],
@@ -46,7 +46,9 @@ const serversSchema = z.discriminatedUnion("kind", [
     count: z.int().min(1, "must be >= 1"),
     scope: z.enum(["shared", "per-shard"]).optional(),
     formation: z.enum(["sealed", "lazy"]).default("sealed"),
-  }),
+    /** The front door runs on the server's thread (src/planner/queueing.ts ServerSpec): lazy formation, one server. */
+    sharedThread: z.boolean().optional(),
+  }).refine((s) => !s.sharedThread || (s.formation === "lazy" && s.count === 1), { message: "a shared thread needs formation \"lazy\" and count 1", path: ["sharedThread"] }),
 ]);
 
 const maxBatchSchema = z.int().min(1, "must be >= 1").max(1024, "must be <= 1024");

@@ -33,9 +33,12 @@ export type Formation = "sealed" | "lazy";
  * requests are queued or the oldest queued request has waited windowMs (window 0: as soon as anything
  * is queued); while all servers are busy the queue grows. Lazy + per-shard: each shard is its own
  * queue with `count` servers; lazy + shared: the pool is one queue that receives every request (the
- * shard count does not matter then).
+ * shard count does not matter then). `sharedThread` (lazy, one server per queue): the requests'
+ * front door runs on the server's thread, as the Worker and its Durable Objects share one workerd
+ * thread locally, so a request that arrives while a batch runs joins the queue when it ends and
+ * its window counts from then (fixed-servers.ts).
  */
-export type ServerSpec = { kind: "unbounded" } | { kind: "fixed"; count: number; scope?: "shared" | "per-shard"; formation?: Formation };
+export type ServerSpec = { kind: "unbounded" } | { kind: "fixed"; count: number; scope?: "shared" | "per-shard"; formation?: Formation; sharedThread?: boolean };
 
 /** What the queue approximation needs about one buffer's batches. */
 export interface BatchStream {

@@ -11,7 +11,9 @@
  * - fixed servers with lazy formation (the runtime's policy) keep one FIFO queue of requests per
  *   shard (per-shard) or one for the pool (shared: every request joins it, whatever its shard);
  *   whenever a server is free it starts a batch of min(maxBatch, queued) as soon as maxBatch requests
- *   are queued or the oldest has waited windowMs (serveLazy);
+ *   are queued or the oldest has waited windowMs (serveLazy); with `sharedThread` (one server, the
+ *   front door on its thread) a request that arrives while a batch runs joins the queue when the
+ *   batch ends, and its wait for the window counts from then;
  * - a batch of size k takes exactly s(k) ms; every request of the batch completes with it, and
  *   `extraMs` is added to each latency;
  * - the first `warmupRequests` arrivals are not measured (their batches still load the servers).
@@ -128,7 +130,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     // Lazy formation: one request queue per shard (per-shard) or one for the pool (shared).
     const queues = isPerShard ? members : [Array.from({ length: total }, (_, i) => i)];
     for (const list of queues)
-      serveLazy(list, arrivals, input.maxBatch, input.windowMs, servers.count, service, (first, size, startMs) => {
+      serveLazy(list, arrivals, input.maxBatch, input.windowMs, servers.count, service, servers.sharedThread === true, (first, size, startMs) => {
         const done = startMs + service[size - 1]!;
         busyMs += service[size - 1]!;
         for (let r = first; r < first + size; r++) completion[list[r]!] = done;
@@ -204,23 +206,30 @@ function serveFifo(queue: { shard: number; batch: Batch }[], servers: number, fi
  * Lazy formation on one request queue (`list`: request indices in arrival order) with `servers`
  * servers: the next batch starts at max(previous start, earliest free server, ready time), the ready
  * time being when maxBatch requests are queued or the oldest queued request has waited windowMs,
- * and takes the min(maxBatch, queued) oldest requests. `start(first, size, startMs)` records it.
+ * and takes the min(maxBatch, queued) oldest requests. With `sharedThread` (one server) a request
+ * that arrives while a batch runs is queued when that batch ends. `start(first, size, startMs)`
+ * records each batch.
  */
-export function serveLazy(list: ArrayLike<number>, arrivals: Float64Array, maxBatch: number, windowMs: number, servers: number, service: Float64Array, start: (first: number, size: number, startMs: number) => void): void {
+export function serveLazy(list: ArrayLike<number>, arrivals: Float64Array, maxBatch: number, windowMs: number, servers: number, service: Float64Array, sharedThread: boolean, start: (first: number, size: number, startMs: number) => void): void {
+  if (sharedThread && servers !== 1) throw new RangeError("serveLazy: a shared thread is one server");
   const freeAt = new Float64Array(servers);
   const n = list.length;
+  // When each request joined the queue: its arrival, or on a shared thread the end of the batch it arrived during (set up to `queuedUpTo`).
+  const queuedAt = Float64Array.from({ length: n }, (_, r) => arrivals[list[r]!]!);
+  let queuedUpTo = 0;
   let previousStart = -Infinity;
   for (let head = 0; head < n; ) {
     let s = 0;
     for (let i = 1; i < servers; i++) if (freeAt[i]! < freeAt[s]!) s = i;
-    const fullAt = head + maxBatch - 1 < n ? arrivals[list[head + maxBatch - 1]!]! : Infinity;
-    const readyAt = Math.min(arrivals[list[head]!]! + windowMs, fullAt);
+    const fullAt = head + maxBatch - 1 < n ? queuedAt[head + maxBatch - 1]! : Infinity;
+    const readyAt = Math.min(queuedAt[head]! + windowMs, fullAt);
     const startMs = Math.max(previousStart, freeAt[s]!, readyAt);
     let size = 1;
-    while (size < maxBatch && head + size < n && arrivals[list[head + size]!]! <= startMs) size++;
+    while (size < maxBatch && head + size < n && queuedAt[head + size]! <= startMs) size++;
     start(head, size, startMs);
     freeAt[s] = startMs + service[size - 1]!;
     previousStart = startMs;
     head += size;
+    if (sharedThread) for (queuedUpTo = Math.max(queuedUpTo, head); queuedUpTo < n && queuedAt[queuedUpTo]! < freeAt[s]!; queuedUpTo++) if (queuedAt[queuedUpTo]! >= startMs) queuedAt[queuedUpTo] = freeAt[s]!;
   }
 }

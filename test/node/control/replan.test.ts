@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { cheapestPlan, type PlanningContext } from "../../../src/control/replan";
+import { cheapestPlan, type PlanningContext, predictPlan, serviceOf } from "../../../src/control/replan";
 import { parseManifest } from "../../../src/models/manifest";
 import { DEFAULT_HOP_MS, DEFAULT_REQUEST_OVERHEAD_MS, profileOverhead } from "../../../src/models/profile";
 import { toMarkovianArrival } from "../../../src/planner/arrival";
+import { estimateLatency } from "../../../src/planner/latency-model";
 
 const file = "models/silero-vad/manifest.json";
 const manifest = parseManifest(JSON.parse(readFileSync(file, "utf8")), file);
@@ -66,5 +67,23 @@ describe("cheapestPlan with the path's CPU on the batches' thread", () => {
     // Buffered at its largest batch over the cap (and direct far over it).
     const bufferedLimitPerS = 0.85 / bufferedBusy(1, manifest.batching.maxBatch);
     expect(planAt(bufferedLimitPerS * 1.05, contextWith({ edge: buffered, direct }))).toBeUndefined();
+  });
+});
+
+describe("predictPlan on the batches' thread", () => {
+  it("models a buffered plan whose path CPU was measured as a shared thread: a request that arrives during a batch waits its window after it", () => {
+    const context = contextWith({ edge: { perRequestMs: 0.6, perBatchMs: 1 }, direct: { perRequestMs: 1.2, perBatchMs: 0 } });
+    const arrival = toMarkovianArrival({ kind: "poisson", ratePerS: 400 });
+    const plan = { placement: "edge" as const, maxBatch: 16, windowMs: 10, shards: 1, poolSize: 0, streamShards: 1 };
+    const predicted = predictPlan(plan, arrival, context)?.predicted;
+    const queue = (sharedThread: boolean) =>
+      estimateLatency({ arrival, service: serviceOf(context, "edge"), servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread }, maxBatch: 16, windowMs: 10, shards: 1, extraMs: context.overheadMs + context.hopMs });
+    const [held, plain] = [queue(true), queue(false)];
+    expect(held.latencyMs.p95).toBeGreaterThan(plain.latencyMs.p95 * 1.2);
+    expect(predicted?.p95Ms).toBeCloseTo(held.latencyMs.p95, 6);
+    // Without measured path CPU nothing says the front door shares the thread.
+    const unmeasured = predictPlan(plan, arrival, contextWith())?.predicted;
+    const plainUnmeasured = estimateLatency({ arrival, service: serviceOf(contextWith(), "edge"), servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: 16, windowMs: 10, shards: 1, extraMs: 1.5 });
+    expect(unmeasured?.p95Ms).toBeCloseTo(plainUnmeasured.latencyMs.p95, 6);
   });
 });

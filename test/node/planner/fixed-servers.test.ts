@@ -48,6 +48,30 @@ describe("fixed servers: closed forms", () => {
     }
   });
 
+  it("on a shared thread is plain lazy formation when no head waits for a window (window 0, or maxBatch 1), and later otherwise", () => {
+    const base = { arrival: EXAMPLE_MAP, service: { kind: "linear" as const, baseMs: 5, perItemMs: 3 }, maxBatch: 8 };
+    const lazy = (windowMs: number, sharedThread: boolean, maxBatch = base.maxBatch) => estimateLatency({ ...base, maxBatch, windowMs, servers: { kind: "fixed", count: 1, formation: "lazy", sharedThread } });
+    for (const [windowMs, maxBatch] of [[0, 8], [40, 1]] as const) {
+      const [plain, held] = [lazy(windowMs, false, maxBatch), lazy(windowMs, true, maxBatch)];
+      for (const q of ["p50", "p95", "p99"] as const) expect(held.latencyMs[q]).toBeCloseTo(plain.latencyMs[q], 9);
+    }
+    // With a window, a head that arrives during a batch waits a whole window after it: batches grow, latency too.
+    const [plain, held] = [lazy(40, false), lazy(40, true)];
+    expect(held.meanBatch).toBeGreaterThan(plain.meanBatch);
+    expect(held.latencyMs.p95).toBeGreaterThan(plain.latencyMs.p95);
+  });
+
+  it("takes a shared thread only as one server with lazy formation (problem and solver)", () => {
+    const servers = (extra: object) => parseProblem({ arrival: { kind: "poisson", ratePerS: 50 }, serviceMs: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", sharedThread: true, ...extra }, slo: { percentile: 0.95, ms: 200 } });
+    expect(servers({}).ok).toBe(true);
+    for (const extra of [{ formation: "sealed" }, { count: 2 }]) {
+      const parsed = servers(extra);
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.errors).toEqual(['servers.sharedThread: a shared thread needs formation "lazy" and count 1']);
+    }
+    expect(() => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "sealed", sharedThread: true }, maxBatch: 8, windowMs: 20 })).toThrow(/shared thread/);
+  });
+
   it("threads overheadMs and formation through solveProblem", () => {
     const problem = (extra: object) => {
       const parsed = parseProblem({
@@ -80,6 +104,10 @@ describe("fixed servers: model vs simulator", () => {
     { name: "Twitter hour 12, lazy, 2 shards, one server each", arrival: TWITTER_MAP12, service: { kind: "linear" as const, baseMs: 15, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, scope: "per-shard" as const, formation: "lazy" as const }, maxBatch: 16, windowMs: 20, shards: 2 },
     { name: "bursty on/off MMPP(2), lazy, 1 server", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 10, perItemMs: 3 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const }, maxBatch: 8, windowMs: 30, shards: 1 },
     { name: "bursty on/off MMPP(2), sealed, 1 server", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 6, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, formation: "sealed" as const }, maxBatch: 8, windowMs: 30, shards: 1 },
+    // A shared thread (the front door on the server's thread): windows of heads that found the server busy open when it frees.
+    { name: "Poisson, lazy, shared thread, utilisation ~0.6", arrival: poisson(200), service: { kind: "linear" as const, baseMs: 8, perItemMs: 1.5 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true }, maxBatch: 8, windowMs: 10, shards: 1 },
+    { name: "Twitter hour 12, lazy, shared thread, 2 shards", arrival: TWITTER_MAP12, service: { kind: "linear" as const, baseMs: 15, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, scope: "per-shard" as const, formation: "lazy" as const, sharedThread: true }, maxBatch: 16, windowMs: 20, shards: 2 },
+    { name: "bursty on/off MMPP(2), lazy, shared thread", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 10, perItemMs: 3 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true }, maxBatch: 8, windowMs: 30, shards: 1 },
   ];
   it.each(cases)("agrees on p50/p95/p99 and the mean batch: $name", (c) => {
     const model = estimateLatency(c);
@@ -102,7 +130,7 @@ describe("fixed servers: model vs simulator", () => {
 });
 
 describe("simulator: lazy formation (serveLazy)", () => {
-  const run = (arrivals: number[], maxBatch: number, windowMs: number, servers: number, serviceMs: number) => {
+  const run = (arrivals: number[], maxBatch: number, windowMs: number, servers: number, serviceMs: number, sharedThread = false) => {
     const starts: { first: number; size: number; startMs: number }[] = [];
     serveLazy(
       arrivals.map((_, i) => i),
@@ -111,6 +139,7 @@ describe("simulator: lazy formation (serveLazy)", () => {
       windowMs,
       servers,
       Float64Array.from({ length: maxBatch }, () => serviceMs),
+      sharedThread,
       (first, size, startMs) => starts.push({ first, size, startMs }),
     );
     return starts;
@@ -137,6 +166,28 @@ describe("simulator: lazy formation (serveLazy)", () => {
       { first: 0, size: 1, startMs: 0 },
       { first: 1, size: 1, startMs: 1 },
       { first: 2, size: 1, startMs: 50 },
+    ]);
+  });
+
+  it("on a shared thread queues a request that arrives during a batch when the batch ends, and opens its window then", () => {
+    // Window 10, service 20: the batch of 0 runs 10..30; 12 and 25 arrive during it and are queued at 30,
+    // so their window ends at 40 (not 22) and takes 35 too. 65 arrives while the server is idle: its window counts from 65.
+    expect(run([0, 12, 25, 35, 65], 4, 10, 1, 20, true)).toEqual([
+      { first: 0, size: 1, startMs: 10 },
+      { first: 1, size: 3, startMs: 40 },
+      { first: 4, size: 1, startMs: 75 },
+    ]);
+    // The same arrivals without the shared thread: 12's window has ended when the server frees at 30.
+    expect(run([0, 12, 25, 35, 65], 4, 10, 1, 20)).toEqual([
+      { first: 0, size: 1, startMs: 10 },
+      { first: 1, size: 2, startMs: 30 },
+      { first: 3, size: 1, startMs: 50 },
+      { first: 4, size: 1, startMs: 75 },
+    ]);
+    // A full queue still starts at once when the server frees.
+    expect(run([0, 11, 12, 13, 14], 4, 10, 1, 20, true)).toEqual([
+      { first: 0, size: 1, startMs: 10 },
+      { first: 1, size: 4, startMs: 30 },
     ]);
   });
 });

@@ -13,15 +13,16 @@ const cases = [
 ];
 
 describe("the runtime scheduler against the planner's simulator (lazy formation, one server)", () => {
-  for (const c of cases) {
-    it(`gives every request the same latency: ${c.name}`, () => {
+  // sharedThread: the front door on the server's thread (a request that arrives during a batch is queued when it ends).
+  for (const c of cases.flatMap((c) => [false, true].map((sharedThread) => ({ ...c, sharedThread })))) {
+    it(`gives every request the same latency: ${c.name}${c.sharedThread ? ", shared thread" : ""}`, () => {
       const requests = 20_000;
       const warmupRequests = 2_000;
       const seed = 11;
-      const simulated = simulate({ arrival: c.arrival, service: c.service, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, requests, warmupRequests, seed });
+      const simulated = simulate({ arrival: c.arrival, service: c.service, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread: c.sharedThread }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, requests, warmupRequests, seed });
       // The simulator's first draws are the arrival times.
       const arrivals = sampleArrivals(c.arrival, requests + warmupRequests, createRng(seed));
-      const replayed = replayLatencies(arrivals, serviceTable(c.service, c.maxBatch), c.maxBatch, c.windowMs).slice(warmupRequests).sort();
+      const replayed = replayLatencies(arrivals, serviceTable(c.service, c.maxBatch), c.maxBatch, c.windowMs, { sharedThread: c.sharedThread }).slice(warmupRequests).sort();
       expect(replayed.length).toBe(simulated.latencies.length);
       let worst = 0;
       for (let i = 0; i < replayed.length; i++) worst = Math.max(worst, Math.abs(replayed[i]! - simulated.latencies[i]!));
