@@ -7,9 +7,9 @@
  * moderate rate and net of the idle runtime's CPU: work that delays the batches, so the planner's
  * service time per batch of k rows is s(k) + k cpuMs there.
  *
- * With `cpuLoadShare` the CPU is read again at the rate that keeps the thread about that busy by
- * the reading before (fixed costs amortise with load, so the rate is found in two steps), paced and
- * in bursts of CPU_BURST requests sent at once (they share a batch). Per request the runtime then
+ * The CPU is then read again at the rate that keeps the thread about CPU_LOAD_SHARE busy by the
+ * reading before (fixed costs amortise with load, so the rate is found in two steps), paced and in
+ * bursts of CPU_BURST requests sent at once (they share a batch). Per request the runtime then
  * spends cpuMs + batchCpuMs x (batches per request), a line through the two readings: what a batch
  * costs beyond its kernel (the Durable Object's dispatch, its answers) is batchCpuMs, and the
  * planner's service per batch becomes s(k) + batchCpuMs + k cpuMs (src/models/profile.ts).
@@ -45,33 +45,42 @@ const BURST_WINDOW_MS = 2;
 export interface RequestOverhead {
   latencyMs: number;
   cpuMs: number;
-  /** CPU per batch beyond its kernel and its requests' cpuMs (with cpuLoadShare; else 0). */
+  /** CPU per batch beyond its kernel and its requests' cpuMs. */
   batchCpuMs: number;
-  /** Median batch time at batch size 1 as the scheduler measured it (Server-Timing infer). */
+  /**
+   * Batch time at batch size 1 as the scheduler measured it (Server-Timing infer): the mean of the
+   * middle 80 % of the readings (workerd's clock counts whole ms, so their median would too).
+   */
   serviceB1Ms: number;
   /** The rate the CPU was read at, /s. */
   cpuRatePerS: number;
-  /** With cpuLoadShare: the two readings batchCpuMs is fitted to. */
-  readings?: { paced: CpuReading; bursts: CpuReading };
+  /**
+   * The batch time by batch size as the scheduler measured it (Server-Timing infer) in the loaded
+   * readings, a line through the two (liveServiceLine): the live line the controller learns.
+   */
+  serviceLine: { baseMs: number; perItemMs: number };
+  /** The two readings batchCpuMs is fitted to. */
+  readings: { paced: CpuReading; bursts: CpuReading };
   requests: number;
 }
 
-/** The runtime's CPU per request beyond its share of batch time, and the batches per request it saw. */
+/** The runtime's CPU per request beyond its share of batch time, the batches per request it saw, and their mean time (Server-Timing infer). */
 export interface CpuReading {
   cpuMs: number;
   batchesPerRequest: number;
+  batchMs: number;
 }
 
 /**
  * Sends one-row requests to `model` on `edge`: `count` one at a time at `ratePerS` (latency), then
- * `cpuCount` open-loop at `cpuRatePerS` (CPU); with `cpuLoadShare`, then for `cpuSeconds` each at the
- * rate that keeps the thread about that busy: once paced to find it, then paced and in bursts.
+ * `cpuCount` open-loop at `cpuRatePerS` (CPU), then for `cpuSeconds` each at the rate that keeps
+ * the thread about CPU_LOAD_SHARE busy: once paced to find it, then paced and in bursts.
  */
 export async function measureRequestOverhead(
   edge: Started,
   model: string,
   body: { body: string | Uint8Array; headers: Record<string, string> },
-  { ratePerS = 20, count = 120, cpuRatePerS = 60, cpuCount = 300, warmUp = 60, isBatchOnRuntime = true, cpuLoadShare = undefined as number | undefined, cpuSeconds = 5 } = {},
+  { ratePerS = 20, count = 120, cpuRatePerS = 60, cpuCount = 300, warmUp = 60, isBatchOnRuntime = true, cpuSeconds = 5 } = {},
 ): Promise<RequestOverhead> {
   const url = `${edge.url}/v2/models/${model}/infer`;
   for (let i = 0; i < warmUp; i++) await post(url, body.body, body.headers);
@@ -88,13 +97,13 @@ export async function measureRequestOverhead(
     outsideMs.push(performance.now() - t0 - serverTimingMs(answer, "queue") - serverTimingMs(answer, "infer"));
     serviceMs.push(serverTimingMs(answer, "infer"));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const latencyMs = median(outsideMs);
-  const serviceB1Ms = median(serviceMs);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const latencyMs = sorted(outsideMs)[Math.floor(count / 2)]!;
+  const middle = sorted(serviceMs).slice(Math.floor(count / 10), count - Math.floor(count / 10));
+  const serviceB1Ms = middle.reduce((a, b) => a + b, 0) / middle.length;
   // CPU per request beyond its share of batch time, at a moderate rate, net of the idle runtime's CPU.
   const first = await readCpu(edge, model, body, cpuRatePerS, cpuCount, isBatchOnRuntime);
-  if (cpuLoadShare === undefined) return { latencyMs, cpuMs: first.cpuMs, batchCpuMs: 0, serviceB1Ms, cpuRatePerS, requests: count + cpuCount };
-  const loadedRate = (reading: CpuReading) => Math.max(1, Math.round((cpuLoadShare * 1000) / (reading.cpuMs + serviceB1Ms)));
+  const loadedRate = (reading: CpuReading) => Math.max(1, Math.round((CPU_LOAD_SHARE * 1000) / (reading.cpuMs + serviceB1Ms)));
   const nearRatePerS = loadedRate(first);
   const nearCount = Math.ceil(nearRatePerS * cpuSeconds);
   const near = await readCpu(edge, model, body, nearRatePerS, nearCount, isBatchOnRuntime);
@@ -102,8 +111,8 @@ export async function measureRequestOverhead(
   const loadedCount = Math.ceil(loadedRatePerS * cpuSeconds);
   const paced = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime);
   const bursts = await readCpu(edge, model, body, loadedRatePerS, loadedCount, isBatchOnRuntime, CPU_BURST);
-  const round = (r: CpuReading): CpuReading => ({ cpuMs: Math.round(r.cpuMs * 1000) / 1000, batchesPerRequest: Math.round(r.batchesPerRequest * 1000) / 1000 });
-  return { latencyMs, ...splitBatchCpu(paced, bursts), serviceB1Ms, cpuRatePerS: loadedRatePerS, readings: { paced: round(paced), bursts: round(bursts) }, requests: count + cpuCount + nearCount + 2 * loadedCount };
+  const round = (r: CpuReading): CpuReading => ({ cpuMs: Math.round(r.cpuMs * 1000) / 1000, batchesPerRequest: Math.round(r.batchesPerRequest * 1000) / 1000, batchMs: Math.round(r.batchMs * 1000) / 1000 });
+  return { latencyMs, ...splitBatchCpu(paced, bursts), serviceB1Ms, cpuRatePerS: loadedRatePerS, serviceLine: liveServiceLine(paced, bursts), readings: { paced: round(paced), bursts: round(bursts) }, requests: count + cpuCount + nearCount + 2 * loadedCount };
 }
 
 /** Both edge paths' overheads, as profile.json keeps them. */
@@ -129,7 +138,7 @@ export async function measureEdgePaths(
     const batching = { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false };
     const edge = await start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching } }) } });
     try {
-      const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5), cpuLoadShare: CPU_LOAD_SHARE });
+      const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
       onPath();
       return { ...overhead, measuredAt: new Date().toISOString() };
     } finally {
@@ -153,15 +162,24 @@ export function splitBatchCpu(paced: CpuReading, bursts: CpuReading): { cpuMs: n
 }
 
 /**
- * The runtime's CPU per request beyond its share of batch time (when batches run on the runtime),
- * net of the idle runtime's CPU, with `count` requests sent open-loop at `ratePerS` (it falls as
- * the rate grows: fixed costs amortise over larger batches).
+ * The batch time by batch size through two readings' mean batches (rows per batch = 1 / batches per
+ * request) and mean batch times. Readings that batched alike, or a line falling with the batch
+ * size, give a line through the origin and the larger batches' point; a negative base is clipped
+ * to 0 the same way.
  */
-export async function measureCpuPerRequest(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime = true): Promise<number> {
-  return (await readCpu(edge, model, body, ratePerS, count, isBatchOnRuntime)).cpuMs;
+export function liveServiceLine(paced: CpuReading, bursts: CpuReading): { baseMs: number; perItemMs: number } {
+  const [small, large] = [1 / paced.batchesPerRequest, 1 / bursts.batchesPerRequest];
+  const perItemMs = (bursts.batchMs - paced.batchMs) / (large - small);
+  const baseMs = bursts.batchMs - perItemMs * large;
+  if (large - small > 0.5 && perItemMs >= 0 && baseMs >= 0) return { baseMs, perItemMs };
+  return { baseMs: 0, perItemMs: bursts.batchMs / large };
 }
 
-/** measureCpuPerRequest's reading, with the batches per request the answers reported; `burst` requests are sent at once, `ratePerS` on average. */
+/**
+ * The runtime's CPU per request beyond its share of batch time (when batches run on the runtime),
+ * net of the idle runtime's CPU, with `count` requests sent open-loop at `ratePerS`, and the
+ * batches per request the answers reported; `burst` requests are sent at once, `ratePerS` on average.
+ */
 async function readCpu(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime: boolean, burst = 1): Promise<CpuReading> {
   const url = `${edge.url}/v2/models/${model}/infer`;
   const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !isDevProxy(p.command, new URL(edge.url).port));
@@ -193,5 +211,5 @@ async function readCpu(edge: Started, model: string, body: { body: string | Uint
   await Promise.all(pending);
   if (failure) throw new Error(failure);
   const elapsedMs = performance.now() - startMs;
-  return { cpuMs: Math.max(0, (runtimeCpuMs() - cpuBefore - idleCpuPerMs * elapsedMs - (isBatchOnRuntime ? batchMsShare : 0)) / count), batchesPerRequest: batches / count };
+  return { cpuMs: Math.max(0, (runtimeCpuMs() - cpuBefore - idleCpuPerMs * elapsedMs - (isBatchOnRuntime ? batchMsShare : 0)) / count), batchesPerRequest: batches / count, batchMs: batchMsShare / batches };
 }
