@@ -14,7 +14,9 @@
  * next head's arrival time and s(k) the deterministic service, the next head sees
  *   X' = max(0, C + s(k) - G),
  * a Lindley-type recursion whose increments depend only on (X, psi) and the MAP after the head, so
- * (X, psi) is a Markov chain. Its kernel comes from the MAP's counting matrices P(n, t) and their
+ * (X, psi) is a Markov chain. On a shared thread (lazy, one server: the requests' front door runs on
+ * the server's thread) a head that finds the server busy reaches the queue when it frees, so its
+ * window runs from X: Y = min(X + T, tau_{B-1}), and the counting matrices reach X + T. Its kernel comes from the MAP's counting matrices P(n, t) and their
  * integrals J(n, t) (countingGrid, by uniformisation) on a grid of step h: P(n, x) D1-cells for
  * tau_B, P(n, T) for windows that time out, J(B-2, .) D1 for windows that fill, J(0, .) D1 for the gap
  * to the next arrival. The stationary vector is found by power iteration with iterative
@@ -214,10 +216,13 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
  * through several solves to get there, most of the work. Kingman's heavy-traffic tail,
  * P(W > x) ~ rho exp(-2 (1 - rho) x / (s ca^2)), ca^2 the squared coefficient of variation of the
  * gaps between arrivals, says how far the mass the grid keeps (1e-9) reaches: the grid starts on the
- * coarsest power of two whose first nine tenths hold that. Correlated arrivals reach further than
- * their gaps' ca^2 says, so the grid still grows or coarsens from there while mass leaves it.
+ * coarsest power of two whose first nine tenths hold that. Poisson arrivals only: a MAP's gaps'
+ * ca^2 misjudges its reach both ways (correlated gaps reach further; an on/off MMPP's long silences
+ * give a gap SCV of 76 and a start 64 times too coarse, which put its p95 20 % off), so a MAP's grid
+ * grows and coarsens from the default step while mass leaves it.
  */
 function tailCoarsening(arrival: MarkovianArrival, serviceMs: number, stepMs: number): number {
+  if (arrival.phases !== 1) return 1;
   const rho = (arrival.ratePerS / 1000) * serviceMs;
   if (!(rho > 0 && rho < 1)) return 1;
   const { meanS, secondMomentS2 } = timeToArrivalMoments(arrival, phaseAfterArrival(arrival));
