@@ -230,6 +230,10 @@ export function serveLazy(list: ArrayLike<number>, arrivals: Float64Array, maxBa
     freeAt[s] = startMs + service[size - 1]!;
     previousStart = startMs;
     head += size;
-    if (sharedThread) for (queuedUpTo = Math.max(queuedUpTo, head); queuedUpTo < n && queuedAt[queuedUpTo]! < freeAt[s]!; queuedUpTo++) if (queuedAt[queuedUpTo]! >= startMs) queuedAt[queuedUpTo] = freeAt[s]!;
+    if (!sharedThread) continue;
+    // Requests that arrive while this batch runs join the queue when it ends.
+    for (queuedUpTo = Math.max(queuedUpTo, head); queuedUpTo < n && queuedAt[queuedUpTo]! < freeAt[s]!; queuedUpTo++) {
+      if (queuedAt[queuedUpTo]! >= startMs) queuedAt[queuedUpTo] = freeAt[s]!;
+    }
   }
 }
