@@ -43,7 +43,7 @@ import { binaryBody } from "../test/fixtures/model-inputs";
 import { openLoop } from "./lib/open-loop";
 import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { PALETTE, niceCeil, niceFloor, renderFigure } from "./lib/svg-plot";
-import { quantile, round } from "./lib/stats";
+import { median, quantile, round } from "./lib/stats";
 
 const REQUESTS_PER_RUN = 1_500;
 const RUN_S = 14;
@@ -183,9 +183,8 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
             const estimateAt = (serviceScale: number) => estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs.map((ms) => ms * serviceScale) }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
             const estimate = estimateAt(1);
             const predicted = { ...estimate.latencyMs, meanBatch: requestWeightedMean(estimate.batchSizeProbs) };
-            const medianOver = (values: number[]) => quantile(values, 0.5);
-            const measured = { p50: medianOver(runs.map((r) => r.measured.p50)), p95: medianOver(runs.map((r) => r.measured.p95)), p99: medianOver(runs.map((r) => r.measured.p99)), meanBatch: medianOver(runs.map((r) => r.measured.meanBatch)) };
-            const replayedOf = (q: number) => round(medianOver(runs.map((r) => quantile(r.replayed, q))));
+            const measured = { p50: median(runs.map((r) => r.measured.p50)), p95: median(runs.map((r) => r.measured.p95)), p99: median(runs.map((r) => r.measured.p99)), meanBatch: median(runs.map((r) => r.measured.meanBatch)) };
+            const replayedOf = (q: number) => round(median(runs.map((r) => quantile(r.replayed, q))));
             const err = (k: "p50" | "p95" | "p99") => round((predicted[k] - measured[k]) / measured[k], 4);
             const slowed = slowedToMeasuredBatches(estimateAt, measured.meanBatch);
             const row: Row = {

@@ -76,14 +76,19 @@ export const PLAN_SLO_SHARE = 0.8;
 /** The service of `placement`'s servers: its runtime's line, plus the path's CPU where the Worker's work shares their thread. */
 export function serviceOf(context: Pick<PlanningContext, "service" | "pathCpu">, placement: Placement): Extract<ServiceSpec, { kind: "linear" }> {
   const line = context.service[runtimeOf(placement)]!;
-  const cpu = placement === "origin" ? undefined : context.pathCpu?.[placement];
+  const cpu = pathCpuOf(context, placement);
   return { kind: "linear", baseMs: line.baseMs + (cpu?.perBatchMs ?? 0), perItemMs: line.perRowMs + (cpu?.perRequestMs ?? 0) };
 }
 
 /** Whether `placement`'s requests reach its batches on the thread that runs them (their CPU there was measured: PlanningContext.pathCpu). */
 export function sharesThread(context: Pick<PlanningContext, "pathCpu">, placement: Placement): boolean {
-  const cpu = placement === "origin" ? undefined : context.pathCpu?.[placement];
+  const cpu = pathCpuOf(context, placement);
   return cpu !== undefined && cpu.perRequestMs + cpu.perBatchMs > 0;
+}
+
+/** The path's CPU on the thread that runs its batches, where measured (never on the origin). */
+function pathCpuOf(context: Pick<PlanningContext, "pathCpu">, placement: Placement): PathCpu | undefined {
+  return placement === "origin" ? undefined : context.pathCpu?.[placement];
 }
 
 /** The placements the planner may choose under the pins and what is deployed. */

@@ -308,6 +308,15 @@ interface Chain {
   diverged: boolean;
 }
 
+/**
+ * The grid cell where the window of a head at cell i (X = i h) ends: T after the head's arrival, or
+ * on a shared thread T after X (the head reaches the queue when the server frees).
+ */
+function windowEnds(input: FixedServerInput, windowCells: number): (i: number) => number {
+  const held = input.formation === "lazy" && input.sharedThread === true && windowCells > 0;
+  return held ? (i) => i + windowCells : () => windowCells;
+}
+
 /** The counting-matrix cells a kernel uses: cellMass(n)[j] = (J(n, t_{j+1}) - J(n, t_j)) D1. */
 function cellMasses(arrival: MarkovianArrival, grid: CountingMatrices[], n: number, cells: number): Float64Array {
   const m = arrival.phases;
@@ -338,9 +347,10 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   // times as fast (lazy formation's other candidate, and a shared pool with other queues' fluid).
   const isCyclic = c > 1 && rho0 === 0 && (input.multiServer ?? (isLazy ? "fast" : "cyclic")) === "cyclic";
   const sEff = Float64Array.from(input.service, (s) => (isCyclic ? s : s / c));
-  // A shared thread's window runs from X to X + T: the counting matrices reach that far.
-  const held = isLazy && input.sharedThread === true && windowCells > 0;
-  const grid = countingGrid(arrival, ((cells + (held ? windowCells : 0)) * h) / 1000, Math.max(1, B), cells + (held ? windowCells : 0));
+  // The counting matrices reach the last window's end (past the grid on a shared thread).
+  const windowEnd = windowEnds(input, windowCells);
+  const gridCells = Math.max(cells, windowEnd(cells));
+  const grid = countingGrid(arrival, (gridCells * h) / 1000, Math.max(1, B), gridCells);
   const gapCells = cellMasses(arrival, grid, 0, cells);
   const fullCells = cellMasses(arrival, grid, B - 2, cells); // (B-1)-th arrival after the head
   const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
@@ -458,9 +468,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
           }
         }
         const P = grid[i]!.p;
-        // The window ends at T after the head's arrival, or on a shared thread T after X.
-        const windowEnd = held ? i + windowCells : windowCells;
-        if (i >= windowEnd) {
+        const end = windowEnd(i);
+        if (i >= end) {
           // C = x, N(x) = n <= B - 1 arrivals queued after the head: k = n + 1.
           for (let n = 0; n < B; n++) addZ(p, P, n, sEff[n]! / h);
         } else {
@@ -468,7 +477,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
           if (B >= 2) {
             // (b) tau_{B-1} in (x, window end]: full at C = tau_{B-1}, next head after a gap.
             const Jx = grid[i]!.j;
-            const JT = grid[windowEnd]!.j;
+            const JT = grid[end]!.j;
             for (let r = 0; r < m; r++) {
               if (r !== psi) continue;
               for (let q = 0; q < m; q++) {
@@ -478,7 +487,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
               }
             }
             // (c) N(window end) = n <= B - 2: the window times out, C = its end (Z counts from there).
-            for (let n = 0; n <= B - 2; n++) addZ(p, grid[windowEnd]!.p, n, sEff[n]! / h);
+            for (let n = 0; n <= B - 2; n++) addZ(p, grid[end]!.p, n, sEff[n]! / h);
           }
         }
       } else {
@@ -689,7 +698,7 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
   const mm = m * m;
   const extra = input.extraMs ?? 0;
   const { pi, grid } = chain;
-  const held = formation === "lazy" && input.sharedThread === true && windowCells > 0;
+  const windowEnd = windowEnds(input, windowCells);
   const fullCells = cellMasses(arrival, grid, B - 2, grid.length - 1);
   const overCells = cellMasses(arrival, grid, B - 1, cells);
   const atWindow = grid[windowCells]!.p;
@@ -747,18 +756,16 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
           batch(p * rowSum(overCells, j * mm + psi * m), B, x, u, false);
         }
         const P = grid[i]!.p;
-        // The window ends at T after the head's arrival, or on a shared thread T after X (solveChain).
-        const windowEnd = held ? i + windowCells : windowCells;
-        if (i >= windowEnd) for (let n = 0; n < B; n++) batch(p * rowSum(P, n * mm + psi * m), n + 1, x, x, false);
+        const end = windowEnd(i);
+        if (i >= end) for (let n = 0; n < B; n++) batch(p * rowSum(P, n * mm + psi * m), n + 1, x, x, false);
         else {
           batch(p * rowSum(P, (B - 1) * mm + psi * m), B, x, x, false);
           if (B >= 2) {
-            for (let j = i; j < windowEnd; j++) {
+            for (let j = i; j < end; j++) {
               const u = (j + 0.5) * h;
               batch(p * rowSum(fullCells, j * mm + psi * m), B, u, u, true);
             }
-            const end = windowEnd * h;
-            for (let n = 0; n <= B - 2; n++) batch(p * rowSum(grid[windowEnd]!.p, n * mm + psi * m), n + 1, end, end, false);
+            for (let n = 0; n <= B - 2; n++) batch(p * rowSum(grid[end]!.p, n * mm + psi * m), n + 1, end * h, end * h, false);
           }
         }
       } else if (B === 1) batch(p, 1, x, 0, false);
