@@ -27,7 +27,7 @@
  * with the spread of the p95 reported beside them.
  * Writes bench/reports/fidelity.{json,md} and fidelity.svg (measured against predicted latency), or
  * fidelity-workerd.* with --platform workerd.
- * Bounded: at most REQUESTS_PER_RUN requests a run.
+ * Bounded: each run RUN_S seconds of arrivals, at most REQUESTS_PER_RUN requests.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -45,8 +45,15 @@ import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd"
 import { PALETTE, niceCeil, niceFloor, renderFigure } from "./lib/svg-plot";
 import { median, quantile, round } from "./lib/stats";
 
-const REQUESTS_PER_RUN = 1_500;
+/**
+ * Every run lasts RUN_S whatever its rate. This host's workerd stops answering for 80-170 ms about
+ * once in 5-15 s, a no-op Worker as much as ours (the thread is not busy with any request: the
+ * Server-Timing of the requests it delays does not show it). A run of a few seconds at a high rate
+ * (1,500 requests at 466/s took 3.2 s) has such a stall in its p95 or not, and that spread its
+ * repetitions 2-7x; runs of equal length dilute it equally at every load.
+ */
 const RUN_S = 14;
+const REQUESTS_PER_RUN = 8_000;
 /**
  * Loads as fractions of the server's largest throughput, maxBatch / s(maxBatch), with every request
  * paying the CPU per request read paced (its batch's fixed CPU included): the model's own line
@@ -170,13 +177,16 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
               const t0 = arrivalsMs[0]!;
               const replay = Float64Array.from(arrivalsMs, (t) => t - t0);
               const result = await openLoop({ url: `${stack.edge.url}/v2/models/${c.model}/infer`, ...body, ratePerS, arrivalsMs: replay, count, maxDurationMs: RUN_S * 1000 * 3 + 30_000 });
-              const measuredLatencies = result.latenciesMs.slice(Math.floor(WARM_UP_FRACTION * result.latenciesMs.length));
-              const batches = result.batchSizes.slice(Math.floor(WARM_UP_FRACTION * result.batchSizes.length));
+              // The same requests as the replay measures: those sent after the first WARM_UP_FRACTION of the arrivals.
+              const warmUp = Math.floor(WARM_UP_FRACTION * count);
+              const measuredIndices = result.sentAtMs.flatMap((sentAtMs, i) => (sentAtMs >= replay[warmUp]! ? [i] : []));
+              const measuredLatencies = measuredIndices.map((i) => result.latenciesMs[i]!);
+              const batches = measuredIndices.map((i) => result.batchSizes[i]!);
               // The batch a request rode in (X-Batch-Size), averaged over requests: the model's E[K^2] / E[K].
               const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
               // The runtime's scheduler replayed offline on the same arrivals: the live system without noise.
               const replayedLatencies = Array.from(replayLatencies(replay, serviceTableMs, c.maxBatch, c.windowMs, { sharedThread }), (ms) => ms + overheadMs);
-              runs.push({ measured, replayed: replayedLatencies.slice(Math.floor(WARM_UP_FRACTION * replayedLatencies.length)), realisedRate: (count - 1) / (replay[count - 1]! / 1000), sent: result.sent, ok: result.ok });
+              runs.push({ measured, replayed: replayedLatencies.slice(warmUp), realisedRate: (count - 1) / (replay[count - 1]! / 1000), sent: result.sent, ok: result.ok });
               await new Promise((r) => setTimeout(r, 500));
               progress.tick();
             }
@@ -259,7 +269,7 @@ function writeReport(rows: Row[], calibration: Record<string, unknown>, platform
   writeFileSync(resolve(dir, `${name}.json`), JSON.stringify({ date, summary, calibration, rows }, null, 2) + "\n");
   writeFileSync(resolve(dir, `${name}.svg`), fidelityFigure({ rows }));
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const lines = [`# Live fidelity: planner vs the running system (${date})`, "", `2 shared cores; ${platform === "workerd" ? "the edge's deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev"} (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay${rows.some((r) => r.measuredP95s) ? `; each configuration run ${rows[0]!.measuredP95s!.length} times back to back, the measured figures their medians` : ""}.`, ""];
+  const lines = [`# Live fidelity: planner vs the running system (${date})`, "", `2 shared cores; ${platform === "workerd" ? "the edge's deploy bundle on plain workerd (no dev proxy)" : "edge under wrangler dev"} (and one gpu-origin replica for the origin case); binary one-row requests, open-loop replay, ${RUN_S} s of arrivals a run (the first ${WARM_UP_FRACTION * 100} % not measured)${rows.some((r) => r.measuredP95s) ? `; each configuration run ${rows[0]!.measuredP95s!.length} times back to back, the measured figures their medians` : ""}.`, ""];
   lines.push(`p95 error: median ${pct(summary.p95MedianAbsError)}, max ${pct(summary.p95MaxAbsError)} over ${summary.runs} runs.`, "");
   if (summary.slowedP95MaxAbsError !== undefined) lines.push(`With each run's service slowed until the model's batches match the measured ones (not fitted to latencies): p95 error median ${pct(summary.slowedP95MedianAbsError!)}, max ${pct(summary.slowedP95MaxAbsError)}. A check on the service model: where the slowed prediction is close to the measured p95 and the plain one is not, the server's speed is what the model got wrong; where both are far off, the arrivals as the buffer sees them are.`, "");
   lines.push("Columns: the planner's prediction for the arrival process; the runtime's scheduler replayed offline on the same sampled arrivals with the modelled service times (no noise: its gap to the prediction is the sample's own variability); the live measurement.", "");

@@ -16,6 +16,8 @@ export interface LoadResult {
   errors: Record<string, number>;
   /** Latencies of successful requests, ms. */
   latenciesMs: number[];
+  /** Each successful request's scheduled send time, ms from the step's start (aligned with latenciesMs). */
+  sentAtMs: number[];
   /** Batch sizes reported by successful responses (X-Batch-Size). */
   batchSizes: number[];
   /** Server-Timing entries of successful responses, per name. */
@@ -59,7 +61,7 @@ export interface LoadOptions {
 export async function openLoop({ url, body, headers = { "content-type": "application/json" }, bodyAt, ratePerS, arrivalsMs, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
-  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
+  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
   const startMs = performance.now();
   const inFlight: Promise<void>[] = [];
   let nextAtMs = 0;
@@ -71,14 +73,14 @@ export async function openLoop({ url, body, headers = { "content-type": "applica
     const scheduledMs = startMs + nextAtMs;
     result.sent++;
     const request = bodyAt?.(i) ?? { body, headers };
-    inFlight.push(send(url, request.body, request.headers, scheduledMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
+    inFlight.push(send(url, request.body, request.headers, scheduledMs, startMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;
   return result;
 }
 
-async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
+async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, startMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
   try {
     const answer = await post(url, body, headers, timeoutMs);
     const timing = header(answer, "server-timing") ?? "";
@@ -91,6 +93,7 @@ async function send(url: string, body: string | Uint8Array, headers: Record<stri
     }
     result.ok++;
     result.latenciesMs.push(performance.now() - scheduledMs);
+    result.sentAtMs.push(scheduledMs - startMs);
     result.batchSizes.push(Number(header(answer, "x-batch-size")));
     for (const [, name, dur] of timing.matchAll(/(\w+);dur=([\d.]+)/g)) {
       (result.serverTimingMs[name!] ??= []).push(Number(dur));
