@@ -21,7 +21,9 @@
  * - `overheadMs`, the light-load latency outside queue and batch less that CPU;
  * - the shared thread: the Worker's handling of a request that arrives while a batch runs waits
  *   for the thread, so the request reaches the buffer when the batch ends and its window counts
- *   from then (the planner's sharedThread, src/planner/fixed-servers.ts; at the edge).
+ *   from then (the planner's sharedThread, src/planner/fixed-servers.ts; at the edge), and each
+ *   request's own CPU answers it in turn after its batch is computed (answerMsPerRow), as the
+ *   controller models it (replan.ts threadOf).
  * Each configuration runs REPEATS times back to back on fresh samples of its arrivals (this shared
  * host's speed moves between runs): the measured percentiles are the medians over the repetitions,
  * with the spread of the p95 reported beside them.
@@ -35,7 +37,7 @@ import { ROOT } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { startStack, type Stack } from "../src/cli/stack";
 import { measureRequestOverhead, type RequestOverhead } from "../src/cli/request-overhead";
-import { serviceOf, sharesThread } from "../src/control/replan";
+import { serviceOf, threadOf } from "../src/control/replan";
 import { type LatencyEstimate, type MarkovianArrival, estimateLatency, fitMmpp2, scaleArrival, toMarkovianArrival } from "../src/planner/index";
 import { createRng, sampleArrivals } from "../src/planner/simulator";
 import { replayLatencies } from "../src/scheduler/replay";
@@ -158,7 +160,7 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
         const line = overhead.serviceLine;
         const context = { service: { [c.placement]: { baseMs: line.baseMs, perRowMs: line.perItemMs } }, pathCpu: { edge: { perRequestMs: overhead.cpuMs, perBatchMs: overhead.batchCpuMs } } };
         const service = c.placement === "edge" ? serviceOf(context, "edge") : { baseMs: line.baseMs, perItemMs: line.perItemMs + overhead.cpuMs };
-        const sharedThread = sharesThread(context, c.placement);
+        const thread = threadOf(context, c.placement);
         const serviceTableMs = Array.from({ length: c.maxBatch }, (_, i) => service.baseMs + service.perItemMs * (i + 1));
         // The request's own runtime CPU is in the service already: the rest is overhead.
         const overheadMs = Math.max(0, overhead.latencyMs - overhead.cpuMs - (c.placement === "edge" ? overhead.batchCpuMs : 0));
@@ -185,12 +187,12 @@ export async function main({ platform = "wrangler-dev" }: { platform?: Platform 
               // The batch a request rode in (X-Batch-Size), averaged over requests: the model's E[K^2] / E[K].
               const measured = { p50: quantile(measuredLatencies, 0.5), p95: quantile(measuredLatencies, 0.95), p99: quantile(measuredLatencies, 0.99), meanBatch: batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length) };
               // The runtime's scheduler replayed offline on the same arrivals: the live system without noise.
-              const replayedLatencies = Array.from(replayLatencies(replay, serviceTableMs, c.maxBatch, c.windowMs, { sharedThread }), (ms) => ms + overheadMs);
+              const replayedLatencies = Array.from(replayLatencies(replay, serviceTableMs, c.maxBatch, c.windowMs, thread), (ms) => ms + overheadMs);
               runs.push({ measured, replayed: replayedLatencies.slice(warmUp), realisedRate: (count - 1) / (replay[count - 1]! / 1000), sent: result.sent, ok: result.ok });
               await new Promise((r) => setTimeout(r, 500));
               progress.tick();
             }
-            const estimateAt = (serviceScale: number) => estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs.map((ms) => ms * serviceScale) }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
+            const estimateAt = (serviceScale: number) => estimateLatency({ arrival, service: { kind: "table", ms: serviceTableMs.map((ms) => ms * serviceScale) }, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", ...thread, ...(thread.answerMsPerRow && { answerMsPerRow: thread.answerMsPerRow * serviceScale }) }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, extraMs: overheadMs });
             const estimate = estimateAt(1);
             const predicted = { ...estimate.latencyMs, meanBatch: requestWeightedMean(estimate.batchSizeProbs) };
             const measured = { p50: median(runs.map((r) => r.measured.p50)), p95: median(runs.map((r) => r.measured.p95)), p99: median(runs.map((r) => r.measured.p99)), meanBatch: median(runs.map((r) => r.measured.meanBatch)) };

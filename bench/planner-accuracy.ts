@@ -4,7 +4,9 @@
  * (gap SCV > 10, at two rates) — maxBatch 1-64, windows 1-500 ms, unbounded servers, and fixed servers
  * (1-4 servers for one shard, one server per shard for 2 shards, a pool of 2 shared by 3 shards) with
  * sealed and lazy formation at utilisation 0.3-0.85, and for one server per queue lazy formation on
- * a shared thread too (a request that arrives while a batch runs joins the queue when it ends).
+ * a shared thread too (a request that arrives while a batch runs joins the queue when it ends), with
+ * every request done at its batch's end or answered in turn (ServerSpec answerMsPerRow: half the
+ * per-row service time, the last part of the batch's).
  *
  * Run: npx tsx bench/planner-accuracy.ts [--quick | --render]   (or npm run bench -- planner [--quick])
  * Writes bench/reports/planner-accuracy.{json,md}. Deterministic (fixed seeds); a few minutes on two
@@ -21,8 +23,8 @@ import { REPO_ROOT, loadAzureArrivalsMs, loadTwitterMaps } from "./planner-twitt
 const MAX_BATCHES = [1, 2, 4, 8, 16, 32, 64];
 const WINDOWS_MS = [1, 5, 20, 100, 500];
 const UTILISATIONS = [0.3, 0.6, 0.85];
-/** "lazy, shared thread": one server per queue only (ServerSpec sharedThread). */
-const FORMATIONS = ["sealed", "lazy", "lazy, shared thread"] as const;
+/** "lazy, shared thread": one server per queue only (ServerSpec sharedThread); "..., answers in turn": answerMsPerRow half the per-row service. */
+const FORMATIONS = ["sealed", "lazy", "lazy, shared thread", "lazy, shared thread, answers in turn"] as const;
 type Formation = (typeof FORMATIONS)[number];
 const FIXED_LAYOUTS: { name: string; shards: number; count: number; scope: "shared" | "per-shard" }[] = [
   { name: "1 shard, 1 server", shards: 1, count: 1, scope: "per-shard" },
@@ -177,19 +179,22 @@ export function main(options: { quick?: boolean; render?: boolean } = {}): { unb
         const [maxBatch, windowMs] = [pick(MAX_BATCHES), pick(WINDOWS_MS)];
         caseIndex++;
         for (const formation of FORMATIONS) {
-          if (formation === "lazy, shared thread" && layout.count !== 1) continue;
-          const servers: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation: formation === "sealed" ? "sealed" : "lazy", ...(formation === "lazy, shared thread" && { sharedThread: true }) };
+          const isSharedThread = formation.startsWith("lazy, shared thread");
+          if (isSharedThread && layout.count !== 1) continue;
+          const queue: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation: formation === "sealed" ? "sealed" : "lazy", ...(isSharedThread && { sharedThread: true }) };
+          // Answers in turn change no batch (nor the utilisation), only when each request is done.
+          const serversAt = (scale: number): ServerSpec => (formation === "lazy, shared thread, answers in turn" ? { ...queue, answerMsPerRow: (perItemMs * scale) / 2 } : queue);
           // Lazy batches grow with the load, so the utilisation is not linear in the scale: correct twice.
           let scale = 1;
           for (let step = 0; step < 3; step++) {
-            const u = estimateLatency({ arrival, service: { kind: "linear", baseMs: baseMs * scale, perItemMs: perItemMs * scale }, servers, shards: layout.shards, maxBatch, windowMs }).utilisation;
+            const u = estimateLatency({ arrival, service: { kind: "linear", baseMs: baseMs * scale, perItemMs: perItemMs * scale }, servers: queue, shards: layout.shards, maxBatch, windowMs }).utilisation;
             if (!(u > 0) || !Number.isFinite(u)) break;
             scale *= Math.min(target / u, 1 / u); // never past full load
             if (formation === "sealed") break;
           }
           const fixedRequests = target >= 0.85 ? 2 * common.requests : common.requests;
           rows.push(
-            compare({ ...common, requests: fixedRequests, servers, serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
+            compare({ ...common, requests: fixedRequests, servers: serversAt(scale), serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
           );
         }
         progress.tick();
@@ -254,6 +259,7 @@ function targetClasses(rows: AccuracyRow[]): Labelled[] {
     ["one server per queue, sealed (exact up to the grid)", (r) => isOneServer(r) && r.formation === "sealed"],
     ["one server per queue, lazy (exact up to the grid)", (r) => isOneServer(r) && r.formation === "lazy"],
     ["one server per queue, lazy, shared thread (exact up to the grid)", (r) => isOneServer(r) && r.formation === "lazy, shared thread"],
+    ["one server per queue, lazy, shared thread, answers in turn", (r) => isOneServer(r) && r.formation === "lazy, shared thread, answers in turn"],
     ["2-4 servers, sealed (cyclic assignment)", (r) => !isOneServer(r) && !isSharedSealed(r) && r.formation === "sealed"],
     ["2-4 servers or shared pool, lazy (better of two)", (r) => !isOneServer(r) && r.formation === "lazy"],
     ["  of which utilisation <= 0.7", (r) => !isOneServer(r) && r.formation === "lazy" && r.utilisation <= 0.7],
@@ -292,7 +298,7 @@ function markdown(report: {
     "Per arrival, sampled (maxBatch in 1-64, window in 1-500 ms) pairs with unbounded servers, and with fixed servers in one of",
     "six layouts (1-4 servers for one shard, one server per shard for 2 shards, a pool of 2 shared by 3 shards), each with sealed",
     "and lazy formation (one server per queue also lazy on a shared thread: a request that arrives while a batch runs joins the",
-    "queue when it ends), the service time scaled to a target utilisation of 0.3/0.6/0.85. Rates are rows (requests) per second.",
+    "queue when it ends; and so with each batch's requests answered in turn over half the per-row time), the service time scaled to a target utilisation of 0.3/0.6/0.85. Rates are rows (requests) per second.",
     `Simulator: ${report.simulatedRequestsPerRow} measured requests per row (twice that at 0.85); the bursty rows average ${report.simulatorSpread.seeds} seeds of`,
     `${report.simulatorSpread.requestsPerSeed} requests (twice that at 0.85). Run time ${report.elapsedS.toFixed(0)} s. Errors are (model - simulated) / simulated, absolute values.`,
     "",

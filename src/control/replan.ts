@@ -26,7 +26,8 @@ export interface PlanningContext {
    * Durable Object RPC, parsing, dispatch), per edge placement: the planner serves a batch of k rows
    * there in s(k) + perBatchMs + k perRequestMs (profile.ts). Absent: 0. Where measured, the
    * requests' front door shares that thread too: a request that arrives while a batch runs reaches
-   * the buffer when it ends, and its window counts from then (the planner's `sharedThread`).
+   * the buffer when it ends, and its window counts from then (the planner's `sharedThread`); and
+   * a request's own CPU answers it in turn once its batch is computed (`answerMsPerRow`).
    */
   pathCpu?: Partial<Record<"edge" | "direct", PathCpu>>;
   /** Round trip edge -> origin on top of the origin's service line, ms. */
@@ -80,10 +81,16 @@ export function serviceOf(context: Pick<PlanningContext, "service" | "pathCpu">,
   return { kind: "linear", baseMs: line.baseMs + (cpu?.perBatchMs ?? 0), perItemMs: line.perRowMs + (cpu?.perRequestMs ?? 0) };
 }
 
-/** Whether `placement`'s requests reach its batches on the thread that runs them (their CPU there was measured: PlanningContext.pathCpu). */
-export function sharesThread(context: Pick<PlanningContext, "pathCpu">, placement: Placement): boolean {
+/**
+ * How `placement`'s requests share the thread that runs its batches, where their CPU there was
+ * measured (PlanningContext.pathCpu): the front door waits for a running batch (`sharedThread`), and
+ * each request's own CPU, part of its batch's service, answers it in turn once the batch is
+ * computed (`answerMsPerRow`). Where the requests' CPU runs decides when they are done: the
+ * fidelity benchmark's live runs put it after the batch (bench/reports/fidelity-workerd.md).
+ */
+export function threadOf(context: Pick<PlanningContext, "pathCpu">, placement: Placement): { sharedThread?: true; answerMsPerRow?: number } {
   const cpu = pathCpuOf(context, placement);
-  return cpu !== undefined && cpu.perRequestMs + cpu.perBatchMs > 0;
+  return cpu !== undefined && cpu.perRequestMs + cpu.perBatchMs > 0 ? { sharedThread: true, answerMsPerRow: cpu.perRequestMs } : {};
 }
 
 /** The path's CPU on the thread that runs its batches, where measured (never on the origin). */
@@ -102,7 +109,7 @@ function run(arrival: MarkovianArrival, context: PlanningContext, placements: Pl
   const slo = { percentile: manifest.slo.percentile, ms: manifest.slo.ms * sloShare };
   // The direct path's overhead applies to every request; buffered ones add the hop, origin ones the network too.
   const extraMsOf = (p: Placement) => (isBuffered(p) ? context.hopMs : 0) + (p === "origin" ? context.originNetworkMs : 0);
-  const options = Object.fromEntries(placements.map((p) => [p, { service: serviceOf(context, p), extraMs: extraMsOf(p), sharedThread: sharesThread(context, p) }]));
+  const options = Object.fromEntries(placements.map((p) => [p, { service: serviceOf(context, p), extraMs: extraMsOf(p), ...threadOf(context, p) }]));
   const result = optimize({ arrival, slo, placements: options, space, overheadMs: context.overheadMs, alternatives: 0, maxFixedSolves: MAX_FIXED_SOLVES, workBudget: WORK_BUDGET, maxUtilisation });
   return result.plan;
 }

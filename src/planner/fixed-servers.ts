@@ -28,7 +28,11 @@
  * latency is C - tau_i + s(k); given the batch's close and count, the members' arrival times are
  * taken as uniform over the span they occupy (exact for Poisson arrivals, where arrivals in an
  * interval given their number are uniform; an approximation for MAPs whose phase changes within a
- * window). The tagged-request distribution is this measure over batches divided by E[k].
+ * window). The tagged-request distribution is this measure over batches divided by E[k]. With
+ * answers in turn (answerMsPerRow a: the end of a batch's service answers its requests one by one in
+ * arrival order) the head leaves (k - 1) a early and the members' span is cut into k - 1 equal
+ * slices, the r-th latest leaving r a early: the order statistics in their mean places, so the
+ * mean latency is exact and the percentiles are within the simulator's noise (planner-accuracy.md).
  *
  * Several servers (count c > 1), sealed formation: cyclic assignment, batch n waits for the server
  * that batch n - c used (exact for equal service times, FIFO otherwise close): X_n = max(0, C_(n-c) +
@@ -79,6 +83,13 @@ export interface FixedServerInput {
    * its arrival). Lazy formation with one server only. Default false.
    */
   sharedThread?: boolean;
+  /**
+   * Of each batch's service s(k), the last k x answerMsPerRow ms answer its requests one at a time
+   * in arrival order (on a shared thread, each request's own handling after the batch is computed):
+   * the i-th of k is done (k - i) x answerMsPerRow before s(k) ends. Needs s(k) >= k x
+   * answerMsPerRow. The queue is the same; only when each request leaves it differs. Default 0.
+   */
+  answerMsPerRow?: number;
   /** Added to every latency, ms. */
   extraMs?: number;
   /** Grid cells over T + s(B); default 48. */
@@ -158,6 +169,8 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   if (input.sharedThread && (formation !== "lazy" || c !== 1 || input.backgroundLoad)) throw new RangeError("fixedServerLatency: a shared thread is one server with lazy formation");
   const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
   const service = input.service;
+  const answerMs = input.answerMsPerRow ?? 0;
+  if (!(answerMs >= 0) || service.some((s, k) => s < (k + 1) * answerMs - 1e-9)) throw new RangeError("fixedServerLatency: answerMsPerRow must be >= 0 and s(k) >= k x answerMsPerRow");
   const rho0 = input.backgroundLoad ?? 0;
   const sB = service[B - 1]!;
   // Lazy: full batches are the most a server can do; beyond that nothing is stable.
@@ -726,19 +739,35 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
     slopes[a]! += mass / (b - a);
     slopes[b]! -= mass / (b - a);
   };
-  /** A batch of size k closing at C (ms) whose k - 1 members other than the head arrived over (C - span, C], `lastAtClose` of them exactly at the close. */
+  const answerMs = input.answerMsPerRow ?? 0;
+  /**
+   * A batch of size k closing at C (ms) whose k - 1 members other than the head arrived over
+   * (C - span, C], `lastAtClose` of them exactly at the close. With answers in turn
+   * (answerMsPerRow = a) the head leaves (k - 1) a before the batch's end and the r-th latest
+   * member r a before: the members' arrivals, uniform over the span, are split into as many equal
+   * slices as members, the r-th latest slice leaving r a early (the order statistics' mean places;
+   * the mean latency is exact, as the a's add up to a k (k - 1) / 2 either way).
+   */
   const batch = (w: number, k: number, closeMs: number, spanMs: number, lastAtClose: boolean): void => {
     if (w <= 0) return;
     const s = service[k - 1]!;
     sizes[k - 1]! += w;
     totalRequests += w * k;
-    point(closeMs + s, w);
+    point(closeMs + s - (k - 1) * answerMs, w);
     let others = k - 1;
+    let early = 0;
     if (lastAtClose && others > 0) {
       point(s + closeMs - spanMs, w);
       others--;
+      early = 1;
     }
-    if (others > 0) uniform(closeMs - spanMs + s, closeMs + s, w * others);
+    if (others === 0) return;
+    if (answerMs === 0) return uniform(closeMs - spanMs + s, closeMs + s, w * others);
+    const sliceMs = spanMs / others;
+    for (let r = 0; r < others; r++) {
+      const fromMs = closeMs - spanMs + s + r * sliceMs - (r + early) * answerMs;
+      uniform(fromMs, fromMs + sliceMs, w);
+    }
   };
   const rowSum = (a: Float64Array, offset: number): number => {
     let s = 0;

@@ -202,7 +202,7 @@ export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpe
   const formation = servers.formation ?? "sealed";
   const isShared = (servers.scope ?? "shared") === "shared";
   const table = serviceTable(service, maxBatch);
-  const common = { service: table, maxBatch, windowMs, servers: servers.count, formation, extraMs, ...(servers.sharedThread && { sharedThread: true }), ...(solve.cellsPerScale ? { cellsPerScale: solve.cellsPerScale } : {}), ...(solve.budget && { budget: solve.budget }) };
+  const common = { service: table, maxBatch, windowMs, servers: servers.count, formation, extraMs, ...(servers.sharedThread && { sharedThread: true }), ...(servers.answerMsPerRow && { answerMsPerRow: servers.answerMsPerRow }), ...(solve.cellsPerScale ? { cellsPerScale: solve.cellsPerScale } : {}), ...(solve.budget && { budget: solve.budget }) };
   if (formation === "lazy" && isShared) {
     const model = fixedServerLatency({ ...common, arrival });
     return { model, utilisation: model.utilisation };

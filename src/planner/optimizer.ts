@@ -40,6 +40,8 @@ export interface PlacementOption {
   extraMs?: number;
   /** Edge placements: the front door runs on the buffer's thread (ServerSpec sharedThread); default false. */
   sharedThread?: boolean;
+  /** Edge placements: of a batch's service, what answering each request in turn takes (ServerSpec answerMsPerRow), ms; default 0. */
+  answerMsPerRow?: number;
 }
 
 /** The values searched; each list is tried in full. */
@@ -339,7 +341,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     stats.latencyChecks++;
     const option = input.placements[PLACEMENTS[placement]!]!;
     const servers: ServerSpec =
-      placement !== ORIGIN ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", ...(option.sharedThread && { sharedThread: true }) } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
+      placement !== ORIGIN ? { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", ...(option.sharedThread && { sharedThread: true }), ...(option.answerMsPerRow && { answerMsPerRow: option.answerMsPerRow }) } : { kind: "fixed", count: poolSize, scope: "shared", formation: input.originFormation ?? "lazy" };
     const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
     const tables = tablesFor(shards, windowIndex, maxBatch);
     const service = services[placement]!.subarray(0, maxBatch);

@@ -6,7 +6,8 @@
  *   "arrival":  {"kind": "poisson", "ratePerS": 40} | {"kind": "map", "D0": [[..]], "D1": [[..]]},
  *   "serviceMs": {"kind": "linear", "baseMs": 10, "perItemMs": 34} | {"kind": "table", "ms": [..]},
  *   "servers":  {"kind": "unbounded"} | {"kind": "fixed", "count": 2, "scope"?: "shared" | "per-shard",
- *                "formation"?: "sealed" (default) | "lazy", "sharedThread"?: false (default) | true},
+ *                "formation"?: "sealed" (default) | "lazy", "sharedThread"?: false (default) | true,
+ *                "answerMsPerRow"?: 0},
  *   "slo":      {"percentile": 0.95, "ms": 900},
  *   "overheadMs"?: 0,   // per-request latency outside the batch servers (parsing, hops), ms
  *   "evaluate"?: [{"maxBatch": 20, "windowMs": 100, "shards"?: 1}],
@@ -48,6 +49,8 @@ const serversSchema = z.discriminatedUnion("kind", [
     formation: z.enum(["sealed", "lazy"]).default("sealed"),
     /** The front door runs on the server's thread (src/planner/queueing.ts ServerSpec): lazy formation, one server. */
     sharedThread: z.boolean().optional(),
+    /** Of a batch's service, what answering each of its requests in turn takes, ms (src/planner/queueing.ts ServerSpec); every s(k) must be at least k times this. */
+    answerMsPerRow: finite.nonnegative("must be >= 0").optional(),
   }).refine((s) => !s.sharedThread || (s.formation === "lazy" && s.count === 1), { message: "a shared thread needs formation \"lazy\" and count 1", path: ["sharedThread"] }),
 ]);
 

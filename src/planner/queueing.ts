@@ -36,9 +36,12 @@ export type Formation = "sealed" | "lazy";
  * shard count does not matter then). `sharedThread` (lazy, one server per queue): the requests'
  * front door runs on the server's thread, as the Worker and its Durable Objects share one workerd
  * thread locally, so a request that arrives while a batch runs joins the queue when it ends and
- * its window counts from then (fixed-servers.ts).
+ * its window counts from then (fixed-servers.ts). `answerMsPerRow`: the last k x answerMsPerRow ms
+ * of a batch of k rows answer its requests one at a time in arrival order, so the i-th of them is
+ * done (k - i) x answerMsPerRow before the batch's service ends (on a shared thread, each request's
+ * own handling runs in turn once the batch is computed); default 0, every request done at the end.
  */
-export type ServerSpec = { kind: "unbounded" } | { kind: "fixed"; count: number; scope?: "shared" | "per-shard"; formation?: Formation; sharedThread?: boolean };
+export type ServerSpec = { kind: "unbounded" } | { kind: "fixed"; count: number; scope?: "shared" | "per-shard"; formation?: Formation; sharedThread?: boolean; answerMsPerRow?: number };
 
 /** What the queue approximation needs about one buffer's batches. */
 export interface BatchStream {

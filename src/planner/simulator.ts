@@ -14,7 +14,8 @@
  *   are queued or the oldest has waited windowMs (serveLazy); with `sharedThread` (one server, the
  *   front door on its thread) a request that arrives while a batch runs joins the queue when the
  *   batch ends, and its wait for the window counts from then;
- * - a batch of size k takes exactly s(k) ms; every request of the batch completes with it, and
+ * - a batch of size k takes exactly s(k) ms; every request of the batch completes with it (with
+ *   fixed servers' `answerMsPerRow` a, the i-th of the k in arrival order (k - i) a before), and
  *   `extraMs` is added to each latency;
  * - the first `warmupRequests` arrivals are not measured (their batches still load the servers).
  */
@@ -114,14 +115,16 @@ export function simulate(input: SimulationInput): SimulationResult {
 
   const completion = new Float64Array(total);
   let busyMs = 0;
-  const finish = (shard: number, batch: Batch, startMs: number): number => {
-    const done = startMs + service[batch.size - 1]!;
-    busyMs += service[batch.size - 1]!;
-    const list = members[shard]!;
-    for (let r = batch.first; r < batch.first + batch.size; r++) completion[list[r]!] = done;
+  const servers = input.servers;
+  // With answers in turn the i-th of a batch's k requests is done (k - i) answerMsPerRow before its end.
+  const answerMs = servers.kind === "fixed" ? (servers.answerMsPerRow ?? 0) : 0;
+  const complete = (list: ArrayLike<number>, first: number, size: number, startMs: number): number => {
+    const done = startMs + service[size - 1]!;
+    busyMs += service[size - 1]!;
+    for (let r = first; r < first + size; r++) completion[list[r]!] = done - (first + size - 1 - r) * answerMs;
     return done;
   };
-  const servers = input.servers;
+  const finish = (shard: number, batch: Batch, startMs: number): number => complete(members[shard]!, batch.first, batch.size, startMs);
   const isLazy = servers.kind === "fixed" && servers.formation === "lazy";
   const isPerShard = servers.kind === "fixed" && (servers.scope ?? "shared") === "per-shard";
   let batchCount = 0;
@@ -131,9 +134,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     const queues = isPerShard ? members : [Array.from({ length: total }, (_, i) => i)];
     for (const list of queues)
       serveLazy(list, arrivals, input.maxBatch, input.windowMs, servers.count, service, servers.sharedThread === true, (first, size, startMs) => {
-        const done = startMs + service[size - 1]!;
-        busyMs += service[size - 1]!;
-        for (let r = first; r < first + size; r++) completion[list[r]!] = done;
+        complete(list, first, size, startMs);
         counts[size - 1]! += 1;
         batchCount++;
       });

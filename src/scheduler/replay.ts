@@ -5,14 +5,15 @@
  * compares it with the live system and the planner, and a test checks it against the planner's
  * simulator request by request. With `sharedThread` the requests' front door runs on the server's
  * thread (locally the Worker and its Durable Object share one workerd thread): a request that
- * arrives while a batch runs reaches the scheduler when the batch ends. replayJobs is the same with multi-row requests, batch keys and
+ * arrives while a batch runs reaches the scheduler when the batch ends; with `answerMsPerRow` the
+ * last part of each batch's time answers its requests in turn (the planner's ServerSpec). replayJobs is the same with multi-row requests, batch keys and
  * several servers (the pipeline planner's stages: src/planner/pipeline.ts). Pure.
  */
 import { type FlushPolicy, windowPolicy } from "./flush-policy";
 import { type Batch, Scheduler } from "./scheduler";
 
 /** Each request's latency (completion minus arrival, ms), in arrival order. */
-export function replayLatencies(arrivalsMs: ArrayLike<number>, serviceMs: ArrayLike<number>, maxBatch: number, windowMs: number, { policy = windowPolicy, sharedThread = false }: { policy?: FlushPolicy; sharedThread?: boolean } = {}): Float64Array {
+export function replayLatencies(arrivalsMs: ArrayLike<number>, serviceMs: ArrayLike<number>, maxBatch: number, windowMs: number, { policy = windowPolicy, sharedThread = false, answerMsPerRow = 0 }: { policy?: FlushPolicy; sharedThread?: boolean; answerMsPerRow?: number } = {}): Float64Array {
   const scheduler = new Scheduler<number>({ maxBatch, windowMs, maxQueueRows: Number.MAX_SAFE_INTEGER }, policy);
   const latencies = new Float64Array(arrivalsMs.length);
   let running: Batch<number> | undefined;
@@ -24,7 +25,7 @@ export function replayLatencies(arrivalsMs: ArrayLike<number>, serviceMs: ArrayL
     nowMs = Math.min(running && sharedThread ? Infinity : (arrivalsMs[next] ?? Infinity), runningEndMs, dueMs);
     if (running && runningEndMs <= nowMs) {
       scheduler.finish(running);
-      for (const job of running.jobs) latencies[job.payload] = nowMs - arrivalsMs[job.payload]!;
+      running.jobs.forEach((job, i) => (latencies[job.payload] = nowMs - (running!.jobs.length - 1 - i) * answerMsPerRow - arrivalsMs[job.payload]!));
       running = undefined;
       runningEndMs = Infinity;
     }

@@ -72,6 +72,33 @@ describe("fixed servers: closed forms", () => {
     expect(() => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "sealed", sharedThread: true }, maxBatch: 8, windowMs: 20 })).toThrow(/shared thread/);
   });
 
+  it("answers a batch's requests in turn: the same queue, each request earlier by its place, the mean by exactly a (E[K^2] - E[K]) / 2 E[K]", () => {
+    const answerMsPerRow = 2;
+    for (const servers of [{ kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true }, { kind: "fixed" as const, count: 2, scope: "shared" as const, formation: "sealed" as const }]) {
+      const base = { arrival: EXAMPLE_MAP, service: { kind: "linear" as const, baseMs: 5, perItemMs: 3 }, servers, maxBatch: 8, windowMs: 40 };
+      const atEnd = estimateLatency(base);
+      const inTurn = estimateLatency({ ...base, servers: { ...servers, answerMsPerRow } });
+      expect(Array.from(inTurn.batchSizeProbs)).toEqual(Array.from(atEnd.batchSizeProbs));
+      // Request-weighted: a request in a batch of k leaves (k - i) a early, (k - 1) a / 2 on average.
+      const moment = (power: number) => Array.from(atEnd.batchSizeProbs).reduce((sum, p, i) => sum + p * (i + 1) ** power, 0);
+      expect(atEnd.meanLatencyMs - inTurn.meanLatencyMs).toBeCloseTo((answerMsPerRow * (moment(2) - moment(1))) / (2 * moment(1)), 6);
+      for (const q of ["p50", "p95", "p99"] as const) expect(inTurn.latencyMs[q]).toBeLessThan(atEnd.latencyMs[q]);
+    }
+    // One request a batch: nothing to answer in turn.
+    const single = (servers: object) => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 4, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", ...servers }, maxBatch: 1, windowMs: 0 });
+    expect(single({ answerMsPerRow: 3 }).latencyMs).toEqual(single({}).latencyMs);
+  });
+
+  it("takes answerMsPerRow only when every batch's service holds its answers", () => {
+    const problem = (answerMsPerRow: number) => parseProblem({ arrival: { kind: "poisson", ratePerS: 50 }, serviceMs: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow }, slo: { percentile: 0.95, ms: 200 } });
+    expect(problem(2).ok).toBe(true);
+    const negative = problem(-1);
+    expect(negative.ok).toBe(false);
+    if (!negative.ok) expect(negative.errors).toEqual(["servers.answerMsPerRow: must be >= 0"]);
+    // s(8) = 26 ms cannot answer 8 requests at 4 ms each.
+    expect(() => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow: 4 }, maxBatch: 8, windowMs: 20 })).toThrow(/answerMsPerRow/);
+  });
+
   it("threads overheadMs and formation through solveProblem", () => {
     const problem = (extra: object) => {
       const parsed = parseProblem({
@@ -108,6 +135,10 @@ describe("fixed servers: model vs simulator", () => {
     { name: "Poisson, lazy, shared thread, utilisation ~0.6", arrival: poisson(200), service: { kind: "linear" as const, baseMs: 8, perItemMs: 1.5 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true }, maxBatch: 8, windowMs: 10, shards: 1 },
     { name: "Twitter hour 12, lazy, shared thread, 2 shards", arrival: TWITTER_MAP12, service: { kind: "linear" as const, baseMs: 15, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, scope: "per-shard" as const, formation: "lazy" as const, sharedThread: true }, maxBatch: 16, windowMs: 20, shards: 2 },
     { name: "bursty on/off MMPP(2), lazy, shared thread", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 10, perItemMs: 3 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true }, maxBatch: 8, windowMs: 30, shards: 1 },
+    // Requests answered in turn at the end of their batch (the shared thread's per-request handling).
+    { name: "Poisson, lazy, shared thread, answers in turn", arrival: poisson(200), service: { kind: "linear" as const, baseMs: 8, perItemMs: 1.5 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true, answerMsPerRow: 1.2 }, maxBatch: 8, windowMs: 10, shards: 1 },
+    { name: "bursty on/off MMPP(2), lazy, shared thread, answers in turn", arrival: ON_OFF, service: { kind: "linear" as const, baseMs: 2, perItemMs: 3 }, servers: { kind: "fixed" as const, count: 1, formation: "lazy" as const, sharedThread: true, answerMsPerRow: 2.5 }, maxBatch: 16, windowMs: 30, shards: 1 },
+    { name: "Poisson, sealed, 1 server, answers in turn", arrival: poisson(100), service: { kind: "linear" as const, baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed" as const, count: 1, answerMsPerRow: 2 }, maxBatch: 16, windowMs: 20, shards: 1 },
   ];
   it.each(cases)("agrees on p50/p95/p99 and the mean batch: $name", (c) => {
     const model = estimateLatency(c);

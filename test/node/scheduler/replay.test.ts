@@ -13,16 +13,18 @@ const cases = [
 ];
 
 describe("the runtime scheduler against the planner's simulator (lazy formation, one server)", () => {
-  // sharedThread: the front door on the server's thread (a request that arrives during a batch is queued when it ends).
-  for (const c of cases.flatMap((c) => [false, true].map((sharedThread) => ({ ...c, sharedThread })))) {
-    it(`gives every request the same latency: ${c.name}${c.sharedThread ? ", shared thread" : ""}`, () => {
+  // sharedThread: the front door on the server's thread (a request that arrives during a batch is queued when it ends);
+  // answerMsPerRow: the end of each batch answers its requests in turn.
+  const variants = [{ sharedThread: false, answerMsPerRow: 0 }, { sharedThread: true, answerMsPerRow: 0 }, { sharedThread: true, answerMsPerRow: 0.5 }];
+  for (const c of cases.flatMap((c) => variants.map((variant) => ({ ...c, ...variant })))) {
+    it(`gives every request the same latency: ${c.name}${c.sharedThread ? ", shared thread" : ""}${c.answerMsPerRow ? ", answers in turn" : ""}`, () => {
       const requests = 20_000;
       const warmupRequests = 2_000;
       const seed = 11;
-      const simulated = simulate({ arrival: c.arrival, service: c.service, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread: c.sharedThread }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, requests, warmupRequests, seed });
+      const simulated = simulate({ arrival: c.arrival, service: c.service, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy", sharedThread: c.sharedThread, answerMsPerRow: c.answerMsPerRow }, maxBatch: c.maxBatch, windowMs: c.windowMs, shards: 1, requests, warmupRequests, seed });
       // The simulator's first draws are the arrival times.
       const arrivals = sampleArrivals(c.arrival, requests + warmupRequests, createRng(seed));
-      const replayed = replayLatencies(arrivals, serviceTable(c.service, c.maxBatch), c.maxBatch, c.windowMs, { sharedThread: c.sharedThread }).slice(warmupRequests).sort();
+      const replayed = replayLatencies(arrivals, serviceTable(c.service, c.maxBatch), c.maxBatch, c.windowMs, { sharedThread: c.sharedThread, answerMsPerRow: c.answerMsPerRow }).slice(warmupRequests).sort();
       expect(replayed.length).toBe(simulated.latencies.length);
       let worst = 0;
       for (let i = 0; i < replayed.length; i++) worst = Math.max(worst, Math.abs(replayed[i]! - simulated.latencies[i]!));
