@@ -22,6 +22,7 @@
 import { z } from "zod";
 import { mapProblems } from "./arrival";
 import { priceOverridesSchema } from "./prices";
+import { serviceTable } from "./service-time";
 
 const finite = z.number().refine(Number.isFinite, "must be a finite number");
 const matrixSchema = z.array(z.array(finite)).min(1, "must have at least one row");
@@ -94,6 +95,13 @@ export const problemSchema = z.strictObject({
   cost: z.strictObject({ alarmsPerBatch: finite.nonnegative().optional(), workerCpuMsPerRequest: finite.nonnegative().optional(), isServiceBilledAsCpu: z.boolean().optional() }).optional(),
   limits: z.strictObject({ maxRequestsPerSPerShard: finite.positive("must be > 0").optional() }).optional(),
   alternatives: z.int().min(0).max(50).optional(),
+}).superRefine((problem, ctx) => {
+  // Answers in turn are part of each batch's service: every s(k) evaluated must hold k of them.
+  const answerMs = problem.servers?.kind === "fixed" ? (problem.servers.answerMsPerRow ?? 0) : 0;
+  if (!(answerMs > 0)) return;
+  const table = serviceTable(problem.serviceMs, Math.max(1, ...(problem.evaluate ?? []).map((e) => e.maxBatch)));
+  const k = table.findIndex((ms, i) => ms < (i + 1) * answerMs);
+  if (k >= 0) ctx.addIssue({ code: "custom", path: ["servers", "answerMsPerRow"], message: `must fit each batch's service: s(${k + 1}) = ${table[k]} ms is less than ${k + 1} answers of ${answerMs} ms` });
 });
 
 /** A validated problem. */

@@ -90,11 +90,15 @@ describe("fixed servers: closed forms", () => {
   });
 
   it("takes answerMsPerRow only when every batch's service holds its answers", () => {
-    const problem = (answerMsPerRow: number) => parseProblem({ arrival: { kind: "poisson", ratePerS: 50 }, serviceMs: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow }, slo: { percentile: 0.95, ms: 200 } });
+    const problem = (answerMsPerRow: number) => parseProblem({ arrival: { kind: "poisson", ratePerS: 50 }, serviceMs: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow }, slo: { percentile: 0.95, ms: 200 }, evaluate: [{ maxBatch: 8, windowMs: 20 }] });
     expect(problem(2).ok).toBe(true);
-    const negative = problem(-1);
-    expect(negative.ok).toBe(false);
-    if (!negative.ok) expect(negative.errors).toEqual(["servers.answerMsPerRow: must be >= 0"]);
+    const errorsOf = (answerMsPerRow: number) => {
+      const parsed = problem(answerMsPerRow);
+      return parsed.ok ? [] : parsed.errors;
+    };
+    expect(errorsOf(-1)).toEqual(["servers.answerMsPerRow: must be >= 0"]);
+    // s(k) = 10 + 2k holds k answers of 4 ms up to k = 5; s(6) = 22 ms does not.
+    expect(errorsOf(4)).toEqual(["servers.answerMsPerRow: must fit each batch's service: s(6) = 22 ms is less than 6 answers of 4 ms"]);
     // s(8) = 26 ms cannot answer 8 requests at 4 ms each.
     expect(() => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow: 4 }, maxBatch: 8, windowMs: 20 })).toThrow(/answerMsPerRow/);
   });
