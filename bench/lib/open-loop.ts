@@ -54,33 +54,45 @@ export interface LoadOptions {
   count: number;
   /** Hard stop for sending and waiting, ms. */
   maxDurationMs: number;
+  /**
+   * Poisson arrivals go on this long after the last measured one, not measured, so that the last
+   * measured requests see the stream they would see mid-run (a partial batch at the end finds
+   * company, as mid-stream, instead of waiting out its window); default 0.
+   */
+  tailMs?: number;
   seed?: number;
 }
 
 /** Sends `count` POSTs at Poisson arrivals of `ratePerS`, and collects latencies and headers. */
-export async function openLoop({ url, body, headers = { "content-type": "application/json" }, bodyAt, ratePerS, arrivalsMs, count, maxDurationMs, seed = 1 }: LoadOptions): Promise<LoadResult> {
+export async function openLoop({ url, body, headers = { "content-type": "application/json" }, bodyAt, ratePerS, arrivalsMs, count, maxDurationMs, tailMs = 0, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
   const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
   const startMs = performance.now();
   const inFlight: Promise<void>[] = [];
+  // The tail's answers go to a result nobody reads.
+  const tail: LoadResult = { ...result, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [] };
   let nextAtMs = 0;
-  for (let i = 0; i < count && (!arrivalsMs || i < arrivalsMs.length); i++) {
-    nextAtMs = arrivalsMs ? arrivalsMs[i]! : nextAtMs + (-Math.log(1 - random()) / ratePerS) * 1000;
-    if (nextAtMs > maxDurationMs) break;
+  let lastMeasuredAtMs = 0;
+  for (let i = 0; ; i++) {
+    const measured = i < count && (!arrivalsMs || i < arrivalsMs.length);
+    if (!measured && (arrivalsMs || tailMs <= 0)) break;
+    nextAtMs = measured && arrivalsMs ? arrivalsMs[i]! : nextAtMs + (-Math.log(1 - random()) / ratePerS) * 1000;
+    if (nextAtMs > maxDurationMs || (!measured && nextAtMs > lastMeasuredAtMs + tailMs)) break;
+    if (measured) lastMeasuredAtMs = nextAtMs;
     const waitMs = startMs + nextAtMs - performance.now();
     if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
     const scheduledMs = startMs + nextAtMs;
-    result.sent++;
+    if (measured) result.sent++;
     const request = bodyAt?.(i) ?? { body, headers };
-    inFlight.push(send(url, request.body, request.headers, scheduledMs, startMs, result, Math.max(1, startMs + maxDurationMs - performance.now())));
+    inFlight.push(send(url, request.body, request.headers, scheduledMs, nextAtMs, measured ? result : tail, Math.max(1, startMs + maxDurationMs - performance.now())));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;
   return result;
 }
 
-async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, startMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
+async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, sentAtMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
   try {
     const answer = await post(url, body, headers, timeoutMs);
     const timing = header(answer, "server-timing") ?? "";
@@ -93,7 +105,7 @@ async function send(url: string, body: string | Uint8Array, headers: Record<stri
     }
     result.ok++;
     result.latenciesMs.push(performance.now() - scheduledMs);
-    result.sentAtMs.push(scheduledMs - startMs);
+    result.sentAtMs.push(sentAtMs);
     result.batchSizes.push(Number(header(answer, "x-batch-size")));
     for (const [, name, dur] of timing.matchAll(/(\w+);dur=([\d.]+)/g)) {
       (result.serverTimingMs[name!] ??= []).push(Number(dur));
