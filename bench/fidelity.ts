@@ -70,8 +70,8 @@ const REPEATS = 3;
 const WARM_UP_FRACTION = 0.1;
 /**
  * Before a case is calibrated, its stack serves this long with WARM_UP_CLIENTS requests in flight:
- * the path keeps getting faster for about a minute after start (the JIT of workerd's and
- * gpu-origin's code; in one run the origin case's p50 fell from 11.9 to 8.4 ms over its runs), and
+ * the path got faster over a case's first minutes (in one run the origin case's p50 fell from 11.9
+ * to 8.4 ms over its runs), and
  * a calibration read before that holds the later runs to a slower service than they have.
  */
 const WARM_UP_S = 20;
