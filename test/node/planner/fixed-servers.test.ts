@@ -99,7 +99,7 @@ describe("fixed servers: closed forms", () => {
     expect(errorsOf(-1)).toEqual(["servers.answerMsPerRow: must be >= 0"]);
     // s(k) = 10 + 2k holds k answers of 4 ms up to k = 5; s(6) = 22 ms does not.
     expect(errorsOf(4)).toEqual(["servers.answerMsPerRow: must fit each batch's service: s(6) = 22 ms is less than 6 answers of 4 ms"]);
-    // s(8) = 26 ms cannot answer 8 requests at 4 ms each.
+    // The solver refuses it too.
     expect(() => estimateLatency({ arrival: poisson(50), service: { kind: "linear", baseMs: 10, perItemMs: 2 }, servers: { kind: "fixed", count: 1, formation: "lazy", answerMsPerRow: 4 }, maxBatch: 8, windowMs: 20 })).toThrow(/answerMsPerRow/);
   });
 
