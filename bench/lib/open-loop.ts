@@ -67,11 +67,12 @@ export interface LoadOptions {
 export async function openLoop({ url, body, headers = { "content-type": "application/json" }, bodyAt, ratePerS, arrivalsMs, count, maxDurationMs, tailMs = 0, seed = 1 }: LoadOptions): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error("load targets must be on loopback");
   const random = seededRandom(seed);
-  const result: LoadResult = { ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 };
+  const emptyResult = (): LoadResult => ({ ratePerS, sent: 0, ok: 0, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [], elapsedS: 0 });
+  const result = emptyResult();
+  // The tail's answers go to a result nobody reads.
+  const tail = emptyResult();
   const startMs = performance.now();
   const inFlight: Promise<void>[] = [];
-  // The tail's answers go to a result nobody reads.
-  const tail: LoadResult = { ...result, errors: {}, latenciesMs: [], sentAtMs: [], batchSizes: [], serverTimingMs: {}, errorLatenciesMs: [], errorServerMs: [] };
   let nextAtMs = 0;
   let lastMeasuredAtMs = 0;
   for (let i = 0; ; i++) {
@@ -82,17 +83,18 @@ export async function openLoop({ url, body, headers = { "content-type": "applica
     if (measured) lastMeasuredAtMs = nextAtMs;
     const waitMs = startMs + nextAtMs - performance.now();
     if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
-    const scheduledMs = startMs + nextAtMs;
     if (measured) result.sent++;
     const request = bodyAt?.(i) ?? { body, headers };
-    inFlight.push(send(url, request.body, request.headers, scheduledMs, nextAtMs, measured ? result : tail, Math.max(1, startMs + maxDurationMs - performance.now())));
+    inFlight.push(send(url, request.body, request.headers, startMs, nextAtMs, measured ? result : tail, Math.max(1, startMs + maxDurationMs - performance.now())));
   }
   await Promise.all(inFlight);
   result.elapsedS = (performance.now() - startMs) / 1000;
   return result;
 }
 
-async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, scheduledMs: number, sentAtMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
+/** One request scheduled `sentAtMs` after `startMs`; its latency counts from then. */
+async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, startMs: number, sentAtMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
+  const scheduledMs = startMs + sentAtMs;
   try {
     const answer = await post(url, body, headers, timeoutMs);
     const timing = header(answer, "server-timing") ?? "";
