@@ -182,8 +182,6 @@ export function main(options: { quick?: boolean; render?: boolean } = {}): { unb
           const isSharedThread = formation.startsWith("lazy, shared thread");
           if (isSharedThread && layout.count !== 1) continue;
           const queue: ServerSpec = { kind: "fixed", count: layout.count, scope: layout.scope, formation: formation === "sealed" ? "sealed" : "lazy", ...(isSharedThread && { sharedThread: true }) };
-          // Answers in turn change no batch (nor the utilisation), only when each request is done.
-          const serversAt = (scale: number): ServerSpec => (formation === "lazy, shared thread, answers in turn" ? { ...queue, answerMsPerRow: (perItemMs * scale) / 2 } : queue);
           // Lazy batches grow with the load, so the utilisation is not linear in the scale: correct twice.
           let scale = 1;
           for (let step = 0; step < 3; step++) {
@@ -193,8 +191,10 @@ export function main(options: { quick?: boolean; render?: boolean } = {}): { unb
             if (formation === "sealed") break;
           }
           const fixedRequests = target >= 0.85 ? 2 * common.requests : common.requests;
+          // Answers in turn change no batch (nor the utilisation), only when each request is done.
+          const servers: ServerSpec = formation === "lazy, shared thread, answers in turn" ? { ...queue, answerMsPerRow: (perItemMs * scale) / 2 } : queue;
           rows.push(
-            compare({ ...common, requests: fixedRequests, servers: serversAt(scale), serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
+            compare({ ...common, requests: fixedRequests, servers, serversName: layout.name, formation, shards: layout.shards, maxBatch, windowMs, baseMs: baseMs * scale, perItemMs: perItemMs * scale, seeds: seedsFor(5000 + 1000 * a + i) }),
           );
         }
         progress.tick();
