@@ -16,6 +16,7 @@ import { decodeAnswer } from "./oip-answer";
 import { quantile, round } from "./stats";
 import { INFERENCE_HEADER_LENGTH, packBinary } from "../../src/protocol/oip-binary";
 import { MAX_CHUNKS_IN_FLIGHT } from "../../src/stream/stream-protocol";
+import { openSocket, pacer } from "../../src/cli/stream-overhead";
 import { seededFloats } from "../../test/fixtures/model-inputs";
 import vadManifest from "../../models/silero-vad/manifest.json";
 
@@ -29,7 +30,6 @@ const SAMPLES = 512;
 const MAX_CHUNKS_PER_CLIENT = 100_000;
 /** WebSockets opened at once. */
 const OPEN_WAVE = 50;
-const OPEN_TIMEOUT_MS = 30_000;
 const DRAIN_MS = 5_000;
 
 /** What a run is asked to do. */
@@ -112,33 +112,6 @@ const clientCpuMs = () => {
   return (user + system) / 1000;
 };
 
-/** Calls `onSlot(client)` at each client's 32 ms slot (client i at phase i * 32 / N) until `endMs`; returns a stopper. */
-function pacer(clients: number, endMs: number, onSlot: (client: number) => void): () => void {
-  const buckets = Array.from({ length: CHUNK_MS }, () => [] as number[]);
-  for (let i = 0; i < clients; i++) buckets[Math.floor((i * CHUNK_MS) / clients)]!.push(i);
-  let lastSlot = Math.floor(performance.now()) - 1;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    if (now >= endMs) return clearInterval(timer);
-    for (let slot = lastSlot + 1; slot <= Math.floor(now); slot++) for (const i of buckets[slot % CHUNK_MS]!) onSlot(i);
-    lastSlot = Math.floor(now);
-  }, 1);
-  return () => clearInterval(timer);
-}
-
-function openSocket(url: string): Promise<{ ws: WebSocket } | { reason: string }> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    ws.binaryType = "arraybuffer";
-    const timer = setTimeout(() => {
-      ws.close();
-      resolve({ reason: `not open within ${OPEN_TIMEOUT_MS} ms` });
-    }, OPEN_TIMEOUT_MS);
-    ws.addEventListener("open", () => (clearTimeout(timer), resolve({ ws })), { once: true });
-    ws.addEventListener("error", (event) => (clearTimeout(timer), resolve({ reason: (event as ErrorEvent).message || "error event" })), { once: true });
-  });
-}
-
 /** N WebSocket streams (see the module doc). */
 export async function runStreams(o: LoadOptions): Promise<LoadResult> {
   const url = `${o.baseUrl.replace(/^http/, "ws")}/v2/models/silero-vad/stream?sr=16000`;
@@ -178,7 +151,7 @@ export async function runStreams(o: LoadOptions): Promise<LoadResult> {
   let stopPacer = () => {};
   if (o.pacing === "closed") for (const s of streams) s.send();
   else {
-    stopPacer = pacer(streams.length, tally.endMs, (i) => {
+    stopPacer = pacer(streams.length, CHUNK_MS, tally.endMs, (i) => {
       const { stream, send } = streams[i]!;
       if (stream.sentAtMs.length >= MAX_CHUNKS_IN_FLIGHT) tally.missedSlots++;
       else send();

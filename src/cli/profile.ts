@@ -12,8 +12,11 @@
  * the running edge (src/cli/request-overhead.ts), buffered (`requestOverhead`) and direct
  * (`directOverhead`): `latencyMs` at light load, and the runtime's CPU beyond the kernel per request
  * (`cpuMs`) and per batch (`batchCpuMs`), read at the rate that keeps workerd's thread about 60 %
- * busy (the planner adds them to the batches' service; src/models/profile.ts). These depend on the
- * stack rather than the kernel: `--overheads-only` measures them again and keeps the fitted lines.
+ * busy (the planner adds them to the batches' service; src/models/profile.ts). For a model that
+ * streams in real time (silero-vad), also what a stream's chunk and step cost its stream shard beyond
+ * the kernel (`streamOverhead`, src/cli/stream-overhead.ts), which the shards' admission adds the
+ * same way. These depend on the stack rather than the kernel: `--overheads-only` measures them again
+ * and keeps the fitted lines, and `--paths` names which of them to measure (the others are kept).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -25,7 +28,9 @@ import { INFERENCE_HEADER_LENGTH, packBinary } from "../protocol/oip-binary";
 import { cliProgram, listOf, Option } from "./command";
 import { startEdge, type Started } from "./processes";
 import { type Progress, startProgress } from "./progress";
-import { type EdgePathOverheads, measureEdgePaths } from "./request-overhead";
+import { measureEdgePath } from "./request-overhead";
+import { measureStreamOverhead, STREAM_WINDOW_SHARE } from "./stream-overhead";
+import { streamSpecOf } from "../stream/stream-protocol";
 
 type Ort = typeof ortNode;
 type Feeds = Record<string, ortNode.Tensor>;
@@ -103,23 +108,44 @@ async function measureEdge(worker: Started, name: string, model: (typeof MODELS)
   return samples;
 }
 
+/** The edge paths whose overheads a profile measures: a request through a Durable Object (`requestOverhead`), in the Worker (`directOverhead`), a stream's chunk (`streamOverhead`). */
+const EDGE_PATHS = ["buffered", "direct", "stream"] as const;
+type EdgePath = (typeof EDGE_PATHS)[number];
+const OVERHEAD_FIELDS: Record<EdgePath, string> = { buffered: "requestOverhead", direct: "directOverhead", stream: "streamOverhead" };
+
 const program = cliProgram("profile", "Measures each model's service time per batch size in the origin runtime (onnxruntime-node) and the edge runtime (onnxruntime-web inside workerd), fits s(k) = baseMs + perItemMs * k, and writes models/<name>/profile.json.")
   .addOption(new Option("--models <list>", `comma-separated models to profile (${Object.keys(MODELS).join(", ")})`).argParser(listOf("model", Object.keys(MODELS))).default(Object.keys(MODELS), "all"))
   .addOption(new Option("--runtimes <list>", `comma-separated runtimes to measure (${Object.keys(RUNTIMES).join(", ")})`).argParser(listOf("runtime", Object.keys(RUNTIMES))).default(Object.keys(RUNTIMES), "origin,edge"))
   .option("--quick", "a shorter time budget per batch size (150 ms instead of 600) and fewer requests for the edge's per-request overhead (40 instead of 120)", false)
-  .option("--overheads-only", "measure only the edge's per-request overheads (they depend on the stack, not the kernel), keeping the fitted lines", false);
+  .option("--overheads-only", "measure only the edge's per-request overheads (they depend on the stack, not the kernel), keeping the fitted lines", false)
+  .addOption(new Option("--paths <list>", `comma-separated edge paths whose overheads to measure (${EDGE_PATHS.join(", ")}; stream only for models that stream in real time); the others keep their profile's`).argParser(listOf("path", [...EDGE_PATHS])).default([...EDGE_PATHS], "all"));
 
-/** Steps of the progress bar for one model in one runtime: its batch sizes, and at the edge the two per-request overhead measurements. */
-const stepsOf = (name: string, runtime: RuntimeName, overheadsOnly: boolean): number => {
+/** How often a real-time stream of `name` sends a chunk and how long one is, or undefined when the model does not stream in real time. */
+function realTimeStreamOf(name: string): { intervalMs: number; chunkSamples: number } | undefined {
+  const manifest = CATALOG.get(name)?.manifest;
+  if (!manifest) return undefined;
+  try {
+    const spec = streamSpecOf(manifest, {});
+    return spec.realTimeIntervalMs === undefined ? undefined : { intervalMs: spec.realTimeIntervalMs, chunkSamples: spec.chunkSamples };
+  } catch {
+    return undefined; // it does not stream
+  }
+}
+
+/** The edge paths of `paths` that `name` has: stream only for a model that streams in real time. */
+const pathsOf = (name: string, paths: EdgePath[]): EdgePath[] => paths.filter((path) => path !== "stream" || realTimeStreamOf(name));
+
+/** Steps of the progress bar for one model in one runtime: its batch sizes, and at the edge its paths' overhead measurements. */
+const stepsOf = (name: string, runtime: RuntimeName, overheadsOnly: boolean, paths: EdgePath[]): number => {
   if (runtime === "origin") return MODELS[name]!.batchSizes.length;
-  return CATALOG.get(name)?.originOnly ? 0 : (overheadsOnly ? 0 : MODELS[name]!.batchSizes.length) + 2;
+  return CATALOG.get(name)?.originOnly ? 0 : (overheadsOnly ? 0 : MODELS[name]!.batchSizes.length) + pathsOf(name, paths).length;
 };
 
 async function main(argv: string[]): Promise<number> {
-  const values = program.parse(argv, { from: "user" }).opts<{ models: string[]; runtimes: RuntimeName[]; quick: boolean; overheadsOnly: boolean }>();
+  const values = program.parse(argv, { from: "user" }).opts<{ models: string[]; runtimes: RuntimeName[]; quick: boolean; overheadsOnly: boolean; paths: EdgePath[] }>();
   const names = values.models;
   const runtimes = values.overheadsOnly ? (["edge"] as RuntimeName[]) : values.runtimes;
-  const steps = (name: string) => runtimes.reduce((n, runtime) => n + stepsOf(name, runtime, values.overheadsOnly), 0);
+  const steps = (name: string) => runtimes.reduce((n, runtime) => n + stepsOf(name, runtime, values.overheadsOnly, values.paths), 0);
   const budgetMs = values.quick ? 150 : 600;
   const worker = runtimes.includes("edge") && !values.overheadsOnly ? await startEdge({ port: PROFILE_WORKER_PORT, script: "src/edge/profile-worker.ts" }) : undefined;
   const progress = startProgress("profile", names.reduce((sum, name) => sum + steps(name), 0));
@@ -152,17 +178,19 @@ async function main(argv: string[]): Promise<number> {
           lines = { runtime: RUNTIMES[runtime].label, fittedOn: "median per batch size", medians: medians.map(round), samples: samples.map(round), fit };
           console.log(`${name.padEnd(11)} ${runtime.padEnd(6)} s(k) = ${fit.baseMs.toFixed(2)} + ${fit.perItemMs.toFixed(2)} k ms  (rmse ${fit.rmseMs.toFixed(2)} ms, r2 ${fit.r2.toFixed(3)}, ${samples.length} runs)`);
         }
-        const { fit } = lines;
-        // First paced at about half of what one thread can serve of this model, with ~5 ms per request beyond the batch.
-        const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
-        // At the edge, per-request overhead buffered (through a Durable Object) and direct (in the Worker): their difference is the planner's hopMs.
-        if (runtime === "edge") progress.step(`${name} edge: per-request overhead`);
-        const paths = runtime === "edge" ? await edgePathOverheads(name, values.quick ? 40 : 120, cpuRatePerS, progress) : undefined;
-        result[runtime] = { ...lines, ...paths };
-        const { requestOverhead, directOverhead } = paths ?? {};
-        for (const [label, o] of [["buffered", requestOverhead], ["direct", directOverhead]] as const) {
-          if (o) console.log(`${name.padEnd(11)} ${label.padEnd(8)} latency ${o.latencyMs.toFixed(2)} ms at light load; CPU at ${o.cpuRatePerS}/s ${o.cpuMs.toFixed(2)} ms per request + ${o.batchCpuMs.toFixed(2)} ms per batch`);
+        if (runtime !== "edge") {
+          result[runtime] = lines;
+          continue;
         }
+        // The paths measured now replace the profile's overheads; the others keep theirs (a full run's fresh lines have none).
+        const previousEdge = (previous.runtimes?.edge ?? {}) as Record<string, unknown>;
+        const edge: Record<string, unknown> = { ...lines, ...Object.fromEntries(Object.values(OVERHEAD_FIELDS).filter((field) => previousEdge[field] !== undefined).map((field) => [field, previousEdge[field]])) };
+        for (const path of pathsOf(name, values.paths)) {
+          progress.step(`${name} edge: ${path} overhead`);
+          edge[OVERHEAD_FIELDS[path]] = await edgePathOverhead(name, path, lines.fit, values.quick);
+          progress.tick();
+        }
+        result[runtime] = edge;
       }
       const profile = {
         model: name,
@@ -183,13 +211,35 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Per-request costs outside the batch for a model served at the edge, buffered and direct (one-row binary requests). */
-async function edgePathOverheads(name: string, count: number, cpuRatePerS: number, progress: Progress): Promise<EdgePathOverheads> {
+/**
+ * What `path` costs `name` outside its batches, on an edge of its own (static plans, no origin): a
+ * one-row binary request buffered or direct (request-overhead.ts, first paced at about half of what
+ * one thread serves of the model with ~5 ms a request beyond the batch), or a real-time stream's
+ * chunk with the step window at STREAM_WINDOW_SHARE of the chunk interval (stream-overhead.ts).
+ */
+async function edgePathOverhead(name: string, path: EdgePath, fit: { baseMs: number; perItemMs: number }, quick: boolean): Promise<object> {
+  const port = PROFILE_WORKER_PORT + 1;
+  if (path === "stream") {
+    const stream = realTimeStreamOf(name)!;
+    const batching = { windowMs: STREAM_WINDOW_SHARE * stream.intervalMs, adaptiveWindow: false };
+    const edge = await startEdge({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [name]: { batching } }) } });
+    try {
+      const o = await measureStreamOverhead(edge, { model: name, ...stream, kernel: { baseMs: fit.baseMs, perRowMs: fit.perItemMs } });
+      const { few, many } = o.readings;
+      console.log(`${name.padEnd(11)} stream   CPU beyond the kernel ${o.cpuMs.toFixed(2)} ms per chunk + ${o.batchCpuMs.toFixed(2)} ms per step (${few.streams} stream(s): ${few.cpuMs.toFixed(2)} ms a chunk at ${few.stepsPerChunk.toFixed(2)} steps a chunk; ${many.streams}: ${many.cpuMs.toFixed(2)} at ${many.stepsPerChunk.toFixed(2)})`);
+      return o;
+    } finally {
+      await edge.stop();
+    }
+  }
   const feeds = MODELS[name]!.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));
   const packed = packBinary({ inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })) }, inputs);
   const body = { body: packed.body, headers: { "content-type": "application/octet-stream", [INFERENCE_HEADER_LENGTH]: String(packed.headerLength) } };
-  return measureEdgePaths(startEdge, PROFILE_WORKER_PORT + 1, name, body, { count, cpuRatePerS, onPath: () => progress.tick() });
+  const cpuRatePerS = Math.min(60, 500 / (fit.baseMs + fit.perItemMs + 5));
+  const o = await measureEdgePath(startEdge, port, name, body, path === "buffered" ? "edge" : "direct", { count: quick ? 40 : 120, cpuRatePerS });
+  console.log(`${name.padEnd(11)} ${path.padEnd(8)} latency ${o.latencyMs.toFixed(2)} ms at light load; CPU at ${o.cpuRatePerS}/s ${o.cpuMs.toFixed(2)} ms per request + ${o.batchCpuMs.toFixed(2)} ms per batch`);
+  return o;
 }
 
 function medianPerBatchSize(samples: ServiceSample[]): ServiceSample[] {

@@ -124,29 +124,44 @@ export interface EdgePathOverheads {
   directOverhead: RequestOverhead & { measuredAt: string };
 }
 
+/** How an edge is started for a path's measurement (static plans, no origin; the model's plan in MODEL_OVERRIDES). */
+export type EdgeStarter = (options: { port: number; vars: Record<string, string> }) => Promise<Started>;
+
 /**
- * Measures `model`'s overheads on both edge paths, buffered (through a Durable Object, window
- * BURST_WINDOW_MS) and direct (in the Worker), each on an edge of its own started by `start` (static
- * plans, no origin): `count` requests at light load, CPU first paced at `cpuRatePerS`, then at
- * CPU_LOAD_SHARE of the thread. `onPath` is told when each path is done.
+ * Measures `model`'s overheads on one edge path, buffered (`edge`: through a Durable Object, window
+ * BURST_WINDOW_MS) or `direct` (in the Worker), on an edge of its own started by `start`: `count`
+ * requests at light load, CPU first paced at `cpuRatePerS`, then at CPU_LOAD_SHARE of the thread.
  */
+export async function measureEdgePath(
+  start: EdgeStarter,
+  port: number,
+  model: string,
+  body: { body: string | Uint8Array; headers: Record<string, string> },
+  placement: "edge" | "direct",
+  { count = 120, cpuRatePerS = 60 }: { count?: number; cpuRatePerS?: number } = {},
+): Promise<RequestOverhead & { measuredAt: string }> {
+  const batching = { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false };
+  const edge = await start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching } }) } });
+  try {
+    const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
+    return { ...overhead, measuredAt: new Date().toISOString() };
+  } finally {
+    await edge.stop();
+  }
+}
+
+/** Both edge paths' overheads (measureEdgePath), buffered then direct; `onPath` is told when each is done. */
 export async function measureEdgePaths(
-  start: (options: { port: number; vars: Record<string, string> }) => Promise<Started>,
+  start: EdgeStarter,
   port: number,
   model: string,
   body: { body: string | Uint8Array; headers: Record<string, string> },
   { count = 120, cpuRatePerS = 60, onPath = () => {} }: { count?: number; cpuRatePerS?: number; onPath?: () => void } = {},
 ): Promise<EdgePathOverheads> {
   const measure = async (placement: "edge" | "direct") => {
-    const batching = { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false };
-    const edge = await start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching } }) } });
-    try {
-      const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
-      onPath();
-      return { ...overhead, measuredAt: new Date().toISOString() };
-    } finally {
-      await edge.stop();
-    }
+    const overhead = await measureEdgePath(start, port, model, body, placement, { count, cpuRatePerS });
+    onPath();
+    return overhead;
   };
   return { requestOverhead: await measure("edge"), directOverhead: await measure("direct") };
 }

@@ -27,8 +27,8 @@ export interface CatalogEntry {
   overheadMs: number;
   /** What the buffer hop (Worker -> Durable Object and back) adds to a buffered request beyond its CPU, ms. */
   hopMs: number;
-  /** What requests and batches cost the thread that runs the batches beyond the kernel, per edge placement (profile.ts). */
-  pathCpu: Record<"edge" | "direct", PathCpu>;
+  /** What requests and batches cost the thread that runs the batches beyond the kernel, per edge placement, and a stream's chunks and steps their shard (profile.ts). */
+  pathCpu: Record<"edge" | "direct" | "stream", PathCpu>;
   /** Memory and output bytes measured in workerd (profile.json `memory`): the requests' platform limits (src/edge/limits.ts). */
   footprint?: ModelFootprint;
 }

@@ -8,6 +8,7 @@ import type { ServiceLine } from "../scheduler/service-estimate";
 
 const fit = z.object({ baseMs: z.number().nonnegative(), perItemMs: z.number().nonnegative() });
 const overhead = z.object({ latencyMs: z.number().nonnegative(), cpuMs: z.number().nonnegative().optional(), batchCpuMs: z.number().nonnegative().optional() });
+const streamOverhead = z.object({ cpuMs: z.number().nonnegative(), batchCpuMs: z.number().nonnegative() });
 const memory = z.object({
   referenceRowShapes: z.record(z.string(), z.array(z.number().int().nonnegative())),
   inputBytesPerRow: z.number().nonnegative(),
@@ -21,7 +22,7 @@ const memory = z.object({
 });
 const profileSchema = z.object({
   memory: memory.optional(),
-  runtimes: z.object({ edge: z.object({ fit, requestOverhead: overhead.optional(), directOverhead: overhead.optional() }).optional(), origin: z.object({ fit }).optional() }),
+  runtimes: z.object({ edge: z.object({ fit, requestOverhead: overhead.optional(), directOverhead: overhead.optional(), streamOverhead: streamOverhead.optional() }).optional(), origin: z.object({ fit }).optional() }),
 });
 
 /**
@@ -45,16 +46,18 @@ export interface PathCpu {
  * - `pathCpu`, per edge placement, what the Worker and Durable Object work of a request and of a
  *   batch (parsing, the RPC, dispatch, the answers) costs the thread that runs the batches. Locally
  *   the Worker and its Durable Objects share one workerd thread, so this work holds the batches
- *   back: the planner serves a batch of k rows there in s(k) + perBatchMs + k perRequestMs. 0 where
- *   a profile has not measured it.
+ *   back: the planner serves a batch of k rows there in s(k) + perBatchMs + k perRequestMs. And for
+ *   `stream`, what a stream's chunk and a step cost its stream shard beyond the kernel (a WebSocket
+ *   message, the answer, the state kept; src/cli/stream-overhead.ts), which the shard's admission
+ *   adds the same way. 0 where a profile has not measured it.
  * - `overheadMs`, the latency on the direct path beyond that CPU (HTTP, the dev proxy), and
  *   `hopMs`, what the buffered path adds to it (the Durable Object call's wait, not its CPU).
  */
-export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: number; pathCpu: Record<"edge" | "direct", PathCpu> } {
+export function profileOverhead(profile: unknown): { overheadMs: number; hopMs: number; pathCpu: Record<"edge" | "direct" | "stream", PathCpu> } {
   const parsed = profileSchema.safeParse(profile);
   const edge = parsed.success ? parsed.data.runtimes.edge : undefined;
-  const cpuOf = (o: z.infer<typeof overhead> | undefined): PathCpu => ({ perRequestMs: o?.cpuMs ?? 0, perBatchMs: o?.batchCpuMs ?? 0 });
-  const pathCpu = { edge: cpuOf(edge?.requestOverhead), direct: cpuOf(edge?.directOverhead) };
+  const cpuOf = (o: { cpuMs?: number; batchCpuMs?: number } | undefined): PathCpu => ({ perRequestMs: o?.cpuMs ?? 0, perBatchMs: o?.batchCpuMs ?? 0 });
+  const pathCpu = { edge: cpuOf(edge?.requestOverhead), direct: cpuOf(edge?.directOverhead), stream: cpuOf(edge?.streamOverhead) };
   // At light load each request is a batch of its own: its latency holds both parts.
   const lightCpuMs = (cpu: PathCpu) => cpu.perRequestMs + cpu.perBatchMs;
   const bufferedMs = Math.max(0, (edge?.requestOverhead?.latencyMs ?? DEFAULT_REQUEST_OVERHEAD_MS) - lightCpuMs(pathCpu.edge));

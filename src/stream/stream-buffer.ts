@@ -23,8 +23,9 @@
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within 80 % of the model's SLO
  * (the rest is the client's hops and the host's jitter) and the shard busy at most 0.7 of the
  * time, as the planner's step model predicts it at the best step window for the service line the
- * shard has learnt plus what its thread spends beyond the kernel per chunk and per batch
- * (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
+ * shard has learnt plus what its thread spends beyond the kernel per chunk and per step, as the
+ * model's profile measured it for real-time streams (`pathCpu.stream`: `npm run profile`,
+ * src/cli/stream-overhead.ts) (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
  * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
  * Worker tries the model's other shards first), so the streams already open keep their latency
  * instead of all of them degrading.
@@ -43,6 +44,7 @@ import { PLAN_SLO_SHARE } from "../control/replan";
 import { learnPlan, servingManifest } from "../control/plan-cache";
 import { REPORT_EVERY_MS, type StreamReport } from "../control/stream-load";
 import type { CatalogEntry } from "../models/catalog";
+import type { PathCpu } from "../models/profile";
 import { maxLatencyMsOf, runtimeOf, type BatchingConfig, type ModelManifest } from "../models/manifest";
 import { planStreamWindows, windowForStreams, type StreamWindowPlan } from "../planner/stream-steps";
 import { errorResponse, InferenceError, unavailable } from "../protocol/errors";
@@ -67,18 +69,7 @@ import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } 
 export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number };
 
 /**
- * What a shard spends beyond the kernel's service line, ms: per chunk (its WebSocket message, the
- * answer, the attachment) and per batch (its timer, concat and split, the session call). The
- * runtime's CPU per chunk of real-time (paced) streams, 1.03 + 2.26 / rows ms, fitted over the
- * paced runs of `npm run bench -- streams` (bench/reports/streams.json and its history: about 1 and
- * 29 rows a batch), less the kernel's line (0.28 ms a row, 0.15 a batch). Paced chunks cost more
- * than closed-loop ones (0.57 + 2.76 / rows over eleven runs of both): each arrives as an event of
- * its own. Admission is for real-time streams, so it takes the paced cost.
- */
-export const CHUNK_HANDLING_MS = 0.75;
-export const BATCH_HANDLING_MS = 2.1;
-/**
- * The most of its time a stream shard may be busy by that cost (the step model's utilisation). Lower
+ * The most of its time a stream shard may be busy, kernel and handling (the step model's utilisation). Lower
  * than the buffers' 0.85: real-time chunks arrive on a clock, and at 0.85 (43 streams) the local
  * shard's p99 was 74-97 ms at the client against the model's 37 ms, host jitter the deterministic
  * model does not see.
@@ -137,8 +128,8 @@ export function streamStub(namespace: DurableObjectNamespace<StreamBuffer>, mode
 export class StreamBuffer extends DurableObject<Env> {
   /** The clock (epoch ms). Tests replace it to move time without sleeping. */
   now: () => number = () => Date.now();
-  /** What a chunk costs this shard's thread beyond the kernel, ms (admission). Tests raise it to fill a shard with few streams. */
-  chunkHandlingMs = CHUNK_HANDLING_MS;
+  /** What a chunk and a step cost this shard's thread beyond the kernel, ms (admission); undefined: the model's profile's. Tests raise it to fill a shard with few streams. */
+  handlingCpu?: PathCpu;
   /** Recently answered chunks: when (ms) and how long each took from arrival, oldest first, bounded. */
   private readonly recent: Array<{ atMs: number; ms: number }> = [];
   private readonly streams = new Map<WebSocket, Stream>();
@@ -284,11 +275,12 @@ export class StreamBuffer extends DurableObject<Env> {
     const { maxBatch, windowMs } = this.batching;
     // The learnt line moves with every batch: the plan follows it at most once a second (a burst
     // of opens costs one plan, not one each); a change of plan or SLO applies at once.
-    const key = [this.chunkHandlingMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
+    const handling = this.handlingCpu ?? this.entryOf(manifest.name).pathCpu.stream;
+    const key = [handling.perRequestMs, handling.perBatchMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
     const nowMs = this.now();
     if (this.capacity?.key !== key || nowMs - this.capacity.computedAtMs >= CAPACITY_REFRESH_MS) {
       const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
-      const service = { kind: "linear" as const, baseMs: line.baseMs + BATCH_HANDLING_MS, perItemMs: line.perRowMs + this.chunkHandlingMs };
+      const service = { kind: "linear" as const, baseMs: line.baseMs + handling.perBatchMs, perItemMs: line.perRowMs + handling.perRequestMs };
       const windowsMs = [windowMs, ...Array.from({ length: WINDOW_STEPS }, (_, k) => ((k + 1) * intervalMs) / WINDOW_STEPS).filter((w) => w > windowMs)];
       this.capacity = { key, computedAtMs: nowMs, plan: planStreamWindows({ load: { kind: "paced", intervalMs }, service, maxBatch }, admissionSlo(manifest), windowsMs, 0, STREAM_MAX_UTILISATION) };
     }

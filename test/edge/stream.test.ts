@@ -9,7 +9,7 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { runtimeConfig } from "../../src/config";
-import { CHUNK_HANDLING_MS, streamStub, type StreamBuffer, type StreamStatsSnapshot } from "../../src/stream/stream-buffer";
+import { streamStub, type StreamBuffer, type StreamStatsSnapshot } from "../../src/stream/stream-buffer";
 import { seededFloats } from "../fixtures/model-inputs";
 import { eventually, infer, type InferBody } from "./helpers";
 
@@ -119,7 +119,7 @@ const setClock = (atMs: number | undefined) => runInDurableObject(shard(), (buff
 
 afterEach(async () => {
   await setClock(undefined);
-  await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = CHUNK_HANDLING_MS));
+  await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = undefined));
   for (const client of opened.splice(0)) client.ws.close(1000, "test over");
   await eventually(async () => (await stats()).streams === 0);
 });
@@ -235,11 +235,11 @@ describe("streams (cellular batching)", () => {
   });
 
   it("admits streams while they keep up in real time, refuses one more with 503 at open, and admits again when one leaves", async () => {
-    // A chunk that costs the shard 7.5 ms (and a batch 2.1 more, BATCH_HANDLING_MS, with the kernel's
+    // A chunk that costs the shard 7.5 ms (and a step 2.1 more, with the kernel's
     // 0.28 a row and 0.15 a batch): three real-time streams (a chunk each every 32 ms) need at least
     // 25.6 ms of every 32 even in one batch, over the 0.7 a shard may be busy (STREAM_MAX_UTILISATION);
     // two alone need about 20 (0.63 of the time).
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 7.5));
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 7.5, perBatchMs: 2.1 }));
     const before = await streamMetrics();
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect(await stats()).toMatchObject({ streams: 2, maxStreams: 2 });
@@ -271,7 +271,7 @@ describe("streams (cellular batching)", () => {
 
   it("reports its streams to the model's controller, and a new stream goes to the next planned stream shard when the first is full", async () => {
     // Two streams fill shard 0 (as in the test above); the plan has one stream shard (static mode).
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 7.5));
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 7.5, perBatchMs: 2.1 }));
     await Promise.all([openStream(), openStream()]);
     const open = () => SELF.fetch("http://edge.test/v2/models/silero-vad/stream", { headers: { Upgrade: "websocket" } });
     const refused = await open();
@@ -317,7 +317,7 @@ describe("streams (cellular batching)", () => {
     // keep the shard busy about 0.5 of the time; three would need about 0.75, over the 0.7 it may be
     // busy, unless a wider window lets chunks that arrive apart share a batch (three in one: 0.61),
     // within 40 ms (80 % of the SLO) at a window of 12 ms.
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.chunkHandlingMs = 5.5));
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 5.5, perBatchMs: 2.1 }));
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect((await stats()).stepWindowMs).toBe(WINDOW_MS);
     await openStream();

@@ -19,9 +19,10 @@ const planAt = (ratePerS: number, context: PlanningContext) => cheapestPlan(toMa
 
 describe("profileOverhead", () => {
   it("splits each path's light-load latency into its thread CPU and the rest", () => {
-    const profile = { runtimes: { edge: { fit: { baseMs: 0, perItemMs: 1 }, requestOverhead: { latencyMs: 3, cpuMs: 1, batchCpuMs: 0.5 }, directOverhead: { latencyMs: 2, cpuMs: 0.8 } } } };
+    const profile = { runtimes: { edge: { fit: { baseMs: 0, perItemMs: 1 }, requestOverhead: { latencyMs: 3, cpuMs: 1, batchCpuMs: 0.5 }, directOverhead: { latencyMs: 2, cpuMs: 0.8 }, streamOverhead: { cpuMs: 0.25, batchCpuMs: 1.3 } } } };
     const { overheadMs, hopMs, pathCpu } = profileOverhead(profile);
-    expect(pathCpu).toEqual({ edge: { perRequestMs: 1, perBatchMs: 0.5 }, direct: { perRequestMs: 0.8, perBatchMs: 0 } });
+    // A stream's chunk and step (its shard's admission) take no part in a request's latency.
+    expect(pathCpu).toEqual({ edge: { perRequestMs: 1, perBatchMs: 0.5 }, direct: { perRequestMs: 0.8, perBatchMs: 0 }, stream: { perRequestMs: 0.25, perBatchMs: 1.3 } });
     // Direct: 2 - 0.8 off the thread; buffered: 3 - 1.5 (a batch of one at light load), of which the hop is what the direct path lacks.
     expect(overheadMs).toBeCloseTo(1.2, 12);
     expect(hopMs).toBeCloseTo(0.3, 12);
@@ -32,7 +33,7 @@ describe("profileOverhead", () => {
 
   it("keeps the defaults, and no thread CPU, for a profile that measured no overheads", () => {
     const { overheadMs, hopMs, pathCpu } = profileOverhead({ runtimes: { edge: { fit: { baseMs: 0, perItemMs: 1 } } } });
-    expect(pathCpu).toEqual({ edge: { perRequestMs: 0, perBatchMs: 0 }, direct: { perRequestMs: 0, perBatchMs: 0 } });
+    expect(pathCpu).toEqual({ edge: { perRequestMs: 0, perBatchMs: 0 }, direct: { perRequestMs: 0, perBatchMs: 0 }, stream: { perRequestMs: 0, perBatchMs: 0 } });
     expect(overheadMs).toBeCloseTo(DEFAULT_REQUEST_OVERHEAD_MS - DEFAULT_HOP_MS, 12);
     expect(hopMs).toBeCloseTo(DEFAULT_HOP_MS, 12);
   });
