@@ -57,6 +57,12 @@ export function isDevProxy(command: string, edgePort: string | number): boolean 
   return command.includes("workerd") && new RegExp(`entry=127\\.0\\.0\\.1:${edgePort}(\\s|$)`).test(command);
 }
 
+/** Reads the CPU ms so far of the workerd that runs the edge's Worker and Durable Objects (not wrangler dev's proxy) in `pid`'s tree (as it is now). */
+export function runtimeCpuReader(pid: number, edgePort: string | number): () => number {
+  const runtime = processTree(pid).filter((p) => p.command.includes("workerd") && !isDevProxy(p.command, edgePort));
+  return () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+}
+
 /** The process and all its descendants, with their command names. */
 export function processTree(pid: number): Array<{ pid: number; command: string }> {
   const tree = [{ pid, command: commandOf(pid) }];

@@ -17,11 +17,11 @@
  * Used by `npm run profile` and `npm run bench -- fidelity` and `-- edge`. Loopback only.
  */
 import { header, post, serverTimingMs } from "./loopback-http";
-import { cpuMs, isDevProxy, processTree } from "./process-cpu";
+import { runtimeCpuReader } from "./process-cpu";
 import type { Started } from "./processes";
 
 /** How long the idle runtime's CPU is sampled, ms. */
-const IDLE_MS = 2_000;
+export const IDLE_MS = 2_000;
 
 /** Most requests of a CPU reading whose connection may fail (they are left out of it). */
 const MAX_RESET_SHARE = 0.01;
@@ -200,8 +200,7 @@ export function liveServiceLine(paced: CpuReading, bursts: CpuReading): { baseMs
  */
 async function readCpu(edge: Started, model: string, body: { body: string | Uint8Array; headers: Record<string, string> }, ratePerS: number, count: number, isBatchOnRuntime: boolean, burst = 1): Promise<CpuReading> {
   const url = `${edge.url}/v2/models/${model}/infer`;
-  const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !isDevProxy(p.command, new URL(edge.url).port));
-  const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+  const runtimeCpuMs = runtimeCpuReader(edge.process.pid!, new URL(edge.url).port);
   const idleStart = { cpu: runtimeCpuMs(), at: performance.now() };
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const idleCpuPerMs = (runtimeCpuMs() - idleStart.cpu) / (performance.now() - idleStart.at);

@@ -1,39 +1,42 @@
 /**
  * What a stream's chunk costs the thread that runs its shard's steps beyond the kernel, measured on
- * the running edge: the stream shards' admission adds it to the service line they learn
+ * the running edge: the stream shards' admission adds it to the model's kernel line
  * (src/stream/stream-buffer.ts), as the planner adds a request's CPU to the buffered path's batches
  * (request-overhead.ts).
  *
  * Real-time streams each send a chunk every chunk interval at their own phase (spread evenly over
  * the interval), so each chunk arrives as an event of its own, as real clients' do. Two readings
- * that batch differently, with the step window at half the interval: FEW_STREAMS (one row a step)
+ * that batch differently, with the step window at 3/4 of the interval: FEW_STREAMS (one row a step)
  * and up to MANY_STREAMS (several rows a step; fewer streams when the shard admits fewer), after a
- * short run that warms the session up. Each is
- * the runtime's CPU per chunk over MEASURE_MS after WARM_MS, net of its idle CPU (read after the warm-up) and of the kernel's time by the service line the shard learnt,
- * with the steps per chunk from the shard's counters. A line through the two splits it into a part
- * per chunk (its WebSocket message, the answer, the attachment) and a part per step (its timer,
- * concat and split, the session call): splitBatchCpu. Used by `npm run profile` for the models that
- * stream. Loopback only; bounded in time.
+ * short run that warms the session up. Each is the runtime's CPU per chunk over MEASURE_MS after
+ * WARM_MS, net of its idle CPU (read after the warm-up) and of the kernel's time by the profile's
+ * line, with the steps per chunk from the shard's counters. (Not by the line the shard learns:
+ * workerd's clock counts whole ms, and a stall of the host moves that line for a while.) A line
+ * through the two readings splits it into a part per chunk (its WebSocket message, the answer, the
+ * attachment) and a part per step (its timer, concat and split, the session call): splitBatchCpu.
+ * Used by `npm run profile` for the models that stream. Loopback only; bounded in time.
  */
 import type { ServiceLine } from "../scheduler/service-estimate";
-import { cpuMs, isDevProxy, processTree } from "./process-cpu";
+import { runtimeCpuReader } from "./process-cpu";
 import type { Started } from "./processes";
-import { type CpuReading, splitBatchCpu } from "./request-overhead";
+import { type CpuReading, IDLE_MS, splitBatchCpu } from "./request-overhead";
 
-/** Streams of the reading at one row a step, and the most of the one at many rows a step. */
+/**
+ * Streams of the reading at one row a step, and the most of the one at many rows a step: near the
+ * most a shard admits (its costs per chunk fall with the load: the runtime's event loop wakes for
+ * several messages at once), as the buffered path's CPU is read near the load plans run at.
+ */
 const FEW_STREAMS = 1;
-const MANY_STREAMS = 12;
+const MANY_STREAMS = 24;
 /**
  * The share of the chunk interval the edge's step window is set to while measuring (measureStreamOverhead's
- * caller starts it so: STREAM_WINDOW_SHARE): real-time streams spread over the interval then share
- * steps of several rows (12 streams: about 6), one alone has steps of one.
+ * caller starts it so): real-time streams spread over the interval then share steps of several
+ * rows (24 streams: about 18), one alone has steps of one.
  */
-export const STREAM_WINDOW_SHARE = 0.5;
+export const STREAM_WINDOW_SHARE = 0.75;
 /** How long the streams run before a reading starts, and how long it lasts, ms. */
 const WARM_MS = 2_000;
 const MEASURE_MS = 8_000;
-/** How long the idle runtime's CPU is sampled, ms. */
-const IDLE_MS = 2_000;
 const OPEN_TIMEOUT_MS = 30_000;
 /** How long the shard may take to see its streams closed after a reading, ms. */
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -43,7 +46,7 @@ const CLOSE_TIMEOUT_MS = 10_000;
  */
 const READING_TRIES = 3;
 
-/** One reading: the streams it ran, the chunks the shard ran in it, its steps per chunk, the runtime's CPU per chunk beyond the kernel and the kernel's per chunk by the line the shard learnt. */
+/** One reading: the streams it ran, the chunks the shard ran in it, its steps per chunk, the runtime's CPU per chunk beyond the kernel and the kernel's per chunk by the profile's line. */
 export interface StreamCpuReading {
   streams: number;
   chunks: number;
@@ -66,7 +69,7 @@ export interface StreamDrive {
   model: string;
   chunkSamples: number;
   intervalMs: number;
-  /** The kernel's line when the shard has not learnt one. */
+  /** The kernel's line (the profile's). */
   kernel: ServiceLine;
 }
 
@@ -104,13 +107,13 @@ export function openSocket(url: string, timeoutMs = OPEN_TIMEOUT_MS): Promise<{ 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The stream shards' counters, summed, and the line the first learnt. */
-async function shardCounters(edge: Started, model: string): Promise<{ batches: number; rows: number; streams: number; line?: ServiceLine }> {
+/** The stream shards' counters, summed. */
+async function shardCounters(edge: Started, model: string): Promise<{ batches: number; rows: number; streams: number }> {
   const response = await fetch(`${edge.url}/v2/models/${model}/stream/stats`);
   if (!response.ok) throw new Error(`stream overhead: ${model}'s stream stats answered ${response.status}`);
-  const { shards } = (await response.json()) as { shards: Array<{ batches: number; rows: number; streams: number; serviceMs?: ServiceLine }> };
+  const { shards } = (await response.json()) as { shards: Array<{ batches: number; rows: number; streams: number }> };
   const sum = (f: (s: (typeof shards)[number]) => number) => shards.reduce((n, s) => n + f(s), 0);
-  return { batches: sum((s) => s.batches), rows: sum((s) => s.rows), streams: sum((s) => s.streams), ...(shards[0]?.serviceMs && { line: shards[0].serviceMs }) };
+  return { batches: sum((s) => s.batches), rows: sum((s) => s.rows), streams: sum((s) => s.streams) };
 }
 
 /** One reading with up to `count` real-time streams (those the shard admits), net of `idleCpuPerMs`. */
@@ -151,9 +154,8 @@ async function readStreams(edge: Started, drive: StreamDrive, count: number, run
     const chunks = after.counters.rows - before.counters.rows;
     const steps = after.counters.batches - before.counters.batches;
     if (!(chunks > 0 && steps > 0)) throw new Error(`stream overhead: the ${drive.model} shard ran no chunks in ${measureMs} ms`);
-    const line = after.counters.line ?? drive.kernel;
     const totalMs = (after.cpu - before.cpu - idleCpuPerMs * (after.atMs - before.atMs)) / chunks;
-    const kernelMs = (line.baseMs * steps) / chunks + line.perRowMs;
+    const kernelMs = (drive.kernel.baseMs * steps) / chunks + drive.kernel.perRowMs;
     return { streams: sockets.length, chunks, stepsPerChunk: steps / chunks, cpuMs: Math.max(0, totalMs - kernelMs), kernelMs };
   } finally {
     for (const ws of sockets) ws.close(1000, "reading over");
@@ -163,9 +165,7 @@ async function readStreams(edge: Started, drive: StreamDrive, count: number, run
 
 /** Measures a stream chunk's cost beyond the kernel on `edge` (see the module doc). */
 export async function measureStreamOverhead(edge: Started, drive: StreamDrive): Promise<StreamOverhead> {
-  const port = new URL(edge.url).port;
-  const runtime = processTree(edge.process.pid!).filter((p) => p.command.includes("workerd") && !isDevProxy(p.command, port));
-  const runtimeCpuMs = () => runtime.reduce((sum, p) => sum + cpuMs(p.pid), 0);
+  const runtimeCpuMs = runtimeCpuReader(edge.process.pid!, new URL(edge.url).port);
   // Streams for a while first: the session's first runs and the runtime's start-up work are not idle.
   await readStreams(edge, drive, FEW_STREAMS, runtimeCpuMs, 0, WARM_MS);
   const idleStart = { cpu: runtimeCpuMs(), atMs: performance.now() };

@@ -21,12 +21,12 @@
  *
  * Admission at open: a shard takes a new stream only while its open streams, each sending a chunk
  * in real time (spec.realTimeIntervalMs), keep the chunk latency within 80 % of the model's SLO
- * (the rest is the client's hops and the host's jitter) and the shard busy at most 0.7 of the
- * time, as the planner's step model predicts it at the best step window for the service line the
- * shard has learnt plus what its thread spends beyond the kernel per chunk and per step, as the
- * model's profile measured it for real-time streams (`pathCpu.stream`: `npm run profile`,
- * src/cli/stream-overhead.ts) (planStreamWindows), and while the chunks it answered in the last 5 s met the SLO (the host may be
- * slower than the model says). Otherwise the upgrade is refused with 503 and Retry-After (the
+ * (the rest is the client's hops and the host's jitter) and the shard busy at most
+ * STREAM_MAX_UTILISATION of the time, as the planner's step model predicts it at the best step
+ * window (planStreamWindows) for the model's profiled kernel line plus what its thread spends
+ * beyond the kernel per chunk and per step, as the profile measured them for real-time streams
+ * (`pathCpu.stream`: `npm run profile`, src/cli/stream-overhead.ts); and while the chunks it
+ * answered in the last 5 s met the SLO (the host may be slower than the profile says). Otherwise the upgrade is refused with 503 and Retry-After (the
  * Worker tries the model's other shards first), so the streams already open keep their latency
  * instead of all of them degrading.
  *
@@ -69,12 +69,14 @@ import { chunkInputs, chunkResult, scalarTensors, zeroState, type ChunkResult } 
 export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxStreams?: number; refusedStreams: number; stepWindowMs?: number };
 
 /**
- * The most of its time a stream shard may be busy, kernel and handling (the step model's utilisation). Lower
- * than the buffers' 0.85: real-time chunks arrive on a clock, and at 0.85 (43 streams) the local
- * shard's p99 was 74-97 ms at the client against the model's 37 ms, host jitter the deterministic
- * model does not see.
+ * The most of its time a stream shard may be busy, kernel and handling (the step model's
+ * utilisation). Lower than the buffers' 0.85: real-time chunks arrive on a clock, and a stall of
+ * the host (this one's workerd stops for 80-170 ms every 5-15 s) delays every chunk that arrives
+ * until the backlog drains, which takes longer the busier the shard. Locally, with the clients on
+ * the same two cores, 1,000 paced clients' p99 at the client was 53-105 ms (SLO 50) with the 41-46
+ * streams a cap of 0.7 admitted (by the learnt line, 2026-12-07), and 42.6 ms with 24 at 0.5.
  */
-export const STREAM_MAX_UTILISATION = 0.7;
+export const STREAM_MAX_UTILISATION = 0.5;
 /**
  * Admission plans the open streams' chunk latency within this share of the SLO's ms, as the
  * controller plans every new plan (PLAN_SLO_SHARE): the model is of the shard, arrival to answer,
@@ -83,7 +85,7 @@ export const STREAM_MAX_UTILISATION = 0.7;
 export const STREAM_SLO_SHARE = PLAN_SLO_SHARE;
 /** The step windows a shard considers beyond the manifest's: this many even steps up to the chunk interval. */
 const WINDOW_STEPS = 8;
-/** How often the admission limit follows the learnt service line, ms. */
+/** How often the admission limit follows the learnt service line (of a model without a profiled one), ms. */
 const CAPACITY_REFRESH_MS = 1000;
 /** How far back the shard looks at its answered chunks' latency when admitting, ms. */
 const RECENT_LATENCY_MS = 5000;
@@ -266,20 +268,24 @@ export class StreamBuffer extends DurableObject<Env> {
 
   /**
    * The shard's step windows for real-time streams (planStreamWindows over the manifest's window and
-   * eighths of the chunk interval), for the learnt service line and the handling costs; undefined
-   * when its streams have no real-time pace.
+   * eighths of the chunk interval), for the profile's kernel line (the learnt one where the profile
+   * has none) and the handling costs; undefined when its streams have no real-time pace. Not the
+   * learnt line where there is a profile: workerd's clock counts whole ms, and one stall of the
+   * host moves that line for a while (2-10x), which would admit or refuse streams by chance.
    */
   private windowPlan(manifest: ModelManifest): StreamWindowPlan | undefined {
     const intervalMs = this.spec?.realTimeIntervalMs;
     if (intervalMs === undefined || !this.loop || !this.batching) return undefined;
     const { maxBatch, windowMs } = this.batching;
-    // The learnt line moves with every batch: the plan follows it at most once a second (a burst
-    // of opens costs one plan, not one each); a change of plan or SLO applies at once.
-    const handling = this.handlingCpu ?? this.entryOf(manifest.name).pathCpu.stream;
-    const key = [handling.perRequestMs, handling.perBatchMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms].join();
+    const entry = this.entryOf(manifest.name);
+    const handling = this.handlingCpu ?? entry.pathCpu.stream;
+    const profiled = entry.service[runtimeOf(manifest.placement)];
+    // A learnt line moves with every batch: the plan follows it at most once a second (a burst of
+    // opens costs one plan, not one each); a change of plan or SLO applies at once.
+    const key = [handling.perRequestMs, handling.perBatchMs, maxBatch, windowMs, intervalMs, manifest.slo.percentile, manifest.slo.ms, manifest.placement].join();
     const nowMs = this.now();
-    if (this.capacity?.key !== key || nowMs - this.capacity.computedAtMs >= CAPACITY_REFRESH_MS) {
-      const line = this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
+    if (this.capacity?.key !== key || (!profiled && nowMs - this.capacity.computedAtMs >= CAPACITY_REFRESH_MS)) {
+      const line = profiled ?? this.loop.scheduler.service.fit() ?? { baseMs: 0, perRowMs: 0 };
       const service = { kind: "linear" as const, baseMs: line.baseMs + handling.perBatchMs, perItemMs: line.perRowMs + handling.perRequestMs };
       const windowsMs = [windowMs, ...Array.from({ length: WINDOW_STEPS }, (_, k) => ((k + 1) * intervalMs) / WINDOW_STEPS).filter((w) => w > windowMs)];
       this.capacity = { key, computedAtMs: nowMs, plan: planStreamWindows({ load: { kind: "paced", intervalMs }, service, maxBatch }, admissionSlo(manifest), windowsMs, 0, STREAM_MAX_UTILISATION) };
