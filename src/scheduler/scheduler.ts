@@ -120,10 +120,13 @@ export class Scheduler<T> {
     this.policy.observe?.(nowMs, job.rows);
     const predicted = this.replay([...this.fifo(), { rows: job.rows, enqueuedAtMs: nowMs, deadlineAtMs: job.deadlineAtMs }], nowMs);
     const predictedCompletionAtMs = predicted.endMs;
-    // Late itself, or its batch would end after the deadline of another request in it. An idle,
-    // empty scheduler admits anyway: only batches that run correct a stale estimate.
+    // Late itself, or its batch would end after the deadline of another request in it that the
+    // batch would meet without it, started as predicted (one that is late anyway is not this
+    // request's doing: refusing it would fail a request for another's deadline). An idle, empty scheduler admits anyway:
+    // only batches that run correct a stale estimate.
     const isIdle = this.rows === 0 && this.running.size === 0;
-    if (!isIdle && predicted.endMs > Math.min(job.deadlineAtMs, predicted.othersDeadlineAtMs)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), busyUntilMs: predictedCompletionAtMs + this.service.ms(this.limits.maxBatch), predictedCompletionAtMs };
+    const makesOthersLate = predicted.endMs > predicted.othersDeadlineAtMs && predicted.lastStartMs + this.service.ms(predicted.lastRows - job.rows) <= predicted.othersDeadlineAtMs;
+    if (!isIdle && (predicted.endMs > job.deadlineAtMs || makesOthersLate)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), busyUntilMs: predictedCompletionAtMs + this.service.ms(this.limits.maxBatch), predictedCompletionAtMs };
     const queued: QueuedJob<T> = { ...job, enqueuedAtMs: nowMs };
     const group = this.groups.get(job.batchKey);
     if (group) group.push(queued);
@@ -206,12 +209,13 @@ export class Scheduler<T> {
     return endMs === Infinity ? nowMs : Math.max(nowMs, endMs);
   }
 
-  /** Replays `order` on the servers: the end of the last batch, and the earliest deadline among that batch's other requests. */
-  private replay(order: { rows: number; enqueuedAtMs: number; deadlineAtMs: number }[], nowMs: number): { endMs: number; othersDeadlineAtMs: number } {
+  /** Replays `order` on the servers: the last batch's start, rows and end, and the earliest deadline among its requests but the last. */
+  private replay(order: { rows: number; enqueuedAtMs: number; deadlineAtMs: number }[], nowMs: number): { endMs: number; othersDeadlineAtMs: number; lastStartMs: number; lastRows: number } {
     const freeAtMs: number[] = [...this.running.values()].map((b) => Math.max(nowMs, b.startedAtMs + this.service.ms(b.rows)));
     while (freeAtMs.length < this.servers) freeAtMs.push(nowMs);
     let endMs = Math.max(nowMs, ...freeAtMs.slice(0, this.running.size));
     let othersDeadlineAtMs = Infinity;
+    let [lastStartMs, lastRows] = [endMs, 0];
     for (let i = 0; i < order.length; ) {
       let k = order[i]!.rows;
       let j = i + 1;
@@ -233,11 +237,12 @@ export class Scheduler<T> {
         startMs = Math.max(startMs, dueAtMs(serviceRows));
       }
       endMs = freeAtMs[s] = startMs + this.service.ms(serviceRows);
+      [lastStartMs, lastRows] = [startMs, k];
       othersDeadlineAtMs = Infinity;
       for (let x = i; x < j - 1; x++) othersDeadlineAtMs = Math.min(othersDeadlineAtMs, order[x]!.deadlineAtMs);
       i = j;
     }
-    return { endMs, othersDeadlineAtMs };
+    return { endMs, othersDeadlineAtMs, lastStartMs, lastRows };
   }
 
   /** Most rows in one batch of `group`: maxBatch, or fewer where its shape's memory bound says so. */

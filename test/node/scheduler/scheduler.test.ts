@@ -146,6 +146,21 @@ describe("Scheduler: admission", () => {
     expect(sched.admit(job("ok", 1, "k", 12), 1)).toEqual({ ok: true });
   });
 
+  it("refuses a request that would make another of its batch late, but not for one that is late anyway", () => {
+    const sched = new Scheduler<string>({ ...limits, windowMs: 100, maxQueueRows: 100 }, windowPolicy, new ServiceEstimate(line));
+    // "tight" must start by 20 - s(1) = 17 alone; with a second row, by 20 - s(2) = 16.
+    expect(sched.admit(job("tight", 1, "k", 20), 0)).toEqual({ ok: true });
+    // At 16.5 a second row would end the batch at 16.5 + s(2) = 20.5, after 20; alone it would end at 19.5.
+    expect(sched.admit(job("pushes", 1, "k", 1e9), 16.5)).toMatchObject({ ok: false, reason: "late" });
+    // "doomed" is admitted at 15 to a batch that must start by 15 to end by 21 as a full one; at 19,
+    // not yet started, it cannot meet its deadline whatever joins it (it ends at 19 + s(2) = 23) ...
+    const other = new Scheduler<string>({ ...limits, windowMs: 100, maxQueueRows: 100 }, windowPolicy, new ServiceEstimate(line));
+    expect(other.admit(job("first", 1, "k", 1e9), 0)).toEqual({ ok: true });
+    expect(other.admit(job("doomed", 1, "k", 21), 15)).toEqual({ ok: true });
+    // ... so a patient request joining them is admitted, not failed for its neighbour's deadline.
+    expect(other.admit(job("patient", 1, "k", 1e9), 19)).toEqual({ ok: true });
+  });
+
   it("on a free server, a due lone request is predicted to take exactly s(rows)", () => {
     const sched = new Scheduler<string>({ ...limits, windowMs: 0 }, windowPolicy, new ServiceEstimate(line));
     expect(sched.predictCompletionAtMs(3, 100)).toBe(100 + s(3));
