@@ -235,11 +235,11 @@ describe("streams (cellular batching)", () => {
   });
 
   it("admits streams while they keep up in real time, refuses one more with 503 at open, and admits again when one leaves", async () => {
-    // A chunk that costs the shard 7.5 ms (and a step 2.1 more, with the kernel's
-    // 0.28 a row and 0.15 a batch): three real-time streams (a chunk each every 32 ms) need at least
-    // 25.6 ms of every 32 even in one batch, over the 0.7 a shard may be busy (STREAM_MAX_UTILISATION);
-    // two alone need about 20 (0.63 of the time).
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 7.5, perBatchMs: 2.1 }));
+    // A chunk that costs the shard 5 ms (and a step 2.1 more, with its profile's kernel line: 0.28
+    // a row and 0.15 a batch): three real-time streams (a chunk each every 32 ms) need at least
+    // 18.1 ms of every 32 even in one batch (0.57), over the 0.5 a shard may be busy
+    // (STREAM_MAX_UTILISATION); two alone need 15.1 (0.47).
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 5, perBatchMs: 2.1 }));
     const before = await streamMetrics();
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect(await stats()).toMatchObject({ streams: 2, maxStreams: 2 });
@@ -271,7 +271,7 @@ describe("streams (cellular batching)", () => {
 
   it("reports its streams to the model's controller, and a new stream goes to the next planned stream shard when the first is full", async () => {
     // Two streams fill shard 0 (as in the test above); the plan has one stream shard (static mode).
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 7.5, perBatchMs: 2.1 }));
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 5, perBatchMs: 2.1 }));
     await Promise.all([openStream(), openStream()]);
     const open = () => SELF.fetch("http://edge.test/v2/models/silero-vad/stream", { headers: { Upgrade: "websocket" } });
     const refused = await open();
@@ -312,12 +312,11 @@ describe("streams (cellular batching)", () => {
   });
 
   it("widens the step window when the open streams need it to keep the SLO, and narrows it when they leave", async () => {
-    // A chunk that costs 5.5 ms (and a batch 2.1 more, with the kernel's 0.28 a row and 0.15 a batch
-    // by its profile; the line the shard learnt may be higher): two streams alone in 2 ms windows
-    // keep the shard busy about 0.5 of the time; three would need about 0.75, over the 0.7 it may be
-    // busy, unless a wider window lets chunks that arrive apart share a batch (three in one: 0.61),
-    // within 40 ms (80 % of the SLO) at a window of 12 ms.
-    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 5.5, perBatchMs: 2.1 }));
+    // A chunk that costs 3.5 ms (and a step 2.1 more, with its profile's kernel line: 0.28 a row
+    // and 0.15 a batch): two streams alone in 2 ms windows keep the shard busy 0.38 of the time;
+    // three would need 0.57, over the 0.5 it may be busy, unless a wider window lets chunks that
+    // arrive apart share a batch (three in one: 0.42), within 40 ms (80 % of the SLO).
+    await runInDurableObject(shard(), (buffer: StreamBuffer) => void (buffer.handlingCpu = { perRequestMs: 3.5, perBatchMs: 2.1 }));
     const [a, b] = await Promise.all([openStream(), openStream()]);
     expect((await stats()).stepWindowMs).toBe(WINDOW_MS);
     await openStream();
