@@ -1,6 +1,6 @@
 /**
  * The measured service time of a batch by its size in rows, learnt online: a moving average per
- * observed size, and between sizes a least-squares line baseMs + perRowMs * k over the sizes seen
+ * observed size (each sample capped at SPIKE_LIMIT times its mean), and between sizes a least-squares line baseMs + perRowMs * k over the sizes seen
  * (weighted by how often each was seen). Until a size has been seen, a prior line (for example the
  * model's profile) stands in; with neither, the estimate is 0 (admission then refuses only on a
  * full queue). Pure and bounded: one slot per batch size.
@@ -8,6 +8,16 @@
 
 /** Weight of the newest sample in a size's moving average. */
 const EWMA_WEIGHT = 0.2;
+/**
+ * A sample counts at most this many times its size's mean (or this many clock ticks, SPIKE_FLOOR_MS,
+ * whichever is more): a stall of the host (this one's workerd stops for 80-170 ms every 5-15 s)
+ * lands in one batch's time, and taken whole it would raise a 1 ms mean to 35 ms, predicting
+ * every request late for a while. A kernel that really slows still raises the mean by up to 60 % a
+ * batch.
+ */
+const SPIKE_LIMIT = 4;
+/** workerd's clock counts whole ms. */
+const SPIKE_FLOOR_MS = 1;
 
 /** A line baseMs + perRowMs * rows. */
 export interface ServiceLine {
@@ -27,7 +37,7 @@ export class ServiceEstimate {
   observe(rows: number, ms: number): void {
     if (!(ms >= 0) || rows < 1) return;
     const mean = this.meanMs[rows];
-    this.meanMs[rows] = mean === undefined ? ms : mean + EWMA_WEIGHT * (ms - mean);
+    this.meanMs[rows] = mean === undefined ? ms : mean + EWMA_WEIGHT * (Math.min(ms, SPIKE_LIMIT * Math.max(mean, SPIKE_FLOOR_MS)) - mean);
     this.seen[rows] = (this.seen[rows] ?? 0) + 1;
     this.line = undefined;
   }

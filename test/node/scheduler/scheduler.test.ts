@@ -168,6 +168,22 @@ describe("Scheduler: admission", () => {
 });
 
 describe("ServiceEstimate", () => {
+  it("takes a stall of the host in one batch's time as at most 4x the mean, and follows a kernel that really slows", () => {
+    const e = new ServiceEstimate();
+    for (let i = 0; i < 10; i++) e.observe(1, 2);
+    e.observe(1, 170);
+    // 2 + 0.2 x (4 x 2 - 2), not 2 + 0.2 x 168.
+    expect(e.ms(1)).toBeCloseTo(3.2, 12);
+    // Under the clock's 1 ms tick a mean moves up to 4 ms a sample.
+    const fast = new ServiceEstimate();
+    fast.observe(1, 0);
+    fast.observe(1, 100);
+    expect(fast.ms(1)).toBeCloseTo(0.8, 12);
+    // Ten times slower for good: within 1 % after 25 batches.
+    for (let i = 0; i < 25; i++) e.observe(1, 20);
+    expect(e.ms(1)).toBeGreaterThan(19.8);
+  });
+
   it("fits baseMs + perRowMs k through the sizes seen, and keeps the prior's shape through one size", () => {
     const e = new ServiceEstimate({ baseMs: 1, perRowMs: 1 });
     expect(e.ms(4)).toBe(5);
