@@ -25,6 +25,7 @@ import { startProgress } from "../src/cli/progress";
 import { minShardsForSlo, predictStreamSteps, type StreamLoad } from "../src/planner/stream-steps";
 import type { SchedulerStatsSnapshot } from "../src/scheduler/scheduler-stats";
 import vadManifest from "../models/silero-vad/manifest.json";
+import { CATALOG } from "../src/models/catalog";
 import { edgeStarterOn, reportNameOn, type Platform } from "./lib/plain-workerd";
 import { CHUNK_MS, type LoadResult, type Pacing, runStateless, runStreams } from "./lib/stream-load";
 import { round } from "./lib/stats";
@@ -67,7 +68,8 @@ interface RunReport {
   ratio: number;
   /** The same for chunks answered within the SLO; null when stateless answered none within it (absent in reports from before it was measured). */
   ratioWithinSlo?: number | null;
-  predicted: { kernelOnly: Prediction; withMeasuredCpu: Prediction };
+  /** `admission` (absent in reports from before it was): the profile's kernel line and stream costs, which the shard admits by. */
+  predicted: { kernelOnly: Prediction; withMeasuredCpu: Prediction; admission?: Prediction };
 }
 type Prediction = { meanBatchRows: number; p50Ms: number; p99Ms: number; chunksPerS: number; isStable: boolean; perRowMs: number };
 
@@ -124,6 +126,13 @@ async function waitForQuiet(edge: Started, idle: CpuByProcess): Promise<void> {
     quiet = (total() - before) / (performance.now() - atMs) <= idlePerMs + QUIET_CPU_PER_MS ? quiet + 1 : 0;
   }
 }
+
+/** The line the shards admit by (src/stream/stream-buffer.ts): the profile's kernel line plus the chunk and step costs it measured. */
+const ADMISSION_LINE = (() => {
+  const entry = CATALOG.get("silero-vad")!;
+  const kernel = entry.service.edge ?? { baseMs: 0, perRowMs: 0 };
+  return { baseMs: kernel.baseMs + entry.pathCpu.stream.perBatchMs, perRowMs: kernel.perRowMs + entry.pathCpu.stream.perRequestMs };
+})();
 
 function predict(streams: number, pacing: Pacing, line: { baseMs: number; perRowMs: number }, windowMs: number): Prediction {
   const load: StreamLoad = pacing === "closed" ? { kind: "closed", thinkMs: THINK_MS } : { kind: "paced", intervalMs: CHUNK_MS };
@@ -196,7 +205,7 @@ export async function main({ streams, durationS, pacings, platform = "wrangler-d
           stateless: { ...stateless, cpuMsPerChunk: statelessCpu },
           ratio: round(stream.chunksPerS / Math.max(1e-9, stateless.chunksPerS)),
           ratioWithinSlo: stateless.withinSloPerS > 0 ? round(stream.withinSloPerS / stateless.withinSloPerS) : null,
-          predicted: { kernelOnly: predict(stream.opened, pacing, line, stepWindowMs), withMeasuredCpu: predict(stream.opened, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }, stepWindowMs) },
+          predicted: { kernelOnly: predict(stream.opened, pacing, line, stepWindowMs), withMeasuredCpu: predict(stream.opened, pacing, { baseMs: line.baseMs, perRowMs: Math.max(line.perRowMs, runtimeCpu) }, stepWindowMs), admission: predict(stream.opened, pacing, ADMISSION_LINE, stepWindowMs) },
         });
       }
     }
@@ -263,10 +272,10 @@ function writeReport(runs: RunReport[], timing: { durationS: number; warmUpS: nu
   if (runs.some((r) => r.stream.steps.batches === 0)) lines.push("", "Steps \"not read\": the shard's counters (kept in its memory) were lost before the run read them.");
   lines.push("");
   lines.push("## The planner's step model (server side: arrival at the shard to answer)", "");
-  lines.push(`The admitted streams at the shard's step window. Closed loop with ${THINK_MS} ms between an answer and the next chunk; paced with phases spread evenly. "kernel only": the service line the shard learnt; "with measured CPU": its per-row cost raised to the runtime's measured CPU per chunk (WebSocket frames, JSON, attachments, the kernel).`, "");
+  lines.push(`The admitted streams at the shard's step window. Closed loop with ${THINK_MS} ms between an answer and the next chunk; paced with phases spread evenly. "kernel only": the service line the shard learnt; "with measured CPU": its per-row cost raised to the runtime's measured CPU per chunk (WebSocket frames, JSON, attachments, the kernel); "admission": the line the shard admits by, the profile's kernel line plus the chunk and step costs \`npm run profile\` measured (models/silero-vad/profile.json streamOverhead: per row as shown, and ${round(ADMISSION_LINE.baseMs, 3)} ms a step).`, "");
   lines.push("| N | pacing | model | per-row ms | mean rows | p50 ms | p99 ms | chunks/s | stable |", "|---|---|---|---|---|---|---|---|---|");
   for (const r of runs) {
-    for (const [name, p] of [["kernel only", r.predicted.kernelOnly], ["with measured CPU", r.predicted.withMeasuredCpu]] as const) lines.push(`| ${r.stream.opened} of ${r.streams} | ${r.pacing} | ${name} | ${p.perRowMs} | ${p.meanBatchRows} | ${shown(p.p50Ms)} | ${shown(p.p99Ms)} | ${p.chunksPerS} | ${p.isStable} |`);
+    for (const [name, p] of [["kernel only", r.predicted.kernelOnly], ["with measured CPU", r.predicted.withMeasuredCpu], ["admission", r.predicted.admission]] as const) if (p) lines.push(`| ${r.stream.opened} of ${r.streams} | ${r.pacing} | ${name} | ${p.perRowMs} | ${p.meanBatchRows} | ${shown(p.p50Ms)} | ${shown(p.p99Ms)} | ${p.chunksPerS} | ${p.isStable} |`);
   }
   lines.push("", `1,000 real-time streams (31,250 chunks/s) need ${shardsFor1000 ?? "more than 256"} shards, each on its own core, for p99 ≤ ${SLO_MS} ms (server side), at the lowest runtime CPU per chunk measured in a paced run (${perChunkMs} ms, ${leanest?.streams ?? "–"} ${leanest?.pacing ?? ""} streams; minShardsForSlo).`);
   lines.push("", "Targets at 1,000 streams: " + (report.targetsAt1000.map((t) => `${t.pacing}: ${t.admitted} admitted, their p99 ${shown(t.p99Ms)} ms (${t.isP99Met ? "met" : "missed"}), ${t.ratio}x stateless (${t.isRatioMet ? "met" : "missed"})`).join("; ") || "not run") + ".");
