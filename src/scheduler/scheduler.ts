@@ -122,8 +122,8 @@ export class Scheduler<T> {
     const predictedCompletionAtMs = predicted.endMs;
     // Late itself, or its batch would end after the deadline of another request in it that the
     // batch would meet without it, started as predicted (one that is late anyway is not this
-    // request's doing: refusing it would fail a request for another's deadline). An idle, empty scheduler admits anyway:
-    // only batches that run correct a stale estimate.
+    // request's doing: refusing it would fail a request for another's deadline). An idle, empty
+    // scheduler admits anyway: only batches that run correct a stale estimate.
     const isIdle = this.rows === 0 && this.running.size === 0;
     const makesOthersLate = predicted.endMs > predicted.othersDeadlineAtMs && predicted.lastStartMs + this.service.ms(predicted.lastRows - job.rows) <= predicted.othersDeadlineAtMs;
     if (!isIdle && (predicted.endMs > job.deadlineAtMs || makesOthersLate)) return { ok: false, reason: "late", retryAfterMs: this.drainMs(nowMs), busyUntilMs: predictedCompletionAtMs + this.service.ms(this.limits.maxBatch), predictedCompletionAtMs };

@@ -1,7 +1,7 @@
 /**
  * The measured service time of a batch by its size in rows, learnt online: a moving average per
- * observed size (each sample capped at SPIKE_LIMIT times its mean), and between sizes a least-squares line baseMs + perRowMs * k over the sizes seen
- * (weighted by how often each was seen). Until a size has been seen, a prior line (for example the
+ * observed size (each sample capped at SPIKE_LIMIT times its mean), and between sizes a
+ * least-squares line baseMs + perRowMs * k over the sizes seen (weighted by how often each was seen). Until a size has been seen, a prior line (for example the
  * model's profile) stands in; with neither, the estimate is 0 (admission then refuses only on a
  * full queue). Pure and bounded: one slot per batch size.
  */

@@ -26,9 +26,9 @@
  * window (planStreamWindows) for the model's profiled kernel line plus what its thread spends
  * beyond the kernel per chunk and per step, as the profile measured them for real-time streams
  * (`pathCpu.stream`: `npm run profile`, src/cli/stream-overhead.ts); and while the chunks it
- * answered in the last 5 s met the SLO (the host may be slower than the profile says). Otherwise the upgrade is refused with 503 and Retry-After (the
- * Worker tries the model's other shards first), so the streams already open keep their latency
- * instead of all of them degrading.
+ * answered in the last 5 s met the SLO (the host may be slower than the profile says). Otherwise
+ * the upgrade is refused with 503 and Retry-After (the Worker tries the model's other shards
+ * first), so the streams already open keep their latency instead of all of them degrading.
  *
  * Metrics (src/observability/stream-metrics.ts: opens, closes, chunks, chunk latency, step sizes)
  * go to the model's controller at most every FLUSH_EVERY_MS (10 s), and within that of the last
@@ -73,8 +73,9 @@ export type StreamStatsSnapshot = BufferStatsSnapshot & { streams: number; maxSt
  * utilisation). Lower than the buffers' 0.85: real-time chunks arrive on a clock, and a stall of
  * the host (this one's workerd stops for 80-170 ms every 5-15 s) delays every chunk that arrives
  * until the backlog drains, which takes longer the busier the shard. Locally, with the clients on
- * the same two cores, 1,000 paced clients' p99 at the client was 53-105 ms (SLO 50) with the 41-46
- * streams a cap of 0.7 admitted (by the learnt line, 2026-12-07), and 42.6 ms with 24 at 0.5.
+ * the same two cores, paced clients' p99 at the client was 42-105 ms (SLO 50) with the 41-46
+ * streams a cap of 0.7 admitted (by the learnt line, 2026-12-07), and 40-47 ms on plain workerd
+ * (44-63 under wrangler dev, whose proxy shares the cores) with the 24 a cap of 0.5 admits.
  */
 export const STREAM_MAX_UTILISATION = 0.5;
 /**
