@@ -2,7 +2,7 @@
  * Open-loop load: requests are sent at Poisson arrival times (or at given arrival times, e.g. a
  * MAP's) whether or not earlier ones have finished, as real clients do, so queueing shows up in the
  * latencies. Bounded in count and time; loopback targets only. Latency is measured from each
- * request's scheduled send time.
+ * request's scheduled send time (or its actual one, when it went out up to 1 ms early).
  */
 
 import { header, post, serverTimingMs } from "../../src/cli/loopback-http";
@@ -92,9 +92,12 @@ export async function openLoop({ url, body, headers = { "content-type": "applica
   return result;
 }
 
-/** One request scheduled `sentAtMs` after `startMs`; its latency counts from then. */
+/**
+ * One request scheduled `sentAtMs` after `startMs`; its latency counts from then, or from now when it
+ * goes out early (the loop sends at once when less than a timer's 1 ms is left).
+ */
 async function send(url: string, body: string | Uint8Array, headers: Record<string, string>, startMs: number, sentAtMs: number, result: LoadResult, timeoutMs: number): Promise<void> {
-  const scheduledMs = startMs + sentAtMs;
+  const scheduledMs = Math.max(startMs + sentAtMs, performance.now());
   try {
     const answer = await post(url, body, headers, timeoutMs);
     const timing = header(answer, "server-timing") ?? "";
