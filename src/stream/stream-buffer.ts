@@ -167,7 +167,7 @@ export class StreamBuffer extends DurableObject<Env> {
       const shard = Number(request.headers.get(STREAM_SHARD_HEADER) ?? NaN);
       if (Number.isInteger(shard) && shard >= 0 && shard !== this.shard) this.ctx.storage.kv.put(SHARD_KEY, (this.shard = shard));
       this.serve(entry, spec);
-      this.admit(entry.manifest);
+      this.admit(entry);
       this.joining++;
       try {
         // The first stream waits for a warm session, so its first chunk is not a cold start.
@@ -232,14 +232,15 @@ export class StreamBuffer extends DurableObject<Env> {
   /** This shard's step counters and recent step sizes (rows per batch), and its open streams. */
   stats(): StreamStatsSnapshot {
     this.restore();
-    const maxStreams = this.spec && this.maxStreams(this.entryOf(this.spec.model).manifest);
+    const maxStreams = this.spec && this.maxStreams(this.entryOf(this.spec.model));
     return { ...statsSnapshot(this.loop?.stats, reportStateOf(this.loop?.scheduler)), streams: this.streams.size, ...(maxStreams !== undefined && { maxStreams }), refusedStreams: this.refusedStreams, ...(this.stepWindowMs !== undefined && { stepWindowMs: this.stepWindowMs }) };
   }
 
   /** Refuses (503) a new stream when the open ones already fill the shard (see the module doc). */
-  private admit(manifest: ModelManifest): void {
-    const maxStreams = this.maxStreams(manifest);
+  private admit(entry: CatalogEntry): void {
+    const maxStreams = this.maxStreams(entry);
     if (maxStreams === undefined) return;
+    const { manifest } = entry;
     const { percentile, ms } = manifest.slo;
     const lateMs = this.recentLatencyMs(percentile);
     const refusal =
@@ -263,8 +264,8 @@ export class StreamBuffer extends DurableObject<Env> {
   }
 
   /** The most real-time streams this shard admits now (undefined when its streams have no real-time pace). */
-  private maxStreams(manifest: ModelManifest): number | undefined {
-    return this.windowPlan(manifest)?.maxStreams;
+  private maxStreams(entry: CatalogEntry): number | undefined {
+    return this.windowPlan(entry)?.maxStreams;
   }
 
   /**
@@ -274,11 +275,11 @@ export class StreamBuffer extends DurableObject<Env> {
    * learnt line where there is a profile: workerd's clock counts whole ms, and one stall of the
    * host moves that line for a while (2-10x), which would admit or refuse streams by chance.
    */
-  private windowPlan(manifest: ModelManifest): StreamWindowPlan | undefined {
+  private windowPlan(entry: CatalogEntry): StreamWindowPlan | undefined {
     const intervalMs = this.spec?.realTimeIntervalMs;
     if (intervalMs === undefined || !this.loop || !this.batching) return undefined;
     const { maxBatch, windowMs } = this.batching;
-    const entry = this.entryOf(manifest.name);
+    const { manifest } = entry;
     const handling = this.handlingCpu ?? entry.pathCpu.stream;
     const profiled = entry.service[runtimeOf(manifest.placement)];
     // A learnt line moves with every batch: the plan follows it at most once a second (a burst of
@@ -449,7 +450,7 @@ export class StreamBuffer extends DurableObject<Env> {
    */
   private limits(): SchedulerLimits {
     const { maxBatch, windowMs, maxQueueRows } = this.batching!;
-    const plan = this.spec && this.windowPlan(this.entryOf(this.spec.model).manifest);
+    const plan = this.spec && this.windowPlan(this.entryOf(this.spec.model));
     this.stepWindowMs = plan ? windowForStreams(plan, Math.max(1, this.streams.size)) : windowMs;
     return { maxBatch: Math.max(1, Math.min(maxBatch, this.streams.size)), windowMs: this.stepWindowMs, maxQueueRows };
   }
@@ -480,8 +481,9 @@ export class StreamBuffer extends DurableObject<Env> {
     const nowMs = this.now();
     const sinceMs = nowMs - (this.reported?.atMs ?? -Infinity);
     if (why === "chunk" && sinceMs < REPORT_EVERY_MS) return;
-    const manifest = this.entryOf(this.spec.model).manifest;
-    const maxStreams = this.maxStreams(manifest);
+    const entry = this.entryOf(this.spec.model);
+    const { manifest } = entry;
+    const maxStreams = this.maxStreams(entry);
     const report: StreamReport = { model: manifest.name, key: this.spec.key, shard: this.shard, openStreams: this.streams.size + this.joining, refusedStreams: this.refusedStreams, ...(maxStreams !== undefined && { maxStreams }) };
     const state = `${report.openStreams}/${report.maxStreams}/${report.refusedStreams}`;
     if (why === "change" && state === this.reported?.state) return;
