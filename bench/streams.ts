@@ -20,6 +20,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { cpuMs, isDevProxy, processTree } from "../src/cli/process-cpu";
+import { waitForNoStreams } from "../src/cli/stream-overhead";
 import { freePort, ROOT, type Started } from "../src/cli/processes";
 import { startProgress } from "../src/cli/progress";
 import { minShardsForSlo, predictStreamSteps, type StreamLoad } from "../src/planner/stream-steps";
@@ -103,14 +104,6 @@ function edgeCpu(edge: Started): CpuByProcess {
 const perChunk = (before: CpuByProcess, after: CpuByProcess, idle: CpuByProcess, elapsedMs: number, chunks: number): CpuByProcess =>
   Object.fromEntries(Object.keys(after).map((role) => [role, round(Math.max(0, after[role]! - (before[role] ?? 0) - (idle[role] ?? 0) * elapsedMs) / Math.max(1, chunks), 3)]));
 
-async function waitForNoStreams(edge: Started): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const body = (await (await fetch(`${edge.url}/v2/models/silero-vad/stream/stats?sr=16000`)).json()) as { shards: StreamStatsSnapshot[] };
-    if (body.shards.every((s) => s.streams === 0)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /**
  * Waits (at most QUIET_TIMEOUT_MS) until the edge's processes are back near their idle CPU for two
  * half-seconds in a row: a stateless run at 1,000 clients leaves work behind (requests the client
@@ -161,7 +154,7 @@ export async function main({ streams, durationS, pacings, platform = "wrangler-d
     for (const n of streams) {
       for (const pacing of pacings) {
         progress.step(`${n} streams, ${pacing}`);
-        await waitForNoStreams(edge);
+        await waitForNoStreams(edge, "silero-vad");
         await waitForQuiet(edge, idle);
         const loadAvg1m = round(loadavg()[0]!);
         // CPU over the whole run (its warm-up, opening and draining too), per chunk answered over the whole run (estimated from the measured window's rate).

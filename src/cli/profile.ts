@@ -29,7 +29,7 @@ import { cliProgram, listOf, Option } from "./command";
 import { startEdge, type Started } from "./processes";
 import { type Progress, startProgress } from "./progress";
 import { measureEdgePath } from "./request-overhead";
-import { measureStreamOverhead, STREAM_WINDOW_SHARE } from "./stream-overhead";
+import { measureStreamPath } from "./stream-overhead";
 import { streamSpecOf } from "../stream/stream-protocol";
 
 type Ort = typeof ortNode;
@@ -215,22 +215,15 @@ async function main(argv: string[]): Promise<number> {
  * What `path` costs `name` outside its batches, on an edge of its own (static plans, no origin): a
  * one-row binary request buffered or direct (request-overhead.ts, first paced at about half of what
  * one thread serves of the model with ~5 ms a request beyond the batch), or a real-time stream's
- * chunk with the step window at STREAM_WINDOW_SHARE of the chunk interval (stream-overhead.ts).
+ * chunk (stream-overhead.ts measureStreamPath).
  */
 async function edgePathOverhead(name: string, path: EdgePath, fit: { baseMs: number; perItemMs: number }, quick: boolean): Promise<object> {
   const port = PROFILE_WORKER_PORT + 1;
   if (path === "stream") {
-    const stream = realTimeStreamOf(name)!;
-    const batching = { windowMs: STREAM_WINDOW_SHARE * stream.intervalMs, adaptiveWindow: false };
-    const edge = await startEdge({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [name]: { batching } }) } });
-    try {
-      const o = await measureStreamOverhead(edge, { model: name, ...stream, kernel: { baseMs: fit.baseMs, perRowMs: fit.perItemMs } });
-      const { few, many } = o.readings;
-      console.log(`${name.padEnd(11)} stream   CPU beyond the kernel ${o.cpuMs.toFixed(2)} ms per chunk + ${o.batchCpuMs.toFixed(2)} ms per step (${few.streams} stream(s): ${few.cpuMs.toFixed(2)} ms a chunk at ${few.stepsPerChunk.toFixed(2)} steps a chunk; ${many.streams}: ${many.cpuMs.toFixed(2)} at ${many.stepsPerChunk.toFixed(2)})`);
-      return o;
-    } finally {
-      await edge.stop();
-    }
+    const o = await measureStreamPath(startEdge, port, { model: name, ...realTimeStreamOf(name)!, kernel: { baseMs: fit.baseMs, perRowMs: fit.perItemMs } });
+    const { few, many } = o.readings;
+    console.log(`${name.padEnd(11)} stream   CPU beyond the kernel ${o.cpuMs.toFixed(2)} ms per chunk + ${o.batchCpuMs.toFixed(2)} ms per step (${few.streams} stream(s): ${few.cpuMs.toFixed(2)} ms a chunk at ${few.stepsPerChunk.toFixed(2)} steps a chunk; ${many.streams}: ${many.cpuMs.toFixed(2)} at ${many.stepsPerChunk.toFixed(2)})`);
+    return o;
   }
   const feeds = MODELS[name]!.feeds(ortNode, 1);
   const inputs = Object.entries(feeds).map(([input, t]) => ({ name: input, datatype: t.type === "int64" ? ("INT64" as const) : ("FP32" as const), shape: [...t.dims], data: t.data as Float32Array }));

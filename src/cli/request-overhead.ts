@@ -127,6 +127,11 @@ export interface EdgePathOverheads {
 /** How an edge is started for a path's measurement (static plans, no origin; the model's plan in MODEL_OVERRIDES). */
 export type EdgeStarter = (options: { port: number; vars: Record<string, string> }) => Promise<Started>;
 
+/** Starts the edge a path of `model` is measured on: static plans, no origin, no request log, `override` applied to the model's manifest. */
+export function startMeasurementEdge(start: EdgeStarter, port: number, model: string, override: Record<string, unknown>): Promise<Started> {
+  return start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: override }) } });
+}
+
 /**
  * Measures `model`'s overheads on one edge path, buffered (`edge`: through a Durable Object, window
  * BURST_WINDOW_MS) or `direct` (in the Worker), on an edge of its own started by `start`: `count`
@@ -141,7 +146,7 @@ export async function measureEdgePath(
   { count = 120, cpuRatePerS = 60 }: { count?: number; cpuRatePerS?: number } = {},
 ): Promise<RequestOverhead & { measuredAt: string }> {
   const batching = { windowMs: placement === "edge" ? BURST_WINDOW_MS : 0, adaptiveWindow: false };
-  const edge = await start({ port, vars: { ORIGIN_URLS: "", CONTROL_MODE: "static", LOG_REQUESTS: "false", MODEL_OVERRIDES: JSON.stringify({ [model]: { placement, batching } }) } });
+  const edge = await startMeasurementEdge(start, port, model, { placement, batching });
   try {
     const overhead = await measureRequestOverhead(edge, model, body, { count, cpuRatePerS, cpuCount: Math.ceil(cpuRatePerS * 5) });
     return { ...overhead, measuredAt: new Date().toISOString() };

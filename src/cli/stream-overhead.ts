@@ -19,7 +19,7 @@
 import type { ServiceLine } from "../scheduler/service-estimate";
 import { runtimeCpuReader } from "./process-cpu";
 import type { Started } from "./processes";
-import { type CpuReading, IDLE_MS, splitBatchCpu } from "./request-overhead";
+import { type CpuReading, type EdgeStarter, IDLE_MS, splitBatchCpu, startMeasurementEdge } from "./request-overhead";
 
 /**
  * Streams of the reading at one row a step, and the most of the one at many rows a step: near the
@@ -29,11 +29,11 @@ import { type CpuReading, IDLE_MS, splitBatchCpu } from "./request-overhead";
 const FEW_STREAMS = 1;
 const MANY_STREAMS = 24;
 /**
- * The share of the chunk interval the edge's step window is set to while measuring (measureStreamOverhead's
- * caller starts it so): real-time streams spread over the interval then share steps of several
- * rows (24 streams: about 18), one alone has steps of one.
+ * The share of the chunk interval the edge's step window is set to while measuring
+ * (measureStreamPath): real-time streams spread over the interval then share steps of several rows
+ * (24 streams: about 18), one alone has steps of one.
  */
-export const STREAM_WINDOW_SHARE = 0.75;
+const STREAM_WINDOW_SHARE = 0.75;
 /** How long the streams run before a reading starts, and how long it lasts, ms. */
 const WARM_MS = 2_000;
 const MEASURE_MS = 8_000;
@@ -116,6 +116,11 @@ async function shardCounters(edge: Started, model: string): Promise<{ batches: n
   return { batches: sum((s) => s.batches), rows: sum((s) => s.rows), streams: sum((s) => s.streams) };
 }
 
+/** Waits (at most CLOSE_TIMEOUT_MS) until `model`'s stream shards on `edge` have no stream open: they see closes after the client does. */
+export async function waitForNoStreams(edge: Started, model: string): Promise<void> {
+  for (const untilMs = performance.now() + CLOSE_TIMEOUT_MS; performance.now() < untilMs && (await shardCounters(edge, model)).streams > 0; ) await sleep(100);
+}
+
 /** One reading with up to `count` real-time streams (those the shard admits), net of `idleCpuPerMs`. */
 async function readStreams(edge: Started, drive: StreamDrive, count: number, runtimeCpuMs: () => number, idleCpuPerMs: number, measureMs = MEASURE_MS): Promise<StreamCpuReading> {
   const url = `${edge.url.replace(/^http/, "ws")}/v2/models/${drive.model}/stream`;
@@ -159,7 +164,7 @@ async function readStreams(edge: Started, drive: StreamDrive, count: number, run
     return { streams: sockets.length, chunks, stepsPerChunk: steps / chunks, cpuMs: Math.max(0, totalMs - kernelMs), kernelMs };
   } finally {
     for (const ws of sockets) ws.close(1000, "reading over");
-    for (const untilMs = performance.now() + CLOSE_TIMEOUT_MS; performance.now() < untilMs && (await shardCounters(edge, drive.model)).streams > 0; ) await sleep(50);
+    await waitForNoStreams(edge, drive.model);
   }
 }
 
@@ -188,4 +193,14 @@ export async function measureStreamOverhead(edge: Started, drive: StreamDrive): 
   const rounded = (r: StreamCpuReading): StreamCpuReading => ({ ...r, stepsPerChunk: round(r.stepsPerChunk), cpuMs: round(r.cpuMs), kernelMs: round(r.kernelMs) });
   const { cpuMs: perChunkMs, batchCpuMs } = splitBatchCpu(asRequests(few), asRequests(many));
   return { cpuMs: round(perChunkMs), batchCpuMs: round(batchCpuMs), intervalMs: drive.intervalMs, readings: { few: rounded(few), many: rounded(many) }, measuredAt: new Date().toISOString() };
+}
+
+/** Measures a stream chunk's cost beyond the kernel on an edge of its own started by `start`, its step window at STREAM_WINDOW_SHARE of the chunk interval. */
+export async function measureStreamPath(start: EdgeStarter, port: number, drive: StreamDrive): Promise<StreamOverhead> {
+  const edge = await startMeasurementEdge(start, port, drive.model, { batching: { windowMs: STREAM_WINDOW_SHARE * drive.intervalMs, adaptiveWindow: false } });
+  try {
+    return await measureStreamOverhead(edge, drive);
+  } finally {
+    await edge.stop();
+  }
 }
