@@ -45,11 +45,14 @@
  * saturation (a lazy batch's size, hence how long it holds its server, depends on its wait); and
  * one server c times as fast in the recursion (s(k) / c advances X; the request still takes s(k)),
  * the heavy-traffic limit, which errs high at light load (a batch may start on any free server) and
- * low near saturation (a server frees only when its whole batch ends). A pool shared by S > 1 sealed shards
- * is one shard's chain on the fast server with the other shards' work added as a fluid (their
- * utilisation per server times the elapsed time), which ignores the variability of that work.
- * Beyond MAX_CYCLIC_SERVERS servers (large origin pools) only the fast server is solved, for speed.
+ * low near saturation (a server frees only when its whole batch ends). A pool shared by S > 1 sealed
+ * shards is solved from a virtual shard's sealed queue (latency-model.ts sharedSealedPool), whose
+ * wait of a sealed batch for a server is `releaseWaitCdf`. Beyond MAX_CYCLIC_SERVERS servers (large origin pools) only the fast server is solved, for speed.
  * bench/reports/planner-accuracy.md measures these limits.
+ *
+ * Sealed windows: a window of at least one cell ends on a grid point (the step shrinks a little to
+ * fit it); a window under one cell keeps the step, with its batches from P(n, T) and the batches
+ * that fill within it closing at its middle (windowCounts), both at their place within the cell.
  *
  * Numerical care: every shift by a non-grid amount splits the mass linearly between the two
  * neighbouring grid points (mean-preserving); the stationary iteration stops when an iteration moves
@@ -60,7 +63,7 @@ import { type MarkovianArrival, nextArrivalPhaseMatrix, peakRatePerS, phaseAfter
 import { batchSizeDistribution } from "./batch-size";
 import { type CountingMatrices, countingGrid, countingMatrices } from "./counting-process";
 import type { LatencyDistribution } from "./latency-model";
-import { fromRows, stationary } from "./matrix";
+import { add, expm, fromRows, scale as scaleMatrix, stationary } from "./matrix";
 import type { Formation } from "./queueing";
 
 /** One queue with fixed servers. */
@@ -74,8 +77,6 @@ export interface FixedServerInput {
   /** Servers of this queue (c). */
   servers: number;
   formation: Formation;
-  /** Utilisation per server of other queues' work on the same servers (shared sealed pool); default 0. */
-  backgroundLoad?: number;
   /**
    * The requests' front door runs on the server's own thread (locally the Worker and its Durable
    * Object share one workerd thread): a request that arrives while a batch runs reaches the queue
@@ -128,6 +129,11 @@ export interface FixedServerModel extends LatencyDistribution {
   iterations: number;
   cells: number;
   stepMs: number;
+  /**
+   * Sealed formation: P(W <= ms) for a request, W the wait of its batch for a server after the
+   * batch is sealed (its window's end, or when it filled). Lazy formation: undefined.
+   */
+  releaseWaitCdf?: (ms: number) => number;
 }
 
 /** Most grid cells for X; beyond, the step doubles (at most MAX_COARSENINGS times). */
@@ -166,17 +172,16 @@ const unstable = (utilisation: number, maxBatch: number): FixedServerModel => ({
 /** Solves one queue; see the module doc. */
 export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   const { arrival, maxBatch: B, servers: c, formation } = input;
-  if (input.sharedThread && (formation !== "lazy" || c !== 1 || input.backgroundLoad)) throw new RangeError("fixedServerLatency: a shared thread is one server with lazy formation");
+  if (input.sharedThread && (formation !== "lazy" || c !== 1)) throw new RangeError("fixedServerLatency: a shared thread is one server with lazy formation");
   const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
   const service = input.service;
   const answerMs = input.answerMsPerRow ?? 0;
   if (!(answerMs >= 0) || service.some((s, k) => s < (k + 1) * answerMs - 1e-9)) throw new RangeError("fixedServerLatency: answerMsPerRow must be >= 0 and s(k) >= k x answerMsPerRow");
-  const rho0 = input.backgroundLoad ?? 0;
   const sB = service[B - 1]!;
   // Lazy: full batches are the most a server can do; beyond that nothing is stable.
   let bestPerItem = Infinity;
   for (let k = 1; k <= B; k++) bestPerItem = Math.min(bestPerItem, service[k - 1]! / k);
-  const capacityLoad = (arrival.ratePerS / 1000) * bestPerItem / c + rho0;
+  const capacityLoad = (arrival.ratePerS / 1000) * bestPerItem / c;
   if (capacityLoad >= 1) return unstable(capacityLoad, B);
 
   let largestService = 0;
@@ -185,7 +190,7 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
     const batches = batchSizeDistribution(arrival, countingMatrices(arrival, T / 1000, Math.max(1, B - 1)), B);
     let meanService = 0;
     batches.probs.forEach((pk, k) => (meanService += pk * service[k]!));
-    const load = (batches.batchRatePerS * meanService) / 1000 / c + rho0;
+    const load = (batches.batchRatePerS * meanService) / 1000 / c;
     if (load >= 1) return unstable(load, B);
     // Sealed batches do not grow with the queue: size the grid by the largest service that more
     // than 1e-3 of them need, not by s(maxBatch) (a maxBatch of 64 that windows never fill would
@@ -199,16 +204,16 @@ export function fixedServerLatency(input: FixedServerInput): FixedServerModel {
   } else largestService = sB;
 
   const scale = T + largestService;
-  const cellsPerScale = (input.cellsPerScale ?? 48) / (B === 1 && c === 1 && rho0 === 0 ? tailCoarsening(arrival, sB, scale / (input.cellsPerScale ?? 48)) : 1);
+  const cellsPerScale = (input.cellsPerScale ?? 48) / (B === 1 && c === 1 ? tailCoarsening(arrival, sB, scale / (input.cellsPerScale ?? 48)) : 1);
   const solveWith = (multiServer: "cyclic" | "fast", maxIterations = MAX_ITERATIONS): FixedServerModel => {
-    const fine = solveOnGrid({ ...input, multiServer, maxIterations }, scale, cellsPerScale, rho0);
+    const fine = solveOnGrid({ ...input, multiServer, maxIterations }, scale, cellsPerScale);
     if (fine.chain.diverged) return unstable(Math.max(capacityLoad, 1), B);
     return measure(input, fine.chain, fine.h, fine.windowCells, fine.cells);
   };
   // Cyclic assignment costs c - 1 cycle subtractions per iteration: beyond MAX_CYCLIC_SERVERS
   // (large origin pools, where waiting is rare below saturation) only the fast server is solved.
   if (c > MAX_CYCLIC_SERVERS && !input.multiServer) return solveWith("fast");
-  if (formation === "sealed" || c === 1 || rho0 > 0 || input.multiServer) return solveWith(input.multiServer ?? (formation === "sealed" ? "cyclic" : "fast"));
+  if (formation === "sealed" || c === 1 || input.multiServer) return solveWith(input.multiServer ?? (formation === "sealed" ? "cyclic" : "fast"));
   // Lazy with c > 1: neither approximation holds throughout. Cyclic assignment is right at light
   // load and errs high near saturation (a lazy batch's size, hence how long it holds its server,
   // depends on its wait); the fast server errs high at light load and low near saturation. Take
@@ -256,18 +261,20 @@ interface GridSolution {
  * The stationary chain on a grid of `cellsPerScale` cells over T + s(B): the grid doubles while
  * mass leaves it (up to MAX_CELLS), then its step doubles (up to MAX_COARSENINGS times).
  */
-function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: number, rho0: number, from?: GridSolution): GridSolution {
+function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: number, from?: GridSolution): GridSolution {
   const tailTolerance = isScreen(input) ? SCREEN_TAIL : 1e-9;
   const T = input.maxBatch === 1 ? 0 : input.windowMs;
   const m = input.arrival.phases;
   let cells = Math.max(16, 2 ** Math.ceil(Math.log2(2.5 * cellsPerScale)));
   let pi: Float64Array | undefined;
   let h = scale / cellsPerScale;
-  // The window ends on a grid point (the step shrinks to fit it). A window under half a cell counts
-  // as 0 only when it almost never holds a second arrival (peak rate x window < 0.05): its effect
-  // is then a fraction of a cell of waiting; otherwise the step shrinks to the window.
-  const isWindowNegligible = (peakRatePerS(input.arrival) / 1000) * T < 0.05;
-  const cellsOf = (step: number): number => Math.max(T > 0 && !isWindowNegligible ? 1 : 0, Math.round(T / step));
+  // The window ends on a grid point (the step shrinks to fit it). Lazy formation: a window under half
+  // a cell counts as 0 only when it almost never holds a second arrival (peak rate x window < 0.05):
+  // its effect is then a fraction of a cell of waiting; otherwise the step shrinks to the window.
+  // Sealed formation takes a window under a cell as it is (windowCounts): it never pins the step.
+  const isSealed = input.formation === "sealed";
+  const isWindowNegligible = isSealed || (peakRatePerS(input.arrival) / 1000) * T < 0.05;
+  const cellsOf = (step: number): number => (isSealed ? Math.floor(T / step + 1e-9) : Math.max(T > 0 && !isWindowNegligible ? 1 : 0, Math.round(T / step)));
   let windowCells = cellsOf(h);
   if (windowCells > 0) h = T / windowCells;
   if (from) {
@@ -290,7 +297,7 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
     }
   }
   for (let coarsenings = 0; ; ) {
-    const chain = solveChain(input, h, windowCells, cells, rho0, pi);
+    const chain = solveChain(input, h, windowCells, cells, pi);
     const isTruncated = chain.lost > tailTolerance || chain.tailMass > tailTolerance;
     if (isTruncated && !chain.diverged && cells < MAX_CELLS) {
       pi = chain.pi;
@@ -299,7 +306,7 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
     }
     if (isTruncated && !chain.diverged && coarsenings < MAX_COARSENINGS) {
       // The grid is as long as allowed: twice the step, same number of cells.
-      const wider = Math.round(T / (2 * h));
+      const wider = cellsOf(2 * h);
       if (T > 0 && !isWindowNegligible && wider === 0) return { chain, h, windowCells, cells }; // the window pins the step (truncation reported)
       coarsenings++;
       h *= 2;
@@ -330,6 +337,26 @@ function windowEnds(input: FixedServerInput, windowCells: number): (i: number) =
   return held ? (i) => i + windowCells : () => windowCells;
 }
 
+/**
+ * Sealed formation: the batches a window holds. P(n, T) for n <= B - 2 arrivals after the head
+ * (the batch times out with n + 1), from the grid when the window ends on a grid point; and for a
+ * window under half a cell (windowCells 0) the mass by phase pair of the batches that fill within it
+ * (`full`: the phase transition over T less those), which then close at the head's cell (their
+ * delay, under half a cell, left out of the servers' recursion; the request's latency keeps it).
+ */
+function windowCounts(input: FixedServerInput, grid: CountingMatrices[], windowCells: number): { atWindow: Float64Array; full?: Float64Array } {
+  const T = input.maxBatch === 1 ? 0 : input.windowMs;
+  const B = input.maxBatch;
+  if (input.formation !== "sealed" || windowCells > 0 || !(T > 0) || B === 1) return { atWindow: grid[windowCells]!.p };
+  const { arrival } = input;
+  const m = arrival.phases;
+  const atWindow = countingMatrices(arrival, T / 1000, B - 1).p;
+  const full = Float64Array.from(expm(scaleMatrix(add(arrival.d0, arrival.d1), T / 1000)).data);
+  for (let n = 0; n <= B - 2; n++) for (let x = 0; x < m * m; x++) full[x]! -= atWindow[n * m * m + x]!;
+  for (let x = 0; x < m * m; x++) full[x] = Math.max(0, full[x]!);
+  return { atWindow, full };
+}
+
 /** The counting-matrix cells a kernel uses: cellMass(n)[j] = (J(n, t_{j+1}) - J(n, t_j)) D1. */
 function cellMasses(arrival: MarkovianArrival, grid: CountingMatrices[], n: number, cells: number): Float64Array {
   const m = arrival.phases;
@@ -349,7 +376,7 @@ function cellMasses(arrival: MarkovianArrival, grid: CountingMatrices[], n: numb
   return out;
 }
 
-function solveChain(input: FixedServerInput, h: number, windowCells: number, cells: number, rho0: number, start?: Float64Array): Chain {
+function solveChain(input: FixedServerInput, h: number, windowCells: number, cells: number, start?: Float64Array): Chain {
   const tailTolerance = isScreen(input) ? SCREEN_TAIL : 1e-9;
   const { arrival, maxBatch: B, servers: c, formation } = input;
   const m = arrival.phases;
@@ -357,8 +384,8 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const width = cells + 1;
   const isLazy = formation === "lazy";
   // Several servers: cyclic assignment (batch n takes the server of batch n - c), or one server c
-  // times as fast (lazy formation's other candidate, and a shared pool with other queues' fluid).
-  const isCyclic = c > 1 && rho0 === 0 && (input.multiServer ?? (isLazy ? "fast" : "cyclic")) === "cyclic";
+  // times as fast (lazy formation's other candidate).
+  const isCyclic = c > 1 && (input.multiServer ?? (isLazy ? "fast" : "cyclic")) === "cyclic";
   const sEff = Float64Array.from(input.service, (s) => (isCyclic ? s : s / c));
   // The counting matrices reach the last window's end (past the grid on a shared thread).
   const windowEnd = windowEnds(input, windowCells);
@@ -368,8 +395,12 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const fullCells = cellMasses(arrival, grid, B - 2, cells); // (B-1)-th arrival after the head
   const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
   const nextPhase = nextArrivalPhaseMatrix(arrival).data;
-  const atWindow = grid[windowCells]!.p;
-  const eScale = 1 - rho0;
+  const { atWindow, full: fullAtHead } = windowCounts(input, grid, windowCells);
+  // Where a sealed window closes, in cells (within a cell for a window under half a cell), and
+  // where such a window's batches that fill close on average (its middle).
+  const T = input.maxBatch === 1 ? 0 : input.windowMs;
+  const closeAt = fullAtHead ? T / h : windowCells;
+  const filledAt = T / 2 / h;
 
   // Cumulative gap masses for the tail (gap beyond the Z value).
   const gapCumulative = new Float64Array(width * mm);
@@ -426,29 +457,9 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
     return into;
   };
 
-  // X' = max(0, Z - e (1 - rho0)) for the Z masses in z (by phase phi), into buf.
-  const applyGap = (buf: Float64Array, source: number): void => {
-    if (eScale === 1) {
-      // Z on the grid, gap cells at their middles: X' = Z - j - 1/2 splits evenly over two points.
-      subtract(z, buf, gapCells, gapCumulative, nextPhase);
-      return;
-    }
-    for (let zi = 0; zi <= cells; zi++)
-      for (let phi = 0; phi < m; phi++) {
-        const mass = z[zi * m + phi]!;
-        if (mass === 0) continue;
-        // Gap cells j whose middle (scaled) lies below Z: X' = Z - e.
-        const limit = Math.min(cells, Math.ceil(zi / eScale - 0.5));
-        for (let j = 0; j < limit; j++) {
-          const pos = zi - (j + 0.5) * eScale;
-          for (let q = 0; q < m; q++) {
-            const g = gapCells[j * mm + phi * m + q]!;
-            if (g !== 0) put(buf, pos, q, mass * g, source);
-          }
-        }
-        for (let q = 0; q < m; q++) buf[q]! += mass * (nextPhase[phi * m + q]! - gapCumulative[limit * mm + phi * m + q]!);
-      }
-  };
+  // X' = max(0, Z - e) for the Z masses in z (by phase phi), into buf: Z on the grid, gap cells at
+  // their middles, so X' = Z - j - 1/2 splits evenly over two points.
+  const applyGap = (buf: Float64Array): void => subtract(z, buf, gapCells, gapCumulative, nextPhase);
 
   const step = (source: number): void => {
     const buf = out[source]!;
@@ -511,19 +522,20 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
           for (let n = 0; n <= B - 2; n++)
             for (let q = 0; q < m; q++) {
               const w = atWindow[n * mm + psi * m + q]!;
-              if (w > 0) put(z, Math.max(x - windowCells, 0) + sEff[n]! / h + (rho0 * windowCells), q, p * w, source);
+              if (w > 0) put(z, Math.max(x - closeAt, 0) + sEff[n]! / h, q, p * w, source);
             }
           for (let j = 0; j < windowCells; j++) {
             const y = j + 0.5;
             for (let q = 0; q < m; q++) {
               const w = fullCells[j * mm + psi * m + q]!;
-              if (w > 0) put(z, Math.max(x - y, 0) + sEff[B - 1]! / h + rho0 * y, q, p * w, source);
+              if (w > 0) put(z, Math.max(x - y, 0) + sEff[B - 1]! / h, q, p * w, source);
             }
           }
+          if (fullAtHead) for (let q = 0; q < m; q++) if (fullAtHead[psi * m + q]! > 0) put(z, Math.max(x - filledAt, 0) + sEff[B - 1]! / h, q, p * fullAtHead[psi * m + q]!, source);
         }
       }
     }
-    applyGap(buf, source);
+    applyGap(buf);
 
     function addZ(p: number, P: Float64Array, n: number, pos: number): void {
       for (let q = 0; q < m; q++) {
@@ -573,8 +585,9 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
       offsets.fill(0);
       if (B === 1) offsets[psi] = 1;
       else {
-        for (let n = 0; n <= B - 2; n++) for (let q = 0; q < m; q++) offsets[windowCells * m + q]! += atWindow[n * mm + psi * m + q]!;
+        for (let n = 0; n <= B - 2; n++) for (let q = 0; q < m; q++) putOffset(closeAt, q, atWindow[n * mm + psi * m + q]!);
         for (let j = 0; j < windowCells; j++) for (let q = 0; q < m; q++) putOffset(j + 0.5, q, fullCells[j * mm + psi * m + q]!);
+        if (fullAtHead) for (let q = 0; q < m; q++) putOffset(filledAt, q, fullAtHead[psi * m + q]!);
       }
       addCycle(psi, 1, true);
     }
@@ -714,7 +727,7 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
   const windowEnd = windowEnds(input, windowCells);
   const fullCells = cellMasses(arrival, grid, B - 2, grid.length - 1);
   const overCells = cellMasses(arrival, grid, B - 1, cells);
-  const atWindow = grid[windowCells]!.p;
+  const { atWindow, full: fullAtHead } = windowCounts(input, grid, windowCells);
   const T = input.maxBatch === 1 ? 0 : input.windowMs; // a batch of one is full at once: no window
   const hl = h / 2;
   const maxLatency = cells * h + T + service.reduce((a, b) => Math.max(a, b), 0) + h;
@@ -769,6 +782,16 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
       uniform(fromMs, fromMs + sliceMs, w);
     }
   };
+  // Sealed: requests by their batch's wait for a server after its release, on the grid (mass split between neighbours).
+  const releaseWaits = new Float64Array(formation === "sealed" ? cells + 2 : 0);
+  const released = (requests: number, waitMs: number): void => {
+    if (requests <= 0) return;
+    const pos = Math.max(0, waitMs) / h;
+    const i = Math.min(cells, Math.floor(pos));
+    const f = Math.min(1, pos - i);
+    releaseWaits[i]! += (1 - f) * requests;
+    releaseWaits[i + 1]! += f * requests;
+  };
   const rowSum = (a: Float64Array, offset: number): number => {
     let s = 0;
     for (let q = 0; q < m; q++) s += a[offset + q]!;
@@ -797,12 +820,26 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
             for (let n = 0; n <= B - 2; n++) batch(p * rowSum(grid[end]!.p, n * mm + psi * m), n + 1, end * h, end * h, false);
           }
         }
-      } else if (B === 1) batch(p, 1, x, 0, false);
-      else {
-        for (let n = 0; n <= B - 2; n++) batch(p * rowSum(atWindow, n * mm + psi * m), n + 1, Math.max(x, T), T, false);
+      } else if (B === 1) {
+        batch(p, 1, x, 0, false);
+        released(p, x);
+      } else {
+        for (let n = 0; n <= B - 2; n++) {
+          const w = p * rowSum(atWindow, n * mm + psi * m);
+          batch(w, n + 1, Math.max(x, T), T, false);
+          released(w * (n + 1), x - T);
+        }
         for (let j = 0; j < windowCells; j++) {
           const y = (j + 0.5) * h;
-          batch(p * rowSum(fullCells, j * mm + psi * m), B, Math.max(x, y), y, true);
+          const w = p * rowSum(fullCells, j * mm + psi * m);
+          batch(w, B, Math.max(x, y), y, true);
+          released(w * B, x - y);
+        }
+        if (fullAtHead) {
+          // Filled within a window under half a cell: at T / 2 on average.
+          const w = p * rowSum(fullAtHead, psi * m);
+          batch(w, B, Math.max(x, T / 2), T / 2, true);
+          released(w * B, x - T / 2);
         }
       }
     }
@@ -823,6 +860,16 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
   let meanService = 0;
   batchSizeProbs.forEach((pk, k) => (meanService += pk * service[k]!));
   const utilisation = ((arrival.ratePerS / meanBatch) * meanService) / 1000 / input.servers;
+  let releaseWaitCdf: FixedServerModel["releaseWaitCdf"];
+  if (formation === "sealed") {
+    const total = releaseWaits.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < releaseWaits.length; i++) releaseWaits[i] = releaseWaits[i]! / total + (i > 0 ? releaseWaits[i - 1]! : 0);
+    releaseWaitCdf = (ms) => {
+      if (ms < 0) return 0;
+      const i = Math.floor(ms / h);
+      return i >= cells + 1 ? 1 : Math.min(1, releaseWaits[i]!);
+    };
+  }
   const cdf = (xMs: number): number => {
     const y = (xMs - extra) / hl;
     if (y < 0) return 0;
@@ -857,5 +904,6 @@ function measure(input: FixedServerInput, chain: Chain, h: number, windowCells: 
     stepMs: h,
     cdf,
     percentile,
+    ...(releaseWaitCdf && { releaseWaitCdf }),
   };
 }

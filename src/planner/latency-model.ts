@@ -195,8 +195,8 @@ export interface FixedQueue {
 /**
  * Solves the fixed-server queue of a configuration (fixed-servers.ts): lazy + per-shard and sealed +
  * per-shard are one shard's queue on its `count` servers; lazy + shared is one queue of all requests
- * on the pool; sealed + shared is one shard's batches on the pool, the other shards' batches adding
- * their load as a fluid. `sealed` is the shards' sealed batch distribution (for that load).
+ * on the pool; sealed + shared is every shard's batches on the pool (sharedSealedPool). `sealed` is
+ * the shards' sealed batch distribution (for that load).
  */
 export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpec, { kind: "fixed" }>, service: ServiceSpec, maxBatch: number, windowMs: number, shards: number, extraMs: number, sealed: BatchSizeDistribution, solve: Pick<FixedServerInput, "cellsPerScale" | "budget"> = {}): FixedQueue {
   const formation = servers.formation ?? "sealed";
@@ -215,8 +215,66 @@ export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpe
   let meanService = 0;
   sealed.probs.forEach((p, k) => (meanService += p * table[k]!));
   const perShardLoad = (sealed.batchRatePerS * meanService) / 1000 / servers.count;
-  const model = fixedServerLatency({ ...common, arrival: perShard, backgroundLoad: (shards - 1) * perShardLoad });
-  return { model, utilisation: shards * perShardLoad };
+  return { model: sharedSealedPool(arrival, perShard, table, sealed, servers.count, extraMs, solve), utilisation: shards * perShardLoad };
+}
+
+/**
+ * A pool of `count` servers shared by sealed shards. The pool queues every shard's batches; their
+ * stream is approximated by one virtual shard that takes all the arrivals, with the same maxBatch
+ * and the window shortened until its batches are as large on average as a shard's, so that bursts
+ * reach the pool merged into batches as they do from the shards (sealed formation, cyclic
+ * assignment: fixed-servers.ts). A request's latency is its own shard's (its window and its batch's
+ * service: the unbounded-server model, exact) plus its batch's wait for a server after release, from
+ * the virtual shard's queue, taken as independent of the rest.
+ */
+function sharedSealedPool(arrival: MarkovianArrival, perShard: MarkovianArrival, table: Float64Array, sealed: BatchSizeDistribution, count: number, extraMs: number, solve: Pick<FixedServerInput, "cellsPerScale" | "budget">): FixedServerModel {
+  const { maxBatch: B, windowMs } = sealed;
+  const levels = Math.max(1, B - 1);
+  let virtualWindowMs = windowMs;
+  if (B > 1 && windowMs > 0) {
+    const meanBatchAt = (ms: number) => batchSizeDistribution(arrival, countingMatrices(arrival, ms / 1000, levels), B).meanBatch;
+    let lo = 0;
+    for (let it = 0; it < 24 && virtualWindowMs - lo > 1e-3 * windowMs; it++) {
+      const mid = (lo + virtualWindowMs) / 2;
+      if (meanBatchAt(mid) >= sealed.meanBatch) virtualWindowMs = mid;
+      else lo = mid;
+    }
+  }
+  const pool = fixedServerLatency({ arrival, service: table, maxBatch: B, windowMs: virtualWindowMs, servers: count, formation: "sealed", ...solve });
+  if (!pool.isStable || !pool.releaseWaitCdf) return pool;
+  // The request's own latency on a grid of half the pool's step, convolved with the wait's masses
+  // (on the pool's grid points): the latency's CDF at the grid's points, then extraMs on top.
+  const own = latencyDistribution(requestWaitTable(perShard, countingGrid(perShard, windowMs / 1000, levels, defaultGridSteps(perShard, windowMs)), sealed), table);
+  const step = pool.stepMs / 2;
+  const ownPoints = Math.ceil((Math.max(...table) + windowMs) / step) + 2;
+  const ownCdf = Float64Array.from({ length: ownPoints }, (_, i) => own.cdf(i * step));
+  const cdfAt = new Float64Array(ownPoints + 2 * pool.cells + 2);
+  let meanWaitMs = 0;
+  for (let i = 0, before = 0; i <= pool.cells; i++) {
+    const at = pool.releaseWaitCdf(i * pool.stepMs);
+    const mass = at - before;
+    before = at;
+    if (mass <= 0) continue;
+    meanWaitMs += mass * i * pool.stepMs;
+    for (let g = 2 * i; g < cdfAt.length; g++) cdfAt[g]! += mass * ownCdf[Math.min(ownPoints - 1, g - 2 * i)]!;
+  }
+  let meanOwnMs = 0;
+  for (let i = 1; i < ownPoints; i++) meanOwnMs += (1 - (ownCdf[i - 1]! + ownCdf[i]!) / 2) * step;
+  const cdf = (ms: number): number => {
+    const y = (ms - extraMs) / step;
+    if (y < 0) return 0;
+    const g = Math.floor(y);
+    if (g >= cdfAt.length - 1) return cdfAt[cdfAt.length - 1]!;
+    return cdfAt[g]! + (y - g) * (cdfAt[g + 1]! - cdfAt[g]!);
+  };
+  const percentile = (q: number): number => {
+    let g = cdfAt.findIndex((v) => v >= q);
+    if (g < 0) return Infinity;
+    if (g === 0) return extraMs;
+    const [a, b] = [cdfAt[g - 1]!, cdfAt[g]!];
+    return extraMs + (g - 1 + (b > a ? (q - a) / (b - a) : 1)) * step;
+  };
+  return { ...pool, meanMs: meanOwnMs + meanWaitMs + extraMs, batchSizeProbs: Float64Array.from(sealed.probs), meanBatch: sealed.meanBatch, cdf, percentile };
 }
 
 function estimateFixed(batches: BatchSizeDistribution, input: LatencyInput, shards: number): LatencyEstimate {
