@@ -264,7 +264,7 @@ function targetClasses(rows: AccuracyRow[]): Labelled[] {
     ["2-4 servers or shared pool, lazy (better of two)", (r) => !isOneServer(r) && r.formation === "lazy"],
     ["  of which utilisation <= 0.7", (r) => !isOneServer(r) && r.formation === "lazy" && r.utilisation <= 0.7],
     ["  of which utilisation > 0.7", (r) => !isOneServer(r) && r.formation === "lazy" && r.utilisation > 0.7],
-    ["pool shared by 3 sealed shards (fluid)", isSharedSealed],
+    ["pool shared by 3 sealed shards (virtual shard)", isSharedSealed],
   ];
   return classes.map(([label, keep]) => ({ label, ...summarise((label.startsWith("unbounded") ? rows : fixed).filter(keep)) }));
 }
@@ -331,8 +331,9 @@ function markdown(report: {
     "the grid for one server per queue (both formations), with the members of a batch taken as uniform over its span (exact",
     "for Poisson). Several servers: sealed by cyclic assignment (batch n waits for the server of batch n - c); lazy by the",
     "better (smaller mean) of cyclic assignment with mean-field intermediate cycles and one server c times as fast, which",
-    "understates the wait near saturation; a pool shared by several sealed shards is one shard on a fast server with the",
-    "other shards' work as a fluid, which ignores that work's variability and understates the wait badly at 0.85.",
+    "understates the wait near saturation; a pool shared by several sealed shards is the pool's queue of one virtual shard",
+    "that takes all the arrivals with its window shortened until its batches are as large as a shard's, its wait after release",
+    "added to the shard's own latency as independent (latency-model.ts sharedSealedPool).",
     "",
     "## Largest p95 errors (fixed servers)",
     "",
