@@ -47,7 +47,8 @@
  * the heavy-traffic limit, which errs high at light load (a batch may start on any free server) and
  * low near saturation (a server frees only when its whole batch ends). A pool shared by S > 1 sealed
  * shards is solved from a virtual shard's sealed queue (latency-model.ts sharedSealedPool), whose
- * wait of a sealed batch for a server is `releaseWaitCdf`. Beyond MAX_CYCLIC_SERVERS servers (large origin pools) only the fast server is solved, for speed.
+ * wait of a sealed batch for a server is `releaseWaitCdf`. Beyond MAX_CYCLIC_SERVERS servers (large
+ * origin pools) only the fast server is solved, for speed.
  * bench/reports/planner-accuracy.md measures these limits.
  *
  * Sealed windows: a window of at least one cell ends on a grid point (the step shrinks a little to
@@ -340,9 +341,9 @@ function windowEnds(input: FixedServerInput, windowCells: number): (i: number) =
 /**
  * Sealed formation: the batches a window holds. P(n, T) for n <= B - 2 arrivals after the head
  * (the batch times out with n + 1), from the grid when the window ends on a grid point; and for a
- * window under half a cell (windowCells 0) the mass by phase pair of the batches that fill within it
- * (`full`: the phase transition over T less those), which then close at the head's cell (their
- * delay, under half a cell, left out of the servers' recursion; the request's latency keeps it).
+ * window under one cell (windowCells 0) from the counting matrices at T, with the mass by phase
+ * pair of the batches that fill within it (`full`: the phase transition over T less those), which
+ * the caller closes at the window's middle.
  */
 function windowCounts(input: FixedServerInput, grid: CountingMatrices[], windowCells: number): { atWindow: Float64Array; full?: Float64Array } {
   const T = input.maxBatch === 1 ? 0 : input.windowMs;
@@ -396,7 +397,7 @@ function solveChain(input: FixedServerInput, h: number, windowCells: number, cel
   const overCells = cellMasses(arrival, grid, B - 1, cells); // B-th arrival after the head
   const nextPhase = nextArrivalPhaseMatrix(arrival).data;
   const { atWindow, full: fullAtHead } = windowCounts(input, grid, windowCells);
-  // Where a sealed window closes, in cells (within a cell for a window under half a cell), and
+  // Where a sealed window closes, in cells (within a cell for a window under one cell), and
   // where such a window's batches that fill close on average (its middle).
   const T = input.maxBatch === 1 ? 0 : input.windowMs;
   const closeAt = fullAtHead ? T / h : windowCells;

@@ -225,7 +225,8 @@ export function fixedQueue(arrival: MarkovianArrival, servers: Extract<ServerSpe
  * reach the pool merged into batches as they do from the shards (sealed formation, cyclic
  * assignment: fixed-servers.ts). A request's latency is its own shard's (its window and its batch's
  * service: the unbounded-server model, exact) plus its batch's wait for a server after release, from
- * the virtual shard's queue, taken as independent of the rest.
+ * the virtual shard's queue, taken as independent of the rest. Requests answered in turn
+ * (answerMsPerRow) are counted as done at their batch's end here (a little late).
  */
 function sharedSealedPool(arrival: MarkovianArrival, perShard: MarkovianArrival, table: Float64Array, sealed: BatchSizeDistribution, count: number, extraMs: number, solve: Pick<FixedServerInput, "cellsPerScale" | "budget">): FixedServerModel {
   const { maxBatch: B, windowMs } = sealed;
@@ -268,7 +269,7 @@ function sharedSealedPool(arrival: MarkovianArrival, perShard: MarkovianArrival,
     return cdfAt[g]! + (y - g) * (cdfAt[g + 1]! - cdfAt[g]!);
   };
   const percentile = (q: number): number => {
-    let g = cdfAt.findIndex((v) => v >= q);
+    const g = cdfAt.findIndex((v) => v >= q);
     if (g < 0) return Infinity;
     if (g === 0) return extraMs;
     const [a, b] = [cdfAt[g - 1]!, cdfAt[g]!];
