@@ -274,8 +274,8 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
   // its effect is then a fraction of a cell of waiting; otherwise the step shrinks to the window.
   // Sealed formation takes a window under a cell as it is (windowCounts): it never pins the step.
   const isSealed = input.formation === "sealed";
-  const isWindowNegligible = isSealed || (peakRatePerS(input.arrival) / 1000) * T < 0.05;
-  const cellsOf = (step: number): number => (isSealed ? Math.floor(T / step + 1e-9) : Math.max(T > 0 && !isWindowNegligible ? 1 : 0, Math.round(T / step)));
+  const pinsStep = !isSealed && T > 0 && (peakRatePerS(input.arrival) / 1000) * T >= 0.05;
+  const cellsOf = (step: number): number => (isSealed ? Math.floor(T / step + 1e-9) : Math.max(pinsStep ? 1 : 0, Math.round(T / step)));
   let windowCells = cellsOf(h);
   if (windowCells > 0) h = T / windowCells;
   if (from) {
@@ -308,7 +308,7 @@ function solveOnGrid(input: FixedServerInput, scale: number, cellsPerScale: numb
     if (isTruncated && !chain.diverged && coarsenings < MAX_COARSENINGS) {
       // The grid is as long as allowed: twice the step, same number of cells.
       const wider = cellsOf(2 * h);
-      if (T > 0 && !isWindowNegligible && wider === 0) return { chain, h, windowCells, cells }; // the window pins the step (truncation reported)
+      if (pinsStep && wider === 0) return { chain, h, windowCells, cells }; // the window pins the step (truncation reported)
       coarsenings++;
       h *= 2;
       windowCells = wider;

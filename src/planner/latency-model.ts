@@ -179,10 +179,12 @@ export function estimateLatency(input: LatencyInput): LatencyEstimate {
   const levels = Math.max(1, input.maxBatch - 1);
   const batches = batchSizeDistribution(perShard, countingMatrices(perShard, input.windowMs / 1000, levels), input.maxBatch);
   if (input.servers.kind === "fixed") return estimateFixed(batches, input, shards);
-  const steps = input.gridSteps ?? defaultGridSteps(perShard, input.windowMs);
-  const grid = countingGrid(perShard, input.windowMs / 1000, levels, steps);
-  const table = requestWaitTable(perShard, grid, batches);
-  return estimateFromTable(batches, table, input, shards);
+  return estimateFromTable(batches, shardWaitTable(perShard, batches, input.gridSteps), input, shards);
+}
+
+/** A shard's request-wait table for its sealed batches, on a grid of `steps` over the window (default defaultGridSteps). */
+export function shardWaitTable(perShard: MarkovianArrival, batches: BatchSizeDistribution, steps = defaultGridSteps(perShard, batches.windowMs)): RequestWaitTable {
+  return requestWaitTable(perShard, countingGrid(perShard, batches.windowMs / 1000, Math.max(1, batches.maxBatch - 1), steps), batches);
 }
 
 /** A fixed-server queue of a configuration, with the utilisation of each server of its pool. */
@@ -245,7 +247,7 @@ function sharedSealedPool(arrival: MarkovianArrival, perShard: MarkovianArrival,
   if (!pool.isStable || !pool.releaseWaitCdf) return pool;
   // The request's own latency on a grid of half the pool's step, convolved with the wait's masses
   // (on the pool's grid points): the latency's CDF at the grid's points, then extraMs on top.
-  const own = latencyDistribution(requestWaitTable(perShard, countingGrid(perShard, windowMs / 1000, levels, defaultGridSteps(perShard, windowMs)), sealed), table);
+  const own = latencyDistribution(shardWaitTable(perShard, sealed), table);
   const step = pool.stepMs / 2;
   const ownPoints = Math.ceil((Math.max(...table) + windowMs) / step) + 2;
   const ownCdf = Float64Array.from({ length: ownPoints }, (_, i) => own.cdf(i * step));

@@ -30,7 +30,7 @@ import { latencyUpperBoundAt, sizesByServiceTime } from "./latency-upper-bound";
 import { MinHeap } from "./min-heap";
 import { DEFAULT_PRICES, type Prices } from "./prices";
 import { type BatchStream, type Formation, type ServerSpec, meanQueueWaitMs } from "./queueing";
-import { type RequestWaitTable, type WindowWaitTables, requestWaitTable, windowWaitTables } from "./request-wait";
+import { type WindowWaitTables, windowWaitTables } from "./request-wait";
 import { type ServiceSpec, serviceLowerLine, serviceTable } from "./service-time";
 
 /** How a placement serves: its service time per batch and a fixed overhead per batch (network), ms. */
@@ -279,13 +279,6 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     return tables;
   };
   const offsets = services.map((service, p) => service.map((s) => s + extras[p]!));
-  /** The table on the full default grid, for the final check and the reported percentiles. */
-  const accurateTable = (shards: number, windowIndex: number, batches: BatchSizeDistribution): RequestWaitTable => {
-    const perShard = perShardArrivals.get(shards)!;
-    const windowMs = space.windowMs[windowIndex]!;
-    const steps = input.gridSteps ?? defaultGridSteps(perShard, windowMs);
-    return requestWaitTable(perShard, countingGrid(perShard, windowMs / 1000, Math.max(1, batches.maxBatch - 1), steps), batches);
-  };
 
   /**
    * The fixed-server model of a configuration, reusing one with another maxBatch of the same
