@@ -21,7 +21,7 @@ import { childSpan, formatTraceparent, traceOf } from "../protocol/trace";
 import { runnerFor } from "../runner/runner-for";
 import { warmUpInputs } from "../edge/ort-web-runner";
 import { adaptiveWindowPolicy } from "../scheduler/adaptive-window";
-import { BatchLoop, type Executed } from "../scheduler/batch-loop";
+import { BatchLoop, type Executed, type LoopHost } from "../scheduler/batch-loop";
 import { windowPolicy } from "../scheduler/flush-policy";
 import { Scheduler } from "../scheduler/scheduler";
 import { ServiceEstimate, type ServiceLine } from "../scheduler/service-estimate";
@@ -71,6 +71,13 @@ export interface ServerHost {
   now(): number;
   /** Told the next time the loop must wake (a Durable Object arms an alarm as a backstop). */
   onNextDue?(atMs: number | undefined): void;
+  /**
+   * A Worker isolate, whose timers and async work belong to the request that made them (the
+   * "direct" placement: direct.ts): the server arms no timers (its waiting requests wake it:
+   * nextWakeAtMs), reports go out under the reporting request's waitUntil, and `start` starts each
+   * batch from one of its own requests.
+   */
+  worker?: { start: NonNullable<LoopHost<BufferJob, JobResult>["start"]> };
 }
 
 /** What a report says of the server besides its counts. */
@@ -145,15 +152,19 @@ export class ModelServer {
     readonly model: string,
     private readonly host: ServerHost,
   ) {
-    this.reports = new ControllerReports(host.env, model, host.reporter, host.now, true);
+    this.reports = new ControllerReports(host.env, model, host.reporter, host.now, !host.worker);
   }
 
   private get telemetry(): TelemetryRecorder {
     return this.reports.telemetry;
   }
 
-  /** Queues a job and resolves with its reply once its batch ran (or it was refused, expired, cancelled). */
-  async infer(job: BufferJob): Promise<BufferReply> {
+  /**
+   * Queues a job and resolves with its reply once its batch ran (or it was refused, expired,
+   * cancelled). `keepAlive` keeps the controller's report this call may send alive (a Worker's
+   * waitUntil; a Durable Object needs none).
+   */
+  async infer(job: BufferJob, keepAlive: (task: Promise<unknown>) => void = () => undefined): Promise<BufferReply> {
     const receivedAtMs = this.host.now();
     const entry = runtimeConfig(this.host.env).models.get(job.model);
     if (!entry) return { ok: false, failure: toFailureRecord(unavailable(`model '${job.model}' is not served here`)), heldMs: 0 };
@@ -162,7 +173,7 @@ export class ModelServer {
     if (outcome.ok) this.telemetry.answeredIn(outcome.queueMs + outcome.inferMs);
     else this.telemetry.failed(job.rows, outcome.busyUntilMs !== undefined ? "refused" : "expired");
     // Reports go out once this request has its outcome: the controller's call never delays it.
-    this.reports.schedule(() => undefined, () => this.loopState());
+    this.reports.schedule(keepAlive, () => this.loopState());
     const heldMs = this.host.now() - receivedAtMs;
     if (!outcome.ok) return { ok: false, failure: toFailureRecord(outcome.error), ...(outcome.busyUntilMs !== undefined && { busyUntilMs: outcome.busyUntilMs }), heldMs };
     const { outputs, ...served } = outcome.value;
@@ -205,9 +216,14 @@ export class ModelServer {
     return splitBatch(manifest.outputs, (await runner.run(batch, this.host.now() + maxLatencyMsOf(manifest))).outputs, [1], crop)[0]!;
   }
 
-  /** Starts whatever is due (an alarm's backstop). */
+  /** Starts whatever is due (an alarm's backstop; a waiting request's timer in a Worker). */
   wake(): void {
     this.loop?.wake();
+  }
+
+  /** When the server must next wake: a batch due on a free server, or a queued request's deadline (undefined: nothing queued). */
+  nextWakeAtMs(): number | undefined {
+    return this.loop?.scheduler.nextWakeAtMs(this.host.now());
   }
 
   /** This server's counters and recent samples. */
@@ -250,6 +266,7 @@ export class ModelServer {
       now: () => this.host.now(),
       execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
       ...(this.host.onNextDue && { onNextDue: this.host.onNextDue }),
+      ...(this.host.worker && { start: this.host.worker.start, setTimer: () => undefined, clearTimer: () => undefined }),
     });
     return this.loop;
   }

@@ -8,7 +8,7 @@ import type { ModelManifest, Placement } from "../models/manifest";
 import { checkPlatformLimits, inputSizesOf } from "../edge/limits";
 import { fromFailureRecord } from "../protocol/errors";
 import type { InferRequest } from "../protocol/infer-request";
-import { runtimeConfig, type RuntimeConfig } from "../config";
+import type { RuntimeConfig } from "../config";
 import type { BatchBuffer } from "./batch-buffer";
 import { isDirectReady, serveDirect } from "./direct";
 import { dispatchToBuffer, pickShard, shedIfBusy, type BufferResult, type DispatchContext } from "./dispatch";
@@ -41,7 +41,7 @@ export type ModelCall = Pick<InferRequest, "inputs" | "outputs" | "rows" | "batc
 export async function runRequest(env: Env, entry: CatalogEntry, manifest: ModelManifest, route: RequestRoute, call: ModelCall, context: DispatchContext): Promise<BufferResult> {
   const maxBatchRows = checkPlatformLimits(entry.footprint, route.runsAt, manifest, inputSizesOf(call.inputs), call.rows);
   const job = { id: crypto.randomUUID(), model: manifest.name, rows: call.rows, batchKey: call.batchKey, inputs: call.inputs, outputs: call.outputs, deadlineAtMs: call.deadlineAtMs, ...(maxBatchRows !== undefined && maxBatchRows < manifest.batching.maxBatch && { maxBatchRows }), traceparent: call.traceparent };
-  if (route.shard === undefined) return directResult(await serveDirect(env, entry, manifest, runtimeConfig(env), job, context));
+  if (route.shard === undefined) return directResult(await serveDirect(env, job, context));
   return dispatchToBuffer(env.BATCH_BUFFER as DurableObjectNamespace<BatchBuffer>, manifest, job, context, route.shard);
 }
 

@@ -72,7 +72,7 @@ export interface EdgeOptions {
   /** Worker entry to run instead of wrangler.toml's main (bench workers). */
   script?: string;
   /** Where the child's output goes. */
-  stdio?: "inherit" | "ignore";
+  stdio?: "inherit" | "ignore" | "pipe";
   /** The checkout whose Worker runs (default this one; a benchmark's baseline runs another), with this checkout's wrangler. */
   root?: string;
   /** What "started" waits for: "ready" (default: /v2/health/ready, which warms the planned sessions) or "live" (serving, nothing warmed). */
@@ -117,7 +117,7 @@ export interface OriginOptions {
   secret: string;
   /** Extra command-line flags for gpu-origin. */
   args?: string[];
-  stdio?: "inherit" | "ignore";
+  stdio?: "inherit" | "ignore" | "pipe";
   /** Aborting it while the replica starts sends it SIGTERM; the returned promise then rejects. */
   signal?: AbortSignal;
   /** Longest wait for readiness, in ms (default 120000). */

@@ -129,9 +129,8 @@ export function cheapestPlan(arrival: MarkovianArrival, context: PlanningContext
   const { maxRowsPerRequest: minBatch, maxBatch } = manifest.batching;
   const space: Partial<SearchSpace> = {
     // The manifest's maxBatch is the model's limit (memory, payload size, measured range): plans stay within it.
-    // Direct plans are maxBatch 1: each request alone (the runtime keeps a request's own rows whole).
-    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([...(placements.includes("direct") ? [1] : []), minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch && b < maxBatch), maxBatch])],
-    // Window 0 is where direct plans live (and a valid edge plan too).
+    // maxBatch 1 is each request alone (the runtime keeps a request's own rows whole).
+    maxBatch: pins.maxBatch !== undefined ? [pins.maxBatch] : [...new Set([1, minBatch, ...SEARCH_BATCH_SIZES.filter((b) => b >= minBatch && b < maxBatch), maxBatch])],
     windowMs: pins.windowMs !== undefined ? [pins.windowMs] : [0, ...SEARCH_WINDOWS_MS],
     shards: pins.shards !== undefined ? [pins.shards] : upTo(limits.maxShards),
     poolSize: pins.poolSize !== undefined ? [Math.max(1, pins.poolSize)] : upTo(limits.maxPoolSize),

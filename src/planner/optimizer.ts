@@ -90,9 +90,9 @@ export interface OptimizeInput {
   arrival: MarkovianArrival;
   slo: { percentile: number; ms: number };
   /**
-   * The placements to consider; at least one. "direct" is searched at maxBatch 1, windowMs 0 and
-   * shards 1 only (each request runs alone in the isolate that took it, one at a time: an M/G/1
-   * queue), when the space holds them.
+   * The placements to consider; at least one. "direct" is searched at shards 1 only: the Worker
+   * isolate batches the requests that meet in it on its one session, as a buffer shard does, with
+   * no Durable Object (no hop, no shard cap).
    */
   placements: Partial<Record<Placement, PlacementOption>>;
   space?: Partial<SearchSpace>;
@@ -209,8 +209,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
   const peakPerS = peakRatePerS(input.arrival);
   const serviceLines = services.map((service) => (service.length > 0 ? serviceLowerLine(service) : { baseMs: 0, perItemMs: 0 }));
   for (const shards of space.shards) {
-    const hasDirect = shards === 1 && space.windowMs.includes(0) && space.maxBatch.includes(1);
-    stats.configurations += placements.reduce((s, p) => s + (p === "direct" ? (hasDirect ? 1 : 0) : space.maxBatch.length * space.windowMs.length * (p === "origin" ? pools.length : 1)), 0);
+    stats.configurations += placements.reduce((s, p) => s + (p === "direct" && shards !== 1 ? 0 : space.maxBatch.length * space.windowMs.length * (p === "origin" ? pools.length : 1)), 0);
     // A Durable Object takes about perShardCap requests/s; direct plans have no Durable Object.
     const isOverShardCap = input.arrival.ratePerS / shards > perShardCap;
     if (isOverShardCap && !(input.placements.direct && shards === 1)) continue;
@@ -220,7 +219,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       const maxMeanBatch = Math.min(largestBatch, 1 + (peakPerS / shards) * (windowMs / 1000));
       for (let placement = 0; placement < PLACEMENTS.length; placement++) {
         if (!input.placements[PLACEMENTS[placement]!]) continue;
-        if (placement === DIRECT ? shards !== 1 || windowMs !== 0 : isOverShardCap) continue;
+        if (placement === DIRECT ? shards !== 1 : isOverShardCap) continue;
         const { baseMs, perItemMs } = serviceLines[placement]!;
         // Busy replicas: rate * E[s(K)] / E[K] (ms -> s), at least this (lowered for rounding).
         const minBusy = ((input.arrival.ratePerS * (baseMs / maxMeanBatch + perItemMs)) / 1000) * (1 - 1e-9);
@@ -247,7 +246,6 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     }
     const service = services[placement]!;
     for (const maxBatch of space.maxBatch) {
-      if (placement === DIRECT && maxBatch !== 1) continue;
       const batches = sweep.summarise(maxBatch, probs);
       if (latencyUpperBoundAt(probs, batches.meanBatch, maxBatch, windowMs, service, serviceOrders[placement]!, sloMs - extras[placement]!) < q) continue;
       const stream = batchStreamOf(batches, probs, maxBatch, service);

@@ -36,6 +36,12 @@ export interface LoopHost<I, O> {
   clearTimer?(handle: unknown): void;
   /** Told the next time the loop must wake (undefined: nothing pending), e.g. to arm an alarm. */
   onNextDue?(atMs: number | undefined): void;
+  /**
+   * Starts a batch's run (`run`, which settles its requests): by default at once, here. A host
+   * whose async work belongs to the request that started it (a Worker isolate: workerd cancels the
+   * continuations of a request that has completed) starts it from one of the batch's own requests.
+   */
+  start?(batch: Batch<Entry<I, O>>, run: () => Promise<void>): void;
 }
 
 /** A batch's results, one per job, and how long the batch itself took when that differs from the call (e.g. a first call that created the session). */
@@ -147,14 +153,17 @@ export class BatchLoop<I, O> {
       const windowErrorMs = isTimerFire && isFirst && batch.reason === "window" ? nowMs - batch.windowEndsAtMs : undefined;
       this.stats.started(batch.rows, batch.reason, windowErrorMs);
       isFirst = false;
-      void this.run(batch);
+      for (const job of batch.jobs) this.running.add(job);
+      const run = () => this.run(batch);
+      if (this.host.start) this.host.start(batch, run);
+      else void run();
     }
     this.arm();
     if (this.isIdle()) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
+  /** Runs a started batch (its jobs already counted as running) and settles its requests. */
   private async run(batch: Batch<Entry<I, O>>): Promise<void> {
-    for (const job of batch.jobs) this.running.add(job);
     const startMs = this.host.now();
     try {
       const { results, serviceMs } = await this.host.execute(batch.jobs.map((j) => j.payload.input), batch);

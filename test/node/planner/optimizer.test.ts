@@ -82,33 +82,32 @@ describe("optimize", () => {
     expect(result.plan!.cost.originInstances).toBeGreaterThan(0);
   });
 
-  it("runs a model direct when one isolate keeps the SLO: each request alone, no window, no hop, cheaper than buffering", () => {
+  it("runs a model direct when one isolate keeps the SLO: no hop, no Durable Object, cheaper than buffering", () => {
     const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // batching saves almost nothing per row
     const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs] };
     const input: OptimizeInput = { arrival: poisson(100), slo: { percentile: 0.99, ms: 250 }, placements: { edge: { service: flat, extraMs: 1.5 }, direct: { service: flat } }, space, overheadMs: 0.5 };
     const { plan, alternatives, stats } = optimize({ ...input, alternatives: 1 });
-    expect(plan).toMatchObject({ placement: "direct", maxBatch: 1, windowMs: 0, shards: 1 });
+    expect(plan).toMatchObject({ placement: "direct", shards: 1 });
     expect(plan!.cost.durableObjectRequests + plan!.cost.durableObjectDuration).toBe(0);
-    // Checked independently: one server taking requests one at a time (M/G/1), plus the direct path's overhead.
-    const check = estimateLatency({ arrival: poisson(100), service: flat, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: 1, windowMs: 0, shards: 1, extraMs: 0.5 });
+    // Checked independently: the isolate's one session batching lazily (as a buffer shard does), plus the direct path's overhead.
+    const check = estimateLatency({ arrival: poisson(100), service: flat, servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: plan!.maxBatch, windowMs: plan!.windowMs, shards: 1, extraMs: 0.5 });
     expect(plan!.sloLatencyMs).toBeCloseTo(check.distribution.percentile(0.99), 6);
     expect(alternatives[0]!.placement).toBe("edge");
     expect(alternatives[0]!.cost.totalUsdPerHour).toBeGreaterThan(plan!.cost.totalUsdPerHour);
-    // One direct configuration (maxBatch 1, window 0, one shard) beside every edge one.
-    expect(stats.configurations).toBe(1 + 5 * 5 * 3);
+    // Direct configurations have one shard (one isolate's batches); edge ones every shard count.
+    expect(stats.configurations).toBe(5 * 5 + 5 * 5 * 3);
   });
 
-  it("buffers over shards when one isolate cannot keep up, and never searches direct beyond its one configuration", () => {
-    const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // one isolate: under 250 requests/s
+  it("buffers over shards when one isolate cannot keep up, and searches direct at one shard only", () => {
+    const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // one isolate: under 290 requests/s at any batch size
     const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs] };
     const result = optimize({ arrival: poisson(400), slo: { percentile: 0.99, ms: 250 }, placements: { edge: { service: flat, extraMs: 1.5 }, direct: { service: flat } }, space, alternatives: 3 });
     expect(result.plan).toMatchObject({ placement: "edge" });
     expect(result.plan!.shards).toBeGreaterThan(1);
     expect([result.plan!, ...result.alternatives].every((p) => p.placement === "edge")).toBe(true);
-    // Without window 0 (or maxBatch 1) in the space there is no direct configuration at all.
-    const noZero = optimize({ arrival: poisson(10), slo: { percentile: 0.99, ms: 250 }, placements: { direct: { service: flat } }, space: smallSpace });
-    expect(noZero.stats.configurations).toBe(0);
-    expect(noZero.plan).toBeNull();
+    const directOnly = optimize({ arrival: poisson(10), slo: { percentile: 0.99, ms: 250 }, placements: { direct: { service: flat } }, space: smallSpace });
+    expect(directOnly.stats.configurations).toBe(smallSpace.maxBatch.length * smallSpace.windowMs.length);
+    expect(directOnly.plan).toMatchObject({ placement: "direct", shards: 1 });
   });
 
   it("returns no plan, with a reason, when the SLO is below any service time", () => {
@@ -139,18 +138,17 @@ describe("optimize", () => {
   });
 
   it("leaves the rest of the budget to the other configurations when one near saturation is too slow to solve", () => {
-    // Direct at one thread's 82 % (s(1) = 1.63 ms at 500/s) takes far more grid operations to solve
-    // than a buffered plan with batches of 32 at the same rate; a budget below the direct solve
-    // used to stop the whole search with nothing.
+    // One shard at 82 % (s(1) = 1.63 ms at 500/s) takes far more grid operations to solve than two
+    // shards at 41 %; a budget below the one-shard solve used to stop the whole search with nothing.
     const arrival = poisson(500);
-    const placements = { direct: { service: { kind: "linear" as const, baseMs: 0.15, perItemMs: 1.48 } }, edge: { service: { kind: "linear" as const, baseMs: 1.15, perItemMs: 0.88 }, extraMs: 1 } };
-    const space = { maxBatch: [1, 32], windowMs: [0, 2, 8], shards: [1], poolSize: [1] };
-    const directOnly = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements: { direct: placements.direct }, space, alternatives: 0 });
-    expect(directOnly.plan?.placement).toBe("direct");
-    const workBudget = directOnly.stats.workUnits / 2;
-    const both = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements, space, alternatives: 0, workBudget });
+    const edge = { service: { kind: "linear" as const, baseMs: 0.15, perItemMs: 1.48 }, extraMs: 1 };
+    const space = { maxBatch: [1], windowMs: [0], shards: [1, 2], poolSize: [1] };
+    const oneShard = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements: { edge }, space: { ...space, shards: [1] }, alternatives: 0 });
+    expect(oneShard.plan?.shards).toBe(1);
+    const workBudget = oneShard.stats.workUnits * 0.75;
+    const both = optimize({ arrival, slo: { percentile: 0.99, ms: 40 }, placements: { edge }, space, alternatives: 0, workBudget });
     expect(both.stats.cutShort).toBeGreaterThan(0);
-    expect(both.plan?.placement).toBe("edge");
+    expect(both.plan?.shards).toBe(2);
     expect(both.stats.workUnits).toBeLessThanOrEqual(workBudget * 1.01);
   });
 
