@@ -2,8 +2,8 @@
  * One model's serving core in one isolate: the shared scheduler's BatchLoop fed with BufferJobs,
  * batches concatenated, run on the model's runner and split, and telemetry reported to the
  * model's controller about once a second (learning the published plan from each reply). The
- * `BatchBuffer` Durable Object (one per model and shard) hosts it; the Worker's "direct" path
- * (direct.ts) shares its telemetry reports (ControllerReports).
+ * `BatchBuffer` Durable Object (one per model and shard) hosts it, and so does each Worker isolate
+ * that serves a model "direct" (direct.ts).
  */
 import { concatBatch, ownWidthsOf, splitBatch } from "../batching/tensor-batch";
 import { runtimeConfig, type RuntimeConfig } from "../config";
