@@ -31,6 +31,11 @@ export class MinHeap<T> {
     }
   }
 
+  /** The item with the smallest key, left in place, or undefined when empty. */
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
   /** Removes and returns the item with the smallest key, or undefined when empty. */
   pop(): T | undefined {
     const a = this.items;

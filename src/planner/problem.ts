@@ -16,7 +16,8 @@
  *   "search"?: {"maxBatch"?: [..] | {"max": 64}, "windowMs"?: [..] | {"minMs": 1, "maxMs": 500, "count": 50},
  *               "shards"?: [..] | {"max": 16}, "poolSize"?: [..] | {"max": 64}},
  *   "prices"?: {..overrides..}, "cost"?: {"alarmsPerBatch"?, "workerCpuMsPerRequest"?, "isServiceBilledAsCpu"?},
- *   "limits"?: {"maxRequestsPerSPerShard"?: 1000}, "alternatives"?: 4
+ *   "limits"?: {"maxRequestsPerSPerShard"?: 1000}, "alternatives"?: 4,
+ *   "costSlack"?: 0   // a plan may cost this fraction more than the cheapest for a shorter window and lower latency
  * }
  */
 import { z } from "zod";
@@ -95,6 +96,7 @@ export const problemSchema = z.strictObject({
   cost: z.strictObject({ alarmsPerBatch: finite.nonnegative().optional(), workerCpuMsPerRequest: finite.nonnegative().optional(), isServiceBilledAsCpu: z.boolean().optional() }).optional(),
   limits: z.strictObject({ maxRequestsPerSPerShard: finite.positive("must be > 0").optional() }).optional(),
   alternatives: z.int().min(0).max(50).optional(),
+  costSlack: finite.min(0, "must be >= 0").max(1, "must be <= 1 (a fraction of the cheapest plan's cost)").optional(),
 }).superRefine((problem, ctx) => {
   // Answers in turn are part of each batch's service: every s(k) evaluated must hold k of them.
   const answerMs = problem.servers?.kind === "fixed" ? (problem.servers.answerMsPerRow ?? 0) : 0;

@@ -56,6 +56,7 @@ export function solveProblem(problem: Problem): Solution {
     ...(problem.cost ? { costOptions: problem.cost } : {}),
     ...(problem.limits?.maxRequestsPerSPerShard ? { maxRequestsPerSPerShard: problem.limits.maxRequestsPerSPerShard } : {}),
     ...(problem.alternatives !== undefined ? { alternatives: problem.alternatives } : {}),
+    ...(problem.costSlack ? { costSlack: problem.costSlack } : {}),
     ...(problem.overheadMs ? { overheadMs: problem.overheadMs } : {}),
     ...(given.origin?.formation ? { originFormation: given.origin.formation } : {}),
   });

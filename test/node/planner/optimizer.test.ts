@@ -98,6 +98,35 @@ describe("optimize", () => {
     expect(stats.configurations).toBe(5 * 5 + 5 * 5 * 3);
   });
 
+  it("with a cost slack, takes the shortest window within it that lowers the latency (brute force agrees)", () => {
+    const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 };
+    const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs], shards: [1, 2] };
+    const input: OptimizeInput = { arrival: poisson(40), slo: { percentile: 0.99, ms: 250 }, placements: { edge: { service: flat, extraMs: 1.5 }, direct: { service: flat } }, space, alternatives: 2 };
+    const cheapest = optimize(input).plan!;
+    expect(cheapest.windowMs).toBeGreaterThan(0); // a window saves a little here, at a large cost in latency
+    const slack = 0.05;
+    const { plan, alternatives } = optimize({ ...input, costSlack: slack });
+    // Brute force: every configuration alone; of those within the slack that meet the SLO with a
+    // lower latency than the cheapest, the shortest window, then the smallest maxBatch.
+    const within: { windowMs: number; maxBatch: number; sloLatencyMs: number; placement: string; shards: number }[] = [];
+    for (const placement of ["edge", "direct"] as const)
+      for (const shards of placement === "direct" ? [1] : space.shards)
+        for (const windowMs of space.windowMs)
+          for (const maxBatch of space.maxBatch) {
+            const single = optimize({ ...input, placements: { [placement]: input.placements[placement] }, space: { maxBatch: [maxBatch], windowMs: [windowMs], shards: [shards], poolSize: [1] }, alternatives: 0 }).plan;
+            if (single && single.cost.totalUsdPerHour <= cheapest.cost.totalUsdPerHour * (1 + slack) && single.sloLatencyMs < cheapest.sloLatencyMs) within.push({ ...single, placement });
+          }
+    within.sort((a, b) => a.windowMs - b.windowMs || a.maxBatch - b.maxBatch);
+    expect(within.length).toBeGreaterThan(0);
+    expect(plan).toMatchObject({ windowMs: within[0]!.windowMs, maxBatch: within[0]!.maxBatch, placement: within[0]!.placement });
+    expect(plan!.sloLatencyMs).toBeLessThan(cheapest.sloLatencyMs / 2);
+    expect(plan!.cost.totalUsdPerHour).toBeLessThanOrEqual(cheapest.cost.totalUsdPerHour * (1 + slack));
+    // The alternatives keep another (placement, shards, pool size) than the plan.
+    for (const a of alternatives) expect(`${a.placement}/${a.shards}/${a.poolSize}`).not.toBe(`${plan!.placement}/${plan!.shards}/${plan!.poolSize}`);
+    // No slack within reach: the cheapest plan stays.
+    expect(optimize({ ...input, costSlack: 1e-9 }).plan).toMatchObject({ windowMs: cheapest.windowMs, maxBatch: cheapest.maxBatch });
+  });
+
   it("buffers over shards when one isolate cannot keep up, and searches direct at one shard only", () => {
     const flat = { kind: "linear" as const, baseMs: 0.5, perItemMs: 3.5 }; // one isolate: under 290 requests/s at any batch size
     const space = { ...smallSpace, windowMs: [0, ...smallSpace.windowMs] };

@@ -44,6 +44,13 @@ describe("parseProblem", () => {
     expect(errorsOf({ ...optimise, search: { maxBatch: [] } })).toEqual(["search.maxBatch: must not be empty"]);
   });
 
+  it("reads costSlack as a fraction of the cheapest plan's cost, naming the field on errors", () => {
+    const { evaluate: _, ...optimise } = ISSUE_EXAMPLE;
+    expect(parseProblem({ ...optimise, costSlack: 0.05 }).ok).toBe(true);
+    expect(errorsOf({ ...optimise, costSlack: -0.1 })).toEqual(["costSlack: must be >= 0"]);
+    expect(errorsOf({ ...optimise, costSlack: 2 })[0]).toMatch(/^costSlack: must be <= 1/);
+  });
+
   it("rejects unknown fields so that typos do not pass silently", () => {
     expect(errorsOf({ ...ISSUE_EXAMPLE, slos: {} })[0]).toMatch(/Unrecognized key: "slos"/);
   });
