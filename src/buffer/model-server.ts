@@ -30,6 +30,9 @@ import { SchedulerStats, type SchedulerStatsSnapshot } from "../scheduler/schedu
 /** Telemetry goes to the controller at most this often, ms. */
 const REPORT_EVERY_MS = 1000;
 
+/** Resolves in a later turn of the event loop, after the I/O already waiting for the thread. */
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 /** One request as the Worker hands it to a model server. */
 export interface BufferJob {
   id: string;
@@ -252,7 +255,7 @@ export class ModelServer {
   }
 
   /** The loop of this model, created on first use; a changed manifest (or plan) re-configures it. */
-  private loopFor({ service }: CatalogEntry, manifest: ModelManifest, servers: number): BatchLoop<BufferJob, JobResult> {
+  private loopFor(entry: CatalogEntry, manifest: ModelManifest, servers: number): BatchLoop<BufferJob, JobResult> {
     const { maxBatch, windowMs, maxQueueRows } = manifest.batching;
     if (this.loop) {
       this.loop.scheduler.configure({ maxBatch, windowMs, maxQueueRows, servers });
@@ -260,13 +263,16 @@ export class ModelServer {
     }
     const policy = manifest.batching.adaptiveWindow ? adaptiveWindowPolicy() : windowPolicy;
     // Until batches are measured here, the model's profile stands in (origin: its kernel time, without the hop).
-    const prior = service[runtimeOf(manifest.placement)];
+    const prior = entry.service[runtimeOf(manifest.placement)];
     this.loop = new BatchLoop(new Scheduler({ maxBatch, windowMs, maxQueueRows, servers }, policy, new ServiceEstimate(prior)), {
       label: manifest.name,
       now: () => this.host.now(),
       execute: (jobs, batch) => this.execute(jobs, batch.jobs.map((j) => j.rows)),
       ...(this.host.onNextDue && { onNextDue: this.host.onNextDue }),
       ...(this.host.worker && { start: this.host.worker.start, setTimer: () => undefined, clearTimer: () => undefined }),
+      // A batch that ran here (not on an origin) held workerd's thread: the requests that came
+      // meanwhile are read in the next turn, and join the queue before the next batch forms.
+      afterRun: () => (this.manifestOf(entry).placement === "origin" ? Promise.resolve() : nextTurn()),
     });
     return this.loop;
   }

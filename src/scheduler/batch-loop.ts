@@ -42,6 +42,14 @@ export interface LoopHost<I, O> {
    * continuations of a request that has completed) starts it from one of the batch's own requests.
    */
   start?(batch: Batch<Entry<I, O>>, run: () => Promise<void>): void;
+  /**
+   * Awaited when a batch has run, before the loop forms the next one (no batch starts meanwhile).
+   * A host whose requests reach it on the thread the batch ran on (workerd: a request that arrives
+   * during a run is read only after it) yields the thread here once, so that those requests join
+   * the queue together and a free server takes them as one batch, as the planner's shared thread
+   * has it, rather than starting on the first alone. Default: none.
+   */
+  afterRun?(): Promise<void>;
 }
 
 /** A batch's results, one per job, and how long the batch itself took when that differs from the call (e.g. a first call that created the session). */
@@ -65,6 +73,8 @@ export class BatchLoop<I, O> {
   private timer: unknown;
   private timerAtMs?: number;
   private isPumpDeferred = false;
+  /** Runs whose host's afterRun is pending: no batch is formed meanwhile. */
+  private gathering = 0;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -138,6 +148,7 @@ export class BatchLoop<I, O> {
 
   /** Fails what is late, starts every due batch a free server can take, and re-arms the timer. */
   private pump(isTimerFire: boolean): void {
+    if (this.gathering > 0) return; // the run that is gathering pumps when it is done
     const nowMs = this.host.now();
     for (const job of this.scheduler.expire(nowMs)) {
       this.stats.count("expired", job.rows);
@@ -184,6 +195,14 @@ export class BatchLoop<I, O> {
       }
     } finally {
       for (const job of batch.jobs) this.running.delete(job);
+    }
+    if (this.host.afterRun) {
+      this.gathering++;
+      try {
+        await this.host.afterRun();
+      } finally {
+        this.gathering--;
+      }
     }
     this.pump(false);
   }

@@ -121,6 +121,32 @@ describe("BatchLoop", () => {
     expect(batches.flat().sort()).toEqual(burst.map((r) => r.id).sort());
   });
 
+  it("with afterRun, the requests a run held back join one batch (workerd reads them only after the run)", async () => {
+    // A shared thread, as in workerd: requests that arrive while a batch runs are read one by one
+    // when it ends (here: timers due at the run's end, after its completion). Window 0, maxBatch 8.
+    const batchesWith = async (gather: boolean) => {
+      const clock = new FakeClock();
+      const batches: string[][] = [];
+      const loop = new BatchLoop<string, string>(new Scheduler({ maxBatch: 8, windowMs: 0, maxQueueRows: 64 }, windowPolicy, new ServiceEstimate({ baseMs: 10, perRowMs: 0 })), {
+        label: "m",
+        now: clock.now,
+        ...clock.hostTimers,
+        execute: (inputs) => (batches.push(inputs), clock.after(10, { results: inputs })),
+        ...(gather && { afterRun: () => clock.after(0, undefined) }),
+      });
+      const submit = (id: string) => loop.submit({ id, rows: 1, batchKey: "k", deadlineAtMs: 1_000, input: id });
+      const outcomes = [submit("a")];
+      await clock.advanceTo(0); // a's batch starts at once
+      for (const id of ["b", "c", "d"]) clock.at(10, () => void outcomes.push(submit(id)));
+      await clock.advanceTo(100);
+      expect((await Promise.all(outcomes)).map(status)).toEqual([200, 200, 200, 200]);
+      return batches;
+    };
+    // Without it, the first request read after the run starts a batch alone, and the rest wait for it.
+    expect(await batchesWith(false)).toEqual([["a"], ["b"], ["c", "d"]]);
+    expect(await batchesWith(true)).toEqual([["a"], ["b", "c", "d"]]);
+  });
+
   it("fails every request of a failed batch once, and goes on with the next", async () => {
     const { clock, submit } = fakeLoop({ maxBatch: 2, windowMs: 0, maxQueueRows: 8 }, { baseMs: 5, perRowMs: 0 }, windowPolicy, (inputs) => inputs.includes("bad"));
     const bad = [submit("bad"), submit("x")];
