@@ -3,10 +3,11 @@
  * Object hop: the planner's choice where the hop costs more than a buffer's batching saves. The
  * isolate hosts the same model server as a buffer (model-server.ts: the shared scheduler, batches
  * concatenated and split, admission control, deadlines, statistics, telemetry under this isolate's
- * own negative reporter id), so the requests that meet in one isolate are batched too: lazily, with
- * no window (the planner's direct model: one server, lazy formation, window 0). While the session
- * runs a batch, the requests that arrive queue, and the next batch takes them together, up to the
- * plan's maxBatch.
+ * own negative reporter id), so the requests that meet in one isolate are batched too: lazily, under
+ * the plan's maxBatch and window (the planner's direct model: one server, lazy formation, on a shared
+ * thread). While the session runs a batch, the requests that arrive wait to be read; the server
+ * yields the thread once after the run (BatchLoop's afterRun), so they queue together and the next
+ * batch takes them, up to the plan's maxBatch.
  *
  * A Worker's async work belongs to the request that started it: workerd cancels the continuations
  * of a request once it has completed, and its timers with it. So here nothing waits on another

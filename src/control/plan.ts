@@ -102,14 +102,15 @@ export function updatePins(pins: Pins, update: PinUpdate): Pins {
 }
 
 /**
- * The manifest the runtime serves with under `plan`: its placement and batching fields replaced.
- * A plan's maxBatch never goes below what one request may carry (the protocol limit stays), and the
- * queue holds at least one batch.
+ * The manifest the runtime serves with under `plan`: its placement and batching fields replaced,
+ * maxBatch as planned (rows), so maxBatch 1 runs each request alone. A request may still carry up
+ * to maxRowsPerRequest rows (the protocol limit stays): the scheduler runs one larger than maxBatch
+ * alone, as the planner has it. The queue holds at least one batch.
  */
 export function effectiveManifest(manifest: ModelManifest, plan: LivePlan | undefined): ModelManifest {
   if (!plan) return manifest;
   const { batching } = manifest;
-  const maxBatch = Math.max(plan.maxBatch, batching.maxRowsPerRequest);
+  const { maxBatch } = plan;
   if (plan.placement === manifest.placement && maxBatch === batching.maxBatch && plan.windowMs === batching.windowMs && plan.shards === batching.shards) return manifest;
   return { ...manifest, placement: plan.placement, batching: { ...batching, maxBatch, windowMs: plan.windowMs, shards: plan.shards, maxQueueRows: Math.max(batching.maxQueueRows, maxBatch) } };
 }

@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { effectiveManifest } from "../../../src/control/plan";
 import { cheapestPlan, type PlanningContext, predictPlan, serviceOf } from "../../../src/control/replan";
 import { parseManifest } from "../../../src/models/manifest";
 import { DEFAULT_HOP_MS, DEFAULT_REQUEST_OVERHEAD_MS, profileOverhead } from "../../../src/models/profile";
 import { toMarkovianArrival } from "../../../src/planner/arrival";
 import { estimateLatency } from "../../../src/planner/latency-model";
+import { windowPolicy } from "../../../src/scheduler/flush-policy";
+import { Scheduler } from "../../../src/scheduler/scheduler";
 
 const file = "models/silero-vad/manifest.json";
 const manifest = parseManifest(JSON.parse(readFileSync(file, "utf8")), file);
@@ -88,5 +91,22 @@ describe("predictPlan on the batches' thread", () => {
     const unmeasured = predictPlan(plan, arrival, contextWith())?.predicted;
     const plainUnmeasured = estimateLatency({ arrival, service: serviceOf(contextWith(), "edge"), servers: { kind: "fixed", count: 1, scope: "per-shard", formation: "lazy" }, maxBatch: 16, windowMs: 10, shards: 1, extraMs: 1.5 });
     expect(unmeasured?.p95Ms).toBeCloseTo(plainUnmeasured.latencyMs.p95, 6);
+  });
+});
+
+describe("effectiveManifest", () => {
+  it("serves a plan's maxBatch as planned, so maxBatch 1 runs each request alone, while a request keeps its protocol limit", () => {
+    expect(manifest.batching.maxRowsPerRequest).toBeGreaterThan(1);
+    const served = effectiveManifest(manifest, { placement: "direct", maxBatch: 1, windowMs: 0, shards: 1, poolSize: 0, streamShards: 0 });
+    expect(served.batching).toMatchObject({ maxBatch: 1, windowMs: 0, maxRowsPerRequest: manifest.batching.maxRowsPerRequest });
+    // The scheduler under that plan: queued one-row requests leave one by one; a larger request leaves whole, alone.
+    const scheduler = new Scheduler<string>({ maxBatch: served.batching.maxBatch, windowMs: 0, maxQueueRows: served.batching.maxQueueRows, servers: 1 }, windowPolicy);
+    for (const [id, rows] of [["a", 1], ["b", 1], ["c", 4], ["d", 1]] as const) expect(scheduler.admit({ id, rows, batchKey: "k", deadlineAtMs: 10_000, payload: id }, 0).ok).toBe(true);
+    const sizes: number[] = [];
+    for (let batch = scheduler.start(0); batch; batch = scheduler.start(0)) {
+      sizes.push(batch.rows);
+      scheduler.finish(batch, 1);
+    }
+    expect(sizes).toEqual([1, 1, 4, 1]);
   });
 });
