@@ -2,14 +2,14 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InferenceError } from "../../../src/protocol/errors";
 import { adaptiveWindowPolicy } from "../../../src/scheduler/adaptive-window";
-import { BatchLoop, type Outcome } from "../../../src/scheduler/batch-loop";
+import { BatchLoop, type LoopHost, type Outcome } from "../../../src/scheduler/batch-loop";
 import { type FlushPolicy, windowPolicy } from "../../../src/scheduler/flush-policy";
 import { Scheduler, type SchedulerLimits } from "../../../src/scheduler/scheduler";
 import { ServiceEstimate, type ServiceLine } from "../../../src/scheduler/service-estimate";
 import { FakeClock } from "./fake-clock";
 
 /** A loop on a fake clock whose server takes exactly line(k) ms for a batch of k rows and echoes its inputs. */
-function fakeLoop(limits: SchedulerLimits, line: ServiceLine, policy: FlushPolicy = windowPolicy, fail?: (inputs: string[]) => boolean, actual: ServiceLine = line) {
+function fakeLoop(limits: SchedulerLimits, line: ServiceLine, policy: FlushPolicy = windowPolicy, fail?: (inputs: string[]) => boolean, actual: ServiceLine = line, host: Pick<LoopHost<string, string>, "afterRun"> = {}) {
   const clock = new FakeClock();
   const batches: string[][] = [];
   const loop = new BatchLoop<string, string>(new Scheduler(limits, policy, new ServiceEstimate(line)), {
@@ -21,6 +21,7 @@ function fakeLoop(limits: SchedulerLimits, line: ServiceLine, policy: FlushPolic
       const done = clock.after(actual.baseMs + actual.perRowMs * batch.rows, { results: inputs });
       return fail?.(inputs) ? done.then(() => Promise.reject(new InferenceError(503, "server said no"))) : done;
     },
+    ...host,
   });
   /** Submits at the current fake time; records when and how it settled. */
   const submit = (id: string, rows = 1, deadlineInMs = 1_000) => {
@@ -125,21 +126,14 @@ describe("BatchLoop", () => {
     // A shared thread, as in workerd: requests that arrive while a batch runs are read one by one
     // when it ends (here: timers due at the run's end, after its completion). Window 0, maxBatch 8.
     const batchesWith = async (gather: boolean) => {
-      const clock = new FakeClock();
-      const batches: string[][] = [];
-      const loop = new BatchLoop<string, string>(new Scheduler({ maxBatch: 8, windowMs: 0, maxQueueRows: 64 }, windowPolicy, new ServiceEstimate({ baseMs: 10, perRowMs: 0 })), {
-        label: "m",
-        now: clock.now,
-        ...clock.hostTimers,
-        execute: (inputs) => (batches.push(inputs), clock.after(10, { results: inputs })),
-        ...(gather && { afterRun: () => clock.after(0, undefined) }),
-      });
-      const submit = (id: string) => loop.submit({ id, rows: 1, batchKey: "k", deadlineAtMs: 1_000, input: id });
-      const outcomes = [submit("a")];
+      let afterRun: (() => Promise<void>) | undefined;
+      const { clock, batches, submit } = fakeLoop({ maxBatch: 8, windowMs: 0, maxQueueRows: 64 }, { baseMs: 10, perRowMs: 0 }, windowPolicy, undefined, undefined, gather ? { afterRun: () => afterRun!() } : {});
+      afterRun = () => clock.after(0, undefined);
+      const requests = [submit("a")];
       await clock.advanceTo(0); // a's batch starts at once
-      for (const id of ["b", "c", "d"]) clock.at(10, () => void outcomes.push(submit(id)));
+      for (const id of ["b", "c", "d"]) clock.at(10, () => void requests.push(submit(id)));
       await clock.advanceTo(100);
-      expect((await Promise.all(outcomes)).map(status)).toEqual([200, 200, 200, 200]);
+      expect(requests.map((r) => status(r.outcome))).toEqual([200, 200, 200, 200]);
       return batches;
     };
     // Without it, the first request read after the run starts a batch alone, and the rest wait for it.
