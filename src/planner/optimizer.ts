@@ -326,7 +326,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
    * Checks the configuration at queue index `i` against the full latency model: its plan when it
    * meets the SLO, and (for the origin's next pool size) the CDF with unbounded servers.
    */
-  const check = (i: number): { plan?: Plan; unqueuedCdf: number } => {
+  const check = (i: number): { plan?: Plan; unqueuedCdf: number; batches: BatchSizeDistribution } => {
     const [placement, shards, windowIndex, maxBatch, poolSize] = [candidates.placement[i]!, candidates.shards[i]!, candidates.windowIndex[i]!, candidates.maxBatch[i]!, candidates.poolSize[i]!];
     stats.latencyChecks++;
     const option = input.placements[PLACEMENTS[placement]!]!;
@@ -345,7 +345,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     const coarse = unqueuedCdf >= q - 1e-6 ? solveFixed(`${groupKey}/screen`, placement, batches, { ...modelInput, cellsPerScale: SCREEN_CELLS_PER_SCALE }, shards, 1e-4) : undefined;
     const isPassingScreen = coarse !== undefined && coarse.isStable && coarse.distribution.cdf(sloMs) >= q;
     const model = isPassingScreen ? solveFixed(groupKey, placement, batches, modelInput, shards, 1e-9) : undefined;
-    if (!model || model.distribution.cdf(sloMs) < q) return { unqueuedCdf };
+    if (!model || model.distribution.cdf(sloMs) < q) return { unqueuedCdf, batches };
     const d = model.distribution;
     const plan: Plan = {
       placement: PLACEMENTS[placement]!,
@@ -359,9 +359,11 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       utilisation: model.utilisation,
       cost: costPerHour(costInputOf(placement, shards, poolSize, batches, model.stream)!, prices, input.costOptions),
     };
-    return { plan, unqueuedCdf };
+    return { plan, unqueuedCdf, batches };
   };
-  const keyOf = (i: number) => `${candidates.placement[i]}/${candidates.shards[i]}/${candidates.poolSize[i]}`;
+  /** A plan's (placement, shards, pool size): one plan each. */
+  const planKey = (placement: number, shards: number, poolSize: number) => `${placement}/${shards}/${poolSize}`;
+  const keyOf = (i: number) => planKey(candidates.placement[i]!, candidates.shards[i]!, candidates.poolSize[i]!);
 
   const found: Plan[] = [];
   const takenKeys = new Set<string>();
@@ -385,7 +387,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       expand(candidates.placement[i]!, candidates.shards[i]!, candidates.windowIndex[i]!);
       continue;
     }
-    const { plan, unqueuedCdf } = check(i);
+    const { plan, unqueuedCdf, batches } = check(i);
     if (plan) {
       if (found.length === 0) cheapestCost = candidates.cost[i]!;
       found.push(plan);
@@ -393,7 +395,6 @@ export function optimize(input: OptimizeInput): OptimizeResult {
     } else if (candidates.placement[i] === ORIGIN) {
       const [shards, windowIndex, maxBatch, poolSize] = [candidates.shards[i]!, candidates.windowIndex[i]!, candidates.maxBatch[i]!, candidates.poolSize[i]!];
       const next = smallestAbove(pools, poolSize);
-      const batches = sweeps.get(`${shards}/${windowIndex}`)!(maxBatch);
       const cost = next === undefined || unqueuedCdf < q ? undefined : totalCost(costInputOf(ORIGIN, shards, next, batches, batchStream(batches, services[ORIGIN]!.subarray(0, maxBatch))));
       if (cost !== undefined) heap.push(candidates.add(cost, ORIGIN, shards, windowIndex, maxBatch, next!));
     }
@@ -422,7 +423,7 @@ export function optimize(input: OptimizeInput): OptimizeResult {
       const { plan } = check(i);
       if (plan && plan.sloLatencyMs < cheapest.sloLatencyMs) {
         const key = keyOf(i);
-        found.splice(0, found.length, plan, ...found.slice(1).filter((p) => `${PLACEMENTS.indexOf(p.placement)}/${p.shards}/${p.poolSize}` !== key));
+        found.splice(0, found.length, plan, ...found.slice(1).filter((p) => planKey(PLACEMENTS.indexOf(p.placement), p.shards, p.poolSize) !== key));
         break;
       }
     }
